@@ -1,0 +1,1 @@
+"""TechScore features package."""

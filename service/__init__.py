@@ -1,0 +1,1 @@
+"""TechScore service package."""

@@ -1,0 +1,1 @@
+"""TechScore training package."""

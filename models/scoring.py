@@ -1,0 +1,260 @@
+"""Scoring core: indicators → PD, score, grade, exact points, ratings, knock-outs and reasons."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.indicators import IndicatorTransformer
+from features.registry import DIMENSIONS, INDICATORS
+from features.stage import STAGES, derive_stage
+from models.bundle import BundleError, ModelBundle
+from models.knockouts import KNOCKOUTS, knockout_matrix
+from models.scaling import ScoreScale, grade_of
+
+DIMENSION_KEYS: tuple[str, ...] = tuple(DIMENSIONS)
+N_REASONS = 4
+RESULT_COLUMNS: tuple[str, ...] = (
+    ("firm_id", "lifecycle_stage", "pd", "score", "grade", "base_points")
+    + tuple(f"{d}_points" for d in DIMENSION_KEYS)
+    + ("clip_points",)
+    + tuple(f"{d}_rating" for d in DIMENSION_KEYS)
+    + ("knockouts",)
+    + tuple(f"reason_down_{i}" for i in range(1, N_REASONS + 1))
+    + tuple(f"reason_up_{i}" for i in range(1, N_REASONS + 1))
+    + ("model_version",)
+)
+
+_IND_DIM = np.array([DIMENSION_KEYS.index(i.dimension) for i in INDICATORS])
+_MEMBERSHIP = np.eye(len(DIMENSION_KEYS))[_IND_DIM]  # (F, 6): sums indicator points into dimensions
+_CODES = np.array([i.code for i in INDICATORS], dtype=object)
+
+
+def _texts(kind: str) -> np.ndarray:
+    """CSV reason cell per indicator: 'CODE 中文 / English'."""
+    out = []
+    for ind in INDICATORS:
+        if kind == "M":
+            zh, en = f"未提供{ind.label_zh}数据", f"{ind.label_en} not provided"
+        else:
+            zh = ind.reason_down_zh if kind == "D" else ind.reason_up_zh
+            en = ind.reason_down_en if kind == "D" else ind.reason_up_en
+        out.append(f"{ind.code}{kind} {zh} / {en}")
+    return np.array(out + [""], dtype=object)  # index −1 → "" (no reason)
+
+
+_TEXT = {k: _texts(k) for k in ("D", "U", "M")}
+
+
+@dataclass
+class ScoreBatch:
+    """Scores of n firms; arrays are row-aligned with `index`."""
+
+    index: pd.Index
+    firm_id: np.ndarray
+    stage: np.ndarray
+    pd: np.ndarray
+    score: np.ndarray
+    grade: np.ndarray
+    base_points: float
+    dimension_points: np.ndarray  # (n, 6), rounded to 0.01
+    clip_points: np.ndarray
+    ratings: np.ndarray  # (n, 6), 0–100
+    values: np.ndarray  # (n, F) indicator values
+    points: np.ndarray  # (n, F) indicator points (unrounded)
+    knockouts: np.ndarray  # (n, K) bool
+    reasons_down: np.ndarray  # (n, 4) indicator index or −1
+    reasons_up: np.ndarray
+    stage_medians: np.ndarray  # (n, F) reference median of each firm's stage
+    model_version: str
+
+    def __len__(self) -> int:
+        return len(self.pd)
+
+    def knockout_codes(self) -> np.ndarray:
+        out = np.full(len(self), "", dtype=object)
+        for k, ko in enumerate(KNOCKOUTS):
+            hit = self.knockouts[:, k]
+            out[hit] = np.where(out[hit] == "", ko.code, out[hit] + ";" + ko.code)
+        return out
+
+    def _reason_cells(self, idx: np.ndarray, kind: str) -> np.ndarray:
+        texts = _TEXT[kind][idx]
+        if kind == "D":
+            rows = np.arange(len(self))
+            missing = (idx >= 0) & np.isnan(self.values[rows, np.maximum(idx, 0)])
+            texts = np.where(missing, _TEXT["M"][idx], texts)
+        return texts
+
+    def to_frame(self) -> pd.DataFrame:
+        """Flat table with RESULT_COLUMNS, one row per firm (CSV/Parquet output)."""
+        cols: dict[str, Any] = {
+            "firm_id": self.firm_id,
+            "lifecycle_stage": self.stage,
+            "pd": self.pd,
+            "score": self.score,
+            "grade": self.grade,
+            "base_points": np.full(len(self), self.base_points),
+        }
+        for d, key in enumerate(DIMENSION_KEYS):
+            cols[f"{key}_points"] = self.dimension_points[:, d]
+        cols["clip_points"] = self.clip_points
+        for d, key in enumerate(DIMENSION_KEYS):
+            cols[f"{key}_rating"] = self.ratings[:, d]
+        cols["knockouts"] = self.knockout_codes()
+        for r in range(N_REASONS):
+            cols[f"reason_down_{r + 1}"] = self._reason_cells(self.reasons_down[:, r], "D")
+        for r in range(N_REASONS):
+            cols[f"reason_up_{r + 1}"] = self._reason_cells(self.reasons_up[:, r], "U")
+        cols["model_version"] = np.full(len(self), self.model_version, dtype=object)
+        return pd.DataFrame(cols, index=self.index)
+
+    def _reason(self, i: int, f: int, direction: str) -> dict[str, Any]:
+        ind = INDICATORS[f]
+        value = self.values[i, f]
+        median = self.stage_medians[i, f]
+        kind = "M" if direction == "down" and np.isnan(value) else ("D" if direction == "down" else "U")
+        text = _TEXT[kind][f].split(" ", 1)[1].split(" / ", 1)
+        return {
+            "code": f"{ind.code}{kind}",
+            "indicator": ind.key,
+            "dimension": ind.dimension,
+            "label_zh": ind.label_zh,
+            "label_en": ind.label_en,
+            "value": None if np.isnan(value) else float(value),
+            "stage_median": None if np.isnan(median) else float(median),
+            "points": round(float(self.points[i, f]), 2),
+            "text_zh": text[0],
+            "text_en": text[1],
+        }
+
+    def record(self, i: int) -> dict[str, Any]:
+        """Structured result of row i (the API's response body)."""
+        return {
+            "firm_id": self.firm_id[i],
+            "lifecycle_stage": self.stage[i],
+            "pd": float(self.pd[i]),
+            "score": float(self.score[i]),
+            "grade": self.grade[i],
+            "base_points": self.base_points,
+            "dimensions": [
+                {
+                    "key": key,
+                    "label_zh": DIMENSIONS[key][0],
+                    "label_en": DIMENSIONS[key][1],
+                    "points": float(self.dimension_points[i, d]),
+                    "rating": float(self.ratings[i, d]),
+                }
+                for d, key in enumerate(DIMENSION_KEYS)
+            ],
+            "clip_points": float(self.clip_points[i]),
+            "knockouts": [
+                {"code": ko.code, "rule": ko.rule, "text_zh": ko.text_zh, "text_en": ko.text_en}
+                for k, ko in enumerate(KNOCKOUTS)
+                if self.knockouts[i, k]
+            ],
+            "reasons_down": [self._reason(i, f, "down") for f in self.reasons_down[i] if f >= 0],
+            "reasons_up": [self._reason(i, f, "up") for f in self.reasons_up[i] if f >= 0],
+            "model_version": self.model_version,
+        }
+
+
+def _top_reasons(points: np.ndarray, sign: float) -> np.ndarray:
+    """Indices of the N_REASONS indicators with the largest sign×points > 0, best first; −1 pads."""
+    signed = sign * points
+    k = min(N_REASONS, signed.shape[1])
+    part = np.argpartition(-signed, k - 1, axis=1)[:, :k]
+    vals = np.take_along_axis(signed, part, axis=1)
+    order = np.argsort(-vals, axis=1, kind="stable")
+    idx = np.take_along_axis(part, order, axis=1)
+    vals = np.take_along_axis(vals, order, axis=1)
+    idx = np.where(vals > 0.005, idx, -1)  # a reason must move the score by at least 0.01 point
+    if k < N_REASONS:
+        idx = np.hstack([idx, np.full((len(idx), N_REASONS - k), -1)])
+    return idx
+
+
+class Scorer:
+    """Scores clean profile frames with one bundle; cheap to call, built once per bundle."""
+
+    def __init__(self, bundle: ModelBundle):
+        if list(bundle.feature_names) != [i.key for i in INDICATORS]:
+            raise BundleError("bundle was trained on a different indicator registry; retrain it")
+        self.bundle = bundle
+        self.version = bundle.version
+        self.transformer = IndicatorTransformer().fit(None)
+        self.tables = bundle.tables()
+        self.scale = ScoreScale(**bundle.scale)
+        a, b = bundle.calibration["a"], bundle.calibration["b"]
+        self._a, self._b = a, b
+        self.points_per_raw = -self.scale.factor * a
+        self.base_points = round(self.scale.offset - self.scale.factor * (a * self.tables.bias + b), 2)
+        self.medians = {s: np.asarray(v, dtype=float) for s, v in bundle.stage_medians.items()}
+        self.dim_ref = {s: np.sort(np.asarray(v, dtype=float), axis=0) for s, v in bundle.dimension_reference.items()}
+
+    def score_frame(self, clean: pd.DataFrame) -> ScoreBatch:
+        """Score a clean profile frame (see features.validate)."""
+        X = self.transformer.transform(clean).to_numpy(dtype=float)
+        firm_id = clean["firm_id"].to_numpy(dtype=object) if "firm_id" in clean else np.full(len(clean), None, dtype=object)
+        return self.score_matrix(X, derive_stage(clean), knockout_matrix(clean), clean.index, firm_id)
+
+    def score_matrix(
+        self, X: np.ndarray, stage: np.ndarray, knockouts: np.ndarray, index: pd.Index, firm_id: np.ndarray
+    ) -> ScoreBatch:
+        """Score an indicator matrix (n, F) with its stages and knock-out hits."""
+        contrib = self.tables.contributions(X)
+        raw = self.tables.bias + contrib.sum(axis=1)
+        logit = self._a * raw + self._b
+        pd_ = 1.0 / (1.0 + np.exp(-logit))
+        points = self.points_per_raw * contrib
+        dim_cents = np.rint(points @ _MEMBERSHIP * 100).astype(np.int64)
+        base_cents = int(round(self.base_points * 100))
+        unclipped = base_cents + dim_cents.sum(axis=1)
+        lo, hi = int(self.scale.min_score * 100), int(self.scale.max_score * 100)
+        score_cents = np.clip(unclipped, lo, hi)
+        return ScoreBatch(
+            index=index,
+            firm_id=firm_id,
+            stage=np.asarray(stage, dtype=object),
+            pd=pd_,
+            score=score_cents / 100.0,
+            grade=grade_of(pd_),
+            base_points=base_cents / 100.0,
+            dimension_points=dim_cents / 100.0,
+            clip_points=(score_cents - unclipped) / 100.0,
+            ratings=self.ratings(dim_cents / 100.0, stage),
+            values=X,
+            points=points,
+            knockouts=knockouts,
+            reasons_down=_top_reasons(points, -1.0),
+            reasons_up=_top_reasons(points, 1.0),
+            stage_medians=self._stage_medians(stage, X.shape[1]),
+            model_version=self.version,
+        )
+
+    def _reference_for(self, stage: str) -> str:
+        return stage if stage in self.dim_ref else "all"
+
+    def ratings(self, dim_points: np.ndarray, stage: np.ndarray) -> np.ndarray:
+        """Percentile (mid-rank, 0–100) of each dimension's points among reference firms of the same stage."""
+        out = np.empty_like(dim_points, dtype=float)
+        for s in set(STAGES) | set(np.unique(stage).tolist()):
+            rows = stage == s
+            if not rows.any():
+                continue
+            ref = self.dim_ref[self._reference_for(s)]
+            for d in range(dim_points.shape[1]):
+                col = ref[:, d]
+                lo = np.searchsorted(col, dim_points[rows, d], side="left")
+                hi = np.searchsorted(col, dim_points[rows, d], side="right")
+                out[rows, d] = np.round(50.0 * (lo + hi) / len(col), 1)
+        return out
+
+    def _stage_medians(self, stage: np.ndarray, n_feat: int) -> np.ndarray:
+        out = np.empty((len(stage), n_feat))
+        for s in np.unique(stage):
+            out[stage == s] = self.medians.get(s, self.medians["all"])
+        return out
+

@@ -1,0 +1,110 @@
+"""The `techscore` command line: generate, train and score."""
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from models.bundle import DEFAULT_MODEL_DIR, BundleError, load_bundle
+from models.scaling import GRADES
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="TechScore — open credit scoring for technology SMEs.")
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _fail(message: str) -> None:
+    err_console.print(f"[bold red]error:[/] {message}")
+    raise typer.Exit(code=2)
+
+
+@app.command()
+def generate(
+    rows: int = typer.Option(100_000, "--rows", min=1, help="Number of firms"),
+    seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same bytes)"),
+    output: Path = typer.Option(..., "-o", "--output", help="CSV or Parquet file to write"),
+) -> None:
+    """Write a synthetic portfolio with labels and the true PD."""
+    from training.synthetic import generate as gen, write_profiles
+
+    df = gen(rows, seed)
+    write_profiles(df, output)
+    console.print(f"wrote {len(df):,} firms to {output} (default rate {df['default_12m'].mean():.2%})")
+
+
+def _metrics_table(metrics: dict) -> Table:
+    table = Table(title="Holdout metrics")
+    table.add_column("metric")
+    table.add_column("model", justify="right")
+    table.add_column("oracle (true PD)", justify="right")
+    oracle = metrics.get("oracle", {})
+    for key in ("auc", "gini", "ks", "brier", "ece", "default_rate", "mean_pd", "n"):
+        val = metrics["holdout"][key]
+        table.add_row(key, f"{val:.4f}" if isinstance(val, float) else str(val), f"{oracle[key]:.4f}" if key in oracle and isinstance(oracle[key], float) else "")
+    if "auc_ratio_to_oracle" in metrics:
+        table.add_row("AUC / oracle AUC", f"{metrics['auc_ratio_to_oracle']:.4f}", "")
+    return table
+
+
+def _grade_table(metrics: dict) -> Table:
+    table = Table(title="Grades on the holdout")
+    for col in ("grade", "count", "default rate", "mean PD"):
+        table.add_column(col, justify="right")
+    for row in metrics["grade_table"]:
+        rate = "" if row["default_rate"] is None else f"{row['default_rate']:.2%}"
+        mean_pd = "" if row["mean_pd"] is None else f"{row['mean_pd']:.2%}"
+        table.add_row(row["grade"], str(row["count"]), rate, mean_pd)
+    return table
+
+
+@app.command()
+def train(
+    output: Path = typer.Option(DEFAULT_MODEL_DIR, "-o", "--output", help="Directory for the model bundle"),
+    data: Optional[Path] = typer.Option(None, "--data", help="Labelled profile file (CSV/Parquet); synthetic when omitted"),
+    target: str = typer.Option("default_12m", "--target", help="0/1 default column in --data"),
+    rows: int = typer.Option(100_000, "--rows", help="Synthetic rows when --data is omitted"),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Fit, calibrate and validate a model; write bundle, manifest and metrics.json."""
+    from features.io import read_table
+    from training.synthetic import generate as gen
+    from training.train import TrainConfig, TrainingDataError, train_model, write_training_output
+
+    raw = read_table(data) if data else gen(rows, seed)
+    try:
+        result = train_model(raw, TrainConfig(target=target, seed=seed))
+    except TrainingDataError as exc:
+        _fail(str(exc))
+    manifest = write_training_output(result, output)
+    console.print(_metrics_table(result.metrics))
+    console.print(_grade_table(result.metrics))
+    console.print(f"model {manifest['version']} ({result.metrics['trees']} trees, {result.metrics['seconds']} s) → {output}")
+
+
+@app.command()
+def score(
+    source: Path = typer.Argument(..., exists=True, dir_okay=False, help="Profiles to score (CSV/Parquet)"),
+    output: Path = typer.Option(..., "-o", "--output", help="Scored file (CSV/Parquet by extension)"),
+    model: Path = typer.Option(DEFAULT_MODEL_DIR, "--model", help="Model bundle directory"),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Assessment date for rows without as_of (default today)"),
+) -> None:
+    """Score a file of firm profiles: PD, score, grade, points, ratings, knock-outs and reasons."""
+    from models.scoring import Scorer
+    from service.batch import score_file
+
+    try:
+        bundle, _ = load_bundle(model)
+    except BundleError as exc:
+        _fail(str(exc))
+    summary = score_file(Scorer(bundle), source, output, date.fromisoformat(as_of) if as_of else None)
+    grades = ", ".join(f"{g} {summary.grade_counts[g]}" for g in GRADES if g in summary.grade_counts)
+    console.print(f"scored {summary.scored:,} of {summary.rows:,} rows → {output}; rejected {summary.rejected:,}" + (f" → {summary.rejects_path}" if summary.rejects_path else ""))
+    console.print(f"grades: {grades}")
+
+
+if __name__ == "__main__":
+    app()

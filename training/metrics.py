@@ -31,9 +31,11 @@ def grade_table(y: np.ndarray, pd_: np.ndarray, grades: np.ndarray) -> pd.DataFr
     return table.reset_index()
 
 
-def grade_rates_rise(table: pd.DataFrame, min_count: int = 100) -> bool:
-    """Whether default rate rises grade by grade over grades with at least min_count firms."""
-    rates = table.loc[table["count"] >= min_count, "default_rate"].to_numpy()
+def grade_rates_rise(table: pd.DataFrame, min_count: int = 100, min_expected_defaults: float = 0.0) -> bool:
+    """Whether default rate rises grade by grade over grades with at least min_count firms
+    (and, optionally, enough expected defaults for a rate to mean something)."""
+    enough = (table["count"] >= min_count) & (table["count"] * table["mean_pd"] >= min_expected_defaults)
+    rates = table.loc[enough, "default_rate"].to_numpy()
     return bool(np.all(np.diff(rates) > 0))
 
 

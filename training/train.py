@@ -128,7 +128,8 @@ def fit_booster(X: np.ndarray, y: np.ndarray, tr: np.ndarray, va: np.ndarray, cf
 
 def platt(raw: np.ndarray, y: np.ndarray) -> dict[str, float]:
     """logit(PD) = a × raw + b, fitted by unpenalised logistic regression."""
-    lr = LogisticRegression(penalty=None, solver="lbfgs", max_iter=1000).fit(raw.reshape(-1, 1), y)
+    lr = LogisticRegression(C=1e12, solver="lbfgs", max_iter=1000)  # C so large it is unpenalised
+    lr.fit(raw.reshape(-1, 1), y)
     return {"a": float(lr.coef_[0, 0]), "b": float(lr.intercept_[0])}
 
 

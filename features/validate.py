@@ -1,0 +1,342 @@
+"""Vectorised validation of a whole DataFrame of raw firm profiles (no per-row pydantic).
+
+Produces the clean frame every downstream module receives (see docs/architecture.md,
+"Clean frame convention") and one reject line per violation.
+"""
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from features.schema import (ALIASES, BOOL_TOKENS, CROSS_RULES, DATE_MAX, DATE_MIN, DATE_RE, FIELD_NAMES,
+                             FIELD_SPECS, FieldSpec, FirmProfile, format_bound, message_template, true_mask,
+                             uscc_valid_mask)
+
+REJECT_COLUMNS = ("row", "firm_id", "field", "rule", "value", "message")
+_FIELD_POS = {n: i for i, n in enumerate(FIELD_NAMES)}
+_BOOL_KEYS = pd.Index(list(BOOL_TOKENS), dtype=object)
+_BOOL_VALUES = np.array([float(v) for v in BOOL_TOKENS.values()] + [np.nan])  # last = not a token
+
+
+@dataclass
+class ValidationResult:
+    """Outcome of `validate_frame`: valid rows in the clean convention, one line per violation."""
+    clean: pd.DataFrame
+    rejects: pd.DataFrame
+    n_input: int
+    extra_columns: tuple[str, ...] = ()
+
+    @property
+    def n_clean(self) -> int:
+        """Rows that passed every check."""
+        return len(self.clean)
+
+    @property
+    def n_rejected(self) -> int:
+        """Rows with at least one violation."""
+        return self.n_input - len(self.clean)
+
+
+@dataclass
+class _Issues:
+    """Violations collected column by column: (row positions, field, rule)."""
+    items: list[tuple[np.ndarray, str, str]] = field(default_factory=list)
+
+    def add(self, mask: np.ndarray, fld: str, rule: str) -> None:
+        """Record the rows where `mask` is True."""
+        rows = np.flatnonzero(mask)
+        if rows.size:
+            self.items.append((rows, fld, rule))
+
+
+# ------------------------------------------------------------------------------------------
+# Headers
+# ------------------------------------------------------------------------------------------
+def clean_header(h: Any) -> str:
+    """Header without BOM and surrounding whitespace."""
+    return str(h).replace("\ufeff", "").strip()
+
+
+def _field_of(header: str) -> str | None:
+    """Schema name for a header: English name or Chinese label (full-width brackets folded by NFKC)."""
+    if header in FIELD_SPECS:
+        return header
+    folded = unicodedata.normalize("NFKC", header).strip()
+    return folded if folded in FIELD_SPECS else ALIASES.get(folded)
+
+
+def _resolve_columns(columns: Sequence[Any]) -> tuple[dict[str, int], list[int], list[str]]:
+    """Map schema names to input positions; list positions/names of extra columns."""
+    found: dict[str, int] = {}
+    extra_pos: list[int] = []
+    extra_names: list[str] = []
+    for j, h in enumerate(columns):
+        name = _field_of(clean_header(h))
+        if name is None:
+            extra_pos.append(j)
+            extra_names.append(clean_header(h))
+        elif name in found:  # e.g. both `revenue_y0` and `营业收入(当年)`: ambiguous, refuse
+            raise ValueError(f"columns {columns[found[name]]!r} and {h!r} both map to field {name!r}")
+        else:
+            found[name] = j
+    return found, extra_pos, extra_names
+
+
+# ------------------------------------------------------------------------------------------
+# Coercion per kind: each returns (clean values, {rule: bad mask}); bad cells become missing
+# ------------------------------------------------------------------------------------------
+def _blank(s: pd.Series) -> np.ndarray:
+    """Missing cells: NA or a string that is empty after stripping."""
+    na = s.isna().to_numpy(bool, copy=True)
+    if s.dtype.kind in "biufmM":
+        return na
+    txt = s[~na].astype(str).str.strip()
+    na[~na] = (txt == "").to_numpy(bool)
+    return na
+
+
+def _arrow_floats(s: pd.Series) -> np.ndarray | None:
+    """Fast C parse of a text/number column through pyarrow; None when any cell does not parse."""
+    try:
+        arr = pa.array(s, from_pandas=True)
+        t = arr.type
+        if not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t)
+                or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_null(t)):
+            return None
+        return pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
+        return None
+
+
+def _nonblank(s: pd.Series, mask: np.ndarray) -> np.ndarray:
+    """`mask` restricted to cells that are not blank (blank test only where needed: it is the slow part)."""
+    out = mask.copy()
+    if out.any():
+        out[out] = ~_blank(s[out])
+    return out
+
+
+def _to_float(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Float64 values and a mask of non-empty cells that are not finite numbers."""
+    if s.dtype.kind in "biuf":
+        v = s.to_numpy(dtype=float, na_value=np.nan)
+    elif s.dtype.kind in "mM":  # dates in a number column are not numbers
+        v = np.where(s.isna(), np.nan, np.inf)
+    else:
+        v = _arrow_floats(s)
+        if v is None:  # some cell is not a plain number: the tolerant (slower) path marks it NaN
+            v = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    bad = _nonblank(s, ~np.isfinite(v))  # unparseable, 'nan' or 'inf' text
+    return np.where(bad, np.nan, v), bad
+
+
+def _coerce_number(s: pd.Series, spec: FieldSpec) -> tuple[Any, dict[str, np.ndarray]]:
+    """Numbers, then bounds."""
+    v, bad = _to_float(s)
+    return _bounds(v, {"type:number": bad}, spec)
+
+
+def _coerce_integer(s: pd.Series, spec: FieldSpec) -> tuple[Any, dict[str, np.ndarray]]:
+    """Integers ('12.0' accepted), then bounds."""
+    v, bad = _to_float(s)
+    frac = np.isfinite(v) & (v != np.floor(v))
+    return _bounds(np.where(frac, np.nan, v), {"type:integer": bad, "integer": frac}, spec)
+
+
+def _bounds(v: np.ndarray, issues: dict[str, np.ndarray], spec: FieldSpec) -> tuple[Any, dict[str, np.ndarray]]:
+    """Apply ge/le (NaN never violates)."""
+    if spec.ge is not None:
+        issues[f"ge:{format_bound(spec.ge)}"] = v < spec.ge
+    if spec.le is not None:
+        issues[f"le:{format_bound(spec.le)}"] = v > spec.le
+    out_of_bounds = np.logical_or.reduce(list(issues.values()))
+    return np.where(out_of_bounds, np.nan, v), issues
+
+
+def _coerce_bool(s: pd.Series, spec: FieldSpec) -> tuple[Any, dict[str, np.ndarray]]:
+    """Bools to 0.0/1.0 from 1/0/true/false/yes/no/是/否/Y/N."""
+    if s.dtype.kind in "biuf":
+        v = s.to_numpy(dtype=float, na_value=np.nan)
+        bad = ~np.isnan(v) & (v != 0) & (v != 1)
+    else:
+        txt = s.astype(str).str.strip().str.lower()
+        v = _BOOL_VALUES[_BOOL_KEYS.get_indexer(txt.to_numpy(dtype=object, na_value=""))]  # -1 -> NaN
+        bad = _nonblank(s, np.isnan(v))
+    return np.where(bad, np.nan, v), {"type:bool": bad}
+
+
+def _coerce_enum(s: pd.Series, spec: FieldSpec) -> tuple[Any, dict[str, np.ndarray]]:
+    """Canonical enum strings (strip; lower, tax_grade upper) or None."""
+    txt = s.astype(str).str.strip()
+    txt = txt.str.upper() if spec.name == "tax_grade" else txt.str.lower()
+    ok = txt.isin(spec.enum).to_numpy(bool)
+    bad = _nonblank(s, ~ok)
+    return np.where(ok, txt.to_numpy(dtype=object, na_value=None), None), {"enum": bad}
+
+
+def _coerce_date(s: pd.Series, spec: FieldSpec) -> tuple[Any, dict[str, np.ndarray]]:
+    """ISO dates (midnight timestamps accepted) to datetime64[ns]."""
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        s = s.dt.tz_localize(None)  # local wall-clock date
+    if isinstance(s.dtype, np.dtype) and s.dtype.kind == "M":  # numpy datetimes; arrow dates go via text
+        v = s.to_numpy()
+        day = v.astype("datetime64[D]")  # compare in days: no ns overflow for far dates
+        ok = (v == day) & (day >= np.datetime64(DATE_MIN)) & (day <= np.datetime64(DATE_MAX))
+        v = np.where(ok, day, np.datetime64("NaT")).astype("datetime64[ns]")
+    else:
+        txt = s.astype(str).str.strip()
+        ok = true_mask(txt.str.fullmatch(DATE_RE.pattern))
+        txt = txt.where(ok).str[:10]
+        ok &= true_mask((txt >= str(DATE_MIN)) & (txt <= str(DATE_MAX)))
+        v = pd.to_datetime(txt.where(ok), format="%Y-%m-%d", errors="coerce").to_numpy(dtype="datetime64[ns]")
+    return v, {"date": _nonblank(s, np.isnat(v))}
+
+
+def _as_text(s: pd.Series) -> pd.Series:
+    """Stripped strings (pandas string dtype), missing as NA; integral floats (codes read as numbers) lose '.0'."""
+    if s.dtype.kind == "f":
+        v = s.to_numpy(dtype=float, na_value=np.nan)
+        whole = np.isfinite(v) & (v == np.floor(v)) & (np.abs(v) < 1e18)
+        as_int = np.where(whole, v, 0).astype(np.int64).astype(str).astype(object)
+        s = pd.Series(np.where(whole, as_int, s.astype(str).to_numpy(dtype=object)), dtype=object).where(s.notna())
+    txt = s.astype(str).str.strip()
+    keep = s.notna().to_numpy(bool) & true_mask(txt != "")
+    return txt.where(keep)
+
+
+def _coerce_text(s: pd.Series, spec: FieldSpec) -> tuple[Any, dict[str, np.ndarray]]:
+    """Text with pattern / length checks; firm_id required and USCC-checked."""
+    txt = _as_text(s)
+    present = txt.notna().to_numpy(bool)
+    issues: dict[str, np.ndarray] = {}
+    if spec.name == "firm_id":
+        issues["required"] = ~present
+        issues["uscc_check"] = present & ~uscc_valid_mask(txt)
+    if spec.pattern:
+        issues["pattern"] = present & ~true_mask(txt.str.fullmatch(spec.pattern))
+    if spec.max_length:
+        issues["max_length"] = present & true_mask(txt.str.len() > spec.max_length)
+    bad = np.logical_or.reduce(list(issues.values())) if issues else np.zeros(len(s), bool)
+    return txt.where(~bad).to_numpy(dtype=object, na_value=None), issues
+
+
+_COERCE = {"number": _coerce_number, "integer": _coerce_integer, "bool": _coerce_bool,
+           "enum": _coerce_enum, "date": _coerce_date, "text": _coerce_text}
+
+
+# ------------------------------------------------------------------------------------------
+# Rejects
+# ------------------------------------------------------------------------------------------
+def _raw_strings(s: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """The offending raw cells as strings ('' for missing; 12.0 shown as 12)."""
+    sub = s.iloc[rows]
+    out = sub.astype(str).to_numpy(dtype=object, copy=True)
+    if sub.dtype.kind == "f":
+        v = sub.to_numpy(dtype=float)
+        whole = np.isfinite(v) & (v == np.floor(v)) & (np.abs(v) < 1e15)
+        out[whole] = v[whole].astype(np.int64).astype(str)
+    out[sub.isna().to_numpy(bool)] = ""
+    return out
+
+
+def _empty_rejects() -> pd.DataFrame:
+    """Rejects frame with no rows but the right columns."""
+    return pd.DataFrame({c: pd.Series(dtype="int64" if c == "row" else object) for c in REJECT_COLUMNS})
+
+
+def _build_rejects(issues: _Issues, raw: dict[str, pd.Series], firm_ids: np.ndarray) -> pd.DataFrame:
+    """One line per violation, sorted by row then schema field order."""
+    if not issues.items:
+        return _empty_rejects()
+    parts = []
+    for rows, fld, rule in issues.items:
+        vals = _raw_strings(raw[fld], rows)
+        head, mid, tail = message_template(fld, rule).split("{value}")
+        msg = head + pd.Series(vals, dtype=object) + mid + pd.Series(vals, dtype=object) + tail
+        parts.append(pd.DataFrame({"row": rows, "firm_id": firm_ids[rows], "field": fld, "rule": rule,
+                                   "value": vals, "message": msg.to_numpy(dtype=object),
+                                   "_pos": _FIELD_POS[fld]}))
+    out = pd.concat(parts, ignore_index=True).sort_values(["row", "_pos"], kind="stable")
+    return out.drop(columns="_pos").reset_index(drop=True).astype({"row": "int64"})
+
+
+# ------------------------------------------------------------------------------------------
+# Public API
+# ------------------------------------------------------------------------------------------
+def _as_ts(d: date | str | None) -> pd.Timestamp | None:
+    """Run date as a midnight Timestamp."""
+    return None if d is None else pd.Timestamp(d).normalize()
+
+
+def validate_frame(df: pd.DataFrame, as_of_default: date | None = None) -> ValidationResult:
+    """Validate a whole frame of raw profiles (English or Chinese headers) in vectorised passes."""
+    n = len(df)
+    found, extra_pos, extra_names = _resolve_columns(list(df.columns))
+    blank_col = pd.Series(np.full(n, None, dtype=object))
+    rng = pd.RangeIndex(n)  # positional index: rows are reported and kept by position
+    raw = {f: (df.iloc[:, found[f]].set_axis(rng) if f in found else blank_col) for f in FIELD_NAMES}
+    issues, cols = _Issues(), {}
+    for name in FIELD_NAMES:
+        spec = FIELD_SPECS[name]
+        cols[name], by_rule = _COERCE[spec.kind](raw[name], spec)
+        for rule, mask in by_rule.items():
+            issues.add(mask, name, rule)
+    if as_of_default is not None:  # fill only cells that were empty, not those that failed to parse
+        fill = _blank(raw["as_of"])
+        cols["as_of"] = np.where(fill, np.datetime64(_as_ts(as_of_default), "ns"), cols["as_of"])
+    for rule in CROSS_RULES:
+        issues.add(rule.violated(cols), rule.field, rule.code)
+    bad = np.zeros(n, dtype=bool)
+    for rows, _, _ in issues.items:
+        bad[rows] = True
+    clean = _clean_frame(cols, n)
+    if extra_pos:  # carried through untouched (targets such as default_12m / true_pd)
+        extras = df.iloc[:, extra_pos].set_axis(extra_names, axis=1).reset_index(drop=True)
+        clean = pd.concat([clean, extras], axis=1)
+    firm_ids = _as_text(raw["firm_id"]).to_numpy(dtype=object, na_value=None)
+    return ValidationResult(clean=clean.loc[~bad], rejects=_build_rejects(issues, raw, firm_ids),
+                            n_input=n, extra_columns=tuple(extra_names))
+
+
+def _clean_frame(cols: dict[str, Any], n: int) -> pd.DataFrame:
+    """Assemble coerced columns with the dtypes of the clean convention, index 0..n-1."""
+    dtypes = {"number": "float64", "integer": "float64", "bool": "float64", "date": "datetime64[ns]"}
+    series = [pd.Series(np.asarray(cols[f], dtype=dtypes.get(FIELD_SPECS[f].kind, object)),
+                        index=pd.RangeIndex(n), dtype=dtypes.get(FIELD_SPECS[f].kind, object), copy=False)
+              for f in FIELD_NAMES]
+    return pd.concat(series, axis=1, keys=list(FIELD_NAMES))  # concat avoids a costly block consolidation
+
+
+def _profile_column(kind: str, values: list[Any]) -> np.ndarray:
+    """One clean column from already-validated python values."""
+    if kind in ("number", "integer", "bool"):
+        return np.array([np.nan if v is None else float(v) for v in values], dtype="float64")
+    if kind == "date":
+        return np.array([np.datetime64("NaT") if v is None else np.datetime64(v) for v in values],
+                        dtype="datetime64[ns]")
+    return np.array(values, dtype=object)
+
+
+def profiles_to_frame(profiles: Sequence[FirmProfile], as_of_default: date | None = None) -> pd.DataFrame:
+    """Clean frame (same convention as validate_frame) from validated FirmProfile objects."""
+    cols = {f: _profile_column(FIELD_SPECS[f].kind, [getattr(p, f) for p in profiles]) for f in FIELD_NAMES}
+    if as_of_default is not None:
+        cols["as_of"] = np.where(np.isnat(cols["as_of"]), np.datetime64(_as_ts(as_of_default), "ns"),
+                                 cols["as_of"])
+        _check_filled_as_of(cols)
+    return _clean_frame(cols, len(profiles))
+
+
+def _check_filled_as_of(cols: dict[str, np.ndarray]) -> None:
+    """Date rules pydantic could not check while as_of was empty; raise naming field and rule."""
+    broken = [f"row {i}: {r.field} [{r.code}] {r.message_zh} / {r.message_en}"
+              for r in CROSS_RULES if "as_of" in r.fields for i in np.flatnonzero(r.violated(cols))]
+    if broken:
+        raise ValueError("; ".join(broken))

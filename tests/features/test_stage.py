@@ -1,0 +1,89 @@
+"""Tests for lifecycle-stage derivation."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features import stage
+from features.stage import STAGES, derive_stage
+
+AS_OF = "2025-01-01"
+
+
+def _frame(rows: list[tuple]) -> pd.DataFrame:
+    """rows of (declared stage, founded_on, revenue_y0)."""
+    declared, founded, revenue = zip(*rows)
+    return pd.DataFrame(
+        {
+            "lifecycle_stage": np.array(declared, dtype=object),  # plain array: no index alignment
+            "founded_on": pd.to_datetime(list(founded)),
+            "as_of": pd.to_datetime([AS_OF] * len(rows)),
+            "revenue_y0": np.array(revenue, dtype=float),
+        },
+        index=np.arange(len(rows)) + 100,
+    )
+
+
+def test_constants():
+    assert STAGES == ("startup", "growth", "mature")
+    assert stage.STARTUP_MAX_AGE_YEARS == 3 and stage.STARTUP_MAX_REVENUE == 500
+    assert stage.MATURE_MIN_REVENUE == 20000 and stage.MATURE_MIN_AGE_YEARS == 8
+
+
+def test_each_rule():
+    df = _frame([
+        (None, "2023-01-01", 10000.0),   # age 2 → startup (by age)
+        (None, "2010-01-01", 100.0),     # revenue < 500 → startup (by revenue)
+        (None, "2012-01-01", 25000.0),   # revenue ≥ 20000 and age ≥ 8 → mature
+        (None, "2020-01-01", 25000.0),   # big but only 5 years old → growth
+        (None, "2015-01-01", 3000.0),    # mid-size, 10 years → growth
+        (None, None, np.nan),            # unknown age and revenue → growth
+        (None, None, 1000.0),            # unknown age, revenue ≥ 500 → growth
+        (None, None, 50000.0),           # unknown age → cannot be mature → growth
+        (None, "2024-01-01", np.nan),    # unknown revenue, age 1 → startup
+        (None, "2010-01-01", np.nan),    # unknown revenue, old → growth
+    ])
+    assert list(derive_stage(df)) == ["startup", "startup", "mature", "growth", "growth",
+                                      "growth", "growth", "growth", "startup", "growth"]
+
+
+def test_boundaries():
+    df = _frame([
+        (None, "2022-01-01", 10000.0),   # age 3.0007 y → not startup by age
+        (None, "2015-01-01", 500.0),     # revenue exactly 500 → not startup
+        (None, "2017-01-01", 20000.0),   # age exactly 8.0 y and revenue 20000 → mature
+        (None, "2017-01-02", 20000.0),   # just under 8 years → growth
+        (None, "2022-01-03", 10000.0),   # just under 3 years → startup
+    ])
+    assert list(derive_stage(df)) == ["growth", "growth", "mature", "growth", "startup"]
+
+
+def test_declared_stage_wins():
+    df = _frame([
+        ("mature", "2024-06-01", 10.0),     # rules say startup
+        ("startup", "2000-01-01", 90000.0),  # rules say mature
+        ("growth", "2024-06-01", 10.0),
+        (None, "2024-06-01", 10.0),          # not declared → derived
+        (np.nan, "2000-01-01", 90000.0),     # NaN is not a declaration
+    ])
+    assert list(derive_stage(df)) == ["mature", "startup", "growth", "startup", "mature"]
+
+
+def test_output_type_and_absent_columns():
+    out = derive_stage(pd.DataFrame(index=[3, 4]))
+    assert out.dtype == object and list(out) == ["growth", "growth"]
+    only_rev = derive_stage(pd.DataFrame({"revenue_y0": [100.0, 30000.0]}))
+    assert list(only_rev) == ["startup", "growth"]
+
+
+def test_mapping_input_matches_frame():
+    df = _frame([(None, "2023-01-01", 10000.0), ("mature", "2023-01-01", 1.0),
+                 (None, "2012-01-01", 25000.0)])
+    cols = {"lifecycle_stage": df["lifecycle_stage"].to_numpy(),
+            "founded_on": df["founded_on"].to_numpy(),
+            "as_of": df["as_of"].to_numpy(),
+            "revenue_y0": df["revenue_y0"].to_numpy()}
+    assert list(derive_stage(cols)) == list(derive_stage(df)) == ["startup", "mature", "mature"]
+    single = {"founded_on": np.datetime64("2012-01-01"), "as_of": np.datetime64(AS_OF),
+              "revenue_y0": 25000.0}
+    assert list(derive_stage(single)) == ["mature"]

@@ -1,0 +1,97 @@
+import numpy as np
+import pytest
+
+from features.indicators import IndicatorTransformer
+from features.registry import INDICATORS
+from features.validate import validate_frame
+from models.scaling import ScoreScale, grade_of
+from models.scoring import DIMENSION_KEYS, N_REASONS, RESULT_COLUMNS
+
+
+@pytest.fixture(scope="module")
+def batch(scorer, portfolio):
+    clean = validate_frame(portfolio.head(3000)).clean
+    return scorer.score_frame(clean)
+
+
+def test_points_add_up_exactly_to_the_score(batch):
+    cents = lambda a: np.rint(np.asarray(a) * 100).astype(np.int64)  # noqa: E731
+    total = cents(batch.base_points) + cents(batch.dimension_points).sum(axis=1) + cents(batch.clip_points)
+    assert np.array_equal(total, cents(batch.score))
+    assert batch.score.min() >= 300 and batch.score.max() <= 900
+
+
+def test_dimension_points_are_the_sum_of_their_indicators(batch):
+    for d, key in enumerate(DIMENSION_KEYS):
+        cols = [i for i, ind in enumerate(INDICATORS) if ind.dimension == key]
+        assert np.abs(batch.points[:, cols].sum(axis=1) - batch.dimension_points[:, d]).max() <= 0.005 + 1e-9
+
+
+def test_score_and_grade_follow_the_pd(batch):
+    scale = ScoreScale()
+    unclipped = batch.score - batch.clip_points
+    assert np.abs(scale.score_from_pd(batch.pd) - unclipped).max() < 0.05  # only cent rounding apart
+    assert (grade_of(batch.pd) == batch.grade).all()
+
+
+def test_indicator_points_equal_treeshap(scorer, batch):
+    contrib = scorer.bundle.booster().predict(batch.values[:200], pred_contrib=True)[:, :-1]
+    np.testing.assert_allclose(batch.points[:200], scorer.points_per_raw * contrib, atol=1e-8)
+
+
+def test_pd_is_monotone_along_every_constrained_indicator(scorer, batch):
+    X = batch.values[:300]
+    for f, ind in enumerate(INDICATORS):
+        if ind.direction == 0:
+            continue
+        col = X[:, f][~np.isnan(X[:, f])]
+        grid = np.unique(np.quantile(col, np.linspace(0, 1, 25))) if col.size else np.array([0.0])
+        pds = []
+        for v in grid:
+            Xv = X.copy()
+            Xv[:, f] = v
+            raw = scorer.tables.raw_score(Xv)
+            pds.append(raw)
+        steps = np.diff(np.array(pds), axis=0) * ind.direction
+        assert (steps >= -1e-12).all(), f"{ind.key} is not monotone in its declared direction"
+
+
+def test_reasons_rank_by_points(batch):
+    for r in range(N_REASONS - 1):
+        a, b = batch.reasons_down[:, r], batch.reasons_down[:, r + 1]
+        rows = np.flatnonzero(b >= 0)
+        assert (batch.points[rows, a[rows]] <= batch.points[rows, b[rows]]).all()
+    used = batch.reasons_down[:, 0]
+    rows = np.flatnonzero(used >= 0)
+    assert (batch.points[rows, used[rows]] < 0).all()
+    used = batch.reasons_up[:, 0]
+    rows = np.flatnonzero(used >= 0)
+    assert (batch.points[rows, used[rows]] > 0).all()
+
+
+def test_ratings_are_percentiles_within_the_stage(batch):
+    assert batch.ratings.min() >= 0 and batch.ratings.max() <= 100
+    # within one stage, more dimension points never means a lower rating
+    for s in np.unique(batch.stage):
+        rows = batch.stage == s
+        for d in range(len(DIMENSION_KEYS)):
+            order = np.argsort(batch.dimension_points[rows, d], kind="stable")
+            assert np.all(np.diff(batch.ratings[rows, d][order]) >= 0)
+
+
+def test_result_frame_columns_and_record(batch):
+    frame = batch.to_frame()
+    assert tuple(frame.columns) == RESULT_COLUMNS
+    rec = batch.record(0)
+    assert rec["score"] == pytest.approx(rec["base_points"] + sum(d["points"] for d in rec["dimensions"]) + rec["clip_points"])
+    for reason in rec["reasons_down"]:
+        assert reason["points"] < 0 and reason["text_zh"] and reason["text_en"] and reason["code"][-1] in "DM"
+
+
+def test_knockouts_are_reported_whatever_the_score(scorer, portfolio):
+    clean = validate_frame(portfolio.head(50)).clean.copy()
+    clean.loc[clean.index[0], "current_overdue"] = 1.0
+    clean.loc[clean.index[1], "tax_grade"] = "D"
+    frame = scorer.score_frame(clean).to_frame()
+    assert "KO_OVERDUE" in frame["knockouts"].iloc[0]
+    assert "KO_TAX_D" in frame["knockouts"].iloc[1]

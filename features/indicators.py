@@ -85,7 +85,7 @@ def transform_columns(cols: Mapping[str, Any], n: int | None = None) -> np.ndarr
     """Fast path: raw columns → float64 matrix (n, k) in INDICATOR_KEYS order, NaN for missing."""
     c = prepare_columns(cols, n)
     rows = len(next(iter(c.values()))) if c else 0
-    out = np.empty((rows, _K), dtype=np.float64)
+    out = np.empty((rows, _K), dtype=np.float64, order="F")  # column-major: filled and looked up per column
     with np.errstate(all="ignore"):
         for j, ind in enumerate(INDICATORS):
             out[:, j] = ind.fn(c)

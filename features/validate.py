@@ -92,8 +92,20 @@ def _resolve_columns(columns: Sequence[Any]) -> tuple[dict[str, int], list[int],
 # ------------------------------------------------------------------------------------------
 # Coercion per kind: each returns (clean values, {rule: bad mask}); bad cells become missing
 # ------------------------------------------------------------------------------------------
+def _arrow_text(s: pd.Series) -> pa.Array | pa.ChunkedArray | None:
+    """The Arrow strings behind an Arrow-backed pandas text column (zero-copy), else None."""
+    dt = s.dtype
+    if (isinstance(dt, pd.StringDtype) and dt.storage == "pyarrow") or (
+            isinstance(dt, pd.ArrowDtype) and pa.types.is_string(dt.pyarrow_dtype)):
+        return pa.array(s)
+    return None
+
+
 def _blank(s: pd.Series) -> np.ndarray:
     """Missing cells: NA or a string that is empty after stripping."""
+    arr = _arrow_text(s)
+    if arr is not None:  # streamed CSV chunks: one C++ pass instead of Python strings
+        return pc.fill_null(pc.equal(pc.utf8_trim_whitespace(arr), ""), True).to_numpy(zero_copy_only=False)
     na = s.isna().to_numpy(bool, copy=True)
     if s.dtype.kind in "biufmM":
         return na
@@ -102,15 +114,29 @@ def _blank(s: pd.Series) -> np.ndarray:
     return na
 
 
+_DECIMAL = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+
+
 def _arrow_floats(s: pd.Series) -> np.ndarray | None:
-    """Fast C parse of a text/number column through pyarrow; None when any cell does not parse."""
+    """Fast C parse of a text/number column through pyarrow (non-numbers → NaN); None when not text/numbers.
+
+    Every cell goes through the same parser whatever its neighbours hold, so a row's values never
+    depend on which other rows share its batch.
+    """
     try:
         arr = pa.array(s, from_pandas=True)
         t = arr.type
         if not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t)
                 or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_null(t)):
             return None
-        return pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
+        try:
+            return pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
+        except pa.ArrowInvalid:
+            if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+                return None
+        trimmed = pc.utf8_trim_whitespace(arr)
+        numeric = pc.if_else(pc.match_substring_regex(trimmed, _DECIMAL), trimmed, pa.scalar(None, t))
+        return pc.cast(numeric, pa.float64()).to_numpy(zero_copy_only=False)
     except (pa.ArrowException, TypeError, ValueError, OverflowError):
         return None
 
@@ -119,7 +145,10 @@ def _nonblank(s: pd.Series, mask: np.ndarray) -> np.ndarray:
     """`mask` restricted to cells that are not blank (blank test only where needed: it is the slow part)."""
     out = mask.copy()
     if out.any():
-        out[out] = ~_blank(s[out])
+        if _arrow_text(s) is not None:
+            out &= ~_blank(s)
+        else:
+            out[out] = ~_blank(s[out])
     return out
 
 

@@ -161,6 +161,15 @@ class ScoreBatch:
         }
 
 
+def _sum_columns(m: np.ndarray, membership: np.ndarray) -> np.ndarray:
+    """(n, F) @ (F, G) as column-by-column additions in a fixed order: a row's sums never depend on
+    how many rows share its batch (BLAS and pairwise summation change the rounding with the shape)."""
+    out = np.zeros((m.shape[0], membership.shape[1]))
+    for f, g in zip(*np.nonzero(membership)):
+        out[:, g] += m[:, f]
+    return out
+
+
 def _top_reasons(points: np.ndarray, sign: float) -> np.ndarray:
     """Indices of the N_REASONS indicators with the largest sign×points, best first; −1 pads.
 
@@ -206,11 +215,11 @@ class Scorer:
     ) -> ScoreBatch:
         """Score an indicator matrix (n, F) with its stages and knock-out hits."""
         contrib = self.tables.contributions(X)
-        raw = self.tables.bias + contrib.sum(axis=1)
+        raw = self.tables.bias + _sum_columns(contrib, np.ones((contrib.shape[1], 1)))[:, 0]
         logit = self._a * raw + self._b
         pd_ = 1.0 / (1.0 + np.exp(-logit))
-        points = self.points_per_raw * contrib
-        dim_cents = np.rint(points @ _MEMBERSHIP * 100).astype(np.int64)
+        points = np.ascontiguousarray(self.points_per_raw * contrib)  # row-major: the reason passes scan rows
+        dim_cents = np.rint(_sum_columns(points, _MEMBERSHIP) * 100).astype(np.int64)
         base_cents = int(round(self.base_points * 100))
         unclipped = base_cents + dim_cents.sum(axis=1)
         lo, hi = int(self.scale.min_score * 100), int(self.scale.max_score * 100)

@@ -10,7 +10,6 @@ from rich.console import Console
 from rich.table import Table
 
 from models.bundle import DEFAULT_MODEL_DIR, BundleError, load_bundle
-from models.scaling import GRADES
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="TechScore — open credit scoring for technology SMEs.")
 console = Console()
@@ -87,23 +86,57 @@ def train(
 
 @app.command()
 def score(
-    source: Path = typer.Argument(..., exists=True, dir_okay=False, help="Profiles to score (CSV/Parquet)"),
-    output: Path = typer.Option(..., "-o", "--output", help="Scored file (CSV/Parquet by extension)"),
+    source: str = typer.Argument(..., help="Profiles to score: a CSV/Parquet file, a folder of partitions or a glob"),
+    output: Path = typer.Option(..., "-o", "--output", help="Scored file (CSV/Parquet by extension or --format); a folder for partitioned Parquet with --engine dask"),
     model: Path = typer.Option(DEFAULT_MODEL_DIR, "--model", help="Model bundle directory"),
     as_of: Optional[str] = typer.Option(None, "--as-of", help="Assessment date for rows without as_of (default today)"),
+    fmt: Optional[str] = typer.Option(None, "--format", help="Output format: csv or parquet (default: by extension)"),
+    encoding: Optional[str] = typer.Option(None, "--encoding", help="CSV input encoding (default: detect UTF-8, UTF-8 with BOM or GBK)"),
+    max_reject_rate: Optional[float] = typer.Option(None, "--max-reject-rate", min=0.0, max=1.0, help="Fail (exit 3, no scored output) when more than this share of rows is rejected"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar"),
+    engine: str = typer.Option("local", "--engine", help="local (streaming, this machine) or dask"),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address, e.g. tcp://host:8786 (default: a local cluster)"),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Scoring threads (local) or local-cluster workers (dask)"),
 ) -> None:
-    """Score a file of firm profiles: PD, score, grade, points, ratings, knock-outs and reasons."""
-    from models.scoring import Scorer
-    from service.batch import score_file
+    """Score firm profiles: PD, score, grade, points, ratings, knock-outs and reasons; bad rows go to a rejects file."""
+    import signal
+    import sys
 
+    from features.io import InputError
+    from models.scoring import Scorer
+    from service.batch import RejectRateExceeded
+    from service.progress import progress_bar, summary_table
+
+    if engine not in ("local", "dask"):
+        _fail(f"unknown engine {engine!r}: choose local or dask")
     try:
         bundle, _ = load_bundle(model)
+        run_date = date.fromisoformat(as_of) if as_of else None
     except BundleError as exc:
         _fail(str(exc))
-    summary = score_file(Scorer(bundle), source, output, date.fromisoformat(as_of) if as_of else None)
-    grades = ", ".join(f"{g} {summary.grade_counts[g]}" for g in GRADES if g in summary.grade_counts)
-    console.print(f"scored {summary.scored:,} of {summary.rows:,} rows → {output}; rejected {summary.rejected:,}" + (f" → {summary.rejects_path}" if summary.rejects_path else ""))
-    console.print(f"grades: {grades}")
+    except ValueError:
+        _fail(f"--as-of must be a date like 2025-06-30, got {as_of!r}")
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the cleanup of temporary files
+    options = dict(encoding=encoding, fmt=fmt, max_reject_rate=max_reject_rate)
+    try:
+        with progress_bar(err_console, not quiet and err_console.is_terminal) as progress:
+            if engine == "dask":
+                from service.dask_engine import score_dataset
+
+                summary = score_dataset(Scorer(bundle), source, output, run_date, scheduler=scheduler,
+                                        workers=workers, progress=progress, **options)
+            else:
+                from service.batch import score_file
+
+                summary = score_file(Scorer(bundle), source, output, run_date, workers=workers,
+                                     progress=progress, **options)
+    except RejectRateExceeded as exc:
+        console.print(summary_table(exc.summary))
+        err_console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(code=3)
+    except (InputError, ValueError) as exc:
+        _fail(str(exc))
+    console.print(summary_table(summary))
 
 
 if __name__ == "__main__":

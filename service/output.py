@@ -1,0 +1,131 @@
+"""Output files that appear whole or not at all, and CSV/Parquet table sinks written chunk by chunk."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import BinaryIO
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+# OWASP "CSV injection": a cell starting with one of these is run as a formula by spreadsheets.
+FORMULA_START = r"^[=+\-@\t\r]"
+_PLAIN_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"  # "-5" is a number to a spreadsheet, not a formula
+FORMATS = ("csv", "parquet")
+
+
+def format_of(path: Path, fmt: str | None = None) -> str:
+    """'csv' or 'parquet': the explicit choice, else by extension (CSV unless .parquet/.pq)."""
+    if fmt:
+        if fmt.lower() not in FORMATS:
+            raise ValueError(f"unknown output format {fmt!r}: choose csv or parquet")
+        return fmt.lower()
+    return "parquet" if Path(path).suffix.lower() in (".parquet", ".pq") else "csv"
+
+
+class AtomicFile:
+    """A file that becomes visible at `path` only on commit().
+
+    On Linux it is written as an anonymous O_TMPFILE in the target directory and linked in at the end,
+    so even a SIGKILLed run leaves nothing behind; elsewhere a hidden temp file is removed on failure.
+    """
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp: Path | None = None
+        try:
+            fd = os.open(self.path.parent, os.O_TMPFILE | os.O_WRONLY, 0o644)  # type: ignore[attr-defined]
+        except (AttributeError, OSError):
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+            self._tmp = Path(tmp)
+        self.file: BinaryIO = os.fdopen(fd, "wb", buffering=1 << 20)
+
+    def commit(self) -> Path:
+        """Flush to disk and rename into place (replacing an older file of the same name)."""
+        self.file.flush()
+        os.fsync(self.file.fileno())
+        if self._tmp is None:
+            self._tmp = Path(tempfile.mktemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp"))
+            try:
+                os.link(f"/proc/self/fd/{self.file.fileno()}", self._tmp)
+            except OSError:  # no /proc: copy the anonymous file out
+                with open(self._tmp, "wb") as dst, open(f"/dev/fd/{self.file.fileno()}", "rb") as src:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+        else:
+            os.chmod(self._tmp, 0o644)
+        self.file.close()
+        os.replace(self._tmp, self.path)
+        self._tmp = None
+        return self.path
+
+    def discard(self) -> None:
+        """Drop what was written; the target path is left untouched."""
+        if not self.file.closed:
+            self.file.close()
+        if self._tmp is not None:
+            self._tmp.unlink(missing_ok=True)
+            self._tmp = None
+
+    def __enter__(self) -> "AtomicFile":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.discard()  # no-op after commit()
+
+
+def neutralise_formulas(table: pa.Table) -> pa.Table:
+    """Prefix a single quote to text cells a spreadsheet would run as a formula; numeric columns untouched."""
+    for i, field in enumerate(table.schema):
+        if not pa.types.is_string(field.type):
+            continue
+        col = table.column(i)
+        risky = pc.and_kleene(pc.match_substring_regex(col, FORMULA_START),
+                              pc.invert(pc.match_substring_regex(col, _PLAIN_NUMBER)))
+        if pc.any(risky).as_py():
+            fixed = pc.if_else(risky, pc.binary_join_element_wise("'", col, ""), col)
+            table = table.set_column(i, field, fixed)
+    return table
+
+
+def arrow_schema(frame: pd.DataFrame) -> pa.Schema:
+    """Arrow schema of a result frame: text columns as string (even when empty), numbers as they are."""
+    fields = []
+    for name, dtype in frame.dtypes.items():
+        text = dtype == object or isinstance(dtype, pd.StringDtype)
+        fields.append(pa.field(str(name), pa.string() if text else pa.from_numpy_dtype(dtype)))
+    return pa.schema(fields)
+
+
+def to_arrow(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
+    """A result frame as an Arrow table of `schema` (no index, no pandas metadata: plain, stable bytes)."""
+    return pa.Table.from_pandas(frame, schema=schema, preserve_index=False).replace_schema_metadata(None)
+
+
+def for_output(frame: pd.DataFrame, schema: pa.Schema, fmt: str) -> pa.Table:
+    """A result frame ready for a sink: Arrow, and formula-safe when it goes to CSV."""
+    table = to_arrow(frame, schema)
+    return neutralise_formulas(table) if fmt == "csv" else table
+
+
+class TableSink:
+    """Writes Arrow tables of one schema to a binary file as CSV (header once) or Parquet (a row group per write)."""
+
+    def __init__(self, file: BinaryIO, schema: pa.Schema, fmt: str, *, header: bool = True):
+        self.fmt, self.schema = fmt, schema
+        if fmt == "parquet":
+            self._writer = pq.ParquetWriter(file, schema, compression="zstd")
+        else:
+            self._writer = pacsv.CSVWriter(file, schema, write_options=pacsv.WriteOptions(include_header=header))
+
+    def write(self, table: pa.Table) -> None:
+        """Append rows (already made formula-safe by `for_output` when CSV)."""
+        self._writer.write_table(table)
+
+    def close(self) -> None:
+        self._writer.close()

@@ -1,0 +1,60 @@
+"""Terminal progress bar (rows, rows/s, ETA) and the end-of-run summary for batch scoring."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn)
+from rich.table import Table
+from rich.text import Text
+
+from models.scaling import GRADES
+from service.batch import BatchSummary, Progress as ProgressFn
+
+TOP_REJECT_RULES = 5
+
+
+class RowsPerSecond(ProgressColumn):
+    """Rows scored per second, from rich's moving average of progress."""
+
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.speed:,.0f} rows/s" if task.speed else "– rows/s", style="progress.data.speed")
+
+
+@contextmanager
+def progress_bar(console: Console, enabled: bool) -> Iterator[ProgressFn | None]:
+    """A live bar on `console` when enabled (a terminal and not --quiet), else no callback."""
+    if not enabled:
+        yield None
+        return
+    columns = (TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), RowsPerSecond(), TimeElapsedColumn(),
+               TextColumn("ETA"), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("scoring", total=None)
+
+        def update(done: int, total: int | None) -> None:
+            bar.update(task, completed=done, total=max(total, done) if total else None)
+
+        yield update
+
+
+def summary_table(s: BatchSummary) -> Table:
+    """Rows scored and rejected, grade counts, the commonest reject rules, time and files."""
+    table = Table(title="Batch scoring summary", show_header=False)
+    table.add_column("item")
+    table.add_column("value", justify="right")
+    table.add_row("rows read", f"{s.rows:,}")
+    table.add_row("scored", f"{s.scored:,}")
+    table.add_row("rejected", f"{s.rejected:,} ({s.reject_rate:.2%})")
+    for grade in GRADES:
+        if s.grade_counts.get(grade):
+            table.add_row(f"  grade {grade}", f"{s.grade_counts[grade]:,}")
+    for (fld, rule), count in s.reject_rules.most_common(TOP_REJECT_RULES):
+        table.add_row(f"  reject {fld or '(line)'}: {rule}", f"{count:,}")
+    table.add_row("time", f"{s.seconds:,.1f} s ({s.rows / s.seconds if s.seconds else 0:,.0f} rows/s)")
+    table.add_row("output", str(s.output))
+    if s.rejects_path:
+        table.add_row("rejects", str(s.rejects_path))
+    return table

@@ -134,14 +134,14 @@ class TableStream:
     """One CSV or Parquet source read in chunks; `base_row` offsets the reported row positions."""
 
     def __init__(self, source: Path | str | bytes, *, parquet: bool | None = None, encoding: str | None = None,
-                 base_row: int = 0, block_bytes: int = CSV_BLOCK_BYTES, name: str | None = None,
+                 base_row: int = 0, block_bytes: int | None = None, name: str | None = None,
                  row_groups: list[int] | None = None):
         self.source = source
         self.name = name or str(source if not isinstance(source, bytes) else "<bytes>")
         self.parquet = is_parquet(source) if parquet is None else parquet
         self.encoding = encoding
         self.base_row = base_row
-        self.block_bytes = block_bytes
+        self.block_bytes = block_bytes or CSV_BLOCK_BYTES
         self.row_groups = row_groups  # Parquet: read only these row groups
         self.rows_read = 0  # rows yielded + malformed rows skipped
         self.malformed: list[MalformedRow] = []

@@ -13,7 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -137,16 +137,17 @@ class _Estimate:
         return int(rows_read * self.total / consumed) if consumed > 0 else None
 
 
-def _chunks(src: Path | str, encoding: str | None, estimate: _Estimate) -> Iterable[tuple[RawChunk | list[MalformedRow], Callable[[], float]]]:
-    """Every chunk of every input file, and the malformed lines the CSV parser skipped."""
+def _chunks(src: Path | str, encoding: str | None, estimate: _Estimate) -> Iterator[tuple[RawChunk | list[MalformedRow], int | None]]:
+    """Every chunk of every input file (and the malformed CSV lines skipped before it), with the estimated total rows."""
     for i, stream in enumerate(iter_tables(src, encoding)):
         for chunk in stream:
+            total = estimate.rows(stream.base_row + stream.rows_read, stream.fraction_done(), i)
             if stream.malformed:
-                yield stream.malformed[:], (lambda s=stream, i=i: (s, i))
+                yield stream.malformed[:], total
                 stream.malformed.clear()
-            yield chunk, (lambda s=stream, i=i: (s, i))
+            yield chunk, total
         if stream.malformed:
-            yield stream.malformed[:], (lambda s=stream, i=i: (s, i))
+            yield stream.malformed[:], None
             stream.malformed.clear()
         estimate.done_bytes += estimate.sizes[i]
 
@@ -172,10 +173,10 @@ def score_file(scorer: Scorer, src: Path | str, out: Path | str, as_of: date | N
             ThreadPoolExecutor(workers, thread_name_prefix="score") as pool:
         sink = TableSink(out_file.file, schema, fmt)
         rej_sink = TableSink(rej_file.file, REJECTS_SCHEMA, "csv")
-        pending: deque[tuple[Future | ChunkResult, Callable]] = deque()
+        pending: deque[tuple[Future | ChunkResult, int | None]] = deque()
 
         def drain_one() -> None:
-            job, where = pending.popleft()
+            job, total = pending.popleft()
             res = job.result() if isinstance(job, Future) else job
             if res.n_scored:
                 sink.write(res.scored)
@@ -183,14 +184,13 @@ def score_file(scorer: Scorer, src: Path | str, out: Path | str, as_of: date | N
                 rej_sink.write(res.rejects)
             summary.add(res)
             if progress:
-                stream, i = where()
-                progress(summary.rows, estimate.rows(stream.rows_read + stream.base_row, stream.fraction_done(), i))
+                progress(summary.rows, total)
 
-        for item, where in _chunks(src, encoding, estimate):
+        for item, total in _chunks(src, encoding, estimate):
             if isinstance(item, list):
-                pending.append((malformed_result(item), where))
+                pending.append((malformed_result(item), total))
             else:
-                pending.append((pool.submit(score_chunk, scorer, item, as_of, schema, fmt), where))
+                pending.append((pool.submit(score_chunk, scorer, item, as_of, schema, fmt), total))
             while len(pending) > workers:
                 drain_one()
         while pending:

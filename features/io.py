@@ -101,177 +101,155 @@ def check_encoding(encoding: str) -> str:
 
 
 @dataclass
-class RawChunk:
-    """Raw cells of consecutive input rows, as read, and each row's 0-based position in the input."""
-    frame: pd.DataFrame
-    rows: np.ndarray  # int64
-
-
-@dataclass
 class MalformedRow:
     """A CSV line whose number of cells differs from the header's (skipped by the parser)."""
-    row: int  # 0-based data-row position (from the physical line number)
+    row: int  # position within its chunk (from the physical line number)
     text: str
     expected: int
     actual: int
 
 
-class _Positions:
-    """Maps the n-th parsed row to its position in the input, counting the malformed rows the parser skipped."""
-
-    def __init__(self) -> None:
-        self.skipped: list[int] = []
-
-    def of(self, parsed: np.ndarray) -> np.ndarray:
-        if not self.skipped:
-            return parsed
-        skipped = np.asarray(self.skipped, dtype=np.int64)
-        adj = skipped - np.arange(len(skipped))  # non-decreasing
-        return parsed + np.searchsorted(adj, parsed, side="right")
+@dataclass
+class RawChunk:
+    """Raw cells of consecutive input rows, as read; positions count from the chunk's first input row."""
+    frame: pd.DataFrame
+    rows: np.ndarray  # int64 position of each frame row within the chunk
+    n_rows: int  # input rows covered, malformed lines included
+    malformed: list[MalformedRow]
 
 
-class TableStream:
-    """One CSV or Parquet source read in chunks; `base_row` offsets the reported row positions."""
+def _positions(n_parsed: int, skipped: list[int]) -> np.ndarray:
+    """Position of each parsed row, counting the malformed rows the parser skipped."""
+    parsed = np.arange(n_parsed, dtype=np.int64)
+    if not skipped:
+        return parsed
+    adj = np.sort(np.asarray(skipped, dtype=np.int64)) - np.arange(len(skipped))  # non-decreasing
+    return parsed + np.searchsorted(adj, parsed, side="right")
 
-    def __init__(self, source: Path | str | bytes, *, parquet: bool | None = None, encoding: str | None = None,
-                 base_row: int = 0, block_bytes: int | None = None, name: str | None = None,
-                 row_groups: list[int] | None = None):
-        self.source = source
-        self.name = name or str(source if not isinstance(source, bytes) else "<bytes>")
-        self.parquet = is_parquet(source) if parquet is None else parquet
-        self.encoding = encoding
-        self.base_row = base_row
-        self.block_bytes = block_bytes or CSV_BLOCK_BYTES
-        self.row_groups = row_groups  # Parquet: read only these row groups
-        self.rows_read = 0  # rows yielded + malformed rows skipped
-        self.malformed: list[MalformedRow] = []
-        self._file: pa.NativeFile | None = None
-        self._total_rows: int | None = None
-        self.size = len(source) if isinstance(source, bytes) else os.path.getsize(source)
 
-    def fraction_done(self) -> float:
-        """Share of the source consumed so far (bytes for CSV, rows for Parquet)."""
-        if self.parquet:
-            total = self._total_rows or 1
-            return min(1.0, self.rows_read / total)
-        return min(1.0, self._file.tell() / self.size) if self._file is not None and self.size else 0.0
+def _arrow_encoding(encoding: str) -> str:
+    """Arrow skips a UTF-8 BOM itself and decodes UTF-8 natively; other codecs go through Python's."""
+    return "utf8" if codecs.lookup(encoding).name in ("utf-8", "utf-8-sig") else encoding
 
-    def __iter__(self) -> Iterator[RawChunk]:
-        return self._parquet_chunks() if self.parquet else self._csv_chunks()
 
-    # -- Parquet --------------------------------------------------------------------------
-    def _parquet_chunks(self) -> Iterator[RawChunk]:
-        src = pa.BufferReader(self.source) if isinstance(self.source, bytes) else self.source
-        try:
-            pf = pq.ParquetFile(src)
-        except (pa.ArrowException, OSError) as exc:
-            raise InputError(f"{self.name}: not a readable Parquet file ({exc})") from exc
-        groups = range(pf.num_row_groups) if self.row_groups is None else self.row_groups
-        self._total_rows = sum(pf.metadata.row_group(g).num_rows for g in groups)
-        for batch in pf.iter_batches(batch_size=PARQUET_BATCH_ROWS, row_groups=list(groups)):
-            start = self.rows_read
-            self.rows_read += batch.num_rows
-            yield RawChunk(batch.to_pandas(), self.base_row + np.arange(start, self.rows_read, dtype=np.int64))
+@dataclass
+class CsvBlock:
+    """Whole CSV records (bytes, header line first), cheap to cut and parsed where they are scored."""
+    data: bytes
+    encoding: str
+    name: str
+    start: int  # byte offset of the records in the file
+    fraction: float  # share of the file read once this block is
 
-    # -- CSV ------------------------------------------------------------------------------
-    def _header(self, encoding: str) -> list[str]:
-        """Header cells of the first line."""
-        if isinstance(self.source, bytes):
-            head = self.source[: 1 << 20]
-        else:
-            with open(self.source, "rb") as fh:
-                head = fh.read(1 << 20)
-        line = head.split(b"\n", 1)[0]
-        try:
-            text = line.decode(encoding).lstrip("\ufeff")
-        except UnicodeDecodeError as exc:
-            raise InputError(f"{self.name}: header is not {encoding} text; pass --encoding") from exc
-        return next(csv.reader([text.rstrip("\r")]), [])
-
-    def _csv_chunks(self) -> Iterator[RawChunk]:
-        if self.encoding:
-            enc = check_encoding(self.encoding)
-        elif isinstance(self.source, bytes):
-            enc = "utf-8-sig" if _decodes(self.source) else "gb18030"
-        else:
-            enc = detect_encoding(Path(self.source))
-        header = self._header(enc)
-        if not any(h.strip() for h in header):
-            raise InputError(f"{self.name}: empty file or no header line")
-        positions = _Positions()
+    def read(self) -> RawChunk:
+        """Parse every cell as text (only empty cells missing); lines with the wrong cell count set aside."""
+        malformed: list[MalformedRow] = []
 
         def on_malformed(row: pacsv.InvalidRow) -> str:
-            pos = self.rows_read + len(positions.skipped) if row.number is None else row.number - 2
-            positions.skipped.append(pos)
-            self.malformed.append(MalformedRow(self.base_row + pos, row.text, row.expected_columns, row.actual_columns))
+            pos = row.number - 2 if row.number is not None else len(malformed)
+            malformed.append(MalformedRow(pos, row.text, row.expected_columns, row.actual_columns))
             return "skip"
 
-        self._file = pa.BufferReader(self.source) if isinstance(self.source, bytes) else pa.OSFile(str(self.source))
-        # The BOM is skipped by Arrow; 'utf-8-sig' is the same codec as far as Arrow is concerned.
-        arrow_enc = "utf8" if enc in ("utf-8-sig", "utf_8_sig", "utf-8", "utf8") else enc
         try:
-            reader = pacsv.open_csv(
-                self._file,
-                read_options=pacsv.ReadOptions(block_size=self.block_bytes, use_threads=False, encoding=arrow_enc),
+            first = self.data.split(b"\n", 1)[0].decode(self.encoding).lstrip("\ufeff").rstrip("\r")
+            header = next(csv.reader([first]))
+            table = pacsv.read_csv(
+                pa.BufferReader(self.data),
+                read_options=pacsv.ReadOptions(use_threads=False, encoding=_arrow_encoding(self.encoding),
+                                               block_size=max(len(self.data), 1 << 20)),
                 parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_malformed),
-                # every cell as text, only empty cells missing: the validator coerces by field kind
                 convert_options=pacsv.ConvertOptions(column_types={h: pa.string() for h in header},
                                                      null_values=[""], strings_can_be_null=True,
-                                                     quoted_strings_can_be_null=True),
-            )
-            parsed = 0
-            for batch in reader:
-                rows = positions.of(np.arange(parsed, parsed + batch.num_rows, dtype=np.int64))
-                parsed += batch.num_rows
-                self.rows_read = parsed + len(positions.skipped)
-                yield RawChunk(batch.to_pandas(), self.base_row + rows)
-            self.rows_read = parsed + len(positions.skipped)
-        except pa.ArrowInvalid as exc:
-            hint = "; the file is not in the detected encoding, pass --encoding" if "UTF8" in str(exc) else ""
-            raise InputError(f"{self.name}: cannot read CSV after row {self.base_row + self.rows_read}: {exc}{hint}") from exc
-        except UnicodeDecodeError as exc:
-            raise InputError(f"{self.name}: bytes not valid {enc} after row {self.base_row + self.rows_read}; pass --encoding") from exc
-        finally:
-            self._file.close()
+                                                     quoted_strings_can_be_null=True))
+        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+            raise InputError(f"{self.name}: cannot read the CSV records from byte {self.start} as {self.encoding} "
+                             f"({exc}); pass --encoding if the file is in another encoding") from exc
+        rows = _positions(table.num_rows, [m.row for m in malformed])
+        return RawChunk(table.to_pandas(), rows, table.num_rows + len(malformed), malformed)
 
 
-def _decodes(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-        return True
-    except UnicodeDecodeError:
-        return False
+@dataclass
+class ParquetBatch:
+    """Rows already decoded from a Parquet file."""
+    chunk: RawChunk
+    fraction: float  # share of the file's rows read once this batch is
+
+    def read(self) -> RawChunk:
+        return self.chunk
 
 
-def iter_tables(spec: Path | str, encoding: str | None = None) -> Iterator[TableStream]:
-    """Streams over every file of `spec` (file, folder or glob), rows numbered across files in order."""
-    base = 0
-    for path in input_files(spec):
-        stream = TableStream(path, encoding=encoding, base_row=base)
-        yield stream
-        base += stream.rows_read
+def _safe_cut(block: bytes) -> int:
+    """Length of the longest prefix ending with a line break outside quotes (0 if none).
+
+    Inside a quoted field quotes come in pairs, so a line break ends a record exactly when the
+    number of quote characters before it is even (0x22 and 0x0A never occur inside a GBK character).
+    """
+    total, after, end = block.count(b'"'), 0, len(block)
+    while (i := block.rfind(b"\n", 0, end)) >= 0:
+        after += block.count(b'"', i, end)
+        if (total - after) % 2 == 0:
+            return i + 1
+        end = i
+    return 0
 
 
 def csv_header_bytes(path: Path) -> bytes:
-    """The first line of a CSV file, newline included (prepended to byte ranges read elsewhere)."""
+    """The first line of a CSV file, line break included."""
     with open(path, "rb") as fh:
         return fh.readline()
 
 
-def read_csv_range(path: Path, start: int, end: int) -> bytes:
-    """Header + the whole lines that begin in [start, end) of a CSV file (byte-range partitioning)."""
+def csv_block_bounds(path: Path, block_bytes: int, start: int | None = None,
+                     stop: int | None = None) -> Iterator[tuple[int, int]]:
+    """Byte ranges of whole records (never splitting a quoted line break) covering [start, stop) of the data."""
     header = csv_header_bytes(path)
-    start = max(start, len(header))
+    pos = len(header) if start is None else start
+    stop = os.path.getsize(path) if stop is None else stop
     with open(path, "rb") as fh:
-        fh.seek(start - 1)
-        if fh.read(1) != b"\n":  # mid-line: the line belongs to the previous range
-            fh.readline()
-        first = fh.tell()
-        if first >= end:
-            return header
-        fh.seek(end - 1)
-        if fh.read(1) != b"\n":
-            fh.readline()
-        last = fh.tell()
-        fh.seek(first)
-        return header + fh.read(last - first)
+        size = block_bytes
+        while pos < stop:
+            fh.seek(pos)
+            block = fh.read(min(size, stop - pos))
+            if pos + len(block) >= stop:
+                yield pos, stop
+                return
+            cut = _safe_cut(block)
+            if cut == 0:  # one record longer than the block: look further
+                size *= 2
+                continue
+            yield pos, pos + cut
+            pos, size = pos + cut, block_bytes
+
+
+def csv_blocks(path: Path, encoding: str | None = None, block_bytes: int | None = None,
+               start: int | None = None, stop: int | None = None) -> Iterator[CsvBlock]:
+    """A CSV file (or the records in [start, stop)) as blocks of whole records with the header line prepended."""
+    enc = check_encoding(encoding) if encoding else detect_encoding(path)
+    header = csv_header_bytes(path)
+    if not header.strip(b"\xef\xbb\xbf\r\n\t ,"):
+        raise InputError(f"{path}: empty file or no header line")
+    size = os.path.getsize(path) or 1
+    with open(path, "rb") as fh:
+        for a, b in csv_block_bounds(path, block_bytes or CSV_BLOCK_BYTES, start, stop):
+            fh.seek(a)
+            yield CsvBlock(header + fh.read(b - a), enc, str(path), a, b / size)
+
+
+def parquet_batches(path: Path, row_groups: list[int] | None = None) -> Iterator[ParquetBatch]:
+    """A Parquet file (or some of its row groups) in batches of PARQUET_BATCH_ROWS."""
+    try:
+        pf = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(f"{path}: not a readable Parquet file ({exc})") from exc
+    groups = list(range(pf.num_row_groups)) if row_groups is None else row_groups
+    total = sum(pf.metadata.row_group(g).num_rows for g in groups) or 1
+    done = 0
+    for batch in pf.iter_batches(batch_size=PARQUET_BATCH_ROWS, row_groups=groups):
+        n = batch.num_rows
+        done += n
+        yield ParquetBatch(RawChunk(batch.to_pandas(), np.arange(n, dtype=np.int64), n, []), done / total)
+
+
+def file_pieces(path: Path, encoding: str | None = None) -> Iterator[CsvBlock | ParquetBatch]:
+    """One input file as pieces to read (CSV blocks or Parquet batches), in order."""
+    return parquet_batches(path) if is_parquet(path) else csv_blocks(path, encoding)

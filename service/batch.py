@@ -18,8 +18,9 @@ from typing import Callable, Iterator
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from features.io import InputError, MalformedRow, RawChunk, input_files, iter_tables
+from features.io import CsvBlock, MalformedRow, ParquetBatch, RawChunk, file_pieces, input_files
 from features.validate import REJECT_COLUMNS, validate_frame
 from models.scoring import Scorer
 from service.output import AtomicFile, TableSink, arrow_schema, for_output, format_of
@@ -66,7 +67,8 @@ class BatchSummary:
 
 @dataclass
 class ChunkResult:
-    """One chunk scored: output rows and reject lines as Arrow tables ready to write, plus counts."""
+    """One chunk scored: output rows and reject lines (rows counted from the chunk's start) as Arrow
+    tables ready to write, plus counts."""
     scored: pa.Table
     rejects: pa.Table
     n_input: int
@@ -88,26 +90,9 @@ def result_schema(scorer: Scorer) -> pa.Schema:
     return arrow_schema(scorer.score_frame(empty).to_frame())
 
 
-def score_chunk(scorer: Scorer, chunk: RawChunk, as_of: date, schema: pa.Schema, fmt: str) -> ChunkResult:
-    """The scoring core shared by every engine: validate, score and format one chunk of raw rows."""
-    checked = validate_frame(chunk.frame, as_of_default=as_of)
-    frame = scorer.score_frame(checked.clean).to_frame()
-    rejects = checked.rejects
-    if len(rejects):
-        rejects = rejects.assign(row=chunk.rows[rejects["row"].to_numpy()])
-    return ChunkResult(
-        scored=for_output(frame, schema, fmt),
-        rejects=for_output(rejects, REJECTS_SCHEMA, "csv"),
-        n_input=len(chunk.frame),
-        n_scored=len(frame),
-        grades=Counter(frame["grade"].value_counts().to_dict()),
-        rules=Counter(rejects.groupby(["field", "rule"]).size().to_dict()) if len(rejects) else Counter(),
-    )
-
-
-def malformed_result(rows: list[MalformedRow]) -> ChunkResult:
-    """CSV lines with the wrong number of cells, as reject lines (each counts as one rejected input row)."""
-    rejects = pd.DataFrame({
+def _malformed_rejects(rows: list[MalformedRow]) -> pd.DataFrame:
+    """CSV lines with the wrong number of cells, as reject lines."""
+    return pd.DataFrame({
         "row": np.array([r.row for r in rows], dtype=np.int64),
         "firm_id": None,
         "field": "",
@@ -116,40 +101,54 @@ def malformed_result(rows: list[MalformedRow]) -> ChunkResult:
         "message": [f"该行有 {r.actual} 个字段，表头有 {r.expected} 个 / the line has {r.actual} cells, "
                     f"the header has {r.expected}" for r in rows],
     }, columns=list(REJECT_COLUMNS))
-    return ChunkResult(pa.table({}), for_output(rejects, REJECTS_SCHEMA, "csv"), len(rows), 0, Counter(),
-                       Counter({("", "columns"): len(rows)}))
+
+
+def score_chunk(scorer: Scorer, chunk: RawChunk, as_of: date, schema: pa.Schema, fmt: str) -> ChunkResult:
+    """The scoring core shared by every engine: validate, score and format one chunk of raw rows."""
+    checked = validate_frame(chunk.frame, as_of_default=as_of)
+    frame = scorer.score_frame(checked.clean).to_frame()
+    rejects = checked.rejects
+    if len(rejects):
+        rejects = rejects.assign(row=chunk.rows[rejects["row"].to_numpy()])
+    if chunk.malformed:
+        rejects = pd.concat([rejects, _malformed_rejects(chunk.malformed)], ignore_index=True)
+        rejects = rejects.sort_values("row", kind="stable")
+    return ChunkResult(
+        scored=for_output(frame, schema, fmt),
+        rejects=for_output(rejects, REJECTS_SCHEMA, "csv"),
+        n_input=chunk.n_rows,
+        n_scored=len(frame),
+        grades=Counter(frame["grade"].value_counts().to_dict()),
+        rules=Counter(rejects.groupby(["field", "rule"]).size().to_dict()) if len(rejects) else Counter(),
+    )
+
+
+def score_piece(scorer: Scorer, piece: CsvBlock | ParquetBatch, as_of: date, schema: pa.Schema, fmt: str) -> ChunkResult:
+    """Parse (CSV) and score one piece: runs on a worker thread."""
+    return score_chunk(scorer, piece.read(), as_of, schema, fmt)
+
+
+def shift_rows(rejects: pa.Table, offset: int) -> pa.Table:
+    """Reject lines renumbered from chunk positions to input positions."""
+    if not offset or not rejects.num_rows:
+        return rejects
+    rows = pc.add(rejects.column("row"), pa.scalar(offset, pa.int64()))
+    return rejects.set_column(0, REJECTS_SCHEMA.field("row"), rows)
 
 
 def default_workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-class _Estimate:
-    """Total rows of a multi-file input, extrapolated from the bytes consumed so far."""
-
-    def __init__(self, files: list[Path]):
-        self.sizes = [os.path.getsize(f) for f in files]
-        self.total = sum(self.sizes) or 1
-        self.done_bytes = 0
-
-    def rows(self, rows_read: int, stream_fraction: float, file_index: int) -> int | None:
-        consumed = self.done_bytes + stream_fraction * self.sizes[file_index]
-        return int(rows_read * self.total / consumed) if consumed > 0 else None
-
-
-def _chunks(src: Path | str, encoding: str | None, estimate: _Estimate) -> Iterator[tuple[RawChunk | list[MalformedRow], int | None]]:
-    """Every chunk of every input file (and the malformed CSV lines skipped before it), with the estimated total rows."""
-    for i, stream in enumerate(iter_tables(src, encoding)):
-        for chunk in stream:
-            total = estimate.rows(stream.base_row + stream.rows_read, stream.fraction_done(), i)
-            if stream.malformed:
-                yield stream.malformed[:], total
-                stream.malformed.clear()
-            yield chunk, total
-        if stream.malformed:
-            yield stream.malformed[:], None
-            stream.malformed.clear()
-        estimate.done_bytes += estimate.sizes[i]
+def _pieces(src: Path | str, encoding: str | None) -> Iterator[tuple[CsvBlock | ParquetBatch, float]]:
+    """Every piece of every input file, with the share of the input's bytes consumed once it is read."""
+    files = input_files(src)
+    sizes = [os.path.getsize(f) for f in files]
+    total, before = sum(sizes) or 1, 0
+    for path, size in zip(files, sizes):
+        for piece in file_pieces(path, encoding):
+            yield piece, (before + piece.fraction * size) / total
+        before += size
 
 
 def score_file(scorer: Scorer, src: Path | str, out: Path | str, as_of: date | None = None, *,
@@ -166,35 +165,36 @@ def score_file(scorer: Scorer, src: Path | str, out: Path | str, as_of: date | N
     as_of = as_of or date.today()
     workers = workers or default_workers()
     schema = result_schema(scorer)
-    estimate = _Estimate(input_files(src))
     summary = BatchSummary(output=out)
     rej_path = rejects_path_for(out)
+    pieces = _pieces(src, encoding)
     with AtomicFile(out) as out_file, AtomicFile(rej_path) as rej_file, \
             ThreadPoolExecutor(workers, thread_name_prefix="score") as pool:
         sink = TableSink(out_file.file, schema, fmt)
         rej_sink = TableSink(rej_file.file, REJECTS_SCHEMA, "csv")
-        pending: deque[tuple[Future | ChunkResult, int | None]] = deque()
+        pending: deque[tuple[Future, float]] = deque()
 
         def drain_one() -> None:
-            job, total = pending.popleft()
-            res = job.result() if isinstance(job, Future) else job
+            job, consumed = pending.popleft()
+            res = job.result()
             if res.n_scored:
                 sink.write(res.scored)
             if res.rejects.num_rows:
-                rej_sink.write(res.rejects)
+                rej_sink.write(shift_rows(res.rejects, summary.rows))
             summary.add(res)
             if progress:
-                progress(summary.rows, total)
+                progress(summary.rows, int(summary.rows / consumed) if consumed > 0 else None)
 
-        for item, total in _chunks(src, encoding, estimate):
-            if isinstance(item, list):
-                pending.append((malformed_result(item), total))
-            else:
-                pending.append((pool.submit(score_chunk, scorer, item, as_of, schema, fmt), total))
-            while len(pending) > workers:
+        try:
+            for piece, consumed in pieces:
+                pending.append((pool.submit(score_piece, scorer, piece, as_of, schema, fmt), consumed))
+                while len(pending) > workers:  # bounded: memory stays flat
+                    drain_one()
+            while pending:
                 drain_one()
-        while pending:
-            drain_one()
+        finally:
+            for job, _ in pending:
+                job.cancel()
         sink.close()
         rej_sink.close()
         if summary.rejected:
@@ -208,7 +208,3 @@ def score_file(scorer: Scorer, src: Path | str, out: Path | str, as_of: date | N
     if progress:
         progress(summary.rows, summary.rows)
     return summary
-
-
-__all__ = ["BatchSummary", "ChunkResult", "InputError", "RejectRateExceeded", "REJECTS_SCHEMA", "rejects_path_for",
-           "result_schema", "score_chunk", "score_file"]

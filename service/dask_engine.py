@@ -20,16 +20,16 @@ from pathlib import Path
 from typing import Iterator
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from features.io import TableStream, check_encoding, detect_encoding, input_files, is_parquet, read_csv_range
+from features.io import (check_encoding, csv_block_bounds, csv_blocks, detect_encoding, input_files, is_parquet,
+                         parquet_batches)
 from models.scoring import Scorer
-from service.batch import (REJECTS_SCHEMA, BatchSummary, ChunkResult, Progress, RejectRateExceeded, malformed_result,
-                           rejects_path_for, result_schema, score_chunk)
+from service.batch import (REJECTS_SCHEMA, BatchSummary, ChunkResult, Progress, RejectRateExceeded,
+                           rejects_path_for, result_schema, score_piece as score_one, shift_rows)
 from service.output import AtomicFile, TableSink, format_of
 
-PIECE_BYTES = 64 << 20  # CSV byte range per task
+PIECE_BYTES = 64 << 20  # CSV bytes per task (cut on record boundaries, read in smaller blocks)
 LOCAL_WORKERS = 2
 
 
@@ -63,9 +63,7 @@ def plan_pieces(src: Path | str, encoding: str | None = None, piece_bytes: int =
                 pieces.append(Piece(len(pieces), str(path), size, row_groups=(g,)))
             continue
         enc = check_encoding(encoding) if encoding else detect_encoding(path)
-        size = os.path.getsize(path)
-        for start in range(0, max(size, 1), piece_bytes):
-            stop = min(start + piece_bytes, size)
+        for start, stop in csv_block_bounds(path, piece_bytes):
             pieces.append(Piece(len(pieces), str(path), stop - start, enc, start, stop))
     return pieces
 
@@ -74,29 +72,22 @@ def _empty_stats() -> ChunkResult:
     return ChunkResult(pa.table({}), REJECTS_SCHEMA.empty_table(), 0, 0, Counter(), Counter())
 
 
-def score_piece(scorer: Scorer, piece: Piece, as_of: date, schema: pa.Schema, fmt: str, parts: str) -> PieceResult:
+def score_part(scorer: Scorer, piece: Piece, as_of: date, schema: pa.Schema, fmt: str, parts: str) -> PieceResult:
     """Worker task: score one piece into `parts/part-NNNNN.<fmt>` and `parts/rejects-NNNNN.parquet`."""
     if piece.row_groups:
-        stream = TableStream(piece.path, parquet=True, row_groups=list(piece.row_groups))
+        reads = parquet_batches(Path(piece.path), list(piece.row_groups))
     else:
-        stream = TableStream(read_csv_range(Path(piece.path), piece.start, piece.stop), parquet=False,
-                             encoding=piece.encoding, name=piece.path)
+        reads = csv_blocks(Path(piece.path), piece.encoding, start=piece.start, stop=piece.stop)
     stats = _empty_stats()
     name = f"{piece.index:05d}"
     with open(Path(parts) / f"part-{name}.{fmt}", "wb") as out, open(Path(parts) / f"rejects-{name}.parquet", "wb") as rej:
         sink = TableSink(out, schema, fmt, header=False)
         rej_sink = TableSink(rej, REJECTS_SCHEMA, "parquet")
-        for chunk in stream:
-            for res in ([malformed_result(stream.malformed)] if stream.malformed else []) + [
-                    score_chunk(scorer, chunk, as_of, schema, fmt)]:
-                if res.n_scored:
-                    sink.write(res.scored)
-                rej_sink.write(res.rejects)
-                _accumulate(stats, res)
-            stream.malformed.clear()
-        if stream.malformed:
-            res = malformed_result(stream.malformed)
-            rej_sink.write(res.rejects)
+        for read in reads:
+            res = score_one(scorer, read, as_of, schema, fmt)
+            if res.n_scored:
+                sink.write(res.scored)
+            rej_sink.write(shift_rows(res.rejects, stats.n_input))
             _accumulate(stats, res)
         sink.close()
         rej_sink.close()
@@ -161,7 +152,7 @@ def score_dataset(scorer: Scorer, src: Path | str, out: Path | str, as_of: date 
     parts.mkdir()
     try:
         remote_scorer = client.scatter(scorer, broadcast=True)
-        futures = [client.submit(score_piece, remote_scorer, p, as_of, schema, fmt, str(parts), pure=False)
+        futures = [client.submit(score_part, remote_scorer, p, as_of, schema, fmt, str(parts), pure=False)
                    for p in pieces]
         results: dict[int, PieceResult] = {}
         total_bytes, done_bytes, done_rows = sum(p.size for p in pieces) or 1, 0, 0
@@ -204,8 +195,7 @@ def _write_rejects(parts: Path, rows_per_piece: list[int], path: Path, any_rejec
         for i, n in enumerate(rows_per_piece):
             table = pq.read_table(parts / f"rejects-{i:05d}.parquet")
             if table.num_rows:
-                rows = pc.add(table.column("row"), pa.scalar(offset, pa.int64()))
-                sink.write(table.set_column(0, REJECTS_SCHEMA.field("row"), rows))
+                sink.write(shift_rows(table, offset))
             offset += n
         sink.close()
         return dst.commit()

@@ -217,10 +217,19 @@ def _fd_targets(pid: int) -> list[str]:
         return []
 
 
+@pytest.fixture(scope="module")
+def big_csv(portfolio, tmp_path_factory):
+    """120k rows (the portfolio four times): seconds of work."""
+    path = tmp_path_factory.mktemp("big") / "big.csv"
+    write_profiles(portfolio, path)
+    header, body = path.read_bytes().split(b"\n", 1)
+    path.write_bytes(header + b"\n" + body * 4)
+    return path
+
+
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
-def test_killed_run_leaves_no_output_and_no_temp(tmp_path, model_dir, portfolio, sig):
-    src, outdir = tmp_path / "big.csv", tmp_path / "out"
-    write_profiles(pd.concat([portfolio] * 4, ignore_index=True), src)  # 120k rows: seconds of work
+def test_killed_run_leaves_no_output_and_no_temp(tmp_path, model_dir, big_csv, sig):
+    src, outdir = big_csv, tmp_path / "out"
     outdir.mkdir()
     proc = subprocess.Popen([sys.executable, "-m", "service.cli", "score", str(src), "-o", str(outdir / "scored.csv"),
                              "--model", str(model_dir), "--quiet"], cwd=Path(__file__).resolve().parents[2],

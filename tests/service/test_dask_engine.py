@@ -9,7 +9,7 @@ import pytest
 from models.bundle import load_bundle
 from models.scoring import Scorer
 from service.batch import score_file
-from service.dask_engine import plan_pieces, score_dataset
+from service.dask_engine import score_dataset
 from training.synthetic import write_profiles
 
 AS_OF = date(2025, 6, 30)
@@ -35,18 +35,6 @@ def book(portfolio):
     raw = portfolio.iloc[5000:9000].copy().reset_index(drop=True)
     raw.loc[[7, 2222, 3999], "rd_staff"] = raw.loc[[7, 2222, 3999], "staff_total"] + 1  # rejects in several pieces
     return raw
-
-
-def test_csv_pieces_cover_every_line_once(tmp_path, book):
-    from features.io import read_csv_range
-
-    src = tmp_path / "in.csv"
-    write_profiles(book, src)
-    pieces = plan_pieces(src, piece_bytes=PIECE)
-    assert len(pieces) > 3
-    header = src.read_bytes().split(b"\n", 1)[0] + b"\n"
-    body = b"".join(read_csv_range(src, p.start, p.stop)[len(header):] for p in pieces)
-    assert body == src.read_bytes()[len(header):]
 
 
 def test_dask_csv_equals_local_engine_byte_for_byte(tmp_path, client, file_scorer, book):

@@ -1,0 +1,121 @@
+"""Benchmark: `techscore score` at scale — local engine CSV→CSV and Parquet→Parquet, Dask LocalCluster — next
+to a plain LightGBM `Booster.predict` of the same model on the same feature matrix, in the same run.
+
+    .venv/bin/python bench/bench_batch.py --rows 1000000 [--model var/model] [--rss-5m] [--cache DIR]
+
+Every scoring run is the real command line in a subprocess (model loading included), so its peak RSS is
+measured on its own (`resource.getrusage(RUSAGE_CHILDREN)`, the largest process; for the Dask run that is
+one process of the cluster, so it is shown for information only). `--rss-5m` also scores a 5-million-row
+CSV (the 1M file's rows five times) to check that memory stays flat. Both the plain predict and our runs use
+every core of the machine.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from features.indicators import transform_columns, frame_to_columns  # noqa: E402
+from features.io import TableStream  # noqa: E402
+from features.validate import validate_frame  # noqa: E402
+from models.bundle import DEFAULT_MODEL_DIR, load_bundle  # noqa: E402
+from training.synthetic import generate, write_profiles  # noqa: E402
+
+AS_OF = "2025-06-30"
+
+
+def feature_matrix(src: Path) -> np.ndarray:
+    """The indicator matrix of every valid row, built chunk by chunk (the baseline's input)."""
+    parts = []
+    for chunk in TableStream(src):
+        clean = validate_frame(chunk.frame).clean
+        parts.append(transform_columns(frame_to_columns(clean), n=len(clean)))
+    return np.vstack(parts)
+
+
+def run_cli(args: list[str]) -> tuple[float, float]:
+    """Seconds and peak RSS (MiB) of one `techscore` run in a fresh process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "service.cli", *args, "--quiet"], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL)
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return seconds, max(peak, before) / 1024
+
+
+def dataset(rows: int, cache: Path) -> tuple[Path, Path]:
+    """CSV and Parquet of `rows` generated firms (seed 11), generated once into `cache`."""
+    csv, parquet = cache / f"firms-{rows}.csv", cache / f"firms-{rows}.parquet"
+    if not (csv.exists() and parquet.exists()):
+        raw = generate(rows, seed=11)
+        write_profiles(raw, csv)
+        write_profiles(raw, parquet)
+    return csv, parquet
+
+
+def five_fold(csv: Path, dst: Path) -> Path:
+    """The CSV's data rows five times under one header."""
+    with open(csv, "rb") as src, open(dst, "wb") as out:
+        header = src.readline()
+        out.write(header)
+        for _ in range(5):
+            src.seek(len(header))
+            shutil.copyfileobj(src, out, 16 << 20)
+    return dst
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
+    parser.add_argument("--cache", type=Path, default=None, help="Keep the generated data here between runs")
+    parser.add_argument("--rss-5m", action="store_true", help="Also score 5 million rows and report peak RSS")
+    args = parser.parse_args()
+    bundle, _ = load_bundle(args.model)
+    booster = bundle.booster()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-batch-"))
+    cache = args.cache or tmp
+    cache.mkdir(parents=True, exist_ok=True)
+    try:
+        csv, parquet = dataset(args.rows, cache)
+        X = feature_matrix(csv)
+        started = time.perf_counter()
+        booster.predict(X, num_threads=os.cpu_count())
+        t_plain = time.perf_counter() - started
+        n, model = len(X), ["--model", str(args.model), "--as-of", AS_OF]
+        del X
+        t_csv, rss_csv = run_cli(["score", str(csv), "-o", str(tmp / "out.csv"), *model])
+        t_pq, rss_pq = run_cli(["score", str(parquet), "-o", str(tmp / "out.parquet"), *model])
+        t_dask, _ = run_cli(["score", str(csv), "-o", str(tmp / "dask.csv"), "--engine", "dask", "--workers", "2", *model])
+        rows = args.rows
+        print(f"rows={rows:,} (valid {n:,}) model={bundle.version} trees={booster.num_trees()} cores={os.cpu_count()}")
+        print(f"plain LightGBM predict (matrix in memory):      {n / t_plain:>10,.0f} rows/s  (baseline)")
+        print(f"local CSV→CSV, points + reasons (whole command): {rows / t_csv:>10,.0f} rows/s  "
+              f"{t_plain / t_csv * rows / n:5.2f} × baseline  peak RSS {rss_csv:,.0f} MiB")
+        print(f"local Parquet→Parquet:                           {rows / t_pq:>10,.0f} rows/s  "
+              f"{t_plain / t_pq * rows / n:5.2f} × baseline  peak RSS {rss_pq:,.0f} MiB")
+        print(f"dask LocalCluster (2 workers) CSV→CSV:           {rows / t_dask:>10,.0f} rows/s  "
+              f"{t_plain / t_dask * rows / n:5.2f} × baseline")
+        if args.rss_5m:
+            big = five_fold(csv, tmp / "five.csv")
+            t_big, rss_big = run_cli(["score", str(big), "-o", str(tmp / "five.out.csv"), *model])
+            print(f"local CSV→CSV, {5 * rows:,} rows:               {5 * rows / t_big:>10,.0f} rows/s  "
+                  f"peak RSS {rss_big:,.0f} MiB")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -6,7 +6,7 @@ from typing import Iterator
 
 from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn,
-                           TimeElapsedColumn, TimeRemainingColumn)
+                           TimeElapsedColumn)
 from rich.table import Table
 from rich.text import Text
 
@@ -16,11 +16,28 @@ from service.batch import BatchSummary, Progress as ProgressFn
 TOP_REJECT_RULES = 5
 
 
+def _rate(task: Task) -> float | None:
+    """Average rows/s since the start (rich's own speed resets whenever the estimated total moves)."""
+    return task.completed / task.elapsed if task.elapsed and task.completed else None
+
+
 class RowsPerSecond(ProgressColumn):
-    """Rows scored per second, from rich's moving average of progress."""
+    """Rows scored per second."""
 
     def render(self, task: Task) -> Text:
-        return Text(f"{task.speed:,.0f} rows/s" if task.speed else "– rows/s", style="progress.data.speed")
+        rate = _rate(task)
+        return Text(f"{rate:,.0f} rows/s" if rate else "– rows/s", style="progress.data.speed")
+
+
+class Eta(ProgressColumn):
+    """Time left at the average rate, for the estimated total."""
+
+    def render(self, task: Task) -> Text:
+        rate = _rate(task)
+        if not rate or task.total is None:
+            return Text("ETA –", style="progress.remaining")
+        left = int(max(task.total - task.completed, 0) / rate)
+        return Text(f"ETA {left // 3600}:{left // 60 % 60:02d}:{left % 60:02d}", style="progress.remaining")
 
 
 @contextmanager
@@ -29,8 +46,7 @@ def progress_bar(console: Console, enabled: bool) -> Iterator[ProgressFn | None]
     if not enabled:
         yield None
         return
-    columns = (TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), RowsPerSecond(), TimeElapsedColumn(),
-               TextColumn("ETA"), TimeRemainingColumn())
+    columns = (TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), RowsPerSecond(), TimeElapsedColumn(), Eta())
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("scoring", total=None)
 

@@ -4,16 +4,14 @@ to a plain LightGBM `Booster.predict` of the same model on the same feature matr
     .venv/bin/python bench/bench_batch.py --rows 1000000 [--model var/model] [--rss-5m] [--cache DIR]
 
 Every scoring run is the real command line in a subprocess (model loading included), so its peak RSS is
-measured on its own (`resource.getrusage(RUSAGE_CHILDREN)`, the largest process; for the Dask run that is
-one process of the cluster, so it is shown for information only). `--rss-5m` also scores a 5-million-row
-CSV (the 1M file's rows five times) to check that memory stays flat. Both the plain predict and our runs use
-every core of the machine.
+measured on its own (`ru_maxrss` of that process; the Dask run's workers are separate processes, so no
+RSS is shown for it). `--rss-5m` also scores a 5-million-row CSV (the 1M file's rows five times) to
+check that memory stays flat. The plain predict and our runs both use every core of the machine.
 """
 from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -26,8 +24,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from features.indicators import transform_columns, frame_to_columns  # noqa: E402
-from features.io import TableStream  # noqa: E402
+from features.indicators import frame_to_columns, transform_columns  # noqa: E402
+from features.io import file_pieces  # noqa: E402
 from features.validate import validate_frame  # noqa: E402
 from models.bundle import DEFAULT_MODEL_DIR, load_bundle  # noqa: E402
 from training.synthetic import generate, write_profiles  # noqa: E402
@@ -38,21 +36,29 @@ AS_OF = "2025-06-30"
 def feature_matrix(src: Path) -> np.ndarray:
     """The indicator matrix of every valid row, built chunk by chunk (the baseline's input)."""
     parts = []
-    for chunk in TableStream(src):
-        clean = validate_frame(chunk.frame).clean
+    for piece in file_pieces(src):
+        clean = validate_frame(piece.read().frame).clean
         parts.append(transform_columns(frame_to_columns(clean), n=len(clean)))
     return np.vstack(parts)
 
 
+# A small launcher process runs the command and reports its child's own peak RSS: measured directly,
+# `ru_maxrss` of a child forked from this (large) process would include this process's pages.
+_LAUNCHER = """
+import os, subprocess, sys
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+_, status, usage = os.wait4(proc.pid, 0)
+print(usage.ru_maxrss)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def run_cli(args: list[str]) -> tuple[float, float]:
     """Seconds and peak RSS (MiB) of one `techscore` run in a fresh process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "service.cli", *args, "--quiet"], cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL)
-    seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return seconds, max(peak, before) / 1024
+    done = subprocess.run([sys.executable, "-c", _LAUNCHER, sys.executable, "-m", "service.cli", *args, "--quiet"],
+                          cwd=ROOT, check=True, capture_output=True, text=True)
+    return time.perf_counter() - started, int(done.stdout.split()[-1]) / 1024
 
 
 def dataset(rows: int, cache: Path) -> tuple[Path, Path]:

@@ -1,8 +1,9 @@
 """Local batch engine: stream CSV/Parquet in chunks → validate → score → write CSV/Parquet atomically.
 
-Chunks are validated and scored on a small thread pool (Arrow, numpy and most of pandas release the
-GIL) while the main thread reads the next chunk and writes finished ones in input order, so memory
-stays flat and the output bytes do not depend on timing.
+Blocks of whole CSV records (or Parquet batches) are parsed, validated and scored on a thread per
+core (Arrow and numpy release the GIL for most of the work) while the main thread reads the next
+block and writes finished ones in input order; at most one block per thread waits, so memory stays
+flat, and the output bytes do not depend on timing or on where blocks were cut.
 """
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ from features.io import (check_encoding, csv_block_bounds, csv_blocks, detect_en
                          parquet_batches)
 from models.scoring import Scorer
 from service.batch import (REJECTS_SCHEMA, BatchSummary, ChunkResult, Progress, RejectRateExceeded,
-                           rejects_path_for, result_schema, score_piece as score_one, shift_rows)
+                           rejects_path_for, result_schema, score_piece, shift_rows)
 from service.output import AtomicFile, TableSink, format_of
 
 PIECE_BYTES = 64 << 20  # CSV bytes per task (cut on record boundaries, read in smaller blocks)
@@ -84,7 +84,7 @@ def score_part(scorer: Scorer, piece: Piece, as_of: date, schema: pa.Schema, fmt
         sink = TableSink(out, schema, fmt, header=False)
         rej_sink = TableSink(rej, REJECTS_SCHEMA, "parquet")
         for read in reads:
-            res = score_one(scorer, read, as_of, schema, fmt)
+            res = score_piece(scorer, read, as_of, schema, fmt)
             if res.n_scored:
                 sink.write(res.scored)
             rej_sink.write(shift_rows(res.rejects, stats.n_input))

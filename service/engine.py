@@ -5,7 +5,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from features.schema import FirmProfile
 from features.validate import profiles_to_columns
@@ -46,8 +46,9 @@ class ScoringEngine:
     finish on the scorer they started with.
     """
 
-    def __init__(self, model: LoadedModel):
+    def __init__(self, model: LoadedModel, in_flight: Callable[[], int] = lambda: 2):
         self.model = model
+        self.in_flight = in_flight  # HTTP requests the server is handling now
         self._pending: list[tuple[FirmProfile, asyncio.Future[tuple[ScoreBatch, int]]]] = []
         self._timer: asyncio.TimerHandle | None = None
 
@@ -66,11 +67,12 @@ class ScoringEngine:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[tuple[ScoreBatch, int]] = loop.create_future()
         self._pending.append((profile, fut))
-        if len(self._pending) == 1:
-            self._timer = loop.call_later(BATCH_WINDOW_SECONDS, self._flush)
-        elif len(self._pending) >= MAX_BATCH and self._timer is not None:
-            self._timer.cancel()
+        if len(self._pending) >= MAX_BATCH or self.in_flight() <= 1:  # full, or alone: nobody to wait for
+            if self._timer is not None:
+                self._timer.cancel()
             self._flush()
+        elif len(self._pending) == 1:
+            self._timer = loop.call_later(BATCH_WINDOW_SECONDS, self._flush)
         return await fut
 
     def _flush(self) -> None:

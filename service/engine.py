@@ -39,11 +39,11 @@ class ScoringEngine:
     """Holds the current model; `score_one` groups requests that arrive together into one call.
 
     Scoring one firm costs about as much as scoring eight (numpy per-call overhead dominates:
-    ~1 ms for one firm, ~0.2 ms a firm for eight), so requests arriving within a millisecond of
-    each other are scored as one batch; under load the loop keeps parsing and validating other
-    requests meanwhile, so the window costs latency only when the server is idle. Each batch takes
-    the model reference once, so a reload never changes a batch half-way: requests in flight
-    finish on the scorer they started with.
+    ~1 ms for one firm, ~0.2 ms a firm for eight). While other requests are in flight, a request
+    waits up to BATCH_WINDOW_SECONDS for company (the loop keeps parsing and validating the
+    others meanwhile) and they are scored as one batch; a request handled alone is scored at
+    once. Each batch takes the model reference once, so a reload never changes a batch half-way:
+    requests in flight finish on the scorer they started with.
     """
 
     def __init__(self, model: LoadedModel, in_flight: Callable[[], int] = lambda: 2):

@@ -48,7 +48,7 @@ class ScoringEngine:
 
     def __init__(self, model: LoadedModel, in_flight: Callable[[], int] = lambda: 2):
         self.model = model
-        self.in_flight = in_flight  # HTTP requests the server is handling now
+        self.in_flight = in_flight  # HTTP requests being handled now (default: assume others are)
         self._pending: list[tuple[FirmProfile, asyncio.Future[tuple[ScoreBatch, int]]]] = []
         self._timer: asyncio.TimerHandle | None = None
 

@@ -86,7 +86,7 @@ class Api:
             self.model_error = str(exc)
             log.error("no model served: %s", exc)
             return
-        self.engine = ScoringEngine(model, lambda: self.metrics.in_flight)
+        self.engine = ScoringEngine(model)
         self.metrics.set_model(model.version)
 
     def stop(self) -> None:
@@ -311,7 +311,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except (BundleError, OSError) as exc:
             raise ApiProblem(409, f"model not reloaded, still serving the previous one: {exc}") from exc
         if api.engine is None:
-            api.engine, api.model_error = ScoringEngine(model, lambda: api.metrics.in_flight), None
+            api.engine, api.model_error = ScoringEngine(model), None
         else:
             api.engine.swap(model)
         api.metrics.set_model(model.version)

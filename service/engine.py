@@ -5,7 +5,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from features.schema import FirmProfile
 from features.validate import profiles_to_columns
@@ -39,16 +39,17 @@ class ScoringEngine:
     """Holds the current model; `score_one` groups requests that arrive together into one call.
 
     Scoring one firm costs about as much as scoring eight (numpy per-call overhead dominates:
-    ~1 ms for one firm, ~0.2 ms a firm for eight). While other requests are in flight, a request
-    waits up to BATCH_WINDOW_SECONDS for company (the loop keeps parsing and validating the
-    others meanwhile) and they are scored as one batch; a request handled alone is scored at
-    once. Each batch takes the model reference once, so a reload never changes a batch half-way:
+    ~1 ms for one firm, ~0.2 ms a firm for eight), so the first request of a batch waits
+    BATCH_WINDOW_SECONDS for company and all that arrived meanwhile are scored in one call; under
+    load the loop keeps parsing and validating the others during the window, so it costs latency
+    only on an idle server. (Scoring a lone request at once was tried: under concurrency 8 the
+    first request of each wave is briefly alone, batches collapse to one and throughput halves.)
+    Each batch takes the model reference once, so a reload never changes a batch half-way:
     requests in flight finish on the scorer they started with.
     """
 
-    def __init__(self, model: LoadedModel, in_flight: Callable[[], int] = lambda: 2):
+    def __init__(self, model: LoadedModel):
         self.model = model
-        self.in_flight = in_flight  # HTTP requests being handled now (default: assume others are)
         self._pending: list[tuple[FirmProfile, asyncio.Future[tuple[ScoreBatch, int]]]] = []
         self._timer: asyncio.TimerHandle | None = None
 
@@ -67,12 +68,11 @@ class ScoringEngine:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[tuple[ScoreBatch, int]] = loop.create_future()
         self._pending.append((profile, fut))
-        if len(self._pending) >= MAX_BATCH or self.in_flight() <= 1:  # full, or alone: nobody to wait for
-            if self._timer is not None:
-                self._timer.cancel()
-            self._flush()
-        elif len(self._pending) == 1:
+        if len(self._pending) == 1:
             self._timer = loop.call_later(BATCH_WINDOW_SECONDS, self._flush)
+        elif len(self._pending) >= MAX_BATCH and self._timer is not None:
+            self._timer.cancel()
+            self._flush()
         return await fut
 
     def _flush(self) -> None:

@@ -14,7 +14,6 @@ class ApiMetrics:
     """One registry per app (tests build several apps in one process)."""
 
     def __init__(self) -> None:
-        self.in_flight = 0  # HTTP requests being handled now (the scoring batcher reads it)
         self.registry = CollectorRegistry()
         self.requests = Counter("techscore_http_requests_total", "HTTP requests by route, method and status",
                                 ("route", "method", "status"), registry=self.registry)
@@ -51,7 +50,6 @@ class MetricsMiddleware:
             return
         started = time.perf_counter()
         status = 500
-        self.metrics.in_flight += 1
 
         async def send_status(msg: Message) -> None:
             nonlocal status
@@ -62,7 +60,6 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            self.metrics.in_flight -= 1
             route = getattr(scope.get("route"), "path", "unmatched")  # the template, not the raw path
             self.metrics.requests.labels(route, scope["method"], str(status)).inc()
             self.metrics.latency.labels(route, scope["method"]).observe(time.perf_counter() - started)

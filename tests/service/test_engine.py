@@ -23,9 +23,8 @@ def test_concurrent_requests_are_scored_in_one_batch_in_order(model_dir):
     results = asyncio.run(main())
     assert sizes == [3]
     assert [batch.firm_id[i] for batch, i in results] == [p.firm_id for p in PROFILES]
-    alone = ScoringEngine(load_model(model_dir), in_flight=lambda: 1)
-    batch, i = asyncio.run(alone.score_one(PROFILES[1]))
-    assert batch.score[i] == results[1][0].score[results[1][1]]
+    batch, i = asyncio.run(engine.score_one(PROFILES[1]))  # alone: a batch of one, same score
+    assert sizes == [3, 1] and batch.score[i] == results[1][0].score[results[1][1]]
 
 
 def test_a_request_scored_before_a_swap_keeps_the_old_model(model_dir):

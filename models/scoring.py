@@ -11,7 +11,8 @@ from features.indicators import IndicatorTransformer
 from features.registry import DIMENSIONS, INDICATORS
 from features.stage import STAGES, derive_stage
 from models.bundle import BundleError, ModelBundle
-from models.knockouts import KNOCKOUTS, knockout_matrix
+from models.knockouts import knockout_matrix
+from models.policy import KnockOutRule, Policy, load_policy
 from models.scaling import ScoreScale, grade_of
 
 DIMENSION_KEYS: tuple[str, ...] = tuple(DIMENSIONS)
@@ -69,13 +70,14 @@ class ScoreBatch:
     reasons_up: np.ndarray
     stage_medians: np.ndarray  # (n, F) reference median of each firm's stage
     model_version: str
+    knockout_rules: tuple[KnockOutRule, ...] = ()  # the policy's rules, columns of `knockouts`
 
     def __len__(self) -> int:
         return len(self.pd)
 
     def knockout_codes(self) -> np.ndarray:
         out = np.full(len(self), "", dtype=object)
-        for k, ko in enumerate(KNOCKOUTS):
+        for k, ko in enumerate(self.knockout_rules):
             hit = self.knockouts[:, k]
             out[hit] = np.where(out[hit] == "", ko.code, out[hit] + ";" + ko.code)
         return out
@@ -152,7 +154,7 @@ class ScoreBatch:
             "clip_points": float(self.clip_points[i]),
             "knockouts": [
                 {"code": ko.code, "rule": ko.rule, "text_zh": ko.text_zh, "text_en": ko.text_en}
-                for k, ko in enumerate(KNOCKOUTS)
+                for k, ko in enumerate(self.knockout_rules)
                 if self.knockouts[i, k]
             ],
             "reasons_down": [self._reason(i, f, "down") for f in self.reasons_down[i] if f >= 0],
@@ -179,10 +181,11 @@ def _top_reasons(points: np.ndarray, sign: float) -> np.ndarray:
 class Scorer:
     """Scores clean profile frames with one bundle; cheap to call, built once per bundle."""
 
-    def __init__(self, bundle: ModelBundle):
+    def __init__(self, bundle: ModelBundle, policy: Policy | None = None):
         if list(bundle.feature_names) != [i.key for i in INDICATORS]:
             raise BundleError("bundle was trained on a different indicator registry; retrain it")
         self.bundle = bundle
+        self.policy = policy or load_policy()  # stage rules and knock-outs; $TECHSCORE_POLICY or the defaults
         self.version = bundle.version
         self.transformer = IndicatorTransformer().fit(None)
         self.tables = bundle.tables()
@@ -198,7 +201,8 @@ class Scorer:
         """Score a clean profile frame (see features.validate)."""
         X = self.transformer.transform(clean).to_numpy(dtype=float)
         firm_id = clean["firm_id"].to_numpy(dtype=object) if "firm_id" in clean else np.full(len(clean), None, dtype=object)
-        return self.score_matrix(X, derive_stage(clean), knockout_matrix(clean), clean.index, firm_id)
+        stage = derive_stage(clean, self.policy.stage.rules())
+        return self.score_matrix(X, stage, knockout_matrix(clean, self.policy.knockouts), clean.index, firm_id)
 
     def score_matrix(
         self, X: np.ndarray, stage: np.ndarray, knockouts: np.ndarray, index: pd.Index, firm_id: np.ndarray
@@ -232,6 +236,7 @@ class Scorer:
             reasons_up=_top_reasons(points, 1.0),
             stage_medians=self._stage_medians(stage, X.shape[1]),
             model_version=self.version,
+            knockout_rules=tuple(self.policy.knockouts),
         )
 
     def _reference_for(self, stage: str) -> str:

@@ -356,7 +356,7 @@ def _message(err: dict[str, Any]) -> str:
         return f"must be {bounds[t]} {limit:g}"
     if t == "literal_error":
         return f"must be one of {ctx.get('expected')}, got {err.get('input')!r}"
-    if t == "too_short":
+    if t in ("too_short", "string_too_short"):
         return "must not be empty"
     if t == "value_error":
         return err["msg"].removeprefix("Value error, ")

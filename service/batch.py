@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -11,6 +11,7 @@ import pandas as pd
 
 from features.io import read_table
 from features.validate import validate_frame
+from models.decision import assessment_frame, recommend
 from models.scoring import Scorer
 
 
@@ -21,6 +22,7 @@ class BatchSummary:
     rejected: int
     grade_counts: dict[str, int]
     rejects_path: Path | None
+    decision_counts: dict[str, int] = field(default_factory=dict)
 
 
 def write_table_atomic(df: pd.DataFrame, path: Path) -> None:
@@ -48,7 +50,8 @@ def score_file(scorer: Scorer, src: Path, out: Path, as_of: date | None = None) 
     """Score every valid row of src into out; invalid rows go to <out>.rejects.csv."""
     raw = read_table(src)
     checked = validate_frame(raw, as_of_default=as_of or date.today())
-    result = scorer.score_frame(checked.clean).to_frame()
+    batch = scorer.score_frame(checked.clean)
+    result = assessment_frame(batch, recommend(batch, checked.clean, scorer.policy))
     write_table_atomic(result, out)
     rej_path = rejects_path_for(Path(out))
     if len(checked.rejects):
@@ -56,4 +59,5 @@ def score_file(scorer: Scorer, src: Path, out: Path, as_of: date | None = None) 
     else:
         rej_path.unlink(missing_ok=True)
     counts = result["grade"].value_counts().to_dict()
-    return BatchSummary(len(raw), len(result), len(raw) - len(result), counts, rej_path if len(checked.rejects) else None)
+    return BatchSummary(len(raw), len(result), len(raw) - len(result), counts, rej_path if len(checked.rejects) else None,
+                        result["decision"].value_counts().to_dict())

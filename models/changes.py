@@ -2,14 +2,14 @@
 
 Shared by what-if (changes typed by an officer) and the next-grade levers of the policy file.
 A change is parsed and checked against the field's kind once, then applied vectorised to
-chosen rows of a clean frame (see features.validate for the clean-frame convention).
+chosen rows of a clean frame (see features.validate) or of a mapping of its numpy columns.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Literal
+from typing import Any, Literal, MutableMapping
 
 import numpy as np
 import pandas as pd
@@ -115,16 +115,19 @@ def _absolute(field: str, kind: str, spec: Any, text: str) -> Any:
     return text
 
 
-def applied_values(frame: pd.DataFrame, change: Change) -> np.ndarray:
-    """The field's values after the change, for every row of a clean frame (missing stays missing)."""
-    col = frame[change.field].to_numpy()
+Columns = pd.DataFrame | MutableMapping[str, np.ndarray]
+
+
+def applied_values(frame: Columns, change: Change) -> np.ndarray:
+    """The field's values after the change, for every row (missing stays missing)."""
+    col = np.asarray(frame[change.field])
     if change.kind == "add":
         return col.astype(float) + change.amount
     if change.kind == "scale":
         out = col.astype(float) * (1.0 + change.amount)
         return np.round(out) if FIELD_SPECS[change.field].kind == "integer" else out
     if change.kind == "set_field":
-        return frame[change.amount].to_numpy(dtype=float).copy()
+        return np.array(frame[change.amount], dtype=float)
     if change.kind == "shift":
         order = ENUM_ORDER[change.field]
         rank = rank_of(change.field, col)
@@ -133,12 +136,12 @@ def applied_values(frame: pd.DataFrame, change: Change) -> np.ndarray:
     return np.full(len(col), change.amount, dtype=col.dtype if col.dtype.kind in "fM" else object)
 
 
-def apply_change(frame: pd.DataFrame, change: Change, rows: np.ndarray | None = None) -> np.ndarray:
+def apply_change(frame: Columns, change: Change, rows: np.ndarray | None = None) -> np.ndarray:
     """Apply the change in place to `rows` (bool mask; all rows when None); returns the value delta of numeric fields."""
-    rows = np.ones(len(frame), dtype=bool) if rows is None else rows
-    old = frame[change.field].to_numpy()
+    old = np.asarray(frame[change.field])
+    rows = np.ones(len(old), dtype=bool) if rows is None else rows
     new = applied_values(frame, change)
     frame[change.field] = np.where(rows, new, old)
     if FIELD_SPECS[change.field].kind in _NUMERIC_KINDS:
         return np.where(rows, new.astype(float) - old.astype(float), 0.0)
-    return np.zeros(len(frame))
+    return np.zeros(len(old))

@@ -11,9 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.indicators import frame_to_columns
 from models.policy import Policy
-from models.rules import rule_columns
+from models.rules import Columns, columns_of, rule_columns
 from models.scaling import GRADES
 from models.scoring import ScoreBatch
 
@@ -231,10 +230,14 @@ def _grade_index(grades: np.ndarray) -> np.ndarray:
     return out
 
 
-def recommend(batch: ScoreBatch, clean: pd.DataFrame, policy: Policy) -> Recommendations:
-    """Decision, limit, products and joint-loan split for every scored firm (rows aligned with batch)."""
-    clean = clean.loc[batch.index] if not clean.index.equals(batch.index) else clean
-    cols = frame_to_columns(clean, _MONEY_FIELDS)
+def recommend(batch: ScoreBatch, clean: Columns, policy: Policy) -> Recommendations:
+    """Decision, limit, products and joint-loan split for every scored firm.
+
+    `clean` is the clean frame the batch was scored from (aligned by index) or its column mapping.
+    """
+    if isinstance(clean, pd.DataFrame) and not clean.index.equals(batch.index):
+        clean = clean.loc[batch.index]
+    cols = columns_of(clean, _MONEY_FIELDS)
     wc, n = policy.working_capital, len(batch)
     grade_idx = _grade_index(batch.grade)
     startup = batch.stage == "startup"
@@ -306,7 +309,7 @@ def _decide(batch: ScoreBatch, grade_idx: np.ndarray, limit: np.ndarray, basis: 
     return decision, rule
 
 
-def _products(batch: ScoreBatch, clean: pd.DataFrame, limit: np.ndarray, decision: np.ndarray,
+def _products(batch: ScoreBatch, clean: Columns, limit: np.ndarray, decision: np.ndarray,
               policy: Policy) -> tuple[np.ndarray, list[np.ndarray], dict[str, np.ndarray]]:
     """Eligibility matrix (last column reserved for the joint loan) and per-product condition hits."""
     fields = {c.field for p in policy.products for c in p.all_of + p.any_of}

@@ -7,13 +7,13 @@ A missing value never satisfies a condition (missing is not zero).
 """
 from __future__ import annotations
 
-from typing import Any, Literal, Mapping
+from typing import Any, Iterable, Literal, Mapping
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from features.indicators import frame_to_columns
+from features.indicators import frame_to_columns, to_days
 from features.registry import DAYS_PER_MONTH, DAYS_PER_YEAR
 from features.schema import FIELD_SPECS
 from models.scaling import GRADES
@@ -149,17 +149,22 @@ def rank_of(field: str, values: np.ndarray) -> np.ndarray:
     return out
 
 
-def rule_columns(clean: pd.DataFrame, fields: set[str]) -> dict[str, np.ndarray]:
-    """The columns conditions read, from a clean frame (raw fields plus profile-derived values)."""
+Columns = pd.DataFrame | Mapping[str, Any]  # a clean frame or its columns as numpy arrays
+
+
+def columns_of(clean: Columns, fields: Iterable[str]) -> dict[str, np.ndarray]:
+    """Numpy columns of a clean frame or column mapping (dates as float days, enums as object)."""
+    if isinstance(clean, pd.DataFrame):
+        return frame_to_columns(clean, list(fields))
+    return {f: to_days(clean[f]) if FIELD_SPECS[f].kind == "date" else np.asarray(clean[f]) for f in fields}
+
+
+def rule_columns(clean: Columns, fields: set[str]) -> dict[str, np.ndarray]:
+    """The columns conditions read (raw fields plus profile-derived values)."""
     raw = {f for f in fields if f in FIELD_SPECS}
     needs = raw | ({"as_of", "founded_on"} if "age_years" in fields else set())
     needs |= {"as_of", "latest_round_date"} if "months_since_latest_round" in fields else set()
-    cols = frame_to_columns(clean, sorted(needs))
-    return add_profile_derived(cols, fields)
-
-
-def add_profile_derived(cols: dict[str, np.ndarray], fields: set[str]) -> dict[str, np.ndarray]:
-    """Add age_years / months_since_latest_round (dates as float days) when asked for."""
+    cols = columns_of(clean, sorted(needs))
     if "age_years" in fields:
         cols["age_years"] = (cols["as_of"] - cols["founded_on"]) / DAYS_PER_YEAR
     if "months_since_latest_round" in fields:

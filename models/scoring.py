@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -204,6 +204,13 @@ class Scorer:
         stage = derive_stage(clean, self.policy.stage.rules())
         return self.score_matrix(X, stage, knockout_matrix(clean, self.policy.knockouts), clean.index, firm_id)
 
+    def score_columns(self, cols: Mapping[str, np.ndarray]) -> ScoreBatch:
+        """Score clean columns (`features.validate.profiles_to_columns`) without building a DataFrame."""
+        firm_id = np.asarray(cols["firm_id"], dtype=object)
+        X = self.transformer.transform_columns(cols)
+        stage = derive_stage(cols, self.policy.stage.rules())
+        return self.score_matrix(X, stage, knockout_matrix(cols, self.policy.knockouts), pd.RangeIndex(len(firm_id)), firm_id)
+
     def score_matrix(
         self, X: np.ndarray, stage: np.ndarray, knockouts: np.ndarray, index: pd.Index, firm_id: np.ndarray
     ) -> ScoreBatch:
@@ -236,7 +243,7 @@ class Scorer:
             reasons_up=_top_reasons(points, 1.0),
             stage_medians=self._stage_medians(stage, X.shape[1]),
             model_version=self.version,
-            knockout_rules=tuple(self.policy.knockouts),
+            knockout_rules=tuple(self.policy.knockouts) if knockouts.shape[1] else (),  # training passes none
         )
 
     def _reference_for(self, stage: str) -> str:

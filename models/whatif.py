@@ -21,14 +21,12 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
-from features.indicators import frame_to_columns, transform_columns
+from features.indicators import frame_to_columns
 from features.registry import DIMENSIONS, INDICATORS
 from features.schema import CROSS_RULES, FIELD_SPECS, FirmProfile, violations_from_error
-from features.stage import derive_stage
 from features.validate import profiles_to_frame
 from models.changes import Change, ChangeError, apply_change, parse_change
 from models.decision import Recommendations, recommend
-from models.knockouts import knockout_matrix
 from models.policy import Lever
 from models.scaling import GRADE_UPPER_PD, GRADES
 from models.scoring import DIMENSION_KEYS, ScoreBatch, Scorer
@@ -224,13 +222,6 @@ class NextGradeSearch:
         self.max_changes = scorer.policy.next_grade.max_changes
         self.fields = {lv.field for lv in self.levers} | {c.field for lv in self.levers for c in lv.also}
 
-    def _score(self, cols: Cols) -> ScoreBatch:
-        """Score a mapping of clean columns, as Scorer.score_frame scores a frame."""
-        n = len(cols["firm_id"])
-        pol = self.scorer.policy
-        return self.scorer.score_matrix(transform_columns(cols, n), derive_stage(cols, pol.stage.rules()),
-                                        knockout_matrix(cols, pol.knockouts), pd.RangeIndex(n), cols["firm_id"])
-
     def _frame(self, base: Cols, plans: list[list[tuple[int, int]]]) -> tuple[Cols, np.ndarray]:
         """One row per plan (a list of (lever, step)), levers applied in policy order; plus a validity mask."""
         out = _repeat(base, len(plans))
@@ -247,7 +238,7 @@ class NextGradeSearch:
     def options(self, base: Cols, base_points: float) -> tuple[list[_Option], int]:
         plans = [[(l, s)] for l, steps in enumerate(self.changes) for s in range(len(steps))]
         cols, ok = self._frame(base, plans)
-        gains = _unclipped(self._score(cols)) - base_points
+        gains = _unclipped(self.scorer.score_columns(cols)) - base_points
         opts = [_Option(p[0][0], p[0][1], float(g)) for p, g, good in zip(plans, gains, ok) if good and g > 0]
         return opts, len(plans)
 
@@ -258,7 +249,7 @@ class NextGradeSearch:
     def run(self, profile: Mapping[str, Any] | FirmProfile, as_of_default: date | None = None) -> dict[str, Any]:
         base_profile = validated(profile)
         base = self._base_columns(base_profile, as_of_default)
-        base_batch = self._score(base)
+        base_batch = self.scorer.score_columns(base)
         grade = base_batch.grade[0]
         g = GRADES.index(grade)
         head = {"firm_id": base_profile.firm_id, "current": {"score": float(base_batch.score[0]), "grade": grade,
@@ -298,7 +289,7 @@ class NextGradeSearch:
                 continue
             combos = combos[:VERIFY_PER_SIZE]
             cols, ok = self._frame(base, [[(o.lever, o.step) for o in c] for c in combos])
-            pd_ = self._score(cols).pd
+            pd_ = self.scorer.score_columns(cols).pd
             scored += len(combos)
             hit = np.flatnonzero(ok & (pd_ < bound))
             if hit.size:
@@ -326,7 +317,7 @@ class NextGradeSearch:
         chosen = sorted(chosen, key=lambda o: -o.gain)
         prefixes = [[(o.lever, o.step) for o in chosen[: j + 1]] for j in range(len(chosen))]
         cols, _ = self._frame(base, prefixes)
-        batch = self._score(cols)
+        batch = self.scorer.score_columns(cols)
         scores = np.concatenate([[base_batch.score[0]], batch.score])
         steps = []
         for j, o in enumerate(chosen):

@@ -110,7 +110,7 @@ def test_next_grade_uses_the_fewest_changes(scorer, firms, paths):
         base = {f: np.asarray(v) for f, v in search._base_columns(profile).items()}
         plans = [[(l, s)] for l, steps in enumerate(search.changes) for s in range(len(steps))]
         cols, ok = search._frame(base, plans)
-        pd_ = search._score(cols).pd
+        pd_ = scorer.score_columns(cols).pd
         assert not (ok & (pd_ < res["target_pd_below"])).any()
 
 

@@ -2,11 +2,13 @@
 
 Vectorised over a ScoreBatch and the clean frame it was scored from; every figure is produced by
 a rule of the policy file and the record lists those rules (domain brief §5). Money in 万元.
+`Scorer` attaches one to every batch it scores: `ScoreBatch.to_frame()` appends
+RECOMMENDATION_COLUMNS and `ScoreBatch.record(i)` adds the `recommendation` object.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -14,7 +16,9 @@ import pandas as pd
 from models.policy import Policy
 from models.rules import Columns, columns_of, rule_columns
 from models.scaling import GRADES
-from models.scoring import ScoreBatch
+
+if TYPE_CHECKING:  # scoring attaches recommendations to its batches, so it imports this module
+    from models.scoring import ScoreBatch
 
 RECOMMENDATION_COLUMNS: tuple[str, ...] = (
     "decision", "decision_rule", "limit", "limit_basis", "limit_arithmetic", "products",
@@ -138,8 +142,6 @@ class Recommendations:
             "limit_basis_en": en,
             "limit_steps": self.steps(i),
             "products": self._products(i),
-            "knockouts": [{"code": ko.code, "rule": ko.rule, "text_zh": ko.text_zh, "text_en": ko.text_en}
-                          for k, ko in enumerate(self.batch.knockout_rules) if self.batch.knockouts[i, k]],
             "joint_loan": self._joint(i),
             "policy_version": pol.policy_version,
             "policy_fingerprint": pol.fingerprint,
@@ -325,13 +327,3 @@ def _products(batch: ScoreBatch, clean: Columns, limit: np.ndarray, decision: np
         eligible[:, p] = open_ & ok
         hits.append(m)
     return eligible, hits, cols
-
-
-def assessment_frame(batch: ScoreBatch, recs: Recommendations) -> pd.DataFrame:
-    """ScoreBatch.to_frame() columns followed by the recommendation columns (CSV / Parquet output)."""
-    return pd.concat([batch.to_frame(), recs.to_frame()], axis=1)
-
-
-def assessment_record(batch: ScoreBatch, recs: Recommendations, i: int) -> dict[str, Any]:
-    """ScoreBatch.record(i) with its `recommendation` object (the API's response body)."""
-    return batch.record(i) | {"recommendation": recs.record(i)}

@@ -11,6 +11,7 @@ from features.indicators import IndicatorTransformer
 from features.registry import DIMENSIONS, INDICATORS
 from features.stage import STAGES, derive_stage
 from models.bundle import BundleError, ModelBundle
+from models.decision import Recommendations, recommend
 from models.knockouts import knockout_matrix
 from models.policy import KnockOutRule, Policy, load_policy
 from models.scaling import ScoreScale, grade_of
@@ -71,6 +72,7 @@ class ScoreBatch:
     stage_medians: np.ndarray  # (n, F) reference median of each firm's stage
     model_version: str
     knockout_rules: tuple[KnockOutRule, ...] = ()  # the policy's rules, columns of `knockouts`
+    recommendations: Recommendations | None = None  # decision, limit, products (models.decision), set by Scorer
 
     def __len__(self) -> int:
         return len(self.pd)
@@ -111,7 +113,10 @@ class ScoreBatch:
         for r in range(N_REASONS):
             cols[f"reason_up_{r + 1}"] = self._reason_cells(self.reasons_up[:, r], "U")
         cols["model_version"] = np.full(len(self), self.model_version, dtype=object)
-        return pd.DataFrame(cols, index=self.index)
+        frame = pd.DataFrame(cols, index=self.index)
+        if self.recommendations is None:
+            return frame
+        return pd.concat([frame, self.recommendations.to_frame()], axis=1)  # RECOMMENDATION_COLUMNS after
 
     def _reason(self, i: int, f: int, direction: str) -> dict[str, Any]:
         ind = INDICATORS[f]
@@ -160,7 +165,7 @@ class ScoreBatch:
             "reasons_down": [self._reason(i, f, "down") for f in self.reasons_down[i] if f >= 0],
             "reasons_up": [self._reason(i, f, "up") for f in self.reasons_up[i] if f >= 0],
             "model_version": self.model_version,
-        }
+        } | ({} if self.recommendations is None else {"recommendation": self.recommendations.record(i)})
 
 
 def _top_reasons(points: np.ndarray, sign: float) -> np.ndarray:
@@ -202,14 +207,18 @@ class Scorer:
         X = self.transformer.transform(clean).to_numpy(dtype=float)
         firm_id = clean["firm_id"].to_numpy(dtype=object) if "firm_id" in clean else np.full(len(clean), None, dtype=object)
         stage = derive_stage(clean, self.policy.stage.rules())
-        return self.score_matrix(X, stage, knockout_matrix(clean, self.policy.knockouts), clean.index, firm_id)
+        batch = self.score_matrix(X, stage, knockout_matrix(clean, self.policy.knockouts), clean.index, firm_id)
+        batch.recommendations = recommend(batch, clean, self.policy)
+        return batch
 
     def score_columns(self, cols: Mapping[str, np.ndarray]) -> ScoreBatch:
         """Score clean columns (`features.validate.profiles_to_columns`) without building a DataFrame."""
         firm_id = np.asarray(cols["firm_id"], dtype=object)
         X = self.transformer.transform_columns(cols)
         stage = derive_stage(cols, self.policy.stage.rules())
-        return self.score_matrix(X, stage, knockout_matrix(cols, self.policy.knockouts), pd.RangeIndex(len(firm_id)), firm_id)
+        batch = self.score_matrix(X, stage, knockout_matrix(cols, self.policy.knockouts), pd.RangeIndex(len(firm_id)), firm_id)
+        batch.recommendations = recommend(batch, cols, self.policy)
+        return batch
 
     def score_matrix(
         self, X: np.ndarray, stage: np.ndarray, knockouts: np.ndarray, index: pd.Index, firm_id: np.ndarray

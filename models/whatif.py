@@ -26,7 +26,6 @@ from features.registry import DIMENSIONS, INDICATORS
 from features.schema import CROSS_RULES, FIELD_SPECS, FirmProfile, violations_from_error
 from features.validate import profiles_to_frame
 from models.changes import Change, ChangeError, apply_change, parse_change
-from models.decision import Recommendations, recommend
 from models.policy import Lever
 from models.scaling import GRADE_UPPER_PD, GRADES
 from models.scoring import DIMENSION_KEYS, ScoreBatch, Scorer
@@ -96,7 +95,9 @@ def _parse_changes(changes: Mapping[str, Any]) -> list[Change]:
 # ------------------------------------------------------------------------------------------
 # What-if
 # ------------------------------------------------------------------------------------------
-def _summary(batch: ScoreBatch, recs: Recommendations, i: int) -> dict[str, Any]:
+def _summary(batch: ScoreBatch, i: int) -> dict[str, Any]:
+    recs = batch.recommendations
+    assert recs is not None, "Scorer attaches recommendations"
     return {
         "score": float(batch.score[i]), "grade": batch.grade[i], "pd": float(batch.pd[i]),
         "decision": recs.decision[i], "limit": float(recs.limit[i]),
@@ -106,7 +107,7 @@ def _summary(batch: ScoreBatch, recs: Recommendations, i: int) -> dict[str, Any]
     }
 
 
-def compare(batch: ScoreBatch, recs: Recommendations, before: int = 0, after: int = 1) -> dict[str, Any]:
+def compare(batch: ScoreBatch, before: int = 0, after: int = 1) -> dict[str, Any]:
     """Old beside new: score, grade, limit, and the points that moved per dimension and indicator."""
     dims = [{"key": key, "label_zh": DIMENSIONS[key][0], "label_en": DIMENSIONS[key][1],
              "before": float(batch.dimension_points[before, d]), "after": float(batch.dimension_points[after, d]),
@@ -119,14 +120,14 @@ def compare(batch: ScoreBatch, recs: Recommendations, before: int = 0, after: in
                   for f, ind in enumerate(INDICATORS) if abs(moved[f]) >= 0.005]
     indicators.sort(key=lambda r: -abs(r["points"]))
     return {
-        "before": _summary(batch, recs, before),
-        "after": _summary(batch, recs, after),
+        "before": _summary(batch, before),
+        "after": _summary(batch, after),
         "score_change": round(float(batch.score[after] - batch.score[before]), 2),
         "clip_points_change": round(float(batch.clip_points[after] - batch.clip_points[before]), 2),
         "dimensions": dims,
         "indicators": indicators,
         "model_version": batch.model_version,
-        "policy_version": recs.policy.policy_version,
+        "policy_version": batch.recommendations.policy.policy_version if batch.recommendations else None,
     }
 
 
@@ -151,7 +152,7 @@ def what_if(scorer: Scorer, profile: Mapping[str, Any] | FirmProfile, changes: M
     # The changed profile passes the same schema rules as any submitted one (bounds, cross-field rules).
     validated(row_profile(both, 1), "profile after the changes")
     batch = scorer.score_frame(both)
-    out = compare(batch, recommend(batch, both, scorer.policy))
+    out = compare(batch)
     out["firm_id"] = base.firm_id
     out["changes"] = [{"field": ch.field, "change": ch.text, "from": _python(ch.field, both[ch.field].iloc[0]),
                        "to": _python(ch.field, both[ch.field].iloc[1])} for ch in parsed]
@@ -256,10 +257,11 @@ class NextGradeSearch:
                                                             "pd": float(base_batch.pd[0])},
                 "knockouts": [k for k in base_batch.knockout_codes()[0].split(";") if k],
                 "max_changes": self.max_changes, "policy_version": self.scorer.policy.policy_version,
-                "model_version": base_batch.model_version}
+                "model_version": base_batch.model_version, "reachable": False, "target_grade": None,
+                "target_pd_below": None, "points_needed": None, "candidates_scored": 0, "steps": [],
+                "changes": {}, "result": None}
         if g == 0:
-            return head | {"reachable": False, "target_grade": None, "steps": [], "changes": {},
-                           "message": "already at the best grade"}
+            return head | {"message": "already at the best grade"}
         bound = GRADE_UPPER_PD[g - 1]
         base_points = float(_unclipped(base_batch)[0])
         needed = float(self.scorer.scale.score_from_pd(bound)) - base_points
@@ -270,8 +272,7 @@ class NextGradeSearch:
         if found is None:
             per_lever = sorted((max(o.gain for o in opts if o.lever == lv) for lv in {o.lever for o in opts}), reverse=True)
             best = sum(per_lever[: self.max_changes])
-            return head | {"reachable": False, "steps": [], "changes": {},
-                           "message": (f"no path within {self.max_changes} realistic changes: the levers add about "
+            return head | {"message": (f"no path within {self.max_changes} realistic changes: the levers add about "
                                        f"{best:.1f} of the {needed:.1f} points needed")}
         return head | self._path(base, base_profile, found, base_batch, as_of_default)
 

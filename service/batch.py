@@ -11,7 +11,6 @@ import pandas as pd
 
 from features.io import read_table
 from features.validate import validate_frame
-from models.decision import assessment_frame, recommend
 from models.scoring import Scorer
 
 
@@ -50,8 +49,7 @@ def score_file(scorer: Scorer, src: Path, out: Path, as_of: date | None = None) 
     """Score every valid row of src into out; invalid rows go to <out>.rejects.csv."""
     raw = read_table(src)
     checked = validate_frame(raw, as_of_default=as_of or date.today())
-    batch = scorer.score_frame(checked.clean)
-    result = assessment_frame(batch, recommend(batch, checked.clean, scorer.policy))
+    result = scorer.score_frame(checked.clean).to_frame()
     write_table_atomic(result, out)
     rej_path = rejects_path_for(Path(out))
     if len(checked.rejects):

@@ -9,7 +9,7 @@ import pytest
 
 from features.schema import FirmProfile, example_profiles
 from features.validate import profiles_to_frame
-from models.decision import RECOMMENDATION_COLUMNS, assessment_frame, assessment_record, recommend
+from models.decision import RECOMMENDATION_COLUMNS, recommend
 from models.policy import default_policy, parse_policy
 from models.scoring import RESULT_COLUMNS
 
@@ -119,10 +119,10 @@ def test_knockouts_decline_whatever_the_score(scorer):
     assert list(recs.decision) == ["approve", "decline", "decline"]   # … but declined
     assert recs.decision_rule[1] == "knock-out: KO_OVERDUE" and recs.decision_rule[2] == "knock-out: KO_TAX_D"
     assert recs.limit[1] == 0 and not recs.products[1].any()
-    rec = recs.record(1)
-    assert rec["knockouts"] == [{"code": "KO_OVERDUE", "rule": "current_overdue = true",
-                                 "text_zh": "存在当前逾期贷款", "text_en": "Has a loan currently overdue"}]
-    assert rec["products"] == [] and rec["joint_loan"] is None
+    assert batch.record(1)["knockouts"] == [{"code": "KO_OVERDUE", "rule": "current_overdue = true",
+                                             "text_zh": "存在当前逾期贷款", "text_en": "Has a loan currently overdue"}]
+    rec = batch.record(1)["recommendation"]
+    assert rec["decision"] == "decline" and rec["products"] == [] and rec["joint_loan"] is None
 
 
 def _eligible(recs, code: str) -> list[bool]:
@@ -187,14 +187,15 @@ def test_joint_loan_above_single_bank_appetite(scorer):
     assert recs.limit[0] == 7150.0 and recs.shares(0) == [2390.0, 2380.0, 2380.0]
 
 
-def test_outputs_carry_the_policy_version(scorer):
+def test_every_scored_batch_carries_its_recommendation_and_policy_version(scorer):
     batch, recs = _assess(scorer, list(example_profiles().values()))
-    frame = assessment_frame(batch, recs)
+    frame = batch.to_frame()
     assert tuple(frame.columns) == RESULT_COLUMNS + RECOMMENDATION_COLUMNS
     assert (frame["policy_version"] == POLICY.policy_version).all()
+    assert list(frame["limit"]) == list(recs.limit) and list(frame["decision"]) == list(recs.decision)
     assert frame["limit_arithmetic"].iloc[1].startswith("revenue 6800.0 × (1 − margin 0.060)")
-    rec = assessment_record(batch, recs, 2)
-    assert rec["score"] == batch.record(2)["score"]
+    rec = batch.record(2)
+    assert rec["recommendation"] == recs.record(2)
     assert rec["recommendation"]["policy_version"] == POLICY.policy_version
     assert rec["recommendation"]["policy_fingerprint"] == POLICY.fingerprint
     steps = rec["recommendation"]["limit_steps"]

@@ -6,7 +6,6 @@ import pytest
 
 from features.schema import FirmProfile, example_profiles
 from features.validate import profiles_to_frame, validate_frame
-from models.decision import recommend
 from models.policy import never_actionable
 from models.scaling import GRADES
 from models.whatif import NextGradeSearch, WhatIfError, row_profile, what_if
@@ -16,7 +15,7 @@ def _rescore(scorer, profile: dict):
     """Score one profile from scratch, the way any submitted profile is scored."""
     clean = profiles_to_frame([FirmProfile.model_validate(profile)])
     batch = scorer.score_frame(clean)
-    return batch, recommend(batch, clean, scorer.policy)
+    return batch, batch.recommendations
 
 
 def test_what_if_equals_rescoring_the_changed_profile(scorer):

@@ -22,12 +22,14 @@ from pydantic import ValidationError
 from features.registry import DIMENSIONS, INDICATORS
 from features.schema import FirmProfile, example_profiles
 from models.bundle import BundleError
+from models.policy import PolicyError
 from models.scoring import ScoreBatch
 from service import errors
 from service.api_models import (Assessment, AssessmentHistory, BatchResult, Health, ModelInfo,
                                 ReloadRequest, StoredAssessment)
 from service.auth import ApiKey, KeyRing
 from service.csv_scoring import CsvError, decode, json_rows, read_csv_text, score_upload
+from service.decision_api import decision_router
 from service.engine import ScoringEngine, load_model
 from service.errors import ApiProblem
 from service.metrics import ApiMetrics, MetricsMiddleware
@@ -82,7 +84,7 @@ class Api:
         self.store = AuditStore(self.settings.database_url, self.settings.sqlite_synchronous)
         try:
             model = load_model(self.settings.model_dir)
-        except BundleError as exc:  # the process stays up; /readyz says why it is not ready
+        except (BundleError, PolicyError) as exc:  # the process stays up; /readyz says why it is not ready
             self.model_error = str(exc)
             log.error("no model served: %s", exc)
             return
@@ -187,6 +189,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     officer = Depends(_require(api, "officer", "admin"))
     admin = Depends(_require(api, "admin"))
+    app.include_router(decision_router(officer, lambda: api.scoring().model.scorer))
 
     @app.post("/v1/scores", response_model=Assessment, tags=["scoring"], openapi_extra=_profile_body(False),
               responses=errors.openapi_responses(400, 401, 403, 413, 422, 503), summary="Score one firm")

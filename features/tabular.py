@@ -88,7 +88,7 @@ class ColumnSpec:
     categories: list[str] = field(default_factory=list)  # categorical: ordered by training default rate
 
 
-def _strip_headers(df: pd.DataFrame) -> pd.DataFrame:
+def strip_headers(df: pd.DataFrame) -> pd.DataFrame:
     return df.rename(columns=lambda c: str(c).replace("\ufeff", "").strip())
 
 
@@ -106,7 +106,7 @@ def _as_numbers(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         return s.to_numpy(dtype=np.float64, na_value=np.nan), np.zeros(len(s), dtype=bool)
     miss = _missing_mask(s)
     txt = s.astype(str).str.strip().str.replace(",", "", regex=False)
-    v = pd.to_numeric(txt.where(~miss), errors="coerce").to_numpy(dtype=np.float64)
+    v = pd.to_numeric(txt.where(~miss), errors="coerce").to_numpy(dtype=np.float64, copy=True)
     bad = ~miss & (np.isnan(v) | np.isinf(v))
     v[bad | np.isinf(v)] = np.nan
     return v, bad
@@ -166,7 +166,7 @@ def _reason_texts(label_zh: str, label_en: str, kind: str, direction: int) -> tu
 
 def target_labels(raw: pd.DataFrame, target: str, positive: Any = None) -> np.ndarray:
     """The target as 0/1; a two-valued target needs `target_positive` unless it is 0/1 or true/false."""
-    raw = _strip_headers(raw)
+    raw = strip_headers(raw)
     if target not in raw:
         raise TabularConfigError(f"target column {target!r} not found (columns: {', '.join(map(str, raw.columns[:20]))})")
     s = raw[target]
@@ -219,7 +219,7 @@ class TabularSpec:
             config: TabularConfig | None = None) -> "TabularSpec":
         """Infer types on the whole table; order categories by default rate on the training rows only."""
         config = config or TabularConfig()
-        raw = _strip_headers(raw)
+        raw = strip_headers(raw)
         unknown = [c for c in [*config.columns, *config.exclude, *([config.id] if config.id else [])] if c not in raw]
         if unknown:
             raise TabularConfigError(f"config names columns not in the table: {', '.join(unknown)}")
@@ -267,7 +267,7 @@ class TabularSpec:
 
     def validate(self, raw: pd.DataFrame) -> ValidationResult:
         """Rows to score: numeric cells must be numbers; rows that break that are listed, not dropped silently."""
-        raw = _strip_headers(raw).reset_index(drop=True)
+        raw = strip_headers(raw).reset_index(drop=True)
         absent = [c.name for c in self.columns if c.name not in raw]
         if absent:
             raise TabularConfigError(f"the model uses columns missing from the file: {', '.join(absent)}")
@@ -301,7 +301,7 @@ class TabularSpec:
             else:
                 pos = {cat: float(k) for k, cat in enumerate(c.categories)}
                 vals = pd.Series(_as_categories(s), dtype=object)
-                coded = vals.map(pos).to_numpy(dtype=np.float64, na_value=np.nan)
+                coded = vals.map(pos).to_numpy(dtype=np.float64, na_value=np.nan, copy=True)
                 unseen = vals.notna().to_numpy() & np.isnan(coded)  # rare at training or never seen → pooled
                 coded[unseen] = pos[OTHER]
                 out[:, j] = coded

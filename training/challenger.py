@@ -105,7 +105,20 @@ def fit_challenger(X: np.ndarray, y: np.ndarray, train_rows: np.ndarray, directi
     Xt, yt = X[train_rows], y[train_rows]
     bins = [fit_bins(Xt[:, j], yt, d) for j, d in enumerate(directions)]
     card = WoeScorecard(bins, np.zeros(len(bins)), 0.0)
-    lr = LogisticRegression(C=1.0, solver="lbfgs", max_iter=2000)
-    lr.fit(card.woe_matrix(Xt), yt)
-    card.coef, card.intercept = lr.coef_[0].copy(), float(lr.intercept_[0])
+    W = card.woe_matrix(Xt)
+    # Classic scorecard practice: a feature whose coefficient comes out with the wrong sign
+    # (positive on ln(good/bad) WoE — collinearity flipping its bins' order) is dropped and the
+    # regression refitted, so every kept feature moves the score the way its bins say.
+    active = np.array([np.ptp(W[:, j]) > 0 for j in range(W.shape[1])])
+    while active.any():
+        lr = LogisticRegression(C=1.0, solver="lbfgs", max_iter=2000).fit(W[:, active], yt)
+        wrong = lr.coef_[0] > 0
+        if not wrong.any():
+            break
+        active[np.flatnonzero(active)[wrong]] = False
+    if active.any():
+        card.coef[active] = lr.coef_[0]
+        card.intercept = float(lr.intercept_[0])
+    else:  # nothing left: the base rate
+        card.intercept = float(np.log(yt.mean() / (1 - yt.mean())))
     return card

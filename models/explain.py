@@ -66,8 +66,8 @@ class AdditiveTables:
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """Raw log-odds contribution of every feature for every row, shape (n, k)."""
-        X = np.asarray(X, dtype=float)
-        out = np.empty_like(X)
+        X = np.asfortranarray(X, dtype=float)  # column-major: each feature's column is contiguous
+        out = np.empty_like(X, order="F")
         for f, (br, val) in enumerate(zip(self.breaks, self.values)):
             col = X[:, f]
             res = val[np.searchsorted(br, col, side="left")]

@@ -252,7 +252,7 @@ def fit_prepared(prep: Prepared, cfg: TrainConfig) -> TrainResult:
         metrics["oracle"] = classification_metrics(y[ho], prep.true_pd[ho])
         metrics["auc_ratio_to_oracle"] = metrics["holdout"]["auc"] / metrics["oracle"]["auc"]
     metrics.update(
-        grade_table=grades.to_dict(orient="records"),
+        grade_table=grades.astype(object).where(grades.notna(), None).to_dict(orient="records"),  # JSON has no NaN
         grade_default_rates_rise=grade_rates_rise(grades),
         rows={"input": prep.n_input, "rejected": int(prep.n_input - len(y)), "train": len(tr), "valid": len(va), "holdout": len(ho)},
         trees=booster.num_trees(),

@@ -188,7 +188,7 @@ def prepare_profiles(raw: pd.DataFrame, cfg: TrainConfig) -> Prepared:
                     lambda _rows: (X, Catalogue.from_registry(), {}), true_pd)
 
 
-def _pd_of(tables: AdditiveTables, calibration: dict[str, float], X: np.ndarray) -> np.ndarray:
+def pd_of(tables: AdditiveTables, calibration: dict[str, float], X: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-(calibration["a"] * tables.raw_score(X) + calibration["b"])))
 
 
@@ -210,17 +210,17 @@ def fit_prepared(prep: Prepared, cfg: TrainConfig) -> TrainResult:
     additivity_error = float(np.max(np.abs(tables.raw_score(X[va]) - booster.predict(X[va], raw_score=True))))
     calibration = platt(tables.raw_score(X[va]), y[va])
     card = woe.fit_challenger(X, y, tr, catalogue.directions())
-    models = {
-        "lightgbm_additive": classification_metrics(y[ho], _pd_of(tables, calibration, X[ho])),
-        woe.NAME: classification_metrics(y[ho], card.predict_pd(X[ho])),
-    }
+    candidates = {"lightgbm_additive": (tables, calibration), woe.NAME: (card.tables(), {"a": 1.0, "b": 0.0})}
+    models = {name: classification_metrics(y[ho], pd_of(t, c, X[ho])) for name, (t, c) in candidates.items()}
     # The champion is the better holdout AUC; a tie keeps the boosted model.
     champion = woe.NAME if models[woe.NAME]["auc"] > models["lightgbm_additive"]["auc"] else "lightgbm_additive"
+    other = woe.NAME if champion == "lightgbm_additive" else "lightgbm_additive"
 
     fingerprint = prep.fingerprint
     created = datetime.now(timezone.utc)
     extras = {**extras, "catalogue": catalogue.to_dict(), "champion": champion,
-              "challenger": {"name": woe.NAME, "tables": card.tables().to_dict(), "features": card.summary(catalogue.keys)}}
+              "challenger": {"name": other, "tables": candidates[other][0].to_dict(), "calibration": candidates[other][1],
+                             "woe_features": card.summary(catalogue.keys)}}
     if champion == woe.NAME:
         extras["scoring_tables"] = card.tables().to_dict()
     bundle = ModelBundle(
@@ -260,7 +260,7 @@ def fit_prepared(prep: Prepared, cfg: TrainConfig) -> TrainResult:
         calibration=bundle.calibration,
         validation=evaluate(y=y[ho], pd_=hold.pd, score=hold.score, grade=hold.grade, points=hold.points, X=X[ho],
                             stage=stage[ho], catalogue=catalogue, reference=reference, champion_tables=scorer.tables,
-                            challenger_pd=card.predict_pd(X[ho]), seed=cfg.seed),
+                            challenger_pd=pd_of(*candidates[other], X[ho]), seed=cfg.seed, names=(champion, other)),
     )
     if "tabular" in extras:
         metrics["excluded_columns"] = extras["tabular"]["excluded"]
@@ -282,7 +282,7 @@ def cross_validate(prep: Prepared, cfg: TrainConfig, folds: int) -> dict[str, An
         tr, va = np.sort(tr), np.sort(va)
         X, catalogue, _ = prep.featurise(tr)
         tables = AdditiveTables.from_booster(fit_booster(X, y, tr, va, cfg, catalogue))
-        champ = _pd_of(tables, platt(tables.raw_score(X[va]), y[va]), X[ho])
+        champ = pd_of(tables, platt(tables.raw_score(X[va]), y[va]), X[ho])
         chall = woe.fit_challenger(X, y, tr, catalogue.directions()).predict_pd(X[ho])
         per_fold.append({"fold": k + 1, "n": int(len(ho)),
                          "lightgbm_additive": {"auc": float(roc_auc_score(y[ho], champ)), "ks": ks_statistic(y[ho], champ)},

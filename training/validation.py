@@ -147,9 +147,12 @@ def sample_description(y: np.ndarray | None, pd_: np.ndarray, stage: np.ndarray 
 
 def evaluate(*, y: np.ndarray | None, pd_: np.ndarray, score: np.ndarray, grade: np.ndarray, points: np.ndarray,
              X: np.ndarray, stage: np.ndarray | None, catalogue: Catalogue, reference: DriftReference,
-             champion_tables: AdditiveTables, challenger_pd: np.ndarray | None, seed: int = 0) -> dict[str, Any]:
+             champion_tables: AdditiveTables, challenger_pd: np.ndarray | None, seed: int = 0,
+             names: tuple[str, str] = ("champion", "challenger")) -> dict[str, Any]:
     """Every number the validation report shows, for one sample; outcome sections need y."""
     out: dict[str, Any] = {
+        "champion_name": names[0],
+        "challenger_name": names[1],
         "sample": sample_description(y, pd_, stage),
         "score_distribution": score_histogram(score, y),
         "importance": importance(points, catalogue),

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -200,6 +200,8 @@ class Scorer:
         self.transformer = IndicatorTransformer().fit(None)
         self._membership = self.catalogue.membership()
         self.tables = scoring_tables(bundle)
+        # Called with every ScoreBatch this scorer produces (e.g. the service's drift window).
+        self.listeners: list[Callable[[ScoreBatch], None]] = []
         self.scale = ScoreScale(**bundle.scale)
         a, b = bundle.calibration["a"], bundle.calibration["b"]
         self._a, self._b = a, b
@@ -244,7 +246,7 @@ class Scorer:
         unclipped = base_cents + dim_cents.sum(axis=1)
         lo, hi = int(self.scale.min_score * 100), int(self.scale.max_score * 100)
         score_cents = np.clip(unclipped, lo, hi)
-        return ScoreBatch(
+        batch = ScoreBatch(
             index=index,
             firm_id=firm_id,
             stage=np.asarray(stage, dtype=object),
@@ -264,6 +266,9 @@ class Scorer:
             model_version=self.version,
             catalogue=self.catalogue,
         )
+        for listen in self.listeners:
+            listen(batch)
+        return batch
 
     def _reference_for(self, stage: str) -> str:
         return stage if stage in self.dim_ref else "all"

@@ -30,6 +30,7 @@ from service.csv_scoring import CsvError, decode, read_csv_text, score_upload
 from service.engine import ScoringEngine, load_model
 from service.errors import ApiProblem, Problem
 from service.metrics import ApiMetrics, MetricsMiddleware
+from service.monitoring import DriftMonitor, monitoring_router
 from service.settings import Settings
 from service.store import AuditRecord, AuditStore, StoreError
 
@@ -81,6 +82,7 @@ class Api:
         self.engine: ScoringEngine | None = None
         self.store: AuditStore | None = None
         self.model_error: str | None = None
+        self.monitor = DriftMonitor()
 
     def start(self) -> None:
         self.store = AuditStore(self.settings.database_url, self.settings.sqlite_synchronous)
@@ -91,6 +93,7 @@ class Api:
             log.error("no model served: %s", exc)
             return
         self.engine = ScoringEngine(model)
+        self.monitor.attach(model.scorer)
         self.metrics.set_model(model.version)
 
     def stop(self) -> None:
@@ -314,6 +317,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             api.engine, api.model_error = ScoringEngine(model), None
         else:
             api.engine.swap(model)
+        api.monitor.attach(model.scorer)
         api.metrics.set_model(model.version)
         log.warning("model %s loaded from %s by key %s", model.version, directory, key.id)
         return Health(status="reloaded", model_version=model.version)
@@ -339,6 +343,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def metrics() -> Response:
         return Response(generate_latest(api.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    app.include_router(monitoring_router(lambda: api.scoring().model, api.monitor, [officer]))
     app.add_middleware(errors.BodyLimitMiddleware, default_limit=settings.max_body_bytes,
                        limits={"/v1/scores/csv": settings.max_upload_bytes})
     app.add_middleware(MetricsMiddleware, metrics=api.metrics)

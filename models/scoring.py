@@ -228,6 +228,8 @@ class Scorer:
 
     def score_columns(self, cols: Mapping[str, np.ndarray]) -> ScoreBatch:
         """Score clean columns (`features.validate.profiles_to_columns`) without building a DataFrame."""
+        if self.tabular is not None:
+            raise BundleError(f"model {self.version} reads a bank's own columns, not firm profiles: score rows with score_frame (POST /v1/scores/rows)")
         firm_id = np.asarray(cols["firm_id"], dtype=object)
         X = self.transformer.transform_columns(cols)
         return self.score_matrix(X, derive_stage(cols), knockout_matrix(cols), pd.RangeIndex(len(firm_id)), firm_id)

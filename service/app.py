@@ -31,6 +31,7 @@ from service.engine import ScoringEngine, load_model
 from service.errors import ApiProblem, Problem
 from service.metrics import ApiMetrics, MetricsMiddleware
 from service.monitoring import DriftMonitor, monitoring_router
+from service.rows_api import install_model_mismatch_handler, rows_router
 from service.settings import Settings
 from service.store import AuditRecord, AuditStore, StoreError
 
@@ -344,6 +345,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Response(generate_latest(api.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(monitoring_router(lambda: api.scoring().model, api.monitor, [officer]))
+    app.include_router(rows_router(lambda: api.scoring().model, api.record, officer, settings.batch_limit))
+    install_model_mismatch_handler(app)
     app.add_middleware(errors.BodyLimitMiddleware, default_limit=settings.max_body_bytes,
                        limits={"/v1/scores/csv": settings.max_upload_bytes})
     app.add_middleware(MetricsMiddleware, metrics=api.metrics)

@@ -12,40 +12,6 @@ from training.synthetic_tabular import generate_loan_book
 from training.tabular import is_firm_profile_table, prepare_any
 from training.train import TrainConfig, TrainingDataError, cross_validate, fit_prepared
 
-CONFIG = """
-target_positive: 1
-groups:
-  applicant: {label_zh: 申请人, label_en: Applicant}
-  loan: {label_zh: 贷款, label_en: Loan}
-columns:
-  age: {direction: -1, group: applicant, label_zh: 年龄, label_en: Age}
-  monthly_income: {direction: -1, group: applicant}
-  housing: {group: applicant}
-  checking_status: {group: applicant}
-  credit_history: {group: applicant}
-  existing_credits: {group: applicant}
-  duration_months: {direction: 1, group: loan}
-  credit_amount: {group: loan}
-  purpose: {group: loan}
-  installment_rate: {group: loan}
-"""
-
-
-@pytest.fixture(scope="module")
-def book():
-    return generate_loan_book(6000, seed=4)
-
-
-@pytest.fixture(scope="module")
-def book_model(book, tmp_path_factory):
-    d = tmp_path_factory.mktemp("book")
-    src, cfg = d / "book.csv", d / "cols.yaml"
-    book.to_csv(src, index=False)
-    cfg.write_text(CONFIG, encoding="utf-8")
-    result = CliRunner().invoke(app, ["train", "--data", str(src), "--target", "defaulted", "--config", str(cfg), "-o", str(d / "model"), "--seed", "2"])
-    assert result.exit_code == 0, result.output
-    return d
-
 
 def test_firm_profiles_are_told_apart(book, portfolio):
     assert is_firm_profile_table(list(portfolio.columns)) and not is_firm_profile_table(list(book.columns))

@@ -193,6 +193,21 @@ def drift(
         _atomic_write_bytes(Path(output), json.dumps(result, indent=1).encode())
 
 
+@app.command("generate-book")
+def generate_book(
+    rows: int = typer.Option(10_000, "--rows", min=1, help="Number of loans"),
+    seed: int = typer.Option(0, "--seed", help="Random seed"),
+    output: Path = typer.Option(..., "-o", "--output", help="CSV or Parquet file to write"),
+) -> None:
+    """Write a labelled loan book whose columns are NOT the firm profile (to try the generic tabular mode)."""
+    from service.batch import write_table_atomic
+    from training.synthetic_tabular import generate_loan_book
+
+    df = generate_loan_book(rows, seed)
+    write_table_atomic(df, output)
+    console.print(f"wrote {len(df):,} loans to {output} (default rate {df['defaulted'].mean():.2%}; target column `defaulted`)")
+
+
 keys_app = typer.Typer(no_args_is_help=True, help="API keys (stored only as sha256 hashes).")
 app.add_typer(keys_app, name="keys")
 

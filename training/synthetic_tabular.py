@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 
-def generate_loan_book(rows: int, seed: int = 0) -> pd.DataFrame:
+def generate_loan_book(rows: int, seed: int = 0, true_pd: bool = False) -> pd.DataFrame:
+    """`rows` loans; with `true_pd` the PD the outcome was drawn from is added (for oracle AUCs, never a feature)."""
     rng = np.random.default_rng(seed)
     checking = rng.choice(["<0", "0<=X<200", ">=200", "no checking"], rows, p=[0.27, 0.27, 0.06, 0.40])
     history = rng.choice(["critical", "existing paid", "delayed previously", "all paid", "no credits"], rows,
@@ -57,4 +58,6 @@ def generate_loan_book(rows: int, seed: int = 0) -> pd.DataFrame:
     df.loc[rng.random(rows) < 0.03, "age"] = np.nan
     df.loc[rng.random(rows) < 0.02, "purpose"] = None
     df.loc[rng.random(rows) < 0.01, "housing"] = " rent "
+    if true_pd:
+        df["true_pd"] = pd_true
     return df

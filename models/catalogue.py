@@ -7,6 +7,7 @@ it from a bank's own columns. Scoring, reasons, the report and drift read featur
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -90,6 +91,11 @@ class Catalogue:
                 en = f.reason_down_en if kind == "D" else f.reason_up_en
             out.append(f"{f.code}{kind} {zh} / {en}")
         return np.array(out + [""], dtype=object)
+
+    @cached_property
+    def texts(self) -> dict[str, np.ndarray]:
+        """Reason cells per kind: D (costs points), U (earns points), M (missing value costs points)."""
+        return {k: self.reason_texts(k) for k in ("D", "U", "M")}
 
 
 def catalogue_of(bundle: Any) -> Catalogue:

@@ -38,15 +38,7 @@ def result_columns(group_keys: tuple[str, ...]) -> tuple[str, ...]:
 
 RESULT_COLUMNS: tuple[str, ...] = result_columns(DIMENSION_KEYS)
 REGISTRY_CATALOGUE = Catalogue.from_registry()
-_TEXT_CACHE: dict[int, dict[str, np.ndarray]] = {}
-
-
-def _texts_of(cat: Catalogue) -> dict[str, np.ndarray]:
-    """Reason cells per kind (D/U/M) for a catalogue, built once per catalogue object."""
-    key = id(cat)
-    if key not in _TEXT_CACHE:
-        _TEXT_CACHE[key] = {k: cat.reason_texts(k) for k in ("D", "U", "M")}
-    return _TEXT_CACHE[key]
+STAGE_KEYS: tuple[str, ...] = (*STAGES, "all")  # "all": generic-mode rows, compared with every training row
 
 
 @dataclass
@@ -83,7 +75,7 @@ class ScoreBatch:
         return out
 
     def _reason_cells(self, idx: np.ndarray, kind: str) -> np.ndarray:
-        text = _texts_of(self.catalogue)
+        text = self.catalogue.texts
         texts = text[kind][idx]
         if kind == "D":
             rows = np.arange(len(self))
@@ -119,7 +111,7 @@ class ScoreBatch:
         value = self.values[i, f]
         median = self.stage_medians[i, f]
         kind = "M" if direction == "down" and np.isnan(value) else ("D" if direction == "down" else "U")
-        text = _texts_of(self.catalogue)[kind][f].split(" ", 1)[1].split(" / ", 1)
+        text = self.catalogue.texts[kind][f].split(" ", 1)[1].split(" / ", 1)
         out = {
             "code": f"{ind.code}{kind}",
             "indicator": ind.key,
@@ -278,7 +270,7 @@ class Scorer:
     def ratings(self, dim_points: np.ndarray, stage: np.ndarray) -> np.ndarray:
         """Percentile (mid-rank, 0–100) of each dimension's points among reference firms of the same stage."""
         out = np.empty_like(dim_points, dtype=float)
-        for s in STAGES:
+        for s in STAGE_KEYS:
             rows = stage == s
             if not rows.any():
                 continue
@@ -292,10 +284,9 @@ class Scorer:
 
     def _stage_medians(self, stage: np.ndarray, n_feat: int) -> np.ndarray:
         out = np.empty((len(stage), n_feat))
-        for s in STAGES:
+        for s in STAGE_KEYS:
             out[stage == s] = self.medians.get(s, self.medians["all"])
         return out
-
 
 
 def scoring_tables(bundle: ModelBundle) -> AdditiveTables:

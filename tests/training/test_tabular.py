@@ -42,6 +42,8 @@ def test_score_and_explain_a_foreign_schema(book_model):
     total = cents(batch.base_points) + cents(batch.dimension_points).sum(axis=1) + cents(batch.clip_points)
     assert np.array_equal(total, cents(batch.score))
     assert frame["firm_id"].iloc[0] == raw["loan_id"].iloc[0]
+    assert (batch.ratings >= 0).all() and (batch.ratings <= 100).all() and batch.ratings.std() > 5
+    np.testing.assert_array_equal(batch.stage_medians, np.tile(bundle.stage_medians["all"], (len(batch), 1)))
     rec = batch.record(0)
     assert [d["key"] for d in rec["dimensions"]] == ["applicant", "loan"]
     names = {r["indicator"] for r in rec["reasons_down"] + rec["reasons_up"]}
@@ -76,9 +78,10 @@ def test_cli_scores_reports_and_drifts_a_foreign_file(book_model, tmp_path):
 
 
 def test_cross_validation_reports_both_models(book):
-    cfg = TrainConfig(target="defaulted", seed=1, max_rounds=300)
-    cv = cross_validate(prepare_any(book, cfg, TabularConfig()), cfg, 3)
-    assert len(cv["per_fold"]) == 3 and sum(f["n"] for f in cv["per_fold"]) == len(book)
+    small = book.head(3000)
+    cfg = TrainConfig(target="defaulted", seed=1, max_rounds=150, learning_rate=0.2, early_stopping_rounds=30)
+    cv = cross_validate(prepare_any(small, cfg, TabularConfig()), cfg, 3)
+    assert len(cv["per_fold"]) == 3 and sum(f["n"] for f in cv["per_fold"]) == len(small)
     assert 0.65 < cv["lightgbm_additive_auc_mean"] < 0.95 and 0.65 < cv["woe_logistic_auc_mean"] < 0.95
 
 

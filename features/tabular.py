@@ -200,6 +200,7 @@ class TabularSpec:
     columns: list[ColumnSpec]
     excluded: dict[str, str]
     groups: dict[str, tuple[str, str]]
+    target_positive: str | int | float | bool | None = None
 
     @property
     def feature_names(self) -> list[str]:
@@ -207,12 +208,13 @@ class TabularSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return {"target": self.target, "id_column": self.id_column, "columns": [asdict(c) for c in self.columns],
-                "excluded": dict(self.excluded), "groups": {k: list(v) for k, v in self.groups.items()}}
+                "excluded": dict(self.excluded), "groups": {k: list(v) for k, v in self.groups.items()},
+                "target_positive": self.target_positive}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TabularSpec":
         return cls(d["target"], d["id_column"], [ColumnSpec(**c) for c in d["columns"]], dict(d["excluded"]),
-                   {k: tuple(v) for k, v in d["groups"].items()})
+                   {k: tuple(v) for k, v in d["groups"].items()}, d.get("target_positive"))
 
     @classmethod
     def fit(cls, raw: pd.DataFrame, y: np.ndarray, train_rows: np.ndarray, target: str,
@@ -253,7 +255,7 @@ class TabularSpec:
             raise TabularConfigError(f"no usable feature columns; excluded: {excluded}")
         id_column = config.id or next((c for c, why in excluded.items() if why.startswith("identifier")), None)
         used = {c.group for c in columns}
-        return cls(target, id_column, columns, excluded, {k: v for k, v in groups.items() if k in used})
+        return cls(target, id_column, columns, excluded, {k: v for k, v in groups.items() if k in used}, config.target_positive)
 
     def catalogue_dict(self) -> dict[str, Any]:
         """The bundle's feature catalogue (models.catalogue.Catalogue.to_dict form)."""

@@ -151,7 +151,7 @@ def report(
         bundle, manifest = load_bundle(model)
         raw = read_table(data) if data else None
         files = write_report(bundle, manifest, output, raw, str(data) if data else "", target)
-    except (BundleError, ReportError, TabularConfigError, KeyError) as exc:
+    except (BundleError, ReportError, TabularConfigError) as exc:
         _fail(str(exc))
     console.print(f"report → {files.html}" + (f" (numbers in {files.json})" if files.json else "") + f"; {len(files.pngs)} figures as PNG beside it")
 

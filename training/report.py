@@ -24,6 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from features.tabular import TabularConfigError, target_labels  # noqa: E402
 from models.bundle import ModelBundle, _atomic_write_bytes  # noqa: E402
 from models.drift import ACT, WATCH, DriftReference  # noqa: E402
 from models.explain import AdditiveTables  # noqa: E402
@@ -57,9 +58,15 @@ def challenger_pd(bundle: ModelBundle, X: np.ndarray) -> np.ndarray | None:
     return pd_of(AdditiveTables.from_dict(ch["tables"]), ch["calibration"], X)
 
 
-def _labels(frame: pd.DataFrame, target: str) -> np.ndarray | None:
+def _labels(frame: pd.DataFrame, target: str, scorer: Scorer) -> np.ndarray | None:
+    """The outcome column as 0/1 (generic mode: the training file's coding), None when absent."""
     if target not in frame:
         return None
+    if scorer.tabular is not None:
+        try:
+            return target_labels(frame, target, scorer.tabular.target_positive)
+        except TabularConfigError as exc:
+            raise ReportError(str(exc)) from exc
     y = pd.to_numeric(frame[target], errors="coerce")
     if not y.isin([0, 1]).all():
         bad = frame.index[~y.isin([0, 1])][:5].tolist()
@@ -69,6 +76,8 @@ def _labels(frame: pd.DataFrame, target: str) -> np.ndarray | None:
 
 def evaluate_file(bundle: ModelBundle, raw: pd.DataFrame, target: str | None = None) -> dict[str, Any]:
     """Score a file with the bundle and compute the report's statistics on it."""
+    if "drift_reference" not in bundle.extras:
+        raise ReportError(f"model {bundle.version} has no training reference bins; retrain it with this version")
     scorer = Scorer(bundle)
     checked = scorer.validate(raw)
     if not len(checked.clean):
@@ -76,7 +85,7 @@ def evaluate_file(bundle: ModelBundle, raw: pd.DataFrame, target: str | None = N
         raise ReportError(f"no row of the file passes validation; first problems: {first}")
     batch = scorer.score_frame(checked.clean)
     target = target or (bundle.extras.get("tabular") or {}).get("target") or "default_12m"
-    y = _labels(checked.clean, target)
+    y = _labels(checked.clean, target, scorer)
     ch = bundle.extras.get("challenger", {})
     out = evaluate(y=y, pd_=batch.pd, score=batch.score, grade=batch.grade, points=batch.points, X=batch.values,
                    stage=batch.stage, catalogue=scorer.catalogue, reference=DriftReference.from_dict(bundle.extras["drift_reference"]),
@@ -281,6 +290,8 @@ def write_report(bundle: ModelBundle, manifest: dict[str, Any], out: Path, data:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if data is None:
+        if "validation" not in bundle.metrics:
+            raise ReportError(f"model {bundle.version} predates validation reports; retrain it, or pass --data")
         v = bundle.metrics["validation"]
         source = "training holdout (numbers as in the model's metrics.json → validation)"
         json_path = None

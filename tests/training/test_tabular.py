@@ -79,7 +79,7 @@ def test_cli_scores_reports_and_drifts_a_foreign_file(book_model, tmp_path):
 
 def test_cross_validation_reports_both_models(book):
     small = book.head(3000)
-    cfg = TrainConfig(target="defaulted", seed=1, max_rounds=150, learning_rate=0.2, early_stopping_rounds=30)
+    cfg = TrainConfig(target="defaulted", seed=1, max_rounds=150, learning_rate=0.2, early_stopping_rounds=30, num_threads=1)
     cv = cross_validate(prepare_any(small, cfg, TabularConfig()), cfg, 3)
     assert len(cv["per_fold"]) == 3 and sum(f["n"] for f in cv["per_fold"]) == len(small)
     assert 0.65 < cv["lightgbm_additive_auc_mean"] < 0.95 and 0.65 < cv["woe_logistic_auc_mean"] < 0.95

@@ -108,8 +108,9 @@ class DriftWindow:
 
     def add(self, X: np.ndarray, score: np.ndarray) -> None:
         """Append a batch of scored rows; the oldest rows fall out beyond `size`."""
-        X = np.asarray(X, dtype=float)[-self.size :]
-        score = np.asarray(score, dtype=float)[-self.size :]
+        # copies: a view would keep a whole large batch alive for as long as its rows are in the window
+        X = np.array(np.asarray(X)[-self.size :], dtype=float)
+        score = np.array(np.asarray(score)[-self.size :], dtype=float)
         with self._lock:
             self._X.append(X)
             self._s.append(score)

@@ -38,14 +38,14 @@ class DriftMonitor:
                 return
             ref = scorer.bundle.extras.get("drift_reference")
             win = DriftWindow(DriftReference.from_dict(ref), self.window) if ref else None
-            self._windows[scorer.version] = win
+            self._windows = {scorer.version: win}  # a reload starts afresh; the old model's window goes
             if win is not None:
                 scorer.listeners.append(win.add_batch)
 
     def report(self, scorer: Scorer) -> dict[str, Any]:
         """PSI per indicator and for the score of the current window, with the model version."""
         self.attach(scorer)
-        win = self._windows[scorer.version]
+        win = self._windows.get(scorer.version)
         if win is None:
             return {"model_version": scorer.version, "status": "unavailable", "n": 0, "window": self.window,
                     "thresholds": {"watch": WATCH, "act": ACT}, "score": None, "features": [],

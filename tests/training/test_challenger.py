@@ -1,6 +1,12 @@
+from dataclasses import replace
+
 import numpy as np
 
+from features.validate import validate_frame
+from models.explain import AdditiveTables
+from models.scoring import Scorer
 from training.challenger import fit_bins, fit_challenger
+from training.train import pd_of
 
 
 def _data(n=6000, seed=0):
@@ -40,3 +46,17 @@ def test_tables_reproduce_the_scorecard():
     p = 1 / (1 + np.exp(-t.raw_score(X)))
     np.testing.assert_allclose(p, card.predict_pd(X), rtol=1e-12)
     assert card.coef[0] < 0  # ln(good/bad) WoE: a kept feature has a negative coefficient
+
+
+def test_a_winning_challenger_is_served_with_exact_points(trained, portfolio):
+    bundle = trained.bundle
+    ch = bundle.extras["challenger"]
+    assert bundle.extras["champion"] == "lightgbm_additive" and ch["name"] == "woe_logistic"
+    as_champion = replace(bundle, calibration=ch["calibration"], extras={**bundle.extras, "scoring_tables": ch["tables"]})
+    clean = validate_frame(portfolio.head(500)).clean
+    batch = Scorer(as_champion).score_frame(clean)
+    expected = pd_of(AdditiveTables.from_dict(ch["tables"]), ch["calibration"], batch.values)
+    np.testing.assert_allclose(batch.pd, expected, rtol=1e-12)
+    cents = lambda a: np.rint(np.asarray(a) * 100).astype(np.int64)  # noqa: E731
+    total = cents(batch.base_points) + cents(batch.dimension_points).sum(axis=1) + cents(batch.clip_points)
+    assert np.array_equal(total, cents(batch.score))

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 TECHSCORE := $(VENV)/bin/techscore
 MODEL_DIR ?= var/model
 
-.PHONY: install model run demo test bench clean
+.PHONY: install model run demo test bench clean report
 
 install: $(VENV)/.installed
 
@@ -34,6 +34,11 @@ test: install
 bench: install model
 	$(PY) bench/bench_train.py
 	$(PY) bench/bench_score.py
+	$(PY) bench/bench_validation.py
+
+# The validation report of the default model (HTML + PNG figures in var/report/).
+report: install model
+	$(TECHSCORE) report --model $(MODEL_DIR) -o var/report/report.html
 
 clean:
 	rm -rf $(VENV) var

@@ -19,7 +19,7 @@ from fastapi.responses import Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
-from features.registry import DIMENSIONS, INDICATORS
+from features.registry import INDICATORS
 from features.schema import FirmProfile, example_profiles
 from models.bundle import BundleError
 from models.scoring import ScoreBatch
@@ -298,13 +298,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def model_info(key: ApiKey = officer) -> ModelInfo:
         """Manifest, metrics and the indicator catalogue (dimensions, labels, directions)."""
         model = api.scoring().model
+        cat = model.scorer.catalogue  # the bundle's own features: the registry's, or a generic-mode model's columns
+        formulas = {i.key: i.formula for i in INDICATORS}
         return ModelInfo(
             manifest={k: v for k, v in model.manifest.items() if k != "metrics"},
             metrics=model.manifest.get("metrics", {}),
-            dimensions=[{"key": k, "label_zh": zh, "label_en": en} for k, (zh, en) in DIMENSIONS.items()],
-            indicators=[{"key": i.key, "code": i.code, "dimension": i.dimension, "label_zh": i.label_zh,
-                         "label_en": i.label_en, "unit": i.unit, "direction": i.direction, "formula": i.formula}
-                        for i in INDICATORS])
+            dimensions=[{"key": k, "label_zh": zh, "label_en": en} for k, (zh, en) in cat.groups.items()],
+            indicators=[{"key": f.key, "code": f.code, "dimension": f.group, "label_zh": f.label_zh,
+                         "label_en": f.label_en, "unit": f.unit, "direction": f.direction,
+                         "formula": formulas.get(f.key, f"column {f.key} of the bank's own file ({f.unit})")}
+                        for f in cat.features])
 
     @app.post("/v1/model/reload", response_model=Health, tags=["model"], responses=_problems(401, 403, 409),
               summary="Swap in a new model bundle (admin)")

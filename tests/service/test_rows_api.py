@@ -47,3 +47,11 @@ def test_firm_profile_endpoint_refuses_a_generic_model(generic_client, portfolio
     row = json.loads(portfolio.head(1).drop(columns=["default_12m", "true_pd"]).to_json(orient="records", date_format="iso"))[0]
     r = generic_client.post("/v1/scores", json=row)
     assert r.status_code == 409 and "/v1/scores/rows" in r.json()["detail"]
+
+
+def test_model_info_describes_the_generic_model(generic_client):
+    info = generic_client.get("/v1/model").json()
+    assert [d["key"] for d in info["dimensions"]] == ["applicant", "loan"]
+    by_key = {i["key"]: i for i in info["indicators"]}
+    assert by_key["age"]["direction"] == -1 and by_key["age"]["label_zh"] == "年龄"
+    assert "loan_id" not in by_key and by_key["checking_status"]["unit"] == "categorical"

@@ -101,12 +101,17 @@ def _missing_mask(s: pd.Series) -> np.ndarray:
 
 
 def _as_numbers(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Column → (float64 values with NaN for missing, mask of present cells that are not numbers)."""
+    """Column → (float64 values with NaN for missing, mask of present cells that are not numbers).
+
+    Exports often format numbers: thousands separators, a currency sign, a percent sign
+    ("13.5%" → 0.135) are accepted."""
     if s.dtype.kind in "biuf":
         return s.to_numpy(dtype=np.float64, na_value=np.nan), np.zeros(len(s), dtype=bool)
     miss = _missing_mask(s)
-    txt = s.astype(str).str.strip().str.replace(",", "", regex=False)
-    v = pd.to_numeric(txt.where(~miss), errors="coerce").to_numpy(dtype=np.float64, copy=True)
+    txt = s.astype(str).str.strip().str.replace(",", "", regex=False).str.lstrip("$¥￥€£")
+    pct = txt.str.endswith("%").to_numpy()
+    v = pd.to_numeric(txt.str.rstrip("%").where(~miss), errors="coerce").to_numpy(dtype=np.float64, copy=True)
+    v[pct] /= 100.0
     bad = ~miss & (np.isnan(v) | np.isinf(v))
     v[bad | np.isinf(v)] = np.nan
     return v, bad

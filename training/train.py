@@ -4,6 +4,11 @@ Every tree is constrained to split on a single indicator (LightGBM `interaction_
 so the model is a sum of one step function per indicator. That keeps attribution exact and
 cheap (see models.explain) and makes every indicator's points curve readable as a scorecard.
 Platt scaling acts on the raw log-odds, so points stay additive after calibration.
+
+Every fit also trains the WoE scorecard challenger (training.challenger) on the same split and
+stores the holdout validation statistics (training.validation) and the drift reference bins
+(models.drift) in the bundle. `fit_prepared` serves both the firm-profile pipeline and the
+generic tabular mode (training.tabular); `cross_validate` gives K-fold AUC/KS of both models.
 """
 from __future__ import annotations
 

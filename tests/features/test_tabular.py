@@ -20,6 +20,14 @@ def test_types_are_inferred(name, values, kind):
     assert infer_kind(name, pd.Series(values, dtype=object))[0] == kind
 
 
+def test_formatted_numbers_are_numbers():
+    from features.tabular import _as_numbers
+
+    values, bad = _as_numbers(pd.Series(["13.5%", "$1,200", "¥ 3", "n/a", "abc"], dtype=object))
+    np.testing.assert_allclose(values[:3], [0.135, 1200.0, 3.0])
+    assert np.isnan(values[3]) and bad.tolist() == [False, False, False, False, True]
+
+
 def test_categories_ordered_by_training_default_rate_only():
     raw = pd.DataFrame({"cat": ["a"] * 100 + ["b"] * 100 + ["c"] * 100 + ["rare"] * 3, "y": 0})
     y = np.zeros(len(raw), dtype=int)

@@ -6,6 +6,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from models.scaling import GRADES
+from service.errors import FieldError
 
 Grade = Literal[GRADES]  # type: ignore[valid-type]
 
@@ -64,7 +65,7 @@ class BatchItem(BaseModel):
     index: int = Field(description="Position of the firm in the submitted array")
     ok: bool
     assessment: Assessment | None = None
-    errors: list[dict[str, Any]] | None = Field(None, description="Field errors (same shape as a 422's errors)")
+    errors: list[FieldError] | None = Field(None, description="Field errors (same shape as a 422's errors)")
 
 
 class BatchResult(BaseModel):

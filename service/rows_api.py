@@ -42,7 +42,7 @@ def install_model_mismatch_handler(app: FastAPI) -> None:
         return problem_response(409, str(exc), request.url.path)
 
 
-def rows_router(current_model: Callable[[], Any], record: Callable[[list[AuditRecord], str], Awaitable[None]],
+def rows_router(current_model: Callable[[], Any], record: Callable[[list[AuditRecord]], Awaitable[None]],
                 key_dependency: Depends, batch_limit: int) -> APIRouter:
     """The rows endpoint; `record` writes audit records (or raises the API's 503), `key_dependency` authenticates."""
     router = APIRouter(tags=["scoring"])
@@ -79,7 +79,7 @@ def rows_router(current_model: Callable[[], Any], record: Callable[[list[AuditRe
             records.append(AuditRecord(out["assessment_id"], at, out["firm_id"], key.id, CHANNEL, out["model_version"],
                                        json.dumps(rows[i], ensure_ascii=False), orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY).decode()))
         if records:
-            await record(records, CHANNEL)
+            await record(records)
         body = {"scored": len(positions), "rejected": len(rows) - len(positions), "results": items}
         return Response(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
 

@@ -51,14 +51,21 @@ def roc_points(y: np.ndarray, pd_: np.ndarray) -> dict[str, list[float]]:
 
 
 def ks_curve(y: np.ndarray, score: np.ndarray) -> dict[str, Any]:
-    """Cumulative share of bads and goods at or below each score, on a score grid."""
-    grid = np.unique(np.quantile(score, np.linspace(0, 1, CURVE_POINTS)))
+    """Cumulative share of bads and goods at or below each score: the KS and where it is reached
+    from every distinct score, the curve thinned to a quantile grid for the figure."""
     s_bad, s_good = np.sort(score[y == 1]), np.sort(score[y == 0])
-    cb = np.searchsorted(s_bad, grid, side="right") / max(len(s_bad), 1)
-    cg = np.searchsorted(s_good, grid, side="right") / max(len(s_good), 1)
-    at = int(np.argmax(cb - cg))
+
+    def cum(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return (np.searchsorted(s_bad, points, side="right") / max(len(s_bad), 1),
+                np.searchsorted(s_good, points, side="right") / max(len(s_good), 1))
+
+    every = np.unique(score)
+    cb_all, cg_all = cum(every)
+    at = int(np.argmax(cb_all - cg_all))
+    grid = np.unique(np.quantile(score, np.linspace(0, 1, CURVE_POINTS)))
+    cb, cg = cum(grid)
     return {"score": grid.round(2).tolist(), "cum_bad": cb.round(6).tolist(), "cum_good": cg.round(6).tolist(),
-            "ks": _r(cb[at] - cg[at]), "ks_score": _r(grid[at], 2)}
+            "ks": _r(cb_all[at] - cg_all[at]), "ks_score": _r(every[at], 2)}
 
 
 def wilson(k: int, n: int) -> tuple[float, float]:

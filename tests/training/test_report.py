@@ -57,6 +57,7 @@ def test_validation_sections_are_sound(model_dir):
     b = v["bootstrap"]
     assert b["auc_low"] < v["champion"]["auc"] < b["auc_high"] and b["ks_low"] < v["champion"]["ks"] < b["ks_high"]
     assert all(row["monotone"] for row in v["monotonicity"])  # the champion is constrained monotone
+    assert v["ks_curve"]["ks"] == pytest.approx(v["champion"]["ks"], abs=0.005)  # same KS from scores (cent ties aside)
     assert sum(d["n"] for d in v["calibration"]) == v["sample"]["n"]
     for d in v["calibration"]:
         assert d["ci_low"] <= d["default_rate"] <= d["ci_high"]

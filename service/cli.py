@@ -85,6 +85,7 @@ def train(
     seed: int = typer.Option(0, "--seed"),
     config: Optional[Path] = typer.Option(None, "--config", exists=True, dir_okay=False, help="Generic mode: YAML with column types, directions, groups, id, target_positive"),
     cv: int = typer.Option(0, "--cv", min=0, help="Also report K-fold cross-validated AUC/KS of champion and challenger (K ≥ 2)"),
+    threads: int = typer.Option(0, "--threads", min=0, help="LightGBM threads (0: every core; 1 on a busy shared machine)"),
 ) -> None:
     """Fit, calibrate and validate a model (and its WoE challenger); write bundle, manifest and metrics.json.
 
@@ -98,7 +99,7 @@ def train(
 
     if cv == 1:
         _fail("--cv needs at least 2 folds")
-    cfg = TrainConfig(target=target, seed=seed)
+    cfg = TrainConfig(target=target, seed=seed, num_threads=threads)
     try:
         raw = read_table(data) if data else gen(rows, seed)
         prepared = prepare_any(raw, cfg, load_tabular_config(config))

@@ -72,7 +72,7 @@ def book_model(book, tmp_path_factory):
     src, cfg = d / "book.csv", d / "cols.yaml"
     book.to_csv(src, index=False)
     cfg.write_text(CONFIG, encoding="utf-8")
-    args = ["train", "--data", str(src), "--target", "defaulted", "--config", str(cfg), "-o", str(d / "model"), "--seed", "2"]
+    args = ["train", "--data", str(src), "--target", "defaulted", "--config", str(cfg), "-o", str(d / "model"), "--seed", "2", "--threads", "1"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     return d

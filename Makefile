@@ -6,7 +6,7 @@ TECHSCORE := $(VENV)/bin/techscore
 MODEL_DIR ?= var/model
 DEV_KEY ?= var/dev-officer.key
 
-.PHONY: install model run demo test bench clean
+.PHONY: install model run demo test bench clean report
 
 install: $(VENV)/.installed
 
@@ -46,6 +46,11 @@ bench: install model
 	$(PY) bench/bench_score.py
 	$(PY) bench/bench_api.py --model $(MODEL_DIR)
 	$(PY) bench/bench_next_grade.py --model $(MODEL_DIR)
+	$(PY) bench/bench_validation.py
+
+# The validation report of the default model (HTML + PNG figures in var/report/).
+report: install model
+	$(TECHSCORE) report --model $(MODEL_DIR) -o var/report/report.html
 
 clean:
 	rm -rf $(VENV) var

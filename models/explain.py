@@ -104,6 +104,16 @@ class AdditiveTables:
     def raw_score(self, X: np.ndarray) -> np.ndarray:
         return self.bias + self.contributions(X).sum(axis=1)
 
+    def to_dict(self) -> dict:
+        """Plain lists (for storing a table-only model such as the WoE scorecard in a bundle)."""
+        return {"bias": self.bias, "breaks": [b.tolist() for b in self.breaks],
+                "values": [v.tolist() for v in self.values], "missing": self.missing.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "AdditiveTables":
+        return cls(float(d["bias"]), [np.asarray(b, dtype=float) for b in d["breaks"]],
+                   [np.asarray(v, dtype=float) for v in d["values"]], np.asarray(d["missing"], dtype=float))
+
     def curve(self, f: int) -> tuple[np.ndarray, np.ndarray]:
         """Breakpoints and interval contributions of feature f (for monotonicity checks and reports)."""
         return self.breaks[f], self.values[f]

@@ -19,7 +19,7 @@ from fastapi.responses import Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
-from features.registry import DIMENSIONS, INDICATORS
+from features.registry import INDICATORS
 from features.schema import FirmProfile, example_profiles
 from models.bundle import BundleError
 from models.policy import PolicyError
@@ -33,6 +33,8 @@ from service.decision_api import decision_router
 from service.engine import ScoringEngine, load_model
 from service.errors import ApiProblem
 from service.metrics import ApiMetrics, MetricsMiddleware
+from service.monitoring import DriftMonitor, monitoring_router
+from service.rows_api import install_model_mismatch_handler, rows_router
 from service.settings import Settings
 from service.store import AuditRecord, AuditStore, StoreError
 
@@ -79,6 +81,7 @@ class Api:
         self.engine: ScoringEngine | None = None
         self.store: AuditStore | None = None
         self.model_error: str | None = None
+        self.monitor = DriftMonitor()
 
     def start(self) -> None:
         self.store = AuditStore(self.settings.database_url, self.settings.sqlite_synchronous)
@@ -89,6 +92,7 @@ class Api:
             log.error("no model served: %s", exc)
             return
         self.engine = ScoringEngine(model)
+        self.monitor.attach(model.scorer)
         self.metrics.set_model(model.version)
 
     def stop(self) -> None:
@@ -292,13 +296,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def model_info(key: ApiKey = officer) -> ModelInfo:
         """Manifest, metrics and the indicator catalogue (dimensions, labels, directions)."""
         model = api.scoring().model
+        cat = model.scorer.catalogue  # the bundle's own features: the registry's, or a generic-mode model's columns
+        formulas = {i.key: i.formula for i in INDICATORS}
         return ModelInfo(
             manifest={k: v for k, v in model.manifest.items() if k != "metrics"},
             metrics=model.manifest.get("metrics", {}),
-            dimensions=[{"key": k, "label_zh": zh, "label_en": en} for k, (zh, en) in DIMENSIONS.items()],
-            indicators=[{"key": i.key, "code": i.code, "dimension": i.dimension, "label_zh": i.label_zh,
-                         "label_en": i.label_en, "unit": i.unit, "direction": i.direction, "formula": i.formula}
-                        for i in INDICATORS])
+            dimensions=[{"key": k, "label_zh": zh, "label_en": en} for k, (zh, en) in cat.groups.items()],
+            indicators=[{"key": f.key, "code": f.code, "dimension": f.group, "label_zh": f.label_zh,
+                         "label_en": f.label_en, "unit": f.unit, "direction": f.direction,
+                         "formula": formulas.get(f.key, f"column {f.key} of the bank's own file ({f.unit})")}
+                        for f in cat.features])
 
     @app.post("/v1/model/reload", response_model=Health, tags=["model"], responses=errors.openapi_responses(401, 403, 409),
               summary="Swap in a new model bundle (admin)")
@@ -317,6 +324,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             api.engine, api.model_error = ScoringEngine(model), None
         else:
             api.engine.swap(model)
+        api.monitor.attach(model.scorer)
         api.metrics.set_model(model.version)
         log.warning("model %s loaded from %s by key %s", model.version, directory, key.id)
         return Health(status="reloaded", model_version=model.version)
@@ -342,6 +350,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def metrics() -> Response:
         return Response(generate_latest(api.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    app.include_router(monitoring_router(lambda: api.scoring().model, api.monitor, [officer]))
+    app.include_router(rows_router(lambda: api.scoring().model, api.record, officer, settings.batch_limit))
+    install_model_mismatch_handler(app)
     app.add_middleware(errors.BodyLimitMiddleware, default_limit=settings.max_body_bytes,
                        limits={"/v1/scores/csv": settings.max_upload_bytes})
     app.add_middleware(MetricsMiddleware, metrics=api.metrics)

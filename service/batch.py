@@ -10,7 +10,6 @@ from pathlib import Path
 import pandas as pd
 
 from features.io import read_table
-from features.validate import validate_frame
 from models.scoring import Scorer
 
 
@@ -47,7 +46,7 @@ def rejects_path_for(out: Path) -> Path:
 def score_file(scorer: Scorer, src: Path, out: Path, as_of: date | None = None) -> BatchSummary:
     """Score every valid row of src into out; invalid rows go to <out>.rejects.csv."""
     raw = read_table(src)
-    checked = validate_frame(raw, as_of_default=as_of or date.today())
+    checked = scorer.validate(raw, as_of_default=as_of or date.today())
     result = scorer.score_frame(checked.clean).to_frame()
     write_table_atomic(result, out)
     rej_path = rejects_path_for(Path(out))

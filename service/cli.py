@@ -61,6 +61,21 @@ def _grade_table(metrics: dict) -> Table:
     return table
 
 
+def _champion_table(metrics: dict) -> Table:
+    table = Table(title=f"Champion {metrics['champion']} vs challenger (holdout)")
+    table.add_column("model")
+    for key in ("auc", "ks", "brier", "ece"):
+        table.add_column(key, justify="right")
+    for name, m in metrics["models"].items():
+        table.add_row(name, *(f"{m[k]:.4f}" for k in ("auc", "ks", "brier", "ece")))
+    if "cv" in metrics:
+        cv = metrics["cv"]
+        for name in metrics["models"]:
+            table.add_row(f"{name} {cv['folds']}-fold CV", f"{cv[f'{name}_auc_mean']:.4f} ± {cv[f'{name}_auc_std']:.4f}",
+                          f"{cv[f'{name}_ks_mean']:.4f} ± {cv[f'{name}_ks_std']:.4f}", "", "")
+    return table
+
+
 @app.command()
 def train(
     output: Path = typer.Option(DEFAULT_MODEL_DIR, "-o", "--output", help="Directory for the model bundle"),
@@ -68,19 +83,34 @@ def train(
     target: str = typer.Option("default_12m", "--target", help="0/1 default column in --data"),
     rows: int = typer.Option(100_000, "--rows", help="Synthetic rows when --data is omitted"),
     seed: int = typer.Option(0, "--seed"),
+    config: Optional[Path] = typer.Option(None, "--config", exists=True, dir_okay=False, help="Generic mode: YAML with column types, directions, groups, id, target_positive"),
+    cv: int = typer.Option(0, "--cv", min=0, help="Also report K-fold cross-validated AUC/KS of champion and challenger (K ≥ 2)"),
+    threads: int = typer.Option(0, "--threads", min=0, help="LightGBM threads (0: every core; 1 on a busy shared machine)"),
 ) -> None:
-    """Fit, calibrate and validate a model; write bundle, manifest and metrics.json."""
-    from features.io import read_table
-    from training.synthetic import generate as gen
-    from training.train import TrainConfig, TrainingDataError, train_model, write_training_output
+    """Fit, calibrate and validate a model (and its WoE challenger); write bundle, manifest and metrics.json.
 
-    raw = read_table(data) if data else gen(rows, seed)
+    A file whose headers are the firm-profile schema goes through the full pipeline; any other
+    labelled table is trained in the generic tabular mode."""
+    from features.io import read_table
+    from features.tabular import TabularConfigError, load_tabular_config
+    from training.synthetic import generate as gen
+    from training.tabular import prepare_any
+    from training.train import TrainConfig, TrainingDataError, cross_validate, fit_prepared, write_training_output
+
+    if cv == 1:
+        _fail("--cv needs at least 2 folds")
+    cfg = TrainConfig(target=target, seed=seed, num_threads=threads)
     try:
-        result = train_model(raw, TrainConfig(target=target, seed=seed))
-    except TrainingDataError as exc:
+        raw = read_table(data) if data else gen(rows, seed)
+        prepared = prepare_any(raw, cfg, load_tabular_config(config))
+        result = fit_prepared(prepared, cfg)
+        if cv:
+            result.metrics["cv"] = cross_validate(prepared, cfg, cv)
+    except (TrainingDataError, TabularConfigError, ValueError) as exc:
         _fail(str(exc))
     manifest = write_training_output(result, output)
     console.print(_metrics_table(result.metrics))
+    console.print(_champion_table(result.metrics))
     console.print(_grade_table(result.metrics))
     console.print(f"model {manifest['version']} ({result.metrics['trees']} trees, {result.metrics['seconds']} s) → {output}")
 
@@ -238,6 +268,81 @@ def next_grade_cmd(
     if out["knockouts"]:
         console.print(f"knock-outs remain ({', '.join(out['knockouts'])}): the decision stays decline")
     console.print(out["message"])
+
+
+@app.command()
+def report(
+    model: Path = typer.Option(DEFAULT_MODEL_DIR, "--model", help="Model bundle directory"),
+    data: Optional[Path] = typer.Option(None, "--data", exists=True, dir_okay=False, help="File to validate on (default: the training holdout)"),
+    target: Optional[str] = typer.Option(None, "--target", help="0/1 outcome column in --data (default: the training target)"),
+    output: Path = typer.Option(Path("report.html"), "-o", "--output", help="HTML file; figures are written beside it as PNG"),
+) -> None:
+    """Write the validation report: discrimination, calibration, grades, importance, monotonicity, PSI."""
+    from features.io import read_table
+    from features.tabular import TabularConfigError
+    from training.report import ReportError, write_report
+
+    try:
+        bundle, manifest = load_bundle(model)
+        raw = read_table(data) if data else None
+        files = write_report(bundle, manifest, output, raw, str(data) if data else "", target)
+    except (BundleError, ReportError, TabularConfigError) as exc:
+        _fail(str(exc))
+    console.print(f"report → {files.html}" + (f" (numbers in {files.json})" if files.json else "") + f"; {len(files.pngs)} figures as PNG beside it")
+
+
+@app.command()
+def drift(
+    model: Path = typer.Option(DEFAULT_MODEL_DIR, "--model", help="Model bundle directory"),
+    data: Path = typer.Option(..., "--data", exists=True, dir_okay=False, help="Recent applications (CSV/Parquet)"),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Also write the result as JSON"),
+) -> None:
+    """PSI of every indicator and of the score against the training reference (watch ≥ 0.1, act ≥ 0.25)."""
+    import json
+
+    from features.io import read_table
+    from features.tabular import TabularConfigError
+    from models.drift import DriftReference
+    from models.scoring import Scorer
+
+    try:
+        bundle, _ = load_bundle(model)
+        scorer = Scorer(bundle)
+        checked = scorer.validate(read_table(data))
+        if not len(checked.clean):
+            _fail(f"no row of {data} passes validation (first problem: {checked.rejects.head(1).to_dict(orient='records')}); nothing to compare")
+        batch = scorer.score_frame(checked.clean)
+        result = DriftReference.from_dict(bundle.extras["drift_reference"]).compare(batch.values, batch.score)
+    except (BundleError, TabularConfigError) as exc:
+        _fail(str(exc))
+    except KeyError:
+        _fail(f"the model at {model} has no drift reference; retrain it with this version")
+    table = Table(title=f"PSI vs training reference ({result['n']:,} rows; overall {result['status']})")
+    for col in ("feature", "PSI", "status"):
+        table.add_column(col, justify="right")
+    table.add_row("score", f"{result['score']['psi']:.4f}", result["score"]["status"])
+    for row in sorted(result["features"], key=lambda r: -r["psi"]):
+        table.add_row(row["feature"], f"{row['psi']:.4f}", row["status"])
+    console.print(table)
+    if output:
+        from models.bundle import _atomic_write_bytes
+
+        _atomic_write_bytes(Path(output), json.dumps(result, indent=1).encode())
+
+
+@app.command("generate-book")
+def generate_book(
+    rows: int = typer.Option(10_000, "--rows", min=1, help="Number of loans"),
+    seed: int = typer.Option(0, "--seed", help="Random seed"),
+    output: Path = typer.Option(..., "-o", "--output", help="CSV or Parquet file to write"),
+) -> None:
+    """Write a labelled loan book whose columns are NOT the firm profile (to try the generic tabular mode)."""
+    from service.batch import write_table_atomic
+    from training.synthetic_tabular import generate_loan_book
+
+    df = generate_loan_book(rows, seed)
+    write_table_atomic(df, output)
+    console.print(f"wrote {len(df):,} loans to {output} (default rate {df['defaulted'].mean():.2%}; target column `defaulted`)")
 
 
 keys_app = typer.Typer(no_args_is_help=True, help="API keys (stored only as sha256 hashes).")

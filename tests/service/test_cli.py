@@ -38,3 +38,18 @@ def test_score_without_model_is_a_clear_error(tmp_path):
     result = runner.invoke(app, ["score", str(src), "-o", str(tmp_path / "o.csv"), "--model", str(tmp_path / "none")])
     assert result.exit_code == 2
     assert "no model at" in result.output
+
+
+def test_drift_on_a_file_with_no_valid_row_is_a_clear_error(tmp_path, model_dir):
+    src = tmp_path / "bad.csv"
+    src.write_text("firm_id,staff_total\nnot-a-code,-5\n", encoding="utf-8")
+    result = runner.invoke(app, ["drift", "--model", str(model_dir), "--data", str(src)])
+    assert result.exit_code == 2 and "no row" in result.output
+
+
+def test_report_command_writes_html_and_pngs(tmp_path, model_dir):
+    out = tmp_path / "rep" / "report.html"
+    result = runner.invoke(app, ["report", "--model", str(model_dir), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert len(list(out.parent.glob("report.*.png"))) == 6

@@ -193,7 +193,7 @@ function showProblem(err) {
   clearFieldErrors();
   const general = [];
   for (const e of err.fieldErrors) {
-    const [zh, en] = e.message_zh ? [e.message_zh, e.message_en] : splitBilingual(e.message || e.detail || e.rule);
+    const [zh, en] = e.message_zh ? [e.message_zh, e.message_en] : splitBilingual(e.problem ?? e.message ?? e.rule);
     const box = e.field && $(`#e-${e.field}`);
     if (box) {
       box.append(bi(zh, en, "div"));
@@ -234,8 +234,8 @@ function fromScoreResponse(resp, profile, stored) {
     result,
     recommendation: resp.recommendation ?? result.recommendation ?? null,
     profile,
-    id: resp.assessment_id ?? resp.id ?? null,
-    createdAt: resp.created_at ?? null,
+    id: resp.assessment_id ?? null,
+    createdAt: resp.assessed_at ?? null,
     stored,
   };
 }
@@ -414,7 +414,7 @@ function whatIfOutput(cur) {
   const { out, error } = state.whatIf;
   if (error) {
     box.append(...(error.fieldErrors.length
-      ? error.fieldErrors.map((e) => h("div", { class: "error" }, pick({ m_zh: splitBilingual(e.message)[0], m_en: splitBilingual(e.message)[1] }, "m")))
+      ? error.fieldErrors.map((e) => h("div", { class: "error" }, pick({ m_zh: splitBilingual(e.problem)[0], m_en: splitBilingual(e.problem)[1] }, "m")))
       : [h("div", { class: "error" }, error.message)]));
     return box;
   }

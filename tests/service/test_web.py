@@ -1,0 +1,82 @@
+"""The page's server side: form metadata derived from the schema, examples, static assets."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from features.registry import DIMENSIONS, INDICATORS
+from features.schema import FIELD_NAMES, FIELD_SPECS, FirmProfile, example_profiles
+from service.web import STATIC_DIR, mount_web
+
+
+@pytest.fixture(scope="module")
+def client() -> TestClient:
+    app = FastAPI()
+    mount_web(app)
+    return TestClient(app)
+
+
+def test_form_lists_every_schema_field_once_in_schema_order_within_sections(client):
+    form = client.get("/v1/form").json()
+    names = [f["name"] for s in form["sections"] for f in s["fields"]]
+    assert sorted(names) == sorted(FIELD_NAMES)
+    for section in form["sections"]:
+        in_section = [f["name"] for f in section["fields"]]
+        assert in_section == [n for n in FIELD_NAMES if FIELD_SPECS[n].group == section["key"]]
+
+
+def test_form_field_metadata_comes_from_the_schema(client):
+    fields = {f["name"]: f for s in client.get("/v1/form").json()["sections"] for f in s["fields"]}
+    assert fields["revenue_y0"]["label_zh"] == "营业收入(当年)"
+    assert fields["revenue_y0"]["unit"] == "万元" and fields["revenue_y0"]["unit_en"] == "10k CNY"
+    assert fields["revenue_y0"]["ge"] == 0 and fields["revenue_y0"]["kind"] == "number"
+    assert fields["top5_customer_share"]["le"] == 1
+    assert fields["tax_grade"]["enum"] == ["A", "B", "M", "C", "D"]
+    assert fields["firm_id"]["required"] is True
+    for name, spec in FIELD_SPECS.items():
+        assert (fields[name]["label_zh"], fields[name]["label_en"], fields[name]["kind"]) == (
+            spec.label_zh, spec.label_en, spec.kind)
+
+
+def test_sections_are_the_six_dimensions_framed_by_identity_and_request(client):
+    sections = client.get("/v1/form").json()["sections"]
+    assert sections[0]["key"] == "identity" and sections[-1]["key"] == "request"
+    dims = [(s["dimension"], s["label_zh"], s["label_en"]) for s in sections[1:-1]]
+    assert [d[0] for d in dims] == list(DIMENSIONS)
+    assert all(DIMENSIONS[k] == (zh, en) for k, zh, en in dims)
+
+
+def test_indicator_inputs_name_real_fields(client):
+    """The what-if panel offers the raw fields behind each reason: they must exist in the form."""
+    indicators = client.get("/v1/form").json()["indicators"]
+    assert [i["key"] for i in indicators] == [i.key for i in INDICATORS]
+    assert all(set(i["inputs"]) <= set(FIELD_NAMES) and i["inputs"] for i in indicators)
+
+
+def test_examples_are_the_schema_examples_and_valid(client):
+    examples = client.get("/v1/examples").json()
+    assert examples == example_profiles()
+    assert set(examples) == {"startup", "growth", "mature"}
+    for profile in examples.values():
+        FirmProfile.model_validate(profile)
+
+
+def test_page_and_its_assets_are_served_without_any_external_reference(client):
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assets = sorted(p.name for p in STATIC_DIR.iterdir())
+    for name in assets:
+        resp = client.get(f"/static/{name}")
+        assert resp.status_code == 200, name
+        # offline: no CDN, no remote font or script
+        assert not re.search(r"(src|href)=[\"']?(https?:)?//", resp.text), name
+        assert "@import url(http" not in resp.text and "fetch(\"http" not in resp.text, name
+    for ref in re.findall(r"(?:src|href)=\"(/static/[^\"]+)\"", page.text):
+        assert client.get(ref).status_code == 200, ref
+
+
+def test_unknown_static_file_is_404(client):
+    assert client.get("/static/nope.js").status_code == 404

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
+
+Columns = pd.DataFrame | Mapping[str, Any]  # a clean frame or its columns as numpy arrays
 
 
 @dataclass(frozen=True)
@@ -14,15 +16,15 @@ class KnockOut:
     rule: str
     text_zh: str
     text_en: str
-    hits: Callable[[pd.DataFrame], np.ndarray]
+    hits: Callable[[Columns], np.ndarray]
 
 
-def _flag(col: str) -> Callable[[pd.DataFrame], np.ndarray]:
-    return lambda f: (f[col].to_numpy(dtype=float) == 1.0)
+def _flag(col: str) -> Callable[[Columns], np.ndarray]:
+    return lambda f: (np.asarray(f[col], dtype=float) == 1.0)
 
 
-def _in(col: str, values: tuple[str, ...]) -> Callable[[pd.DataFrame], np.ndarray]:
-    return lambda f: f[col].isin(values).to_numpy()
+def _in(col: str, values: tuple[str, ...]) -> Callable[[Columns], np.ndarray]:
+    return lambda f: np.isin(np.asarray(f[col], dtype=object), values)
 
 
 KNOCKOUTS: tuple[KnockOut, ...] = (
@@ -33,8 +35,8 @@ KNOCKOUTS: tuple[KnockOut, ...] = (
 )
 
 
-def knockout_matrix(clean: pd.DataFrame) -> np.ndarray:
+def knockout_matrix(clean: Columns) -> np.ndarray:
     """Boolean matrix (n, len(KNOCKOUTS)): which knock-out each firm hits."""
-    if not len(clean):
+    if not (len(clean) if isinstance(clean, pd.DataFrame) else np.size(clean["current_overdue"])):
         return np.zeros((0, len(KNOCKOUTS)), dtype=bool)
     return np.column_stack([ko.hits(clean) for ko in KNOCKOUTS])

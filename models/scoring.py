@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -199,6 +199,12 @@ class Scorer:
         X = self.transformer.transform(clean).to_numpy(dtype=float)
         firm_id = clean["firm_id"].to_numpy(dtype=object) if "firm_id" in clean else np.full(len(clean), None, dtype=object)
         return self.score_matrix(X, derive_stage(clean), knockout_matrix(clean), clean.index, firm_id)
+
+    def score_columns(self, cols: Mapping[str, np.ndarray]) -> ScoreBatch:
+        """Score clean columns (`features.validate.profiles_to_columns`) without building a DataFrame."""
+        firm_id = np.asarray(cols["firm_id"], dtype=object)
+        X = self.transformer.transform_columns(cols)
+        return self.score_matrix(X, derive_stage(cols), knockout_matrix(cols), pd.RangeIndex(len(firm_id)), firm_id)
 
     def score_matrix(
         self, X: np.ndarray, stage: np.ndarray, knockouts: np.ndarray, index: pd.Index, firm_id: np.ndarray

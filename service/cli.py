@@ -106,5 +106,50 @@ def score(
     console.print(f"grades: {grades}")
 
 
+keys_app = typer.Typer(no_args_is_help=True, help="API keys (stored only as sha256 hashes).")
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    role: str = typer.Option("officer", "--role", help="officer (score, read own assessments) or admin"),
+    key_id: Optional[str] = typer.Option(None, "--id", help="Key id recorded in the audit trail"),
+    keys_file: Optional[Path] = typer.Option(None, "--keys-file", help="Keys file (default TECHSCORE_KEYS_FILE)"),
+    if_none: bool = typer.Option(False, "--if-none", help="Do nothing when the file already holds a key of this role"),
+) -> None:
+    """Create an API key; the secret is printed once and only its hash is stored."""
+    from service.auth import create_key, read_keys
+    from service.settings import Settings
+
+    path = keys_file or Settings.from_env().keys_file
+    if if_none and any(k.role == role for k in read_keys(path)):
+        console.print(f"{path} already holds an {role} key; none created")
+        return
+    try:
+        key, secret = create_key(path, role, key_id)  # type: ignore[arg-type]
+    except ValueError as exc:
+        _fail(str(exc))
+    console.print(f"created {key.role} key [bold]{key.id}[/] in {path}; keep the secret, it is not stored:")
+    print(secret)
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8000, "--port"),
+    model: Optional[Path] = typer.Option(None, "--model", help="Model bundle directory (default TECHSCORE_MODEL_DIR)"),
+    workers: int = typer.Option(1, "--workers", min=1),
+) -> None:
+    """Serve the scoring API with uvicorn (settings from TECHSCORE_* environment variables)."""
+    import os
+
+    import uvicorn
+
+    if model is not None:
+        os.environ["TECHSCORE_MODEL_DIR"] = str(model)
+    uvicorn.run("service.app:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level="info", access_log=False)
+
+
 if __name__ == "__main__":
     app()

@@ -1,0 +1,79 @@
+"""CSV upload → scored CSV: UTF-8 (with or without BOM) or GBK, English or Chinese headers, per-row errors."""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import date
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+
+from features.validate import validate_frame
+from models.scoring import RESULT_COLUMNS, Scorer
+
+OUTPUT_COLUMNS: tuple[str, ...] = ("row", "assessment_id") + RESULT_COLUMNS + ("error",)
+CHUNK_ROWS = 2000
+
+
+class CsvError(ValueError):
+    """The upload cannot be read as a table at all (the request fails; row errors never do)."""
+
+
+def decode(data: bytes) -> str:
+    """Text of an upload: UTF-8 (BOM stripped) when it decodes as such, else GB18030 (a superset of GBK)."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("gb18030")
+    except UnicodeDecodeError as exc:
+        raise CsvError(f"the file is neither UTF-8 nor GBK/GB18030 text (byte {exc.start})") from exc
+
+
+def read_csv_text(text: str) -> pd.DataFrame:
+    """Every cell as text (the validator coerces by field kind: codes keep their leading zeros)."""
+    try:
+        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
+    except pd.errors.EmptyDataError as exc:
+        raise CsvError("the file is empty: expected a header line and at least one row") from exc
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise CsvError(f"not a readable CSV table: {exc}") from exc
+
+
+@dataclass
+class ScoredUpload:
+    """All input rows in order: results for valid rows, an error message for the others."""
+    table: pd.DataFrame  # OUTPUT_COLUMNS
+    raw: pd.DataFrame
+    scored_rows: np.ndarray  # positions of rows that got an assessment
+
+    def chunks(self) -> Iterator[bytes]:
+        """The table as UTF-8 CSV, a few thousand rows at a time."""
+        for start in range(0, max(len(self.table), 1), CHUNK_ROWS):
+            part = self.table.iloc[start : start + CHUNK_ROWS]
+            yield part.to_csv(index=False, header=start == 0, lineterminator="\n").encode("utf-8")
+
+
+def score_upload(scorer: Scorer, raw: pd.DataFrame, as_of: date, ids: np.ndarray) -> ScoredUpload:
+    """Validate and score every row; `ids` (one per row) become the assessment ids of scored rows."""
+    try:
+        checked = validate_frame(raw, as_of_default=as_of)
+    except ValueError as exc:  # two headers mapping to one field
+        raise CsvError(str(exc)) from exc
+    n = len(raw)
+    table = pd.DataFrame({c: pd.Series(np.full(n, None, dtype=object)) for c in OUTPUT_COLUMNS})
+    table["row"] = np.arange(n)
+    scored = checked.clean.index.to_numpy()
+    if len(scored):
+        result = scorer.score_frame(checked.clean).to_frame()
+        for col in RESULT_COLUMNS:
+            table[col] = table[col].astype(result[col].dtype) if result[col].dtype != object else table[col]
+            table.loc[scored, col] = result[col].to_numpy()
+        table.loc[scored, "assessment_id"] = ids[scored]
+    if len(checked.rejects):
+        messages = checked.rejects.groupby("row")["message"].agg("; ".join)
+        table.loc[messages.index.to_numpy(), "error"] = messages.to_numpy()
+        table.loc[messages.index.to_numpy(), "firm_id"] = checked.rejects.groupby("row")["firm_id"].first().to_numpy()
+    return ScoredUpload(table, raw, scored)

@@ -32,6 +32,7 @@ from service.errors import ApiProblem, Problem
 from service.metrics import ApiMetrics, MetricsMiddleware
 from service.settings import Settings
 from service.store import AuditRecord, AuditStore, StoreError
+from service.web import mount_web
 
 log = logging.getLogger(__name__)
 _JSON = orjson.OPT_SERIALIZE_NUMPY
@@ -343,6 +344,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        limits={"/v1/scores/csv": settings.max_upload_bytes})
     app.add_middleware(MetricsMiddleware, metrics=api.metrics)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    mount_web(app, api.audit, officer)
     return app
 
 

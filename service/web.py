@@ -2,24 +2,30 @@
 
 The page never lists fields itself: `GET /v1/form` derives sections, labels, units, bounds and
 enum values from `features.schema.FIELD_SPECS`, and `GET /v1/examples` serves
-`features.schema.example_profiles()`. Both are public metadata (no firm data), like the OpenAPI
-document, so the sign-in screen can render before a key is entered.
+`features.schema.example_profiles()`. Like every `/v1/` endpoint they need an officer's key.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Query
+from fastapi.concurrency import run_in_threadpool
+from fastapi.params import Depends
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import select
 
 from features.registry import DIMENSIONS, INDICATORS
 from features.schema import _UNIT_EN, FIELD_SPECS, GROUPS, example_profiles
 from models.knockouts import KNOCKOUTS
 from models.scaling import GRADE_UPPER_PD, GRADES
+from service.api_models import AssessmentSummary
+from service.auth import ApiKey
+from service.store import AuditStore, assessments
 
 STATIC_DIR = Path(__file__).with_name("static")
 
@@ -72,12 +78,39 @@ def get_examples() -> dict[str, dict[str, Any]]:
     return example_profiles()
 
 
-@router.get("/", include_in_schema=False)
 def index() -> FileResponse:
     return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
 
 
-def mount_web(app: FastAPI) -> None:
-    """Add the page (`/`, `/static/*`) and its metadata endpoints to the API app."""
-    app.include_router(router)
+class RecentAssessment(AssessmentSummary):
+    firm_id: str | None
+    name: str | None
+
+
+def recent_assessments(store: AuditStore, key_id: str | None, limit: int) -> list[dict[str, Any]]:
+    """Newest assessments made with `key_id` (all keys when None), with the firm's name as submitted."""
+    q = select(assessments).order_by(assessments.c.assessed_at.desc()).limit(limit)
+    if key_id is not None:
+        q = q.where(assessments.c.key_id == key_id)
+    with store.engine.connect() as conn:
+        rows = conn.execute(q).mappings().all()
+    out = []
+    for r in rows:
+        given, result = json.loads(r["input_json"]), json.loads(r["output_json"])
+        out.append({"assessment_id": r["id"], "assessed_at": r["assessed_at"], "channel": r["channel"],
+                    "model_version": r["model_version"], "score": result.get("score"), "grade": result.get("grade"),
+                    "firm_id": r["firm_id"], "name": given.get("name") or given.get(FIELD_SPECS["name"].label_zh)})
+    return out
+
+
+def mount_web(app: FastAPI, audit: Callable[[], AuditStore], officer: Depends) -> None:
+    """Add the page (`/`, `/static/*`), its metadata endpoints and the officer's recent assessments."""
+
+    @app.get("/v1/me/assessments", response_model=list[RecentAssessment], tags=["audit"],
+             summary="My recent assessments (all keys' for an admin), newest first")
+    async def my_assessments(limit: int = Query(50, ge=1, le=500), key: ApiKey = officer) -> list[dict[str, Any]]:
+        return await run_in_threadpool(recent_assessments, audit(), None if key.role == "admin" else key.id, limit)
+
+    app.include_router(router, dependencies=[officer])
+    app.add_api_route("/", index, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -27,21 +27,21 @@ async function parse(resp) {
   return body;
 }
 
-export async function request(path, { method = "GET", json, auth = true } = {}) {
+export async function request(path, { method = "GET", json } = {}) {
   const headers = { Accept: "application/json" };
-  if (auth && session.key) headers["X-API-Key"] = session.key;
+  if (session.key) headers["X-API-Key"] = session.key;
   if (json !== undefined) headers["Content-Type"] = "application/json";
   const resp = await fetch(path, { method, headers, body: json === undefined ? undefined : JSON.stringify(json) });
   return parse(resp);
 }
 
-export const getForm = () => request("/v1/form", { auth: false });
-export const getExamples = () => request("/v1/examples", { auth: false });
+export const getForm = () => request("/v1/form");
+export const getExamples = () => request("/v1/examples");
 export const scoreProfile = (profile) => request("/v1/scores", { method: "POST", json: profile });
 export const whatIf = (profile, changes) =>
   request("/v1/scores/what-if", { method: "POST", json: { profile, changes } });
-export const listAssessments = (firmId) =>
-  request(`/v1/assessments${firmId ? `?firm_id=${encodeURIComponent(firmId)}` : ""}`);
+export const recentAssessments = () => request("/v1/me/assessments");
+export const firmAssessments = (firmId) => request(`/v1/assessments?firm_id=${encodeURIComponent(firmId)}`);
 export const getAssessment = (id) => request(`/v1/assessments/${encodeURIComponent(id)}`);
 
 /**

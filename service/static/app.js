@@ -84,17 +84,31 @@ function showSignedIn(yes) {
 
 async function signIn(ev) {
   ev.preventDefault();
-  const key = $("#api-key").value.trim();
   $("#signin-error").textContent = "";
-  api.session.key = key;
+  api.session.key = $("#api-key").value.trim();
+  if (await enter()) $("#api-key").value = "";
+}
+
+/** Load the form metadata with the session's key (this also checks the key) and open the page. */
+async function enter() {
   try {
-    await api.listAssessments();
-    $("#api-key").value = "";
+    const [form, examples] = await Promise.all([api.getForm(), api.getExamples()]);
+    if (!state.form) useForm(form);
+    state.examples = examples;
     showSignedIn(true);
+    return true;
   } catch (err) {
     api.session.key = null;
     $("#signin-error").textContent = err.status === 401 || err.status === 403 ? t("bad_key") : t("network_error") + err.message;
+    return false;
   }
+}
+
+function useForm(form) {
+  state.form = form;
+  for (const sec of form.sections) for (const f of sec.fields) state.fields[f.name] = f;
+  for (const ind of form.indicators) state.indicators[ind.key] = ind;
+  renderForm();
 }
 
 function signOut() {
@@ -255,8 +269,8 @@ function headline(r, cur) {
     h("div", { class: "muted" },
       h("div", {}, `${t("stage")}: ${stage}`),
       h("div", {}, `${t("model_version")}: ${r.model_version}`),
-      cur.id !== null ? h("div", {}, `${t("assessment_id")}: ${cur.id}`) : null,
-      cur.createdAt ? h("div", {}, new Date(cur.createdAt).toLocaleString(state.lang === "en" ? "en-GB" : "zh-CN")) : null));
+      cur.id !== null ? h("div", {}, `${t("assessment_id")}: `, h("span", { id: "result-assessment-id" }, cur.id)) : null,
+      cur.createdAt ? h("div", {}, fmtTime(cur.createdAt)) : null));
 }
 
 function radarBlock(r) {
@@ -287,10 +301,11 @@ function reasonList(reasons, kind) {
   if (!reasons.length) return h("p", { class: "muted" }, t("none"));
   return h("ol", { class: `reasons ${kind}`, id: `reasons-${kind}` }, reasons.map((x) => {
     const ind = state.indicators[x.indicator];
-    const label = ind ? pick(ind, "label") : x.indicator;
+    const label = ind ? pick(ind, "label") : "";
+    const meta = ind ? `${x.code} · ${label}: ${t("value")} ${fmtNum(x.value)} / ${t("median")} ${fmtNum(x.stage_median)}` : x.code;
     return h("li", { dataset: { code: x.code } },
-      h("span", { class: "pts" }, fmtPoints(x.points)), " ", pick(x, "text"),
-      h("div", { class: "meta" }, `${x.code} · ${label}: ${t("value")} ${fmtNum(x.value)} / ${t("median")} ${fmtNum(x.stage_median)}`));
+      x.points === null ? null : h("span", { class: "pts" }, fmtPoints(x.points)), " ", pick(x, "text"),
+      h("div", { class: "meta" }, meta));
   }));
 }
 
@@ -438,15 +453,20 @@ function whatIfOutput(cur) {
 // ---------------------------------------------------------------- history
 async function loadHistory() {
   $("#history-error").textContent = "";
+  const firm = $("#history-firm").value.trim();
   try {
-    const resp = await api.listAssessments($("#history-firm").value.trim());
-    state.history = Array.isArray(resp) ? resp : resp.items ?? resp.assessments ?? [];
+    state.history = firm
+      ? (await api.firmAssessments(firm)).assessments.map((a) => ({ ...a, firm_id: firm }))
+      : await api.recentAssessments();
   } catch (err) {
-    if (!handleAuth(err)) $("#history-error").textContent = err.message;
+    if (handleAuth(err)) return;
+    $("#history-error").textContent = err.fieldErrors.length ? err.fieldErrors.map((e) => e.problem).join("\n") : err.message;
     state.history = [];
   }
   renderHistory();
 }
+
+const fmtTime = (iso) => new Date(iso).toLocaleString(state.lang === "en" ? "en-GB" : "zh-CN");
 
 function renderHistory() {
   const body = $("#history-table tbody");
@@ -454,19 +474,39 @@ function renderHistory() {
     body.replaceChildren(h("tr", {}, h("td", { colspan: 7, class: "muted" }, t("history_empty"))));
     return;
   }
-  body.replaceChildren(...state.history.map((a) => h("tr", { dataset: { id: a.id } },
-    h("td", {}, new Date(a.created_at).toLocaleString(state.lang === "en" ? "en-GB" : "zh-CN")),
-    h("td", {}, a.firm_id), h("td", {}, a.name ?? ""),
-    h("td", { class: "num" }, Number(a.score).toFixed(2)), h("td", {}, a.grade), h("td", {}, a.model_version),
-    h("td", {}, h("button", { type: "button", onclick: () => openAssessment(a.id) }, t("open"))))));
+  body.replaceChildren(...state.history.map((a) => h("tr", { dataset: { id: a.assessment_id } },
+    h("td", {}, fmtTime(a.assessed_at)),
+    h("td", {}, a.firm_id ?? ""), h("td", {}, a.name ?? ""),
+    h("td", { class: "num" }, a.score === null ? "" : Number(a.score).toFixed(2)), h("td", {}, a.grade ?? ""),
+    h("td", {}, a.model_version),
+    h("td", {}, h("button", { type: "button", onclick: () => openAssessment(a.assessment_id) }, t("open"))))));
+}
+
+/** A stored batch-CSV row (flat columns) in the shape of an API result, for the same view. */
+function fromFlatRow(row) {
+  const reasons = (prefix) => Object.keys(row).filter((k) => k.startsWith(prefix) && row[k]).map((k) => {
+    const [code, text] = [row[k].slice(0, row[k].indexOf(" ")), row[k].slice(row[k].indexOf(" ") + 1)];
+    const [zh, en] = splitBilingual(text);
+    return { code, indicator: null, value: null, stage_median: null, points: null, text_zh: zh, text_en: en };
+  });
+  const knockouts = state.form.knockouts.filter((k) => String(row.knockouts ?? "").split(";").includes(k.code));
+  return {
+    ...row,
+    dimensions: state.form.dimensions.map((d) => ({ ...d, points: row[`${d.key}_points`], rating: row[`${d.key}_rating`] })),
+    knockouts,
+    reasons_down: reasons("reason_down_"),
+    reasons_up: reasons("reason_up_"),
+  };
 }
 
 async function openAssessment(id) {
   try {
     const a = await api.getAssessment(id);
-    setCurrent(fromScoreResponse(a.response ?? a, a.request ?? a.profile ?? null, true));
-    if (state.current.id === null) state.current.id = id;
-    renderResult();
+    const structured = Array.isArray(a.output.dimensions);
+    const result = structured ? a.output : fromFlatRow(a.output);
+    // Only a single-firm input is a FirmProfile; a CSV row is kept as the file gave it.
+    setCurrent({ ...fromScoreResponse(result, structured ? a.input : null, true), id: a.assessment_id,
+      createdAt: a.assessed_at, channel: a.channel });
     showTab("assess");
   } catch (err) {
     if (!handleAuth(err)) $("#history-error").textContent = err.message;
@@ -493,24 +533,55 @@ async function submitBatch(ev) {
   setProgress("upload", 0);
   try {
     const resp = await api.scoreCsv(file, setProgress);
-    state.batch = await batchFromResponse(resp, file.name);
+    state.batch = splitScored(await resp.blob.text(), file.name);
     setProgress("done", 1);
   } catch (err) {
     if (handleAuth(err)) return;
     setProgress("done", 0);
-    const lines = err.fieldErrors.map((e) => e.message || JSON.stringify(e));
-    $("#batch-error").textContent = [err.message, ...lines].join("\n");
+    $("#batch-error").textContent = [err.message, ...err.fieldErrors.map((e) => e.problem)].join("\n");
   }
   renderBatch();
 }
 
-async function batchFromResponse(resp, name) {
+/** RFC 4180 CSV text → array of rows (arrays of strings). */
+function parseCsv(text) {
+  const rows = [];
+  let row = [], cell = "", quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') { cell += '"'; i++; }
+      else if (c === '"') quoted = false;
+      else cell += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ",") { row.push(cell); cell = ""; }
+    else if (c === "\n" || c === "\r") {
+      if (c === "\r" && text[i + 1] === "\n") i++;
+      row.push(cell); rows.push(row); row = []; cell = "";
+    } else cell += c;
+  }
+  if (cell !== "" || row.length) { row.push(cell); rows.push(row); }
+  return rows;
+}
+
+const csvCell = (v) => (/[",\r\n]/.test(v) ? `"${v.replace(/"/g, '""')}"` : v);
+// UTF-8 with BOM so that spreadsheet programs read the Chinese reason texts correctly.
+const csvBlob = (rows) => new Blob(["\ufeff" + rows.map((r) => r.map(csvCell).join(",")).join("\n") + "\n"], { type: "text/csv" });
+
+/** The API answers one row per input row, rejects carrying their reasons in `error`: split them. */
+function splitScored(text, name) {
+  const [header, ...rows] = parseCsv(text.replace(/^\ufeff/, ""));
+  const err = header.indexOf("error");
+  const keep = header.map((_, i) => i).filter((i) => i !== err);
+  const scored = rows.filter((r) => !r[err]).map((r) => keep.map((i) => r[i]));
+  const rejectCols = ["row", "firm_id", "error"].map((c) => header.indexOf(c));
+  const rejects = rows.filter((r) => r[err]).map((r) => rejectCols.map((i) => r[i]));
   const stem = name.replace(/\.[^.]*$/, "");
   return {
-    summary: null,
-    scoredUrl: URL.createObjectURL(resp.blob),
+    summary: { rows: rows.length, scored: scored.length, rejected: rejects.length },
+    scoredUrl: URL.createObjectURL(csvBlob([keep.map((i) => header[i]), ...scored])),
     scoredName: `${stem}.scored.csv`,
-    rejectsUrl: null,
+    rejectsUrl: rejects.length ? URL.createObjectURL(csvBlob([["row", "firm_id", "error"], ...rejects])) : null,
     rejectsName: `${stem}.rejects.csv`,
   };
 }
@@ -520,7 +591,7 @@ function renderBatch() {
   const b = state.batch;
   if (!b) return box.replaceChildren();
   box.replaceChildren(
-    b.summary ? h("p", { id: "batch-summary" }, t("batch_summary", b.summary)) : null,
+    h("p", { id: "batch-summary" }, t("batch_summary", b.summary)),
     h("div", { class: "downloads" },
       h("a", { href: b.scoredUrl, download: b.scoredName, id: "download-scored" }, t("download_scored")),
       b.rejectsUrl ? h("a", { href: b.rejectsUrl, download: b.rejectsName, id: "download-rejects" }, t("download_rejects")) : null));
@@ -539,20 +610,8 @@ async function start() {
   $("#history-firm").addEventListener("change", loadHistory);
   $("#batch-form").addEventListener("submit", submitBatch);
   applyLang();
-
-  [state.form, state.examples] = await Promise.all([api.getForm(), api.getExamples()]);
-  for (const sec of state.form.sections) for (const f of sec.fields) state.fields[f.name] = f;
-  for (const ind of state.form.indicators) state.indicators[ind.key] = ind;
-  renderForm();
+  if (api.session.key) await enter();
   document.body.dataset.ready = "true";
-  if (api.session.key) {
-    try {
-      await api.listAssessments();
-      showSignedIn(true);
-    } catch (err) {
-      api.session.key = null;
-    }
-  }
 }
 
 start();

@@ -4,19 +4,25 @@ from __future__ import annotations
 import re
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from features.registry import DIMENSIONS, INDICATORS
 from features.schema import FIELD_NAMES, FIELD_SPECS, FirmProfile, example_profiles
-from service.web import STATIC_DIR, mount_web
+from service.app import create_app
+from service.auth import create_key
+from service.settings import Settings
+from service.web import STATIC_DIR
 
 
 @pytest.fixture(scope="module")
-def client() -> TestClient:
-    app = FastAPI()
-    mount_web(app)
-    return TestClient(app)
+def client(tmp_path_factory) -> TestClient:
+    """The real app (no model needed for the page's metadata), signed in as an officer."""
+    tmp = tmp_path_factory.mktemp("web")
+    _, secret = create_key(tmp / "keys.json", "officer")
+    settings = Settings(model_dir=tmp / "no-model", database_url=f"sqlite:///{tmp / 'audit.db'}",
+                        keys_file=tmp / "keys.json")
+    with TestClient(create_app(settings), headers={"X-API-Key": secret}) as c:
+        yield c
 
 
 def test_form_lists_every_schema_field_once_in_schema_order_within_sections(client):
@@ -80,3 +86,10 @@ def test_page_and_its_assets_are_served_without_any_external_reference(client):
 
 def test_unknown_static_file_is_404(client):
     assert client.get("/static/nope.js").status_code == 404
+
+
+def test_metadata_needs_a_key_but_the_page_itself_does_not(client):
+    for path in ("/v1/form", "/v1/examples", "/v1/me/assessments"):
+        resp = client.get(path, headers={"X-API-Key": "ts_wrong"})
+        assert resp.status_code == 401 and resp.headers["content-type"] == "application/problem+json", path
+    assert client.get("/", headers={"X-API-Key": ""}).status_code == 200

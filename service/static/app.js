@@ -322,9 +322,29 @@ function recommendationBlock(rec) {
   return h("div", { id: "recommendation" }, h("div", { class: "section-title" }, t("recommendation")), body);
 }
 
-/** Limit, products, joint-loan split and the rules behind them. */
+/** Decision, limit with its arithmetic, products, joint-loan split and the rules behind them. */
 function renderRecommendation(rec) {
-  return h("pre", {}, JSON.stringify(rec, null, 2));
+  const steps = rec.limit_steps ?? [];
+  const products = rec.products ?? [];
+  const jl = rec.joint_loan;
+  return h("div", {},
+    h("p", {}, h("strong", { id: "rec-decision", class: `decision-${rec.decision}` }, t(`decision_${rec.decision}`)),
+      h("span", { class: "muted" }, ` — ${rec.decision_rule}`)),
+    h("p", {}, `${t("limit")}: `, h("strong", { id: "rec-limit" }, fmtWan(rec.limit)),
+      rec.limit_basis_zh ? h("span", { class: "muted" }, ` (${pick(rec, "limit_basis")})`) : null),
+    steps.length ? h("details", {}, h("summary", {}, t("limit_steps")),
+      h("table", { class: "table" }, h("tbody", {}, steps.map((st) => h("tr", {},
+        h("td", {}, pick(st, "label")), h("td", { class: "num" }, st.value === null ? t("missing") : fmtNum(st.value)),
+        h("td", { class: "muted" }, st.rule)))))) : null,
+    h("div", {}, `${t("products")}: `, products.length ? null : t("none")),
+    products.length ? h("ul", { id: "rec-products" }, products.map((p) => h("li", { dataset: { code: p.code } },
+      h("strong", {}, p.name_zh ? pick(p, "name") : p.code),
+      p.rules?.length ? h("div", { class: "meta muted" }, `${t("rules")}: ${p.rules.join("; ")}`) : null))) : null,
+    jl ? h("div", { id: "rec-joint" }, `${t("joint_loan")}: ${jl.banks} ${t("banks")}`,
+      h("table", { class: "table" }, h("tbody", {}, jl.shares.map((sh) => h("tr", {},
+        h("td", {}, `#${sh.bank} ${t(`role_${sh.role}`)}`), h("td", { class: "num" }, fmtWan(sh.amount)),
+        h("td", { class: "num" }, `${(100 * sh.share).toFixed(1)}%`)))))) : null,
+    rec.policy_version ? h("p", { class: "muted" }, `${t("policy_version")}: ${rec.policy_version}`) : null);
 }
 
 function renderResult() {

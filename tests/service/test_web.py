@@ -93,3 +93,30 @@ def test_metadata_needs_a_key_but_the_page_itself_does_not(client):
         resp = client.get(path, headers={"X-API-Key": "ts_wrong"})
         assert resp.status_code == 401 and resp.headers["content-type"] == "application/problem+json", path
     assert client.get("/", headers={"X-API-Key": ""}).status_code == 200
+
+
+def test_recent_assessments_are_the_callers_own_newest_first(model_dir, tmp_path):
+    keys = tmp_path / "keys.json"
+    _, alice = create_key(keys, "officer", "alice")
+    _, bob = create_key(keys, "officer", "bob")
+    _, admin = create_key(keys, "admin", "root")
+    settings = Settings(model_dir=model_dir, database_url=f"sqlite:///{tmp_path / 'audit.db'}", keys_file=keys)
+    examples = example_profiles()
+    with TestClient(create_app(settings)) as c:
+        made = {}
+        for who, firm in (("alice", "startup"), ("bob", "growth"), ("alice", "mature")):
+            secret = alice if who == "alice" else bob
+            resp = c.post("/v1/scores", json=examples[firm], headers={"X-API-Key": secret})
+            assert resp.status_code == 200, resp.text
+            made[firm] = resp.json()
+        mine = c.get("/v1/me/assessments", headers={"X-API-Key": alice}).json()
+        assert [a["assessment_id"] for a in mine] == [made["mature"]["assessment_id"], made["startup"]["assessment_id"]]
+        assert mine[0]["name"] == examples["mature"]["name"] and mine[0]["firm_id"] == examples["mature"]["firm_id"]
+        assert mine[0]["score"] == made["mature"]["score"] and mine[0]["grade"] == made["mature"]["grade"]
+        assert mine[0]["channel"] == "single" and mine[0]["assessed_at"] == made["mature"]["assessed_at"]
+        assert len(c.get("/v1/me/assessments", headers={"X-API-Key": bob}).json()) == 1
+        assert len(c.get("/v1/me/assessments", headers={"X-API-Key": admin}).json()) == 3
+        one = c.get("/v1/me/assessments?limit=1", headers={"X-API-Key": alice}).json()
+        assert [a["assessment_id"] for a in one] == [made["mature"]["assessment_id"]]
+        bad = c.get("/v1/me/assessments?limit=0", headers={"X-API-Key": alice})
+        assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "limit"

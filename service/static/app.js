@@ -413,11 +413,10 @@ function resetWhatIf() {
 let whatIfTimer = null;
 
 function onWhatIfInput(name, raw) {
-  const spec = state.fields[name];
-  const value = readValue(spec, raw);
-  const original = state.current.profile[name];
-  if (value === undefined ? original === undefined || original === null : value === original) delete state.whatIf.changes[name];
-  else state.whatIf.changes[name] = value === undefined ? null : value;
+  const value = readValue(state.fields[name], raw);
+  // An emptied box or the original value means "no change" for that field.
+  if (value === undefined || value === state.current.profile[name]) delete state.whatIf.changes[name];
+  else state.whatIf.changes[name] = value;
   clearTimeout(whatIfTimer);
   whatIfTimer = setTimeout(runWhatIf, WHATIF_DEBOUNCE_MS);
 }
@@ -512,10 +511,23 @@ function fromFlatRow(row) {
   const knockouts = state.form.knockouts.filter((k) => String(row.knockouts ?? "").split(";").includes(k.code));
   return {
     ...row,
+    recommendation: row.decision ? flatRecommendation(row) : null,
     dimensions: state.form.dimensions.map((d) => ({ ...d, points: row[`${d.key}_points`], rating: row[`${d.key}_rating`] })),
     knockouts,
     reasons_down: reasons("reason_down_"),
     reasons_up: reasons("reason_up_"),
+  };
+}
+
+/** The recommendation columns of a stored batch row (codes and amounts; texts live in the policy). */
+function flatRecommendation(row) {
+  const amounts = String(row.joint_loan_shares ?? "").split(";").filter(Boolean).map(Number);
+  return {
+    decision: row.decision, decision_rule: row.decision_rule, limit: row.limit, policy_version: row.policy_version,
+    limit_steps: row.limit_arithmetic ? [{ label_zh: row.limit_basis, label_en: row.limit_basis, value: row.limit, rule: row.limit_arithmetic }] : [],
+    products: String(row.products ?? "").split(";").filter(Boolean).map((code) => ({ code })),
+    joint_loan: amounts.length ? { banks: amounts.length, shares: amounts.map((a, b) => ({
+      bank: b + 1, role: b ? "participant" : "lead", amount: a, share: a / row.limit })) } : null,
   };
 }
 

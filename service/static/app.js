@@ -46,6 +46,8 @@ const fmtPoints = (x) => (x > 0 ? "+" : x < 0 ? "−" : "") + Math.abs(x).toFixe
 const fmtPd = (p) => `${(100 * p).toFixed(p < 0.01 ? 3 : 2)}%`;
 const fmtNum = (x) => (x === null || x === undefined ? t("missing")
   : Number.isInteger(x) ? String(x) : Math.abs(x) >= 100 ? x.toFixed(1) : x.toPrecision(3));
+/** The chosen half of a bilingual "中文 / English" API message. */
+const localMessage = (msg) => splitBilingual(msg)[state.lang === "en" ? 1 : 0];
 const fmtWan = (x) => `${Number(x).toLocaleString(state.lang === "en" ? "en-US" : "zh-CN", { maximumFractionDigits: 1 })} ${t("unit_wan")}`;
 
 // ---------------------------------------------------------------- language
@@ -207,7 +209,7 @@ function showProblem(err) {
   clearFieldErrors();
   const general = [];
   for (const e of err.fieldErrors) {
-    const [zh, en] = e.message_zh ? [e.message_zh, e.message_en] : splitBilingual(e.problem ?? e.message ?? e.rule);
+    const [zh, en] = splitBilingual(e.problem);
     const box = e.field && $(`#e-${e.field}`);
     if (box) {
       box.append(bi(zh, en, "div"));
@@ -448,7 +450,7 @@ function whatIfOutput(cur) {
   const { out, error } = state.whatIf;
   if (error) {
     box.append(...(error.fieldErrors.length
-      ? error.fieldErrors.map((e) => h("div", { class: "error" }, pick({ m_zh: splitBilingual(e.problem)[0], m_en: splitBilingual(e.problem)[1] }, "m")))
+      ? error.fieldErrors.map((e) => h("div", { class: "error" }, localMessage(e.problem)))
       : [h("div", { class: "error" }, error.message)]));
     return box;
   }
@@ -479,7 +481,9 @@ async function loadHistory() {
       : await api.recentAssessments();
   } catch (err) {
     if (handleAuth(err)) return;
-    $("#history-error").textContent = err.fieldErrors.length ? err.fieldErrors.map((e) => e.problem).join("\n") : err.message;
+    $("#history-error").textContent = err.fieldErrors.length
+      ? err.fieldErrors.map((e) => localMessage(e.problem)).join("\n")
+      : err.message;
     state.history = [];
   }
   renderHistory();
@@ -490,14 +494,14 @@ const fmtTime = (iso) => new Date(iso).toLocaleString(state.lang === "en" ? "en-
 function renderHistory() {
   const body = $("#history-table tbody");
   if (!state.history.length) {
-    body.replaceChildren(h("tr", {}, h("td", { colspan: 7, class: "muted" }, t("history_empty"))));
+    body.replaceChildren(h("tr", {}, h("td", { colspan: 8, class: "muted" }, t("history_empty"))));
     return;
   }
   body.replaceChildren(...state.history.map((a) => h("tr", { dataset: { id: a.assessment_id } },
     h("td", {}, fmtTime(a.assessed_at)),
     h("td", {}, a.firm_id ?? ""), h("td", {}, a.name ?? ""),
     h("td", { class: "num" }, a.score === null ? "" : Number(a.score).toFixed(2)), h("td", {}, a.grade ?? ""),
-    h("td", {}, a.model_version),
+    h("td", {}, t(`channel_${a.channel}`)), h("td", {}, a.model_version),
     h("td", {}, h("button", { type: "button", onclick: () => openAssessment(a.assessment_id) }, t("open"))))));
 }
 
@@ -570,7 +574,8 @@ async function submitBatch(ev) {
   } catch (err) {
     if (handleAuth(err)) return;
     setProgress("done", 0);
-    $("#batch-error").textContent = [err.message, ...err.fieldErrors.map((e) => e.problem)].join("\n");
+    const lines = err.fieldErrors.map((e) => localMessage(e.problem));
+    $("#batch-error").textContent = [err.message, ...lines].join("\n");
   }
   renderBatch();
 }

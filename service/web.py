@@ -22,7 +22,6 @@ from sqlalchemy import select
 from features.registry import DIMENSIONS, INDICATORS
 from features.schema import _UNIT_EN, FIELD_SPECS, GROUPS, example_profiles
 from models.knockouts import KNOCKOUTS
-from models.scaling import GRADE_UPPER_PD, GRADES
 from service.api_models import AssessmentSummary
 from service.auth import ApiKey
 from service.store import AuditStore, assessments
@@ -64,7 +63,6 @@ def form_spec() -> dict[str, Any]:
                         "label_en": i.label_en, "unit": i.unit, "inputs": list(i.inputs)} for i in INDICATORS],
         "knockouts": [{"code": k.code, "rule": k.rule, "text_zh": k.text_zh, "text_en": k.text_en}
                       for k in KNOCKOUTS],
-        "grades": [{"grade": g, "pd_upper": p} for g, p in zip(GRADES, GRADE_UPPER_PD)],
     }
 
 

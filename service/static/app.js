@@ -41,6 +41,8 @@ function h(tag, attrs = {}, ...children) {
 function bi(zh, en, tag = "span", attrs = {}) {
   return h(tag, { ...attrs, dataset: { zh, en } }, state.lang === "en" ? en : zh);
 }
+/** A UI string that follows the language switch. */
+const biT = (key, vars, tag) => bi(makeT("zh")(key, vars), makeT("en")(key, vars), tag);
 const pick = (obj, base) => (state.lang === "en" ? obj[`${base}_en`] : obj[`${base}_zh`]);
 const fmtPoints = (x) => (x > 0 ? "+" : x < 0 ? "−" : "") + Math.abs(x).toFixed(2);
 const fmtPd = (p) => `${(100 * p).toFixed(p < 0.01 ? 3 : 2)}%`;
@@ -113,12 +115,15 @@ function useForm(form) {
   renderForm();
 }
 
+/** Forget the key and everything shown for it (the next officer at this browser starts clean). */
 function signOut() {
   api.session.key = null;
-  state.current = null;
-  state.history = [];
-  state.batch = null;
+  if (state.form) fillForm({});
+  revokeBatch();
+  Object.assign(state, { current: null, history: [] });
   renderResult();
+  renderHistory();
+  renderBatch();
   showSignedIn(false);
 }
 
@@ -137,7 +142,7 @@ function inputFor(spec) {
   const attrs = { id: `f-${spec.name}`, name: spec.name, title: spec.description };
   if (spec.kind === "bool" || spec.kind === "enum") {
     const options = spec.kind === "bool"
-      ? [h("option", { value: "true" }, bi("是", "yes")), h("option", { value: "false" }, bi("否", "no"))]
+      ? [h("option", { value: "true" }, biT("yes")), h("option", { value: "false" }, biT("no"))]
       : spec.enum.map((v) => h("option", { value: v }, v));
     return h("select", attrs, h("option", { value: "" }, "—"), options);
   }
@@ -217,7 +222,7 @@ function showProblem(err) {
     } else general.push(bi(zh, en, "div"));
   }
   const summary = err.fieldErrors.length
-    ? bi(makeT("zh")("fix_fields", { n: err.fieldErrors.length }), makeT("en")("fix_fields", { n: err.fieldErrors.length }), "div")
+    ? biT("fix_fields", { n: err.fieldErrors.length }, "div")
     : h("div", {}, err.problem.detail || err.problem.title || err.message);
   $("#form-error").replaceChildren(summary, ...general);
   const first = $(".invalid");
@@ -243,15 +248,14 @@ async function submitProfile(ev) {
 }
 
 // ---------------------------------------------------------------- results
-/** The page's view of a scoring response (POST /v1/scores or a stored assessment). */
-function fromScoreResponse(resp, profile, stored) {
-  const result = resp.result ?? resp;
+/** The page's view of a scoring response (POST /v1/scores or a stored assessment's output). */
+function fromScoreResponse(result, profile, stored) {
   return {
     result,
-    recommendation: resp.recommendation ?? result.recommendation ?? null,
+    recommendation: result.recommendation ?? null,
     profile,
-    id: resp.assessment_id ?? null,
-    createdAt: resp.assessed_at ?? null,
+    id: result.assessment_id ?? null,
+    createdAt: result.assessed_at ?? null,
     stored,
   };
 }
@@ -563,8 +567,7 @@ async function submitBatch(ev) {
   const file = $("#batch-file").files[0];
   if (!file) return;
   $("#batch-error").textContent = "";
-  if (state.batch) for (const u of [state.batch.scoredUrl, state.batch.rejectsUrl]) if (u) URL.revokeObjectURL(u);
-  state.batch = null;
+  revokeBatch();
   renderBatch();
   setProgress("upload", 0);
   try {
@@ -578,6 +581,11 @@ async function submitBatch(ev) {
     $("#batch-error").textContent = [err.message, ...lines].join("\n");
   }
   renderBatch();
+}
+
+function revokeBatch() {
+  if (state.batch) for (const u of [state.batch.scoredUrl, state.batch.rejectsUrl]) if (u) URL.revokeObjectURL(u);
+  state.batch = null;
 }
 
 /** RFC 4180 CSV text → array of rows (arrays of strings). */

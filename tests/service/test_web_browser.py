@@ -5,20 +5,16 @@ must show what the model says, not merely "something".
 """
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from datetime import date
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium is not installed (.ci/run installs it)")
+from service.local_server import CHROMIUM, CHROMIUM_ARGS, background_server
 
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                reason="Debian chromium is not installed (.ci/run installs it)")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "web"
 TIMEOUT_MS = 20_000
 
@@ -36,29 +32,13 @@ def api_key(tmp_path_factory) -> tuple[Path, str]:
 @pytest.fixture(scope="module")
 def server(model_dir, api_key, tmp_path_factory):
     """A real uvicorn server on a free loopback port, stopped at the end of the module."""
-    import uvicorn
-
     from service.app import create_app
     from service.settings import Settings
 
     db = tmp_path_factory.mktemp("web-db") / "audit.db"
     settings = Settings(model_dir=model_dir, database_url=f"sqlite:///{db}", keys_file=api_key[0])
-    app = create_app(settings)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not srv.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
-    sock.close()
+    with background_server(create_app(settings)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +46,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))
         yield b
         b.close()
 

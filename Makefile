@@ -34,6 +34,7 @@ test: install
 bench: install model
 	$(PY) bench/bench_train.py
 	$(PY) bench/bench_score.py
+	$(PY) bench/bench_web.py
 
 clean:
 	rm -rf $(VENV) var

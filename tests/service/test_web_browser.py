@@ -213,18 +213,23 @@ def whatif_field(page, name: str):
 
 
 def test_history_reopens_an_assessment_exactly_as_stored(page, api_key):
+    parts = ("#result-score", "#result-grade", "#result-pd", "#radar", "#points-table", "#knockouts",
+             "#reasons-down", "#reasons-up", "#recommendation")
     sign_in(page, api_key[1])
     score_example(page, "startup")
-    shown = page.text_content("#result")
+    shown = {p: page.inner_html(p) for p in parts}
     assessment = page.text_content("#result-assessment-id")
+    page.click("[data-example=mature]")  # the form moves on to another firm
     page.click("#tabs [data-tab=history]")
     row = page.locator(f"#history-table tr[data-id='{assessment}']")
     row.wait_for()
+    assert "苏州澄视智能科技有限公司" in row.text_content()
     row.locator("button").click()
     page.wait_for_selector("#stored-banner")
     assert page.text_content("#result-assessment-id") == assessment
-    assert page.text_content("#result-score") in shown
-    assert page.text_content("#reasons-down") in shown
+    assert {p: page.inner_html(p) for p in parts} == shown
+    page.click("#stored-banner button")  # the stored input goes back into the form
+    assert page.input_value("#f-name") == "苏州澄视智能科技有限公司"
 
 
 def test_batch_upload_shows_progress_and_downloads_scored_file_and_rejects(page, api_key, direct_scorer, tmp_path):

@@ -405,7 +405,7 @@ function whatIfPanel(cur) {
     h("p", { class: "muted" }, t("whatif_hint")),
     rows,
     h("div", { class: "row" }, add, h("button", { type: "button", id: "whatif-reset", onclick: resetWhatIf }, t("whatif_reset"))),
-    whatIfOutput(cur));
+    whatIfOutput());
 }
 
 function resetWhatIf() {
@@ -446,32 +446,42 @@ async function runWhatIf() {
       state.whatIf.error = err;
     }
   }
-  $("#whatif-out").replaceWith(whatIfOutput(cur));
+  $("#whatif-out").replaceWith(whatIfOutput());
 }
 
-function whatIfOutput(cur) {
+/** Old beside new, as POST /v1/scores/what-if compares them. */
+function whatIfOutput() {
   const box = h("div", { class: "whatif-out", id: "whatif-out", "aria-live": "polite" });
   const { out, error } = state.whatIf;
   if (error) {
-    box.append(...(error.fieldErrors.length
-      ? error.fieldErrors.map((e) => h("div", { class: "error" }, localMessage(e.problem)))
-      : [h("div", { class: "error" }, error.message)]));
+    const lines = error.fieldErrors.length ? error.fieldErrors.map((e) => localMessage(e.problem)) : [error.message];
+    box.append(...lines.map((m) => h("div", { class: "error" }, m)));
     return box;
   }
-  if (!out) return box.append(h("span", { class: "muted" }, t("whatif_unchanged"))), box;
-  const base = cur.result;
-  const alt = out.result ?? out.scenario ?? out;
-  const delta = alt.score - base.score;
+  if (!out) {
+    box.append(h("span", { class: "muted" }, t("whatif_unchanged")));
+    return box;
+  }
+  const { before, after } = out;
+  const cls = (x) => (x > 0.005 ? "delta-pos" : x < -0.005 ? "delta-neg" : "");
+  const delta = (x) => (Math.abs(x) < 0.005 ? "" : fmtPoints(x));
   box.append(
-    h("strong", {}, `${t("whatif_result")}: `),
-    h("span", { id: "whatif-score" }, alt.score.toFixed(2)), " ",
-    h("span", { class: delta >= 0 ? "delta-pos" : "delta-neg", id: "whatif-delta" }, `(${fmtPoints(delta)})`), " · ",
-    `${t("grade")} `, h("strong", { id: "whatif-grade" }, alt.grade), ` (${base.grade}) · ${t("pd")} ${fmtPd(alt.pd)}`,
-    h("table", { class: "table" }, h("tbody", {}, alt.dimensions.map((d, i) => {
-      const dd = d.points - base.dimensions[i].points;
-      return h("tr", {}, h("td", {}, pick(d, "label")), h("td", { class: "num" }, fmtPoints(d.points)),
-        h("td", { class: `num ${dd > 0 ? "delta-pos" : dd < 0 ? "delta-neg" : ""}` }, Math.abs(dd) < 0.005 ? "" : fmtPoints(dd)));
-    }))));
+    h("div", {}, h("strong", {}, `${t("whatif_result")}: `),
+      h("span", { id: "whatif-score", class: "big-inline" }, after.score.toFixed(2)), " ",
+      h("span", { class: cls(out.score_change), id: "whatif-delta" }, `(${fmtPoints(out.score_change)})`)),
+    h("div", {}, `${t("grade")} ${before.grade} → `, h("strong", { id: "whatif-grade" }, after.grade),
+      ` · ${t("pd")} ${fmtPd(before.pd)} → ${fmtPd(after.pd)}`),
+    h("div", {}, `${t("decision")}: ${t(`decision_${before.decision}`)} → `,
+      h("strong", { class: `decision-${after.decision}` }, t(`decision_${after.decision}`)),
+      ` · ${t("limit")} ${fmtWan(before.limit)} → `, h("strong", { id: "whatif-limit" }, fmtWan(after.limit))),
+    h("table", { class: "table" },
+      h("thead", {}, h("tr", {}, h("th", {}, t("dimension")), h("th", { class: "num" }, t("whatif_before")),
+        h("th", { class: "num" }, t("whatif_after")), h("th", { class: "num" }, t("whatif_change")))),
+      h("tbody", {}, out.dimensions.map((d) => h("tr", {}, h("td", {}, pick(d, "label")),
+        h("td", { class: "num" }, fmtPoints(d.before)), h("td", { class: "num" }, fmtPoints(d.after)),
+        h("td", { class: `num ${cls(d.points)}` }, delta(d.points)))))),
+    out.indicators.length ? h("ul", { class: "moved" }, out.indicators.map((x) => h("li", {},
+      h("span", { class: cls(x.points) }, fmtPoints(x.points)), ` ${pick(x, "label")}: ${fmtNum(x.before)} → ${fmtNum(x.after)}`))) : null);
   return box;
 }
 

@@ -1,6 +1,7 @@
 """The scoring API for loan officers: FastAPI app with audit trail, API keys and problem+json errors."""
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import uuid
@@ -26,7 +27,7 @@ from service import errors
 from service.api_models import (Assessment, AssessmentHistory, BatchResult, Health, ModelInfo,
                                 ReloadRequest, StoredAssessment)
 from service.auth import ApiKey, KeyRing
-from service.csv_scoring import CsvError, decode, read_csv_text, score_upload
+from service.csv_scoring import CsvError, decode, json_rows, read_csv_text, score_upload
 from service.engine import ScoringEngine, load_model
 from service.errors import ApiProblem, Problem
 from service.metrics import ApiMetrics, MetricsMiddleware
@@ -175,6 +176,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         api.start()
+        # Move the start-up heap (pandas, LightGBM, the model: millions of objects) out of the
+        # collector's reach, so the frequent full collections a busy server triggers stay cheap.
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:
@@ -367,12 +372,11 @@ def _csv_audit_rows(scored: Any, key: ApiKey) -> list[AuditRecord]:
     rows = scored.scored_rows
     if not len(rows):
         return []
-    inputs = scored.raw.iloc[rows].to_json(orient="records", lines=True, force_ascii=False).splitlines()
     table = scored.table.iloc[rows]
-    outputs = table.to_json(orient="records", lines=True, force_ascii=False).splitlines()
     at = _now()
     return [AuditRecord(aid, at, fid, key.id, "csv", mv, i, o) for aid, fid, mv, i, o in
-            zip(table["assessment_id"], table["firm_id"], table["model_version"], inputs, outputs)]
+            zip(table["assessment_id"], table["firm_id"], table["model_version"],
+                json_rows(scored.raw.iloc[rows]), json_rows(table))]
 
 
 def _stored(row: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import json
 import os
 import secrets
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -14,6 +15,7 @@ from typing import Literal
 Role = Literal["officer", "admin"]
 ROLES: tuple[str, ...] = ("officer", "admin")
 KEY_PREFIX = "ts_"
+RECHECK_SECONDS = 1.0  # how often the keys file's mtime is looked at
 
 
 @dataclass(frozen=True)
@@ -69,8 +71,13 @@ class KeyRing:
         self.path = Path(path)
         self._stamp: tuple[int, int] | None = None
         self._keys: list[ApiKey] = []
+        self._checked = -RECHECK_SECONDS
 
     def _refresh(self) -> None:
+        now = time.monotonic()
+        if now < self._checked + RECHECK_SECONDS:
+            return
+        self._checked = now
         try:
             st = os.stat(self.path)
             stamp = (st.st_mtime_ns, st.st_size)

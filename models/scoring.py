@@ -11,7 +11,9 @@ from features.indicators import IndicatorTransformer
 from features.registry import DIMENSIONS, INDICATORS
 from features.stage import STAGES, derive_stage
 from models.bundle import BundleError, ModelBundle
-from models.knockouts import KNOCKOUTS, knockout_matrix
+from models.decision import Recommendations, recommend
+from models.knockouts import knockout_matrix
+from models.policy import KnockOutRule, Policy, load_policy
 from models.scaling import ScoreScale, grade_of
 
 DIMENSION_KEYS: tuple[str, ...] = tuple(DIMENSIONS)
@@ -69,13 +71,15 @@ class ScoreBatch:
     reasons_up: np.ndarray
     stage_medians: np.ndarray  # (n, F) reference median of each firm's stage
     model_version: str
+    knockout_rules: tuple[KnockOutRule, ...] = ()  # the policy's rules, columns of `knockouts`
+    recommendations: Recommendations | None = None  # decision, limit, products (models.decision), set by Scorer
 
     def __len__(self) -> int:
         return len(self.pd)
 
     def knockout_codes(self) -> np.ndarray:
         out = np.full(len(self), "", dtype=object)
-        for k, ko in enumerate(KNOCKOUTS):
+        for k, ko in enumerate(self.knockout_rules):
             hit = self.knockouts[:, k]
             out[hit] = np.where(out[hit] == "", ko.code, out[hit] + ";" + ko.code)
         return out
@@ -109,7 +113,10 @@ class ScoreBatch:
         for r in range(N_REASONS):
             cols[f"reason_up_{r + 1}"] = self._reason_cells(self.reasons_up[:, r], "U")
         cols["model_version"] = np.full(len(self), self.model_version, dtype=object)
-        return pd.DataFrame(cols, index=self.index)
+        frame = pd.DataFrame(cols, index=self.index)
+        if self.recommendations is None:
+            return frame
+        return pd.concat([frame, self.recommendations.to_frame()], axis=1)  # RECOMMENDATION_COLUMNS after
 
     def _reason(self, i: int, f: int, direction: str) -> dict[str, Any]:
         ind = INDICATORS[f]
@@ -152,13 +159,13 @@ class ScoreBatch:
             "clip_points": float(self.clip_points[i]),
             "knockouts": [
                 {"code": ko.code, "rule": ko.rule, "text_zh": ko.text_zh, "text_en": ko.text_en}
-                for k, ko in enumerate(KNOCKOUTS)
+                for k, ko in enumerate(self.knockout_rules)
                 if self.knockouts[i, k]
             ],
             "reasons_down": [self._reason(i, f, "down") for f in self.reasons_down[i] if f >= 0],
             "reasons_up": [self._reason(i, f, "up") for f in self.reasons_up[i] if f >= 0],
             "model_version": self.model_version,
-        }
+        } | ({} if self.recommendations is None else {"recommendation": self.recommendations.record(i)})
 
 
 def _top_reasons(points: np.ndarray, sign: float) -> np.ndarray:
@@ -179,10 +186,11 @@ def _top_reasons(points: np.ndarray, sign: float) -> np.ndarray:
 class Scorer:
     """Scores clean profile frames with one bundle; cheap to call, built once per bundle."""
 
-    def __init__(self, bundle: ModelBundle):
+    def __init__(self, bundle: ModelBundle, policy: Policy | None = None):
         if list(bundle.feature_names) != [i.key for i in INDICATORS]:
             raise BundleError("bundle was trained on a different indicator registry; retrain it")
         self.bundle = bundle
+        self.policy = policy or load_policy()  # stage rules and knock-outs; $TECHSCORE_POLICY or the defaults
         self.version = bundle.version
         self.transformer = IndicatorTransformer().fit(None)
         self.tables = bundle.tables()
@@ -198,13 +206,19 @@ class Scorer:
         """Score a clean profile frame (see features.validate)."""
         X = self.transformer.transform(clean).to_numpy(dtype=float)
         firm_id = clean["firm_id"].to_numpy(dtype=object) if "firm_id" in clean else np.full(len(clean), None, dtype=object)
-        return self.score_matrix(X, derive_stage(clean), knockout_matrix(clean), clean.index, firm_id)
+        stage = derive_stage(clean, self.policy.stage.rules())
+        batch = self.score_matrix(X, stage, knockout_matrix(clean, self.policy.knockouts), clean.index, firm_id)
+        batch.recommendations = recommend(batch, clean, self.policy)
+        return batch
 
     def score_columns(self, cols: Mapping[str, np.ndarray]) -> ScoreBatch:
         """Score clean columns (`features.validate.profiles_to_columns`) without building a DataFrame."""
         firm_id = np.asarray(cols["firm_id"], dtype=object)
         X = self.transformer.transform_columns(cols)
-        return self.score_matrix(X, derive_stage(cols), knockout_matrix(cols), pd.RangeIndex(len(firm_id)), firm_id)
+        stage = derive_stage(cols, self.policy.stage.rules())
+        batch = self.score_matrix(X, stage, knockout_matrix(cols, self.policy.knockouts), pd.RangeIndex(len(firm_id)), firm_id)
+        batch.recommendations = recommend(batch, cols, self.policy)
+        return batch
 
     def score_matrix(
         self, X: np.ndarray, stage: np.ndarray, knockouts: np.ndarray, index: pd.Index, firm_id: np.ndarray
@@ -238,6 +252,7 @@ class Scorer:
             reasons_up=_top_reasons(points, 1.0),
             stage_medians=self._stage_medians(stage, X.shape[1]),
             model_version=self.version,
+            knockout_rules=tuple(self.policy.knockouts) if knockouts.shape[1] else (),  # training passes none
         )
 
     def _reference_for(self, stage: str) -> str:

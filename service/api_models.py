@@ -6,6 +6,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from models.scaling import GRADES
+from service.decision_models import Recommendation
 
 Grade = Literal[GRADES]  # type: ignore[valid-type]
 
@@ -52,6 +53,7 @@ class ScoreRecord(BaseModel):
     reasons_down: list[Reason] = Field(description="Up to 4 indicators costing the most points")
     reasons_up: list[Reason] = Field(description="Up to 4 indicators earning the most points")
     model_version: str
+    recommendation: Recommendation = Field(description="Decision, limit and its arithmetic, products (credit policy)")
 
 
 class Assessment(ScoreRecord):

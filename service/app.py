@@ -28,6 +28,7 @@ from service.api_models import (Assessment, AssessmentHistory, BatchResult, Heal
                                 ReloadRequest, StoredAssessment)
 from service.auth import ApiKey, KeyRing
 from service.csv_scoring import CsvError, decode, json_rows, read_csv_text, score_upload
+from service.decision_api import decision_router
 from service.engine import ScoringEngine, load_model
 from service.errors import ApiProblem, Problem
 from service.metrics import ApiMetrics, MetricsMiddleware
@@ -193,6 +194,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     officer = Depends(_require(api, "officer", "admin"))
     admin = Depends(_require(api, "admin"))
+    app.include_router(decision_router(officer, lambda: api.scoring().model.scorer))
 
     @app.post("/v1/scores", response_model=Assessment, tags=["scoring"], openapi_extra=_profile_body(False),
               responses=_problems(400, 401, 403, 413, 422, 503), summary="Score one firm")

@@ -91,19 +91,28 @@ def score(
     output: Path = typer.Option(..., "-o", "--output", help="Scored file (CSV/Parquet by extension)"),
     model: Path = typer.Option(DEFAULT_MODEL_DIR, "--model", help="Model bundle directory"),
     as_of: Optional[str] = typer.Option(None, "--as-of", help="Assessment date for rows without as_of (default today)"),
+    policy: Optional[Path] = typer.Option(None, "--policy", help="Credit policy YAML (default $TECHSCORE_POLICY, else the packaged defaults)"),
 ) -> None:
-    """Score a file of firm profiles: PD, score, grade, points, ratings, knock-outs and reasons."""
-    from models.scoring import Scorer
+    """Score a file of firm profiles: PD, score, grade, points, ratings, knock-outs, reasons and the recommendation."""
     from service.batch import score_file
 
-    try:
-        bundle, _ = load_bundle(model)
-    except BundleError as exc:
-        _fail(str(exc))
-    summary = score_file(Scorer(bundle), source, output, date.fromisoformat(as_of) if as_of else None)
+    summary = score_file(_scorer(model, policy), source, output, date.fromisoformat(as_of) if as_of else None)
     grades = ", ".join(f"{g} {summary.grade_counts[g]}" for g in GRADES if g in summary.grade_counts)
     console.print(f"scored {summary.scored:,} of {summary.rows:,} rows → {output}; rejected {summary.rejected:,}" + (f" → {summary.rejects_path}" if summary.rejects_path else ""))
     console.print(f"grades: {grades}")
+    console.print("decisions: " + ", ".join(f"{d} {summary.decision_counts.get(d, 0)}" for d in ("approve", "refer", "decline")))
+
+
+def _scorer(model: Path, policy: Optional[Path]):  # type: ignore[no-untyped-def]
+    """Scorer for a bundle directory and a policy file, or a clean exit naming what is wrong."""
+    from models.policy import PolicyError, load_policy
+    from models.scoring import Scorer
+
+    try:
+        bundle, _ = load_bundle(model)
+        return Scorer(bundle, load_policy(policy))
+    except (BundleError, PolicyError) as exc:
+        _fail(str(exc))
 
 
 keys_app = typer.Typer(no_args_is_help=True, help="API keys (stored only as sha256 hashes).")

@@ -13,9 +13,10 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from features.validate import validate_frame
+from models.decision import RECOMMENDATION_COLUMNS
 from models.scoring import RESULT_COLUMNS, Scorer
 
-OUTPUT_COLUMNS: tuple[str, ...] = ("row", "assessment_id") + RESULT_COLUMNS + ("error",)
+OUTPUT_COLUMNS: tuple[str, ...] = ("row", "assessment_id") + RESULT_COLUMNS + RECOMMENDATION_COLUMNS + ("error",)
 CHUNK_ROWS = 2000
 
 
@@ -79,7 +80,7 @@ def score_upload(scorer: Scorer, raw: pd.DataFrame, as_of: date, ids: np.ndarray
     if len(scored):
         result = scorer.score_frame(checked.clean).to_frame()
     else:
-        result = pd.DataFrame({c: pd.Series(dtype=object) for c in RESULT_COLUMNS})
+        result = pd.DataFrame({c: pd.Series(dtype=object) for c in RESULT_COLUMNS + RECOMMENDATION_COLUMNS})
     table = result.reindex(pd.RangeIndex(n))  # rejected rows: empty results
     has_id = np.zeros(n, dtype=bool)
     has_id[scored] = True

@@ -21,7 +21,6 @@ from sqlalchemy import select
 
 from features.registry import DIMENSIONS, INDICATORS
 from features.schema import _UNIT_EN, FIELD_SPECS, GROUPS, example_profiles
-from models.knockouts import KNOCKOUTS
 from service.api_models import AssessmentSummary
 from service.auth import ApiKey
 from service.store import AuditStore, assessments
@@ -61,8 +60,6 @@ def form_spec() -> dict[str, Any]:
         "dimensions": [{"key": k, "label_zh": zh, "label_en": en} for k, (zh, en) in DIMENSIONS.items()],
         "indicators": [{"key": i.key, "code": i.code, "dimension": i.dimension, "label_zh": i.label_zh,
                         "label_en": i.label_en, "unit": i.unit, "inputs": list(i.inputs)} for i in INDICATORS],
-        "knockouts": [{"code": k.code, "rule": k.rule, "text_zh": k.text_zh, "text_en": k.text_en}
-                      for k in KNOCKOUTS],
     }
 
 

@@ -40,6 +40,7 @@ export const getExamples = () => request("/v1/examples");
 export const scoreProfile = (profile) => request("/v1/scores", { method: "POST", json: profile });
 export const whatIf = (profile, changes) =>
   request("/v1/scores/what-if", { method: "POST", json: { profile, changes } });
+export const nextGrade = (profile) => request("/v1/scores/next-grade", { method: "POST", json: { profile } });
 export const recentAssessments = () => request("/v1/me/assessments");
 export const firmAssessments = (firmId) => request(`/v1/assessments?firm_id=${encodeURIComponent(firmId)}`);
 export const getAssessment = (id) => request(`/v1/assessments/${encodeURIComponent(id)}`);

@@ -14,7 +14,7 @@ const state = {
   indicators: {},        // indicator key -> {label_zh, label_en, unit, inputs}
   examples: {},          // GET /v1/examples
   current: null,         // {result, recommendation, profile, id, createdAt, stored}
-  whatIf: { changes: {}, extra: [], seq: 0, out: null, error: null },
+  whatIf: { changes: {}, extra: [], seq: 0, out: null, error: null, next: null },
   history: [],
   batch: null,           // {summary, scoredUrl, scoredName, rejectsUrl, rejectsName}
 };
@@ -262,7 +262,7 @@ function fromScoreResponse(result, profile, stored) {
 
 function setCurrent(current) {
   state.current = current;
-  state.whatIf = { changes: {}, extra: [], seq: 0, out: null, error: null };
+  state.whatIf = { changes: {}, extra: [], seq: 0, out: null, error: null, next: null };
   renderResult();
 }
 
@@ -319,7 +319,7 @@ function knockoutBlock(r) {
   return h("div", { id: "knockouts" },
     h("div", { class: "section-title" }, t("knockouts")),
     r.knockouts.length
-      ? h("ul", {}, r.knockouts.map((k) => h("li", { class: "knockout" }, `${k.code}: ${pick(k, "text")}`)))
+      ? h("ul", {}, r.knockouts.map((k) => h("li", { class: "knockout" }, [k.code, pick(k, "text")].filter(Boolean).join(": "))))
       : h("p", { class: "muted" }, t("no_knockouts")));
 }
 
@@ -404,8 +404,45 @@ function whatIfPanel(cur) {
     h("div", { class: "section-title" }, t("whatif_title")),
     h("p", { class: "muted" }, t("whatif_hint")),
     rows,
-    h("div", { class: "row" }, add, h("button", { type: "button", id: "whatif-reset", onclick: resetWhatIf }, t("whatif_reset"))),
+    h("div", { class: "row" }, add, h("button", { type: "button", id: "whatif-reset", onclick: resetWhatIf }, t("whatif_reset")),
+      h("button", { type: "button", id: "next-grade", onclick: loadNextGrade }, t("next_grade"))),
+    nextGradeBlock(),
     whatIfOutput());
+}
+
+/** Ask the API for the fewest actionable changes that lift the firm one grade. */
+async function loadNextGrade() {
+  const button = $("#next-grade");
+  button.disabled = true;
+  try {
+    state.whatIf.next = await api.nextGrade(state.current.profile);
+  } catch (err) {
+    if (handleAuth(err)) return;
+    state.whatIf.next = { error: err.message };
+  }
+  renderResult();
+}
+
+function nextGradeBlock() {
+  const next = state.whatIf.next;
+  if (!next) return null;
+  if (next.error) return h("div", { class: "error", id: "next-grade-out" }, next.error);
+  const apply = () => {
+    for (const [field, value] of Object.entries(next.changes)) {
+      if (!state.whatIf.extra.includes(field)) state.whatIf.extra.push(field);
+      state.whatIf.changes[field] = value;
+    }
+    renderResult();
+    runWhatIf();
+  };
+  return h("div", { class: "whatif-out", id: "next-grade-out" },
+    next.reachable
+      ? h("div", {}, h("strong", {}, `${t("next_grade_to")} ${next.target_grade}`),
+        ` (${t("next_grade_points", { p: next.points_needed.toFixed(2) })})`,
+        h("ol", {}, next.steps.map((st) => h("li", {}, `${pick(st, "label")} ${st.change} `,
+          h("span", { class: "delta-pos" }, fmtPoints(st.points)), ` → ${st.grade_after}`))),
+        h("button", { type: "button", id: "next-grade-apply", onclick: apply }, t("next_grade_apply")))
+      : h("div", { class: "muted" }, next.message));
 }
 
 function resetWhatIf() {
@@ -526,7 +563,8 @@ function fromFlatRow(row) {
     const [zh, en] = splitBilingual(text);
     return { code, indicator: null, value: null, stage_median: null, points: null, text_zh: zh, text_en: en };
   });
-  const knockouts = state.form.knockouts.filter((k) => String(row.knockouts ?? "").split(";").includes(k.code));
+  // Knock-out codes exactly as stored (their texts belong to the policy of the day).
+  const knockouts = String(row.knockouts ?? "").split(";").filter(Boolean).map((code) => ({ code, text_zh: "", text_en: "" }));
   return {
     ...row,
     recommendation: row.decision ? flatRecommendation(row) : null,

@@ -212,6 +212,46 @@ def whatif_field(page, name: str):
     return page.locator(f"#w-{name}")
 
 
+def test_recommendation_shows_limit_products_and_joint_loan_split(page, api_key, score_of):
+    from features.schema import example_profiles
+
+    rec = score_of(example_profiles()["mature"])["recommendation"]
+    sign_in(page, api_key[1])
+    score_example(page, "mature")
+    assert page.text_content("#rec-decision") == {"approve": "建议批准", "refer": "提交人工审批",
+                                                   "decline": "建议拒绝"}[rec["decision"]]
+    assert page.text_content("#rec-limit") == f"{rec['limit']:,.0f} 万元"
+    codes = page.locator("#rec-products li").evaluate_all("els => els.map(e => e.dataset.code)")
+    assert codes == [p["code"] for p in rec["products"]]
+    assert rec["products"][0]["name_zh"] in page.text_content("#rec-products")
+    if rec["joint_loan"]:  # the mature example's limit is above one bank's appetite
+        rows = page.locator("#rec-joint tbody tr")
+        assert rows.count() == rec["joint_loan"]["banks"] >= 2
+        amounts = [float(a.replace(",", "").split()[0]) for a in page.locator("#rec-joint td:nth-child(2)").all_text_contents()]
+        assert sum(amounts) == rec["limit"]
+
+
+def test_next_grade_suggestion_can_be_tried_in_the_what_if(page, api_key, direct_scorer):
+    from features.schema import example_profiles
+    from models.whatif import next_grade
+
+    found = {k: next_grade(direct_scorer, p, date.today()) for k, p in example_profiles().items()}
+    reachable = [k for k, r in found.items() if r["reachable"]]
+    assert reachable, "the example firms should include one that can move up a grade"
+    which, expected = reachable[0], found[reachable[0]]
+    sign_in(page, api_key[1])
+    score_example(page, which)
+    page.click("#next-grade")
+    page.wait_for_selector("#next-grade-out")
+    assert f"提升至 {expected['target_grade']}" in page.text_content("#next-grade-out")
+    assert page.locator("#next-grade-out li").count() == len(expected["steps"])
+    page.click("#next-grade-apply")
+    page.wait_for_selector("#whatif-grade")
+    assert page.text_content("#whatif-grade") == expected["result"]["after"]["grade"]
+    for field, value in expected["changes"].items():
+        assert page.input_value(f"#w-{field}") == str(value)
+
+
 def test_history_reopens_an_assessment_exactly_as_stored(page, api_key):
     parts = ("#result-score", "#result-grade", "#result-pd", "#radar", "#points-table", "#knockouts",
              "#reasons-down", "#reasons-up", "#recommendation")

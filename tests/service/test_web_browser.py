@@ -295,6 +295,7 @@ def test_batch_upload_shows_progress_and_downloads_scored_file_and_rejects(page,
     assert page.get_attribute("#batch-progress", "value") == "100"
     summary = f"共 12 行：评分 {12 - len(bad)} 行，拒绝 {len(bad)} 行"
     assert summary in page.text_content("#batch-summary")
+    page.screenshot(path=str(_artifact("batch.png")))
 
     with page.expect_download() as dl:
         page.click("#download-scored")
@@ -308,6 +309,21 @@ def test_batch_upload_shows_progress_and_downloads_scored_file_and_rejects(page,
     rejects = pd.read_csv(dl.value.path())
     assert list(rejects["row"]) == bad
     assert "rd_staff_le_staff" in rejects.loc[rejects["row"] == 3, "error"].iloc[0]
+
+    # every scored row is in the officer's history and re-opens as stored
+    first = scored.iloc[0]
+    page.click("#tabs [data-tab=history]")
+    row = page.locator(f"#history-table tr[data-id='{first['assessment_id']}']")
+    row.wait_for()
+    assert "CSV" in row.text_content()
+    page.screenshot(path=str(_artifact("history.png")))
+    row.locator("button").click()
+    page.wait_for_selector("#stored-banner")
+    assert page.text_content("#result-score") == f"{first['score']:.2f}"
+    assert page.text_content("#result-grade") == first["grade"]
+    assert page.locator("#radar svg text[data-dimension]").count() == 6
+    assert page.locator("#reasons-down li").count() == first.filter(like="reason_down_").notna().sum()
+    assert page.text_content("#rec-limit") == f"{first['limit']:,.0f} 万元"
 
 
 def _artifact(name: str) -> Path:

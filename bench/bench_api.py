@@ -53,8 +53,8 @@ def free_port() -> int:
 class Server:
     """A uvicorn process serving the API from a scratch directory."""
 
-    def __init__(self, work: Path, model: Path):
-        self.work, self.model, self.port = work, model, free_port()
+    def __init__(self, work: Path, model: Path, synchronous: str = "NORMAL"):
+        self.work, self.model, self.port, self.synchronous = work, model, free_port(), synchronous
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -63,7 +63,8 @@ class Server:
 
     def start(self) -> None:
         env = os.environ | {"TECHSCORE_MODEL_DIR": str(self.model), "TECHSCORE_KEYS_FILE": str(self.work / "keys.json"),
-                            "TECHSCORE_DATABASE_URL": f"sqlite:///{self.work / 'audit.db'}", "PYTHONPATH": str(ROOT)}
+                            "TECHSCORE_DATABASE_URL": f"sqlite:///{self.work / 'audit.db'}", "PYTHONPATH": str(ROOT),
+                            "TECHSCORE_SQLITE_SYNCHRONOUS": self.synchronous}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory", "--host", "127.0.0.1",
              "--port", str(self.port), "--workers", "1", "--no-access-log", "--log-level", "warning"],
@@ -117,6 +118,19 @@ def throughput(server: Server, key: str, work: Path, seconds: int) -> None:
         print(f"{'GET /healthz':<22}{conns:>5}{base['rps']:>10,.0f}{base['p50']:>9.2f}{base['p99']:>9.2f}{'':>8}")
         print(f"{'POST /v1/scores':<22}{conns:>5}{post['rps']:>10,.0f}{post['p50']:>9.2f}{post['p99']:>9.2f}"
               f"{post['rps'] / base['rps']:>7.0%}")
+
+
+def with_fsync(work: Path, model: Path, key: str, seconds: int) -> None:
+    """POST /v1/scores at concurrency 8 with synchronous=FULL (an fsync per group commit)."""
+    server = Server(work, model, "FULL")
+    server.start()
+    try:
+        base = wrk(server.url + "/healthz", 8, seconds, None)
+        post = wrk(server.url + "/v1/scores", 8, seconds, work / "post.lua")
+    finally:
+        server.stop()
+    print(f"{'POST /v1/scores FULL':<22}{8:>5}{post['rps']:>10,.0f}{post['p50']:>9.2f}{post['p99']:>9.2f}"
+          f"{post['rps'] / base['rps']:>7.0%}  (SQLite synchronous=FULL: fsync per group commit)")
 
 
 def csv_upload(server: Server, key: str, work: Path, model: Path, rows: int) -> None:
@@ -197,6 +211,7 @@ def main() -> None:
             csv_upload(server, key, work, args.model, args.csv_rows)
         finally:
             server.stop()
+        with_fsync(work, args.model.resolve(), key, args.seconds)
         durability(work, args.model.resolve(), key)
 
 

@@ -22,6 +22,8 @@ from sklearn.metrics import roc_auc_score  # noqa: E402
 
 from features.indicators import IndicatorTransformer  # noqa: E402
 from features.validate import validate_frame  # noqa: E402
+from models.scoring import Scorer  # noqa: E402
+from training.metrics import grade_rates_rise, grade_table  # noqa: E402
 from training.synthetic import generate  # noqa: E402
 from training.train import TrainConfig, _split, train_model  # noqa: E402
 
@@ -43,6 +45,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--validation-rows", type=int, default=300_000, help="fresh firms for the grade table")
     args = parser.parse_args()
     raw = generate(args.rows, args.seed)
     cfg = TrainConfig(seed=args.seed)
@@ -57,9 +60,18 @@ def main() -> None:
     print(f"unconstrained AUC {free_auc:.4f}  = {free_auc / oracle:.4f} × oracle   fit {free_seconds:.1f} s")
     print(f"oracle        AUC {oracle:.4f}")
     print(f"grade default rates rise (grades with ≥100 firms): {m['grade_default_rates_rise']}")
-    for row in m["grade_table"]:
+    print_grades(m["grade_table"])
+    fresh = validate_frame(generate(args.validation_rows, args.seed + 1000)).clean
+    batch = Scorer(result.bundle).score_frame(fresh)
+    table = grade_table(fresh["default_12m"].to_numpy(dtype=int), batch.pd, batch.grade)
+    print(f"fresh validation sample of {len(fresh):,} firms: default rates rise (grades with ≥100 firms): {grade_rates_rise(table)}")
+    print_grades(table.to_dict(orient="records"))
+
+
+def print_grades(rows: list[dict]) -> None:
+    for row in rows:
         if row["count"]:
-            print(f"  {row['grade']:>3} n={row['count']:>6} default {row['default_rate']:.4f} mean PD {row['mean_pd']:.4f}")
+            print(f"  {row['grade']:>3} n={row['count']:>7} default {row['default_rate']:.4f} mean PD {row['mean_pd']:.4f}")
 
 
 if __name__ == "__main__":

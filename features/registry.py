@@ -203,7 +203,7 @@ def _ip05(c: Cols) -> np.ndarray:
 
 @indicator(key="ip_standards_score", code="IP06", dimension="tech_ip",
            formula="3 × standards_national + 2 × standards_industry + 1 × standards_group "
-                   "(NaN if any count missing)",
+                   "(a missing count adds 0; NaN only when all three are missing)",
            unit="points", direction=-1,
            label=("标准制定得分", "Standards drafted score"),
            down=("参与制定的国家、行业或团体标准较少",
@@ -212,7 +212,10 @@ def _ip05(c: Cols) -> np.ndarray:
                "Has drafted several national, industry or group standards"),
            inputs=("standards_national", "standards_industry", "standards_group"))
 def _ip06(c: Cols) -> np.ndarray:
-    return 3.0 * c["standards_national"] + 2.0 * c["standards_industry"] + c["standards_group"]
+    parts = np.column_stack([3.0 * c["standards_national"], 2.0 * c["standards_industry"], c["standards_group"]])
+    known = ~np.isnan(parts)
+    # banks often report only the standards a firm has drafted; one known count is enough
+    return np.where(known.any(axis=1), np.where(known, parts, 0.0).sum(axis=1), np.nan)
 
 
 @indicator(key="ip_conversions_per_year", code="IP07", dimension="tech_ip",

@@ -70,10 +70,10 @@ class AdditiveTables:
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """Raw log-odds contribution of every feature for every row, shape (n, k)."""
-        X = np.asarray(X, dtype=float)
         if len(X) <= SMALL_BATCH:
-            return self._contributions_padded(X)
-        out = np.empty_like(X)
+            return self._contributions_padded(np.asarray(X, dtype=float))
+        X = np.asfortranarray(X, dtype=float)  # column-major: each feature's column is contiguous
+        out = np.empty_like(X, order="F")
         for f, (br, val) in enumerate(zip(self.breaks, self.values)):
             col = X[:, f]
             res = val[np.searchsorted(br, col, side="left")]

@@ -7,7 +7,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from features.indicators import IndicatorTransformer
+from features.indicators import IndicatorTransformer, frame_to_columns
 from features.registry import DIMENSIONS, INDICATORS
 from features.stage import STAGES, derive_stage
 from models.bundle import BundleError, ModelBundle
@@ -169,18 +169,19 @@ class ScoreBatch:
 
 
 def _top_reasons(points: np.ndarray, sign: float) -> np.ndarray:
-    """Indices of the N_REASONS indicators with the largest sign×points > 0, best first; −1 pads."""
+    """Indices of the N_REASONS indicators with the largest sign×points, best first; −1 pads.
+
+    A few argmax passes beat a full argsort/argpartition over ~70 columns by an order of magnitude.
+    """
     signed = sign * points
-    k = min(N_REASONS, signed.shape[1])
-    part = np.argpartition(-signed, k - 1, axis=1)[:, :k]
-    vals = np.take_along_axis(signed, part, axis=1)
-    order = np.argsort(-vals, axis=1, kind="stable")
-    idx = np.take_along_axis(part, order, axis=1)
-    vals = np.take_along_axis(vals, order, axis=1)
-    idx = np.where(vals > 0.005, idx, -1)  # a reason must move the score by at least 0.01 point
-    if k < N_REASONS:
-        idx = np.hstack([idx, np.full((len(idx), N_REASONS - k), -1)])
-    return idx
+    rows = np.arange(len(signed))
+    out = np.full((len(signed), N_REASONS), -1, dtype=np.int64)
+    for r in range(min(N_REASONS, signed.shape[1])):
+        idx = np.argmax(signed, axis=1)
+        best = signed[rows, idx]
+        out[:, r] = np.where(best > 0.005, idx, -1)  # a reason must move the score by at least 0.01 point
+        signed[rows, idx] = -np.inf
+    return out
 
 
 class Scorer:
@@ -204,7 +205,7 @@ class Scorer:
 
     def score_frame(self, clean: pd.DataFrame) -> ScoreBatch:
         """Score a clean profile frame (see features.validate)."""
-        X = self.transformer.transform(clean).to_numpy(dtype=float)
+        X = self.transformer.transform_columns(frame_to_columns(clean))
         firm_id = clean["firm_id"].to_numpy(dtype=object) if "firm_id" in clean else np.full(len(clean), None, dtype=object)
         stage = derive_stage(clean, self.policy.stage.rules())
         batch = self.score_matrix(X, stage, knockout_matrix(clean, self.policy.knockouts), clean.index, firm_id)
@@ -261,7 +262,7 @@ class Scorer:
     def ratings(self, dim_points: np.ndarray, stage: np.ndarray) -> np.ndarray:
         """Percentile (mid-rank, 0–100) of each dimension's points among reference firms of the same stage."""
         out = np.empty_like(dim_points, dtype=float)
-        for s in set(STAGES) | set(np.unique(stage).tolist()):
+        for s in STAGES:
             rows = stage == s
             if not rows.any():
                 continue
@@ -275,7 +276,7 @@ class Scorer:
 
     def _stage_medians(self, stage: np.ndarray, n_feat: int) -> np.ndarray:
         out = np.empty((len(stage), n_feat))
-        for s in np.unique(stage):
+        for s in STAGES:
             out[stage == s] = self.medians.get(s, self.medians["all"])
         return out
 

@@ -7,6 +7,7 @@ from pydantic import BaseModel, Field
 
 from models.scaling import GRADES
 from service.decision_models import Recommendation
+from service.errors import FieldError
 
 Grade = Literal[GRADES]  # type: ignore[valid-type]
 
@@ -66,7 +67,7 @@ class BatchItem(BaseModel):
     index: int = Field(description="Position of the firm in the submitted array")
     ok: bool
     assessment: Assessment | None = None
-    errors: list[dict[str, Any]] | None = Field(None, description="Field errors (same shape as a 422's errors)")
+    errors: list[FieldError] | None = Field(None, description="Field errors (same shape as a 422's errors)")
 
 
 class BatchResult(BaseModel):

@@ -30,7 +30,7 @@ from service.auth import ApiKey, KeyRing
 from service.csv_scoring import CsvError, decode, json_rows, read_csv_text, score_upload
 from service.decision_api import decision_router
 from service.engine import ScoringEngine, load_model
-from service.errors import ApiProblem, Problem
+from service.errors import ApiProblem
 from service.metrics import ApiMetrics, MetricsMiddleware
 from service.settings import Settings
 from service.store import AuditRecord, AuditStore, StoreError
@@ -47,11 +47,6 @@ def _dumps(obj: Any) -> bytes:
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
-
-
-def _problems(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for the problem responses of an endpoint."""
-    return {c: {"model": Problem, "content": {errors.MEDIA_TYPE: {}}, "description": errors._TITLES[c]} for c in codes}
 
 
 def _profile_body(many: bool) -> dict[str, Any]:
@@ -109,7 +104,7 @@ class Api:
         assert self.store is not None, "store is opened at start-up"
         return self.store
 
-    async def record(self, records: list[AuditRecord], channel: str) -> None:
+    async def record(self, records: list[AuditRecord]) -> None:
         """Commit the audit records or answer 503 (an unrecorded decision is worse than none)."""
         try:
             await self.audit().write(records)
@@ -197,7 +192,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(decision_router(officer, lambda: api.scoring().model.scorer))
 
     @app.post("/v1/scores", response_model=Assessment, tags=["scoring"], openapi_extra=_profile_body(False),
-              responses=_problems(400, 401, 403, 413, 422, 503), summary="Score one firm")
+              responses=errors.openapi_responses(400, 401, 403, 413, 422, 503), summary="Score one firm")
     async def score_one(request: Request, key: ApiKey = officer) -> Response:
         """One firm profile → score, PD, grade, dimension points and ratings, knock-outs, reasons; recorded."""
         engine = api.scoring()
@@ -206,12 +201,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         batch, i = await engine.score_one(profile)
         out = _assessment(batch, i, str(uuid.uuid4()), _now())
         payload = _dumps(out)
-        await api.record([_audit_row(out, body.decode("utf-8"), payload, key, "single")], "single")
+        await api.record([_audit_row(out, body.decode("utf-8"), payload, key, "single")])
         api.metrics.scores.labels(out["grade"], "single").inc()
         return Response(payload, media_type="application/json")
 
     @app.post("/v1/scores/batch", response_model=BatchResult, tags=["scoring"], openapi_extra=_profile_body(True),
-              responses=_problems(400, 401, 403, 413, 422, 503), summary="Score a JSON array of firms")
+              responses=errors.openapi_responses(400, 401, 403, 413, 422, 503), summary="Score a JSON array of firms")
     async def score_batch(request: Request, key: ApiKey = officer) -> Response:
         """Up to the batch limit of firms, one result per firm in order; a bad firm gets its own errors."""
         engine = api.scoring()
@@ -236,7 +231,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 out = _assessment(batch, row, str(uuid.uuid4()), at)
                 items[i]["assessment"] = out
                 records.append(_audit_row(out, json.dumps(data[i], ensure_ascii=False), _dumps(out), key, "batch"))
-            await api.record(records, "batch")
+            await api.record(records)
             api.metrics.count_grades([r["assessment"]["grade"] for r in items if r["ok"]], "batch")
         api.metrics.rejects.labels("batch").inc(len(data) - len(good))
         return Response(_dumps({"scored": len(good), "rejected": len(data) - len(good), "results": items}),
@@ -244,7 +239,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.post("/v1/scores/csv", tags=["scoring"], openapi_extra=_CSV_BODY, summary="Score a CSV file",
               responses={200: {"content": {"text/csv": {}}, "description": "The scored CSV, one row per input row"},
-                         **_problems(400, 401, 403, 413, 415, 422, 503)})
+                         **errors.openapi_responses(400, 401, 403, 413, 415, 422, 503)})
     async def score_csv(request: Request, key: ApiKey = officer) -> StreamingResponse:
         """A CSV upload (UTF-8, UTF-8 with BOM or GBK; English or Chinese headers) → the scored CSV.
 
@@ -261,14 +256,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except CsvError as exc:
             raise ApiProblem(422, str(exc)) from exc
         records = await run_in_threadpool(_csv_audit_rows, scored, key)
-        await api.record(records, "csv")
+        await api.record(records)
         api.metrics.count_grades(scored.table["grade"].iloc[scored.scored_rows].tolist(), "csv")
         api.metrics.rejects.labels("csv").inc(len(raw) - len(scored.scored_rows))
         return StreamingResponse(scored.chunks(), media_type="text/csv; charset=utf-8",
                                  headers={"Content-Disposition": 'attachment; filename="scored.csv"'})
 
     @app.get("/v1/assessments/{assessment_id}", response_model=StoredAssessment, tags=["audit"],
-             responses=_problems(401, 403, 404), summary="A recorded assessment")
+             responses=errors.openapi_responses(401, 403, 404), summary="A recorded assessment")
     async def get_assessment(assessment_id: str, key: ApiKey = officer) -> Response:
         """The assessment exactly as it was returned, with its input and model version."""
         row = await run_in_threadpool(api.audit().get, assessment_id)
@@ -277,7 +272,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Response(_dumps(_stored(row)), media_type="application/json")
 
     @app.get("/v1/assessments", response_model=AssessmentHistory, tags=["audit"],
-             responses=_problems(401, 403, 422), summary="A firm's assessment history")
+             responses=errors.openapi_responses(401, 403, 422), summary="A firm's assessment history")
     async def list_assessments(firm_id: str = Query(..., min_length=1, max_length=64,
                                                     description="统一社会信用代码 / Unified social credit code"),
                                limit: int = Query(100, ge=1, le=1000),
@@ -292,7 +287,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                               "grade": out.get("grade")})
         return Response(_dumps({"firm_id": firm_id, "assessments": summaries}), media_type="application/json")
 
-    @app.get("/v1/model", response_model=ModelInfo, tags=["model"], responses=_problems(401, 403, 503),
+    @app.get("/v1/model", response_model=ModelInfo, tags=["model"], responses=errors.openapi_responses(401, 403, 503),
              summary="The model being served")
     async def model_info(key: ApiKey = officer) -> ModelInfo:
         """Manifest, metrics and the indicator catalogue (dimensions, labels, directions)."""
@@ -305,7 +300,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                          "label_en": i.label_en, "unit": i.unit, "direction": i.direction, "formula": i.formula}
                         for i in INDICATORS])
 
-    @app.post("/v1/model/reload", response_model=Health, tags=["model"], responses=_problems(401, 403, 409),
+    @app.post("/v1/model/reload", response_model=Health, tags=["model"], responses=errors.openapi_responses(401, 403, 409),
               summary="Swap in a new model bundle (admin)")
     async def reload_model(body: ReloadRequest | None = None, key: ApiKey = admin) -> Health:
         """Load a bundle, verify its sha256 against its manifest, then swap it in atomically.
@@ -330,7 +325,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def healthz() -> Response:
         return Response(b'{"status":"ok"}', media_type="application/json")
 
-    @app.get("/readyz", response_model=Health, tags=["health"], responses=_problems(503),
+    @app.get("/readyz", response_model=Health, tags=["health"], responses=errors.openapi_responses(503),
              summary="Model loaded and audit store writable")
     async def readyz() -> Response:
         if api.engine is None:

@@ -13,7 +13,7 @@ from models.bundle import load_bundle
 from models.scoring import ScoreBatch, Scorer
 
 
-BATCH_WINDOW_SECONDS = 0.001  # how long the first request of a batch waits for company
+BATCH_WINDOW_SECONDS = 0.002  # how long the first request of a batch waits for company
 MAX_BATCH = 64  # a full batch is scored at once
 
 

@@ -55,6 +55,11 @@ class ApiProblem(Exception):
         self.status, self.detail, self.errors, self.headers = status, detail, errors, headers
 
 
+def openapi_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the problem responses an endpoint can give."""
+    return {c: {"model": Problem, "content": {MEDIA_TYPE: {}}, "description": _TITLES[c]} for c in codes}
+
+
 def problem_body(status: int, detail: str, instance: str | None = None,
                  errors: Sequence[dict[str, Any]] | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"type": PROBLEM_TYPE + _SLUGS.get(status, str(status)),

@@ -198,7 +198,7 @@ def train_model(raw: pd.DataFrame, cfg: TrainConfig | None = None) -> TrainResul
         metrics["oracle"] = classification_metrics(y[ho], true_pd[ho])
         metrics["auc_ratio_to_oracle"] = metrics["holdout"]["auc"] / metrics["oracle"]["auc"]
     metrics.update(
-        grade_table=grades.to_dict(orient="records"),
+        grade_table=grades.astype(object).where(grades.notna(), None).to_dict(orient="records"),  # JSON has no NaN
         grade_default_rates_rise=grade_rates_rise(grades),
         rows={"input": checked.n_input, "rejected": int(checked.n_input - len(clean)), "train": len(tr), "valid": len(va), "holdout": len(ho)},
         trees=booster.num_trees(),

@@ -184,7 +184,9 @@ def test_revenue_growth_rules(frame):
 
 def test_standards_score(frame):
     s = _col(frame, "ip_standards_score")
-    assert s[0] == 11.0 and np.isnan(s[1]) and s[2] == 0.0
+    assert s[0] == 11.0 and s[1] == 3.0 and s[2] == 0.0  # 3×2+2×1+3; group missing adds 0
+    none = transform_columns({"standards_national": np.nan, "standards_industry": np.nan, "standards_group": np.nan})
+    assert np.isnan(none[0, INDICATOR_KEYS.index("ip_standards_score")])
 
 
 def test_cash_runway(frame):

@@ -295,20 +295,20 @@ def _decide(batch: ScoreBatch, grade_idx: np.ndarray, limit: np.ndarray, basis: 
     d = policy.decision
     approve_idx, refer_idx = GRADES.index(d.approve_min_grade), GRADES.index(d.refer_min_grade)
     knocked = batch.knockouts.any(axis=1) if batch.knockouts.size else np.zeros(len(batch), dtype=bool)
-    ko_codes = batch.knockout_codes()
-    grade = pd.Series(batch.grade, dtype=object)
     by_grade = np.where(grade_idx <= approve_idx, "approve", np.where(grade_idx <= refer_idx, "refer", "decline"))
-    grade_rule = np.select(
-        [grade_idx <= approve_idx, grade_idx <= refer_idx],
-        [("grade " + grade + f" at least decision.approve_min_grade {d.approve_min_grade}").to_numpy(),
-         ("grade " + grade + f" below {d.approve_min_grade}, at least decision.refer_min_grade {d.refer_min_grade}").to_numpy()],
-        ("grade " + grade + f" below decision.refer_min_grade {d.refer_min_grade}").to_numpy())
+    # The rule text depends on the grade only: one text per grade, picked by index (no per-row formatting).
+    texts = [f"grade {g} at least decision.approve_min_grade {d.approve_min_grade}" if k <= approve_idx else
+             f"grade {g} below {d.approve_min_grade}, at least decision.refer_min_grade {d.refer_min_grade}"
+             if k <= refer_idx else f"grade {g} below decision.refer_min_grade {d.refer_min_grade}"
+             for k, g in enumerate(GRADES)]
+    grade_rule = np.array(texts + ["grade unknown"], dtype=object)[grade_idx]
     no_limit = (by_grade == "approve") & (limit <= 0)
-    why = np.where(basis == "none", "no basis for a limit", "the policy gives a limit of 0")
+    why = np.where(basis == "none", "; but no basis for a limit → refer", "; but the policy gives a limit of 0 → refer")
     decision = np.where(knocked, "decline", np.where(no_limit, "refer", by_grade)).astype(object)
-    rule = np.where(knocked, "knock-out: " + pd.Series(ko_codes, dtype=object).to_numpy(),
-                    np.where(no_limit, grade_rule + "; but " + why + " → refer", grade_rule)).astype(object)
-    return decision, rule
+    rule = np.where(no_limit, grade_rule + why.astype(object), grade_rule)
+    if knocked.any():
+        rule[knocked] = "knock-out: " + batch.knockout_codes()[knocked]
+    return decision, rule.astype(object)
 
 
 def _products(batch: ScoreBatch, clean: Columns, limit: np.ndarray, decision: np.ndarray,

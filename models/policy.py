@@ -328,9 +328,6 @@ class Policy(_Section):
         blob = json.dumps(self.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 
-    def cap_for(self, stage: str) -> float:
-        return getattr(self.caps, stage)
-
 
 _MESSAGES = {
     "missing": "is required", "extra_forbidden": "unknown key", "float_parsing": "must be a number",

@@ -212,13 +212,17 @@ class Scorer:
         batch.recommendations = recommend(batch, clean, self.policy)
         return batch
 
-    def score_columns(self, cols: Mapping[str, np.ndarray]) -> ScoreBatch:
-        """Score clean columns (`features.validate.profiles_to_columns`) without building a DataFrame."""
+    def score_columns(self, cols: Mapping[str, np.ndarray], with_recommendation: bool = True) -> ScoreBatch:
+        """Score clean columns (`features.validate.profiles_to_columns`) without building a DataFrame.
+
+        `with_recommendation=False` skips the credit recommendation (searches that only need the grade).
+        """
         firm_id = np.asarray(cols["firm_id"], dtype=object)
         X = self.transformer.transform_columns(cols)
         stage = derive_stage(cols, self.policy.stage.rules())
         batch = self.score_matrix(X, stage, knockout_matrix(cols, self.policy.knockouts), pd.RangeIndex(len(firm_id)), firm_id)
-        batch.recommendations = recommend(batch, cols, self.policy)
+        if with_recommendation:
+            batch.recommendations = recommend(batch, cols, self.policy)
         return batch
 
     def score_matrix(

@@ -21,12 +21,12 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
-from features.indicators import frame_to_columns
 from features.registry import DIMENSIONS, INDICATORS
 from features.schema import CROSS_RULES, FIELD_SPECS, FirmProfile, violations_from_error
-from features.validate import profiles_to_frame
+from features.validate import profiles_to_columns
 from models.changes import Change, ChangeError, apply_change, parse_change
 from models.policy import Lever
+from models.rules import Columns
 from models.scaling import GRADE_UPPER_PD, GRADES
 from models.scoring import DIMENSION_KEYS, ScoreBatch, Scorer
 
@@ -57,8 +57,8 @@ def validated(profile: Mapping[str, Any] | FirmProfile, context: str = "profile"
 
 
 def _python(field: str, value: Any) -> Any:
-    """One clean-frame cell → the JSON-ready value a profile carries."""
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NaT:
+    """One clean cell → the JSON-ready value a profile carries."""
+    if value is None or pd.isna(value):
         return None
     kind = FIELD_SPECS[field].kind
     if kind == "date":
@@ -72,10 +72,9 @@ def _python(field: str, value: Any) -> Any:
     return value
 
 
-def row_profile(frame: pd.DataFrame, i: int) -> dict[str, Any]:
-    """Row i of a clean frame as a raw profile mapping."""
-    row = frame.iloc[i]
-    return {f: _python(f, row[f]) for f in FIELD_SPECS if f in frame.columns}
+def row_profile(clean: Columns, i: int) -> dict[str, Any]:
+    """Row i (position) of a clean frame or column mapping as a raw profile mapping."""
+    return {f: _python(f, np.asarray(clean[f])[i]) for f in FIELD_SPECS if f in clean}
 
 
 def _parse_changes(changes: Mapping[str, Any]) -> list[Change]:
@@ -140,10 +139,10 @@ def what_if(scorer: Scorer, profile: Mapping[str, Any] | FirmProfile, changes: M
     """Score the profile and the profile with `changes` side by side (changes as an officer types them)."""
     base = validated(profile)
     parsed = _parse_changes(changes)
-    both = profiles_to_frame([base, base], as_of_default)
+    both = profiles_to_columns([base, base], as_of_default)
     second = np.array([False, True])
     for ch in parsed:
-        if ch.kind in ("add", "scale", "shift") and pd.isna(both[ch.field].iloc[0]):
+        if ch.kind in ("add", "scale", "shift") and pd.isna(both[ch.field][0]):
             msg = (f"{ch.field}: cannot apply {ch.text} to a missing value (missing is not zero); "
                    f"give an absolute value instead")
             raise WhatIfError(f"changes: {msg}", [{"field": ch.field, "rule": "change_on_missing",
@@ -151,11 +150,11 @@ def what_if(scorer: Scorer, profile: Mapping[str, Any] | FirmProfile, changes: M
         apply_change(both, ch, second)
     # The changed profile passes the same schema rules as any submitted one (bounds, cross-field rules).
     validated(row_profile(both, 1), "profile after the changes")
-    batch = scorer.score_frame(both)
+    batch = scorer.score_columns(both)
     out = compare(batch)
     out["firm_id"] = base.firm_id
-    out["changes"] = [{"field": ch.field, "change": ch.text, "from": _python(ch.field, both[ch.field].iloc[0]),
-                       "to": _python(ch.field, both[ch.field].iloc[1])} for ch in parsed]
+    out["changes"] = [{"field": ch.field, "change": ch.text, "from": _python(ch.field, both[ch.field][0]),
+                       "to": _python(ch.field, both[ch.field][1])} for ch in parsed]
     out["changed_profile"] = row_profile(both, 1)
     return out
 
@@ -239,21 +238,21 @@ class NextGradeSearch:
     def options(self, base: Cols, base_points: float) -> tuple[list[_Option], int]:
         plans = [[(l, s)] for l, steps in enumerate(self.changes) for s in range(len(steps))]
         cols, ok = self._frame(base, plans)
-        gains = _unclipped(self.scorer.score_columns(cols)) - base_points
+        gains = _unclipped(self.scorer.score_columns(cols, with_recommendation=False)) - base_points
         opts = [_Option(p[0][0], p[0][1], float(g)) for p, g, good in zip(plans, gains, ok) if good and g > 0]
         return opts, len(plans)
 
     @staticmethod
     def _base_columns(profile: Mapping[str, Any] | FirmProfile, as_of_default: date | None = None) -> Cols:
-        return frame_to_columns(profiles_to_frame([validated(profile)], as_of_default))
+        return profiles_to_columns([validated(profile)], as_of_default)
 
     def run(self, profile: Mapping[str, Any] | FirmProfile, as_of_default: date | None = None) -> dict[str, Any]:
         base_profile = validated(profile)
         base = self._base_columns(base_profile, as_of_default)
-        base_batch = self.scorer.score_columns(base)
+        base_batch = self.scorer.score_columns(base, with_recommendation=False)
         grade = base_batch.grade[0]
         g = GRADES.index(grade)
-        head = {"firm_id": base_profile.firm_id, "current": {"score": float(base_batch.score[0]), "grade": grade,
+        head = {"firm_id": base_profile.firm_id, "lifecycle_stage": base_batch.stage[0], "current": {"score": float(base_batch.score[0]), "grade": grade,
                                                             "pd": float(base_batch.pd[0])},
                 "knockouts": [k for k in base_batch.knockout_codes()[0].split(";") if k],
                 "max_changes": self.max_changes, "policy_version": self.scorer.policy.policy_version,
@@ -290,7 +289,7 @@ class NextGradeSearch:
                 continue
             combos = combos[:VERIFY_PER_SIZE]
             cols, ok = self._frame(base, [[(o.lever, o.step) for o in c] for c in combos])
-            pd_ = self.scorer.score_columns(cols).pd
+            pd_ = self.scorer.score_columns(cols, with_recommendation=False).pd
             scored += len(combos)
             hit = np.flatnonzero(ok & (pd_ < bound))
             if hit.size:
@@ -318,7 +317,7 @@ class NextGradeSearch:
         chosen = sorted(chosen, key=lambda o: -o.gain)
         prefixes = [[(o.lever, o.step) for o in chosen[: j + 1]] for j in range(len(chosen))]
         cols, _ = self._frame(base, prefixes)
-        batch = self.scorer.score_columns(cols)
+        batch = self.scorer.score_columns(cols, with_recommendation=False)
         scores = np.concatenate([[base_batch.score[0]], batch.score])
         steps = []
         for j, o in enumerate(chosen):

@@ -138,6 +138,7 @@ class NextGradeStep(BaseModel):
 
 class NextGradeResult(BaseModel):
     firm_id: str
+    lifecycle_stage: str
     reachable: bool
     current: Current
     target_grade: Grade | None

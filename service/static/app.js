@@ -488,7 +488,8 @@ async function runWhatIf() {
 
 /** Old beside new, as POST /v1/scores/what-if compares them. */
 function whatIfOutput() {
-  const box = h("div", { class: "whatif-out", id: "whatif-out", "aria-live": "polite" });
+  // data-seq: which edit this answers (lets a test or benchmark wait for a given response)
+  const box = h("div", { class: "whatif-out", id: "whatif-out", "aria-live": "polite", dataset: { seq: state.whatIf.seq } });
   const { out, error } = state.whatIf;
   if (error) {
     const lines = error.fieldErrors.length ? error.fieldErrors.map((e) => localMessage(e.problem)) : [error.message];

@@ -58,8 +58,9 @@ def form_spec() -> dict[str, Any]:
     return {
         "sections": [_section(g) for g in SECTION_ORDER],
         "dimensions": [{"key": k, "label_zh": zh, "label_en": en} for k, (zh, en) in DIMENSIONS.items()],
-        "indicators": [{"key": i.key, "code": i.code, "dimension": i.dimension, "label_zh": i.label_zh,
-                        "label_en": i.label_en, "unit": i.unit, "inputs": list(i.inputs)} for i in INDICATORS],
+        # the raw fields behind each indicator: the what-if panel offers those behind the reasons
+        "indicators": [{"key": i.key, "label_zh": i.label_zh, "label_en": i.label_en, "inputs": list(i.inputs)}
+                       for i in INDICATORS],
     }
 
 

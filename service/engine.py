@@ -39,11 +39,13 @@ class ScoringEngine:
     """Holds the current model; `score_one` groups requests that arrive together into one call.
 
     Scoring one firm costs about as much as scoring eight (numpy per-call overhead dominates:
-    ~1 ms for one firm, ~0.2 ms a firm for eight), so requests arriving within a millisecond of
-    each other are scored as one batch; under load the loop keeps parsing and validating other
-    requests meanwhile, so the window costs latency only when the server is idle. Each batch takes
-    the model reference once, so a reload never changes a batch half-way: requests in flight
-    finish on the scorer they started with.
+    ~1 ms for one firm, ~0.2 ms a firm for eight), so the first request of a batch waits
+    BATCH_WINDOW_SECONDS for company and all that arrived meanwhile are scored in one call; under
+    load the loop keeps parsing and validating the others during the window, so it costs latency
+    only on an idle server. (Scoring a lone request at once was tried: under concurrency 8 the
+    first request of each wave is briefly alone, batches collapse to one and throughput halves.)
+    Each batch takes the model reference once, so a reload never changes a batch half-way:
+    requests in flight finish on the scorer they started with.
     """
 
     def __init__(self, model: LoadedModel):

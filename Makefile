@@ -46,6 +46,7 @@ bench: install model
 	$(PY) bench/bench_train.py
 	$(PY) bench/bench_score.py
 	$(PY) bench/bench_api.py --model $(MODEL_DIR)
+	$(PY) bench/bench_next_grade.py --model $(MODEL_DIR)
 	$(PY) bench/bench_web.py --model $(MODEL_DIR)
 
 clean:

@@ -19,7 +19,6 @@ MATURE_MIN_REVENUE = 20000.0       # revenue_y0 ≥ 20000 万元 …
 MATURE_MIN_AGE_YEARS = 8.0         # … and age ≥ 8 years → mature
 
 
-
 @dataclass(frozen=True)
 class StageRules:
     """Thresholds of the derived stage: startup if age < startup_max_age_years or revenue < startup_max_revenue."""

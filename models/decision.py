@@ -20,9 +20,10 @@ from models.scaling import GRADES
 if TYPE_CHECKING:  # scoring attaches recommendations to its batches, so it imports this module
     from models.scoring import ScoreBatch
 
+# The limit's arithmetic as numbers: limit = min(limit_basis_amount × grade_factor, limit_cap) rounded down.
 RECOMMENDATION_COLUMNS: tuple[str, ...] = (
-    "decision", "decision_rule", "limit", "limit_basis", "limit_arithmetic", "products",
-    "joint_loan_banks", "joint_loan_shares", "policy_version",
+    "decision", "decision_rule", "limit", "limit_basis", "limit_basis_amount", "grade_factor", "limit_cap",
+    "limit_cap_rule", "products", "joint_loan_banks", "joint_loan_shares", "policy_version",
 )
 _MONEY_FIELDS = ("revenue_y0", "revenue_y1", "net_profit_y0", "cash", "total_liabilities",
                  "equity_raised_2y", "qualification_tier")
@@ -88,34 +89,15 @@ class Recommendations:
             "decision_rule": self.decision_rule,
             "limit": self.limit,
             "limit_basis": self.basis,
-            "limit_arithmetic": self._arithmetic_texts(),
+            "limit_basis_amount": np.round(self.base, 2),
+            "grade_factor": self.factor,
+            "limit_cap": self.cap,
+            "limit_cap_rule": np.where(self.star, "star.cap", "caps." + self.batch.stage.astype(object)).astype(object),
             "products": products,
             "joint_loan_banks": self.banks,
             "joint_loan_shares": shares,
             "policy_version": np.full(len(self), self.policy.policy_version, dtype=object),
         }, index=self.batch.index)
-
-    def _arithmetic_texts(self) -> np.ndarray:
-        """One compact line per firm: basis → × grade factor → cap → rounding → limit."""
-        f = lambda fmt, a: pd.Series(np.asarray(a, dtype=float)).map(fmt.format)  # noqa: E731
-        turnover = self.policy.working_capital.turnover_default
-        wc = ("revenue " + f("{:.1f}", self.revenue) + " × (1 − margin " + f("{:.3f}", self.net_margin)
-              + ") × (1 + growth " + f("{:.3f}", self.growth) + f") / turnover {turnover} = " + f("{:.1f}", self.need)
-              + " − own funds " + f("{:.1f}", self.own_funds) + " − existing loans " + f("{:.1f}", self.existing_loans)
-              + " = " + f("{:.1f}", self.base))
-        share = self.policy.working_capital.share_of_revenue_fallback
-        rev = f"revenue_y0 × {share:g} = " + f("{:.1f}", self.base)
-        eq = f"equity_raised_2y × {self.policy.startup.equity_share:g} = " + f("{:.1f}", self.base)
-        head = np.select([self.basis == "working_capital", self.basis == "revenue_share", self.basis == "equity"],
-                         [wc.to_numpy(), rev.to_numpy(), eq.to_numpy()], "no basis = 0")
-        cap_kind = np.where(self.star, "star", self.batch.stage)
-        tail = ("; × factor " + f("{:.2f}", self.factor) + " (" + pd.Series(self.batch.grade, dtype=object) + ") = "
-                + f("{:.1f}", self.after_factor) + "; cap " + pd.Series(cap_kind, dtype=object) + " " + f("{:.0f}", self.cap)
-                + f"; round down to {self.policy.limit.round_down_to:g} → " + f("{:.0f}", self.limit))
-        out = (pd.Series(head, dtype=object) + tail).to_numpy(dtype=object)
-        declined = self.decision == "decline"
-        out[declined] = "declined → 0"
-        return out
 
     # ---------------------------------------------------------------- API
     def shares(self, i: int) -> list[float]:
@@ -141,7 +123,7 @@ class Recommendations:
             "limit_basis_zh": zh,
             "limit_basis_en": en,
             "limit_steps": self.steps(i),
-            "products": self._products(i),
+            "products": self.products_of(i),
             "joint_loan": self._joint(i),
             "policy_version": pol.policy_version,
             "policy_fingerprint": pol.fingerprint,
@@ -193,7 +175,8 @@ class Recommendations:
             add("limit", "Limit", "建议额度", self.limit[i], f"min(amount, cap) rounded down to {pol.limit.round_down_to:g}")
         return out
 
-    def _products(self, i: int) -> list[dict[str, Any]]:
+    def products_of(self, i: int) -> list[dict[str, Any]]:
+        """Eligible products of firm i, each with the conditions that made it eligible."""
         out = []
         for p, prod in enumerate(self.policy.products):
             if not self.products[i, p]:

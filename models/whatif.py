@@ -25,6 +25,7 @@ from features.registry import DIMENSIONS, INDICATORS
 from features.schema import CROSS_RULES, FIELD_SPECS, FirmProfile, violations_from_error
 from features.validate import profiles_to_columns
 from models.changes import Change, ChangeError, apply_change, parse_change
+from models.decision import Recommendations
 from models.policy import Lever
 from models.rules import Columns
 from models.scaling import GRADE_UPPER_PD, GRADES
@@ -94,13 +95,17 @@ def _parse_changes(changes: Mapping[str, Any]) -> list[Change]:
 # ------------------------------------------------------------------------------------------
 # What-if
 # ------------------------------------------------------------------------------------------
+def _recs(batch: ScoreBatch) -> Recommendations:
+    assert batch.recommendations is not None, "Scorer.score_columns attaches them"
+    return batch.recommendations
+
+
 def _summary(batch: ScoreBatch, i: int) -> dict[str, Any]:
-    recs = batch.recommendations
-    assert recs is not None, "Scorer attaches recommendations"
+    recs = _recs(batch)
     return {
         "score": float(batch.score[i]), "grade": batch.grade[i], "pd": float(batch.pd[i]),
         "decision": recs.decision[i], "limit": float(recs.limit[i]),
-        "products": [p["code"] for p in recs._products(i)],
+        "products": [p["code"] for p in recs.products_of(i)],
         "knockouts": [k for k in batch.knockout_codes()[i].split(";") if k],
         "recommendation": recs.record(i),
     }
@@ -126,7 +131,7 @@ def compare(batch: ScoreBatch, before: int = 0, after: int = 1) -> dict[str, Any
         "dimensions": dims,
         "indicators": indicators,
         "model_version": batch.model_version,
-        "policy_version": batch.recommendations.policy.policy_version if batch.recommendations else None,
+        "policy_version": _recs(batch).policy.policy_version,
     }
 
 

@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from features.registry import DIMENSIONS, INDICATORS
 from features.schema import FirmProfile, example_profiles
 from models.bundle import BundleError
+from models.policy import PolicyError
 from models.scoring import ScoreBatch
 from service import errors
 from service.api_models import (Assessment, AssessmentHistory, BatchResult, Health, ModelInfo,
@@ -84,7 +85,7 @@ class Api:
         self.store = AuditStore(self.settings.database_url, self.settings.sqlite_synchronous)
         try:
             model = load_model(self.settings.model_dir)
-        except BundleError as exc:  # the process stays up; /readyz says why it is not ready
+        except (BundleError, PolicyError) as exc:  # the process stays up; /readyz says why it is not ready
             self.model_error = str(exc)
             log.error("no model served: %s", exc)
             return

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -21,7 +21,6 @@ class BatchSummary:
     rejected: int
     grade_counts: dict[str, int]
     rejects_path: Path | None
-    decision_counts: dict[str, int] = field(default_factory=dict)
 
 
 def write_table_atomic(df: pd.DataFrame, path: Path) -> None:
@@ -57,5 +56,4 @@ def score_file(scorer: Scorer, src: Path, out: Path, as_of: date | None = None) 
     else:
         rej_path.unlink(missing_ok=True)
     counts = result["grade"].value_counts().to_dict()
-    return BatchSummary(len(raw), len(result), len(raw) - len(result), counts, rej_path if len(checked.rejects) else None,
-                        result["decision"].value_counts().to_dict())
+    return BatchSummary(len(raw), len(result), len(raw) - len(result), counts, rej_path if len(checked.rejects) else None)

@@ -91,29 +91,47 @@ def score(
     output: Path = typer.Option(..., "-o", "--output", help="Scored file (CSV/Parquet by extension)"),
     model: Path = typer.Option(DEFAULT_MODEL_DIR, "--model", help="Model bundle directory"),
     as_of: Optional[str] = typer.Option(None, "--as-of", help="Assessment date for rows without as_of (default today)"),
-    policy: Optional[Path] = typer.Option(None, "--policy", help="Credit policy YAML (default $TECHSCORE_POLICY, else the packaged defaults)"),
 ) -> None:
-    """Score a file of firm profiles: PD, score, grade, points, ratings, knock-outs, reasons and the recommendation."""
+    """Score a file of firm profiles: PD, score, grade, points, ratings, knock-outs and reasons."""
+    from models.scoring import Scorer
     from service.batch import score_file
 
-    summary = score_file(_scorer(model, policy), source, output, date.fromisoformat(as_of) if as_of else None)
+    try:
+        bundle, _ = load_bundle(model)
+    except BundleError as exc:
+        _fail(str(exc))
+    summary = score_file(Scorer(bundle), source, output, date.fromisoformat(as_of) if as_of else None)
     grades = ", ".join(f"{g} {summary.grade_counts[g]}" for g in GRADES if g in summary.grade_counts)
     console.print(f"scored {summary.scored:,} of {summary.rows:,} rows → {output}; rejected {summary.rejected:,}" + (f" → {summary.rejects_path}" if summary.rejects_path else ""))
     console.print(f"grades: {grades}")
-    console.print("decisions: " + ", ".join(f"{d} {summary.decision_counts.get(d, 0)}" for d in ("approve", "refer", "decline")))
 
 
-def _scorer(model: Path, policy: Optional[Path]):  # type: ignore[no-untyped-def]
-    """Scorer for a bundle directory and a policy file, or a clean exit naming what is wrong."""
-    from models.policy import PolicyError, load_policy
+@app.callback()
+def _policy_option(
+    policy: Optional[Path] = typer.Option(None, "--policy", help="Credit policy YAML for every command (sets $TECHSCORE_POLICY; default: the packaged policy)"),
+) -> None:
+    """Check the credit policy once, before any command uses it (a broken file is a clean error)."""
+    import os
+
+    from models.policy import POLICY_ENV, PolicyError, load_policy
+
+    if policy is not None:
+        os.environ[POLICY_ENV] = str(policy)
+    try:
+        load_policy()
+    except PolicyError as exc:
+        _fail(str(exc))
+
+
+def _scorer(model: Path):  # type: ignore[no-untyped-def]
+    """Scorer for a bundle directory (with the policy of $TECHSCORE_POLICY), or a clean exit."""
     from models.scoring import Scorer
 
     try:
         bundle, _ = load_bundle(model)
-        return Scorer(bundle, load_policy(policy))
-    except (BundleError, PolicyError) as exc:
+    except BundleError as exc:
         _fail(str(exc))
-
+    return Scorer(bundle)
 
 
 def _read_profile(path: Path) -> dict:
@@ -163,7 +181,6 @@ def what_if_cmd(
     profile: Path = typer.Argument(..., exists=True, dir_okay=False, help="Firm profile (JSON object)"),
     change: list[str] = typer.Option(..., "--change", help="FIELD=CHANGE: +2, -1, +20%, =other_field (write FIELD==other_field) or a value; repeatable"),
     model: Path = typer.Option(DEFAULT_MODEL_DIR, "--model", help="Model bundle directory"),
-    policy: Optional[Path] = typer.Option(None, "--policy", help="Credit policy YAML (default $TECHSCORE_POLICY, else the packaged defaults)"),
     as_of: Optional[str] = typer.Option(None, "--as-of", help="Assessment date when the profile has none (default today)"),
     as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON"),
 ) -> None:
@@ -176,7 +193,7 @@ def what_if_cmd(
         if not sep or not field.strip():
             _fail(f"--change {item!r}: write FIELD=CHANGE, e.g. rd_expense_y0=+20%")
         changes[field.strip()] = value.strip()
-    scorer = _scorer(model, policy)
+    scorer = _scorer(model)
     try:
         out = what_if(scorer, _read_profile(profile), changes, date.fromisoformat(as_of) if as_of else date.today())
     except WhatIfError as exc:
@@ -191,14 +208,13 @@ def what_if_cmd(
 def next_grade_cmd(
     profile: Path = typer.Argument(..., exists=True, dir_okay=False, help="Firm profile (JSON object)"),
     model: Path = typer.Option(DEFAULT_MODEL_DIR, "--model", help="Model bundle directory"),
-    policy: Optional[Path] = typer.Option(None, "--policy", help="Credit policy YAML (default $TECHSCORE_POLICY, else the packaged defaults)"),
     as_of: Optional[str] = typer.Option(None, "--as-of", help="Assessment date when the profile has none (default today)"),
     as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON"),
 ) -> None:
     """The smallest set of realistic changes (the policy's levers) that lifts the firm one grade."""
     from models.whatif import WhatIfError, next_grade
 
-    scorer = _scorer(model, policy)
+    scorer = _scorer(model)
     try:
         out = next_grade(scorer, _read_profile(profile), date.fromisoformat(as_of) if as_of else date.today())
     except WhatIfError as exc:

@@ -193,7 +193,10 @@ def test_every_scored_batch_carries_its_recommendation_and_policy_version(scorer
     assert tuple(frame.columns) == RESULT_COLUMNS + RECOMMENDATION_COLUMNS
     assert (frame["policy_version"] == POLICY.policy_version).all()
     assert list(frame["limit"]) == list(recs.limit) and list(frame["decision"]) == list(recs.decision)
-    assert frame["limit_arithmetic"].iloc[1].startswith("revenue 6800.0 × (1 − margin 0.060)")
+    # the arithmetic as numbers: limit = min(basis × factor, cap) rounded down to 10
+    assert frame["limit_basis"].iloc[1] == "working_capital" and frame["limit_cap_rule"].iloc[1] == "caps.growth"
+    expected = np.floor(np.minimum(frame["limit_basis_amount"] * frame["grade_factor"], frame["limit_cap"]) / 10) * 10
+    assert np.allclose(frame["limit"].where(frame["decision"] != "decline", expected), expected)
     rec = batch.record(2)
     assert rec["recommendation"] == recs.record(2)
     assert rec["recommendation"]["policy_version"] == POLICY.policy_version

@@ -9,6 +9,7 @@ from features.schema import FirmProfile, example_profiles
 from features.validate import profiles_to_columns, profiles_to_frame, validate_frame
 from models.explain import SMALL_BATCH
 from models.knockouts import knockout_matrix
+from models.policy import default_policy
 
 
 def test_padded_contributions_equal_the_per_feature_search(scorer, portfolio):
@@ -31,5 +32,6 @@ def test_score_columns_equals_score_frame(scorer):
 def test_knockouts_read_a_frame_or_its_columns_alike(portfolio):
     clean = validate_frame(portfolio.head(500)).clean
     cols = {c: clean[c].to_numpy() for c in clean.columns}
-    np.testing.assert_array_equal(knockout_matrix(clean), knockout_matrix(cols))
-    assert knockout_matrix(clean.head(0)).shape == knockout_matrix({c: v[:0] for c, v in cols.items()}).shape
+    rules = default_policy().knockouts
+    np.testing.assert_array_equal(knockout_matrix(clean, rules), knockout_matrix(cols, rules))
+    assert knockout_matrix(clean.head(0), rules).shape == knockout_matrix({c: v[:0] for c, v in cols.items()}, rules).shape

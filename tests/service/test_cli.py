@@ -1,6 +1,7 @@
 import pandas as pd
 from typer.testing import CliRunner
 
+from models.decision import RECOMMENDATION_COLUMNS
 from models.scoring import RESULT_COLUMNS
 from service.cli import app
 
@@ -25,7 +26,7 @@ def test_score_writes_results_and_rejects(tmp_path, model_dir, portfolio):
     result = runner.invoke(app, ["score", str(src), "-o", str(out), "--model", str(model_dir)])
     assert result.exit_code == 0, result.output
     scored = pd.read_csv(out, keep_default_na=False)
-    assert tuple(scored.columns) == RESULT_COLUMNS
+    assert tuple(scored.columns) == RESULT_COLUMNS + RECOMMENDATION_COLUMNS
     assert raw.loc[3, "firm_id"] not in set(scored["firm_id"])
     rejects = pd.read_csv(tmp_path / "out.rejects.csv")
     assert ((rejects["row"] == 3) & (rejects["field"] == "rd_staff") & (rejects["rule"] == "rd_staff_le_staff")).any()

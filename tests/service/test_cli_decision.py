@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
+import yaml
 from typer.testing import CliRunner
 
 from features.schema import FirmProfile, example_profiles
 from features.validate import profiles_to_frame
+from models.policy import DEFAULT_POLICY_PATH, POLICY_ENV
 from models.scaling import GRADES
 from service.cli import app
 
@@ -58,12 +61,20 @@ def test_next_grade_path_rescored_reaches_the_grade(model_dir, scorer, tmp_path)
     assert table.exit_code == 0 and "Path to the next grade" in table.stdout
 
 
-def test_a_broken_policy_file_is_a_clean_error(model_dir, tmp_path, portfolio):
-    policy = tmp_path / "bank.yaml"
-    policy.write_text("policy_version: b1\ncaps: {startup: 0}\n", encoding="utf-8")
+def test_policy_option_applies_to_every_command(model_dir, tmp_path, portfolio, monkeypatch):
+    monkeypatch.setenv(POLICY_ENV, "")  # the option sets the variable; restored after the test
     src = tmp_path / "firms.csv"
     portfolio.head(20).to_csv(src, index=False)
-    res = runner.invoke(app, ["score", str(src), "-o", str(tmp_path / "out.csv"), "--model", str(model_dir),
-                              "--policy", str(policy)])
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("policy_version: b1\ncaps: {startup: 0}\n", encoding="utf-8")
+    res = runner.invoke(app, ["--policy", str(broken), "score", str(src), "-o", str(tmp_path / "out.csv"),
+                              "--model", str(model_dir)])
     assert res.exit_code == 2 and "caps.startup: must be > 0" in res.output
     assert not (tmp_path / "out.csv").exists()
+    bank = yaml.safe_load(DEFAULT_POLICY_PATH.read_text(encoding="utf-8")) | {"policy_version": "bank-9"}
+    good = tmp_path / "bank.yaml"
+    good.write_text(yaml.safe_dump(bank, allow_unicode=True), encoding="utf-8")
+    res = runner.invoke(app, ["--policy", str(good), "score", str(src), "-o", str(tmp_path / "out.csv"),
+                              "--model", str(model_dir)])
+    assert res.exit_code == 0, res.output
+    assert set(pd.read_csv(tmp_path / "out.csv")["policy_version"]) == {"bank-9"}

@@ -20,7 +20,6 @@ export const STRINGS = {
   submit: ["提交评分", "Score this firm"],
   scoring: ["评分中…", "Scoring…"],
   fix_fields: ["有 {n} 个字段未通过校验，请按字段旁的提示修改。", "{n} field(s) failed validation; see the messages next to them."],
-  required: ["必填", "required"],
   score: ["评分", "Score"],
   grade: ["等级", "Grade"],
   pd: ["违约概率", "PD"],

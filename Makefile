@@ -34,6 +34,7 @@ $(DEV_KEY): | install
 
 run: install model $(DEV_KEY)
 	@echo "TechScore API on http://127.0.0.1:8000 (docs: http://127.0.0.1:8000/docs)"
+	@echo "loan officer's page: http://127.0.0.1:8000/ (sign in with the key below)"
 	@echo "development officer key: $$(cat $(DEV_KEY))"
 	@echo "try: curl -s http://127.0.0.1:8000/v1/scores -H 'X-API-Key: '$$(cat $(DEV_KEY)) -H 'Content-Type: application/json' -d '{\"firm_id\": \"91440300MA5DK7QX24\", \"revenue_y0\": 6800}'"
 	$(TECHSCORE) serve --host 127.0.0.1 --port 8000 --model $(MODEL_DIR)
@@ -51,6 +52,7 @@ bench: install model
 # The validation report of the default model (HTML + PNG figures in var/report/).
 report: install model
 	$(TECHSCORE) report --model $(MODEL_DIR) -o var/report/report.html
+	$(PY) bench/bench_web.py --model $(MODEL_DIR)
 
 clean:
 	rm -rf $(VENV) var

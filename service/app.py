@@ -37,6 +37,7 @@ from service.monitoring import DriftMonitor, monitoring_router
 from service.rows_api import install_model_mismatch_handler, rows_router
 from service.settings import Settings
 from service.store import AuditRecord, AuditStore, StoreError
+from service.web import mount_web
 
 log = logging.getLogger(__name__)
 _JSON = orjson.OPT_SERIALIZE_NUMPY
@@ -357,6 +358,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        limits={"/v1/scores/csv": settings.max_upload_bytes})
     app.add_middleware(MetricsMiddleware, metrics=api.metrics)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    mount_web(app, api.audit, officer)
     return app
 
 

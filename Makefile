@@ -4,8 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TECHSCORE := $(VENV)/bin/techscore
 MODEL_DIR ?= var/model
+DEV_KEY ?= var/dev-officer.key
 
-.PHONY: install model run demo test bench clean
+.PHONY: install model run demo test bench clean report
 
 install: $(VENV)/.installed
 
@@ -26,7 +27,17 @@ demo: install model
 	$(TECHSCORE) score var/demo/firms.csv -o var/demo/scored.csv --model $(MODEL_DIR)
 	@head -n 3 var/demo/scored.csv
 
-run: demo
+# A development officer key, created once; its secret is kept in $(DEV_KEY) for this machine only.
+$(DEV_KEY): | install
+	@mkdir -p $(dir $@)
+	@umask 077; $(TECHSCORE) keys create --role officer > $@.tmp && mv $@.tmp $@
+
+run: install model $(DEV_KEY)
+	@echo "TechScore API on http://127.0.0.1:8000 (docs: http://127.0.0.1:8000/docs)"
+	@echo "loan officer's page: http://127.0.0.1:8000/ (sign in with the key below)"
+	@echo "development officer key: $$(cat $(DEV_KEY))"
+	@echo "try: curl -s http://127.0.0.1:8000/v1/scores -H 'X-API-Key: '$$(cat $(DEV_KEY)) -H 'Content-Type: application/json' -d '{\"firm_id\": \"91440300MA5DK7QX24\", \"revenue_y0\": 6800}'"
+	$(TECHSCORE) serve --host 127.0.0.1 --port 8000 --model $(MODEL_DIR)
 
 test: install
 	$(PY) -m pytest
@@ -35,6 +46,14 @@ bench: install model
 	$(PY) bench/bench_train.py
 	$(PY) bench/bench_score.py
 	$(PY) bench/bench_batch.py --rows 1000000 --model $(MODEL_DIR)
+	$(PY) bench/bench_api.py --model $(MODEL_DIR)
+	$(PY) bench/bench_next_grade.py --model $(MODEL_DIR)
+	$(PY) bench/bench_validation.py
+
+# The validation report of the default model (HTML + PNG figures in var/report/).
+report: install model
+	$(TECHSCORE) report --model $(MODEL_DIR) -o var/report/report.html
+	$(PY) bench/bench_web.py --model $(MODEL_DIR)
 
 clean:
 	rm -rf $(VENV) var

@@ -353,14 +353,19 @@ def _profile_column(kind: str, values: list[Any]) -> np.ndarray:
     return np.array(values, dtype=object)
 
 
-def profiles_to_frame(profiles: Sequence[FirmProfile], as_of_default: date | None = None) -> pd.DataFrame:
-    """Clean frame (same convention as validate_frame) from validated FirmProfile objects."""
+def profiles_to_columns(profiles: Sequence[FirmProfile], as_of_default: date | None = None) -> dict[str, np.ndarray]:
+    """The clean columns as numpy arrays, without a DataFrame (the API's per-request fast path)."""
     cols = {f: _profile_column(FIELD_SPECS[f].kind, [getattr(p, f) for p in profiles]) for f in FIELD_NAMES}
     if as_of_default is not None:
         cols["as_of"] = np.where(np.isnat(cols["as_of"]), np.datetime64(_as_ts(as_of_default), "ns"),
                                  cols["as_of"])
         _check_filled_as_of(cols)
-    return _clean_frame(cols, len(profiles))
+    return cols
+
+
+def profiles_to_frame(profiles: Sequence[FirmProfile], as_of_default: date | None = None) -> pd.DataFrame:
+    """Clean frame (same convention as validate_frame) from validated FirmProfile objects."""
+    return _clean_frame(profiles_to_columns(profiles, as_of_default), len(profiles))
 
 
 def _check_filled_as_of(cols: dict[str, np.ndarray]) -> None:

@@ -9,9 +9,13 @@ identical to TreeSHAP for an additive model, at the cost of one `searchsorted` p
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import lightgbm as lgb
 import numpy as np
+
+
+SMALL_BATCH = 64  # up to this many rows, contributions use padded matrices instead of a loop per feature
 
 
 class NotAdditiveError(ValueError):
@@ -66,6 +70,8 @@ class AdditiveTables:
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         """Raw log-odds contribution of every feature for every row, shape (n, k)."""
+        if len(X) <= SMALL_BATCH:
+            return self._contributions_padded(np.asarray(X, dtype=float))
         X = np.asfortranarray(X, dtype=float)  # column-major: each feature's column is contiguous
         out = np.empty_like(X, order="F")
         for f, (br, val) in enumerate(zip(self.breaks, self.values)):
@@ -77,8 +83,36 @@ class AdditiveTables:
             out[:, f] = res
         return out
 
+    @cached_property
+    def _padded(self) -> tuple[np.ndarray, np.ndarray]:
+        """Breaks padded with +inf to one (k, B) matrix and values to (k, B + 1), for small batches."""
+        width = max((br.size for br in self.breaks), default=0)
+        breaks = np.full((len(self.breaks), width), np.inf)
+        values = np.zeros((len(self.breaks), width + 1))
+        for f, (br, val) in enumerate(zip(self.breaks, self.values)):
+            breaks[f, : br.size] = br
+            values[f, : val.size] = val
+        return breaks, values
+
+    def _contributions_padded(self, X: np.ndarray) -> np.ndarray:
+        """Same result as the per-feature searchsorted, in three array operations (a few rows: per-call cost rules)."""
+        breaks, values = self._padded
+        idx = (breaks[None, :, :] < X[:, :, None]).sum(axis=2)  # = searchsorted(side="left"); NaN → 0
+        out = values[np.arange(X.shape[1])[None, :], idx]
+        return np.where(np.isnan(X), self.missing[None, :], out)
+
     def raw_score(self, X: np.ndarray) -> np.ndarray:
         return self.bias + self.contributions(X).sum(axis=1)
+
+    def to_dict(self) -> dict:
+        """Plain lists (for storing a table-only model such as the WoE scorecard in a bundle)."""
+        return {"bias": self.bias, "breaks": [b.tolist() for b in self.breaks],
+                "values": [v.tolist() for v in self.values], "missing": self.missing.tolist()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "AdditiveTables":
+        return cls(float(d["bias"]), [np.asarray(b, dtype=float) for b in d["breaks"]],
+                   [np.asarray(v, dtype=float) for v in d["values"]], np.asarray(d["missing"], dtype=float))
 
     def curve(self, f: int) -> tuple[np.ndarray, np.ndarray]:
         """Breakpoints and interval contributions of feature f (for monotonicity checks and reports)."""

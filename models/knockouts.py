@@ -1,40 +1,26 @@
-"""Policy knock-outs: declines that hold whatever the score (domain brief §2)."""
+"""Policy knock-outs: declines that hold whatever the score; the rules come from the policy file."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-
-@dataclass(frozen=True)
-class KnockOut:
-    code: str
-    rule: str
-    text_zh: str
-    text_en: str
-    hits: Callable[[pd.DataFrame], np.ndarray]
+from models.policy import KnockOutRule
+from models.rules import Columns, rule_columns
 
 
-def _flag(col: str) -> Callable[[pd.DataFrame], np.ndarray]:
-    return lambda f: (f[col].to_numpy(dtype=float) == 1.0)
+def knockout_matrix(clean: Columns, rules: Sequence[KnockOutRule]) -> np.ndarray:
+    """Boolean matrix (n, len(rules)): which knock-out each firm hits (any condition of the rule holds).
 
-
-def _in(col: str, values: tuple[str, ...]) -> Callable[[pd.DataFrame], np.ndarray]:
-    return lambda f: f[col].isin(values).to_numpy()
-
-
-KNOCKOUTS: tuple[KnockOut, ...] = (
-    KnockOut("KO_OVERDUE", "current_overdue = true", "存在当前逾期贷款", "Has a loan currently overdue", _flag("current_overdue")),
-    KnockOut("KO_ENFORCEMENT", "enforcement_listed = true", "被列为被执行人或失信被执行人", "Listed as a judgment debtor / dishonest debtor", _flag("enforcement_listed")),
-    KnockOut("KO_TAX_D", "tax_grade = D", "纳税信用等级为D级", "Tax credit grade D", _in("tax_grade", ("D",))),
-    KnockOut("KO_LOAN_CLASS", "worst_loan_class in (substandard, doubtful, loss)", "贷款五级分类出现次级或更差", "A loan classified substandard or worse", _in("worst_loan_class", ("substandard", "doubtful", "loss"))),
-)
-
-
-def knockout_matrix(clean: pd.DataFrame) -> np.ndarray:
-    """Boolean matrix (n, len(KNOCKOUTS)): which knock-out each firm hits."""
-    if not len(clean):
-        return np.zeros((0, len(KNOCKOUTS)), dtype=bool)
-    return np.column_stack([ko.hits(clean) for ko in KNOCKOUTS])
+    `clean` is a clean frame or a mapping of its columns as numpy arrays.
+    """
+    n = len(clean) if isinstance(clean, pd.DataFrame) else len(np.asarray(next(iter(clean.values()), [])))
+    out = np.zeros((n, len(rules)), dtype=bool)
+    if not n or not rules:
+        return out
+    cols = rule_columns(clean, {c.field for r in rules for c in r.any_of})
+    for k, rule in enumerate(rules):
+        for cond in rule.any_of:
+            out[:, k] |= cond.evaluate(cols)
+    return out

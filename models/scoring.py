@@ -1,51 +1,46 @@
 """Scoring core: indicators → PD, score, grade, exact points, ratings, knock-outs and reasons."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
 
 from features.indicators import IndicatorTransformer, frame_to_columns
-from features.registry import DIMENSIONS, INDICATORS
+from features.registry import DIMENSIONS
 from features.stage import STAGES, derive_stage
+from features.tabular import TabularSpec
+from features.validate import ValidationResult, validate_frame
 from models.bundle import BundleError, ModelBundle
-from models.knockouts import KNOCKOUTS, knockout_matrix
+from models.catalogue import KIND_TABULAR, Catalogue, catalogue_of
+from models.decision import Recommendations, recommend
+from models.explain import AdditiveTables
+from models.knockouts import knockout_matrix
+from models.policy import KnockOutRule, Policy, load_policy
 from models.scaling import ScoreScale, grade_of
 
 DIMENSION_KEYS: tuple[str, ...] = tuple(DIMENSIONS)
 N_REASONS = 4
-RESULT_COLUMNS: tuple[str, ...] = (
-    ("firm_id", "lifecycle_stage", "pd", "score", "grade", "base_points")
-    + tuple(f"{d}_points" for d in DIMENSION_KEYS)
-    + ("clip_points",)
-    + tuple(f"{d}_rating" for d in DIMENSION_KEYS)
-    + ("knockouts",)
-    + tuple(f"reason_down_{i}" for i in range(1, N_REASONS + 1))
-    + tuple(f"reason_up_{i}" for i in range(1, N_REASONS + 1))
-    + ("model_version",)
-)
-
-_IND_DIM = np.array([DIMENSION_KEYS.index(i.dimension) for i in INDICATORS])
-_MEMBERSHIP = np.eye(len(DIMENSION_KEYS))[_IND_DIM]  # (F, 6): sums indicator points into dimensions
-_CODES = np.array([i.code for i in INDICATORS], dtype=object)
 
 
-def _texts(kind: str) -> np.ndarray:
-    """CSV reason cell per indicator: 'CODE 中文 / English'."""
-    out = []
-    for ind in INDICATORS:
-        if kind == "M":
-            zh, en = f"未提供{ind.label_zh}数据", f"{ind.label_en} not provided"
-        else:
-            zh = ind.reason_down_zh if kind == "D" else ind.reason_up_zh
-            en = ind.reason_down_en if kind == "D" else ind.reason_up_en
-        out.append(f"{ind.code}{kind} {zh} / {en}")
-    return np.array(out + [""], dtype=object)  # index −1 → "" (no reason)
+def result_columns(group_keys: tuple[str, ...]) -> tuple[str, ...]:
+    """Columns of `ScoreBatch.to_frame()` for a model with these groups (dimensions)."""
+    return (
+        ("firm_id", "lifecycle_stage", "pd", "score", "grade", "base_points")
+        + tuple(f"{d}_points" for d in group_keys)
+        + ("clip_points",)
+        + tuple(f"{d}_rating" for d in group_keys)
+        + ("knockouts",)
+        + tuple(f"reason_down_{i}" for i in range(1, N_REASONS + 1))
+        + tuple(f"reason_up_{i}" for i in range(1, N_REASONS + 1))
+        + ("model_version",)
+    )
 
 
-_TEXT = {k: _texts(k) for k in ("D", "U", "M")}
+RESULT_COLUMNS: tuple[str, ...] = result_columns(DIMENSION_KEYS)
+REGISTRY_CATALOGUE = Catalogue.from_registry()
+STAGE_KEYS: tuple[str, ...] = (*STAGES, "all")  # "all": generic-mode rows, compared with every training row
 
 
 @dataclass
@@ -69,23 +64,27 @@ class ScoreBatch:
     reasons_up: np.ndarray
     stage_medians: np.ndarray  # (n, F) reference median of each firm's stage
     model_version: str
+    knockout_rules: tuple[KnockOutRule, ...] = ()  # the policy's rules, columns of `knockouts`
+    recommendations: Recommendations | None = None  # decision, limit, products (models.decision), set by Scorer
+    catalogue: Catalogue = field(default=REGISTRY_CATALOGUE, repr=False)
 
     def __len__(self) -> int:
         return len(self.pd)
 
     def knockout_codes(self) -> np.ndarray:
         out = np.full(len(self), "", dtype=object)
-        for k, ko in enumerate(KNOCKOUTS):
+        for k, ko in enumerate(self.knockout_rules):
             hit = self.knockouts[:, k]
             out[hit] = np.where(out[hit] == "", ko.code, out[hit] + ";" + ko.code)
         return out
 
     def _reason_cells(self, idx: np.ndarray, kind: str) -> np.ndarray:
-        texts = _TEXT[kind][idx]
+        text = self.catalogue.texts
+        texts = text[kind][idx]
         if kind == "D":
             rows = np.arange(len(self))
             missing = (idx >= 0) & np.isnan(self.values[rows, np.maximum(idx, 0)])
-            texts = np.where(missing, _TEXT["M"][idx], texts)
+            texts = np.where(missing, text["M"][idx], texts)
         return texts
 
     def to_frame(self) -> pd.DataFrame:
@@ -98,10 +97,10 @@ class ScoreBatch:
             "grade": self.grade,
             "base_points": np.full(len(self), self.base_points),
         }
-        for d, key in enumerate(DIMENSION_KEYS):
+        for d, key in enumerate(self.catalogue.group_keys):
             cols[f"{key}_points"] = self.dimension_points[:, d]
         cols["clip_points"] = self.clip_points
-        for d, key in enumerate(DIMENSION_KEYS):
+        for d, key in enumerate(self.catalogue.group_keys):
             cols[f"{key}_rating"] = self.ratings[:, d]
         cols["knockouts"] = self.knockout_codes()
         for r in range(N_REASONS):
@@ -109,18 +108,21 @@ class ScoreBatch:
         for r in range(N_REASONS):
             cols[f"reason_up_{r + 1}"] = self._reason_cells(self.reasons_up[:, r], "U")
         cols["model_version"] = np.full(len(self), self.model_version, dtype=object)
-        return pd.DataFrame(cols, index=self.index)
+        frame = pd.DataFrame(cols, index=self.index)
+        if self.recommendations is None:
+            return frame
+        return pd.concat([frame, self.recommendations.to_frame()], axis=1)  # RECOMMENDATION_COLUMNS after
 
     def _reason(self, i: int, f: int, direction: str) -> dict[str, Any]:
-        ind = INDICATORS[f]
+        ind = self.catalogue.features[f]
         value = self.values[i, f]
         median = self.stage_medians[i, f]
         kind = "M" if direction == "down" and np.isnan(value) else ("D" if direction == "down" else "U")
-        text = _TEXT[kind][f].split(" ", 1)[1].split(" / ", 1)
-        return {
+        text = self.catalogue.texts[kind][f].split(" ", 1)[1].split(" / ", 1)
+        out = {
             "code": f"{ind.code}{kind}",
             "indicator": ind.key,
-            "dimension": ind.dimension,
+            "dimension": ind.group,
             "label_zh": ind.label_zh,
             "label_en": ind.label_en,
             "value": None if np.isnan(value) else float(value),
@@ -129,6 +131,9 @@ class ScoreBatch:
             "text_zh": text[0],
             "text_en": text[1],
         }
+        if ind.categories:  # a categorical column: its value is the category's position
+            out["category"] = None if np.isnan(value) else ind.categories[int(value)]
+        return out
 
     def record(self, i: int) -> dict[str, Any]:
         """Structured result of row i (the API's response body)."""
@@ -142,23 +147,23 @@ class ScoreBatch:
             "dimensions": [
                 {
                     "key": key,
-                    "label_zh": DIMENSIONS[key][0],
-                    "label_en": DIMENSIONS[key][1],
+                    "label_zh": label_zh,
+                    "label_en": label_en,
                     "points": float(self.dimension_points[i, d]),
                     "rating": float(self.ratings[i, d]),
                 }
-                for d, key in enumerate(DIMENSION_KEYS)
+                for d, (key, (label_zh, label_en)) in enumerate(self.catalogue.groups.items())
             ],
             "clip_points": float(self.clip_points[i]),
             "knockouts": [
                 {"code": ko.code, "rule": ko.rule, "text_zh": ko.text_zh, "text_en": ko.text_en}
-                for k, ko in enumerate(KNOCKOUTS)
+                for k, ko in enumerate(self.knockout_rules)
                 if self.knockouts[i, k]
             ],
             "reasons_down": [self._reason(i, f, "down") for f in self.reasons_down[i] if f >= 0],
             "reasons_up": [self._reason(i, f, "up") for f in self.reasons_up[i] if f >= 0],
             "model_version": self.model_version,
-        }
+        } | ({} if self.recommendations is None else {"recommendation": self.recommendations.record(i)})
 
 
 def _sum_columns(m: np.ndarray, membership: np.ndarray) -> np.ndarray:
@@ -189,13 +194,23 @@ def _top_reasons(points: np.ndarray, sign: float) -> np.ndarray:
 class Scorer:
     """Scores clean profile frames with one bundle; cheap to call, built once per bundle."""
 
-    def __init__(self, bundle: ModelBundle):
-        if list(bundle.feature_names) != [i.key for i in INDICATORS]:
+    def __init__(self, bundle: ModelBundle, policy: Policy | None = None):
+        self.catalogue = catalogue_of(bundle)
+        if list(bundle.feature_names) != self.catalogue.keys or (
+            self.catalogue.kind != KIND_TABULAR and self.catalogue.keys != list(REGISTRY_CATALOGUE.keys)
+        ):
             raise BundleError("bundle was trained on a different indicator registry; retrain it")
+        if self.catalogue.kind != KIND_TABULAR:  # the registry's own texts (one shared object)
+            self.catalogue = REGISTRY_CATALOGUE
         self.bundle = bundle
+        self.policy = policy or load_policy()  # stage rules and knock-outs; $TECHSCORE_POLICY or the defaults
         self.version = bundle.version
+        self.tabular = TabularSpec.from_dict(bundle.extras["tabular"]) if self.catalogue.kind == KIND_TABULAR else None
         self.transformer = IndicatorTransformer().fit(None)
-        self.tables = bundle.tables()
+        self._membership = self.catalogue.membership()
+        self.tables = scoring_tables(bundle)
+        # Called with every ScoreBatch this scorer produces (e.g. the service's drift window).
+        self.listeners: list[Callable[[ScoreBatch], None]] = []
         self.scale = ScoreScale(**bundle.scale)
         a, b = bundle.calibration["a"], bundle.calibration["b"]
         self._a, self._b = a, b
@@ -204,11 +219,39 @@ class Scorer:
         self.medians = {s: np.asarray(v, dtype=float) for s, v in bundle.stage_medians.items()}
         self.dim_ref = {s: np.sort(np.asarray(v, dtype=float), axis=0) for s, v in bundle.dimension_reference.items()}
 
+    def validate(self, raw: pd.DataFrame, as_of_default: Any = None) -> ValidationResult:
+        """Check raw rows against what this model reads: the firm-profile schema or the bank's own columns."""
+        if self.tabular is not None:
+            return self.tabular.validate(raw)
+        return validate_frame(raw, as_of_default=as_of_default)
+
     def score_frame(self, clean: pd.DataFrame) -> ScoreBatch:
-        """Score a clean profile frame (see features.validate)."""
+        """Score a clean frame (see features.validate, or features.tabular in generic mode)."""
+        if self.tabular is not None:
+            n = len(clean)
+            return self.score_matrix(self.tabular.transform(clean), np.full(n, "all", dtype=object),
+                                     np.zeros((n, 0), dtype=bool), clean.index, self.tabular.row_ids(clean))
         X = self.transformer.transform_columns(frame_to_columns(clean))
         firm_id = clean["firm_id"].to_numpy(dtype=object) if "firm_id" in clean else np.full(len(clean), None, dtype=object)
-        return self.score_matrix(X, derive_stage(clean), knockout_matrix(clean), clean.index, firm_id)
+        stage = derive_stage(clean, self.policy.stage.rules())
+        batch = self.score_matrix(X, stage, knockout_matrix(clean, self.policy.knockouts), clean.index, firm_id)
+        batch.recommendations = recommend(batch, clean, self.policy)
+        return batch
+
+    def score_columns(self, cols: Mapping[str, np.ndarray], with_recommendation: bool = True) -> ScoreBatch:
+        """Score clean columns (`features.validate.profiles_to_columns`) without building a DataFrame.
+
+        `with_recommendation=False` skips the credit recommendation (searches that only need the grade).
+        """
+        if self.tabular is not None:
+            raise BundleError(f"model {self.version} reads a bank's own columns, not firm profiles: score rows with score_frame (POST /v1/scores/rows)")
+        firm_id = np.asarray(cols["firm_id"], dtype=object)
+        X = self.transformer.transform_columns(cols)
+        stage = derive_stage(cols, self.policy.stage.rules())
+        batch = self.score_matrix(X, stage, knockout_matrix(cols, self.policy.knockouts), pd.RangeIndex(len(firm_id)), firm_id)
+        if with_recommendation:
+            batch.recommendations = recommend(batch, cols, self.policy)
+        return batch
 
     def score_matrix(
         self, X: np.ndarray, stage: np.ndarray, knockouts: np.ndarray, index: pd.Index, firm_id: np.ndarray
@@ -219,12 +262,12 @@ class Scorer:
         logit = self._a * raw + self._b
         pd_ = 1.0 / (1.0 + np.exp(-logit))
         points = np.ascontiguousarray(self.points_per_raw * contrib)  # row-major: the reason passes scan rows
-        dim_cents = np.rint(_sum_columns(points, _MEMBERSHIP) * 100).astype(np.int64)
+        dim_cents = np.rint(_sum_columns(points, self._membership) * 100).astype(np.int64)
         base_cents = int(round(self.base_points * 100))
         unclipped = base_cents + dim_cents.sum(axis=1)
         lo, hi = int(self.scale.min_score * 100), int(self.scale.max_score * 100)
         score_cents = np.clip(unclipped, lo, hi)
-        return ScoreBatch(
+        batch = ScoreBatch(
             index=index,
             firm_id=firm_id,
             stage=np.asarray(stage, dtype=object),
@@ -242,7 +285,12 @@ class Scorer:
             reasons_up=_top_reasons(points, 1.0),
             stage_medians=self._stage_medians(stage, X.shape[1]),
             model_version=self.version,
+            knockout_rules=tuple(self.policy.knockouts) if knockouts.shape[1] else (),  # training and generic mode pass none
+            catalogue=self.catalogue,
         )
+        for listen in self.listeners:
+            listen(batch)
+        return batch
 
     def _reference_for(self, stage: str) -> str:
         return stage if stage in self.dim_ref else "all"
@@ -250,7 +298,7 @@ class Scorer:
     def ratings(self, dim_points: np.ndarray, stage: np.ndarray) -> np.ndarray:
         """Percentile (mid-rank, 0–100) of each dimension's points among reference firms of the same stage."""
         out = np.empty_like(dim_points, dtype=float)
-        for s in STAGES:
+        for s in STAGE_KEYS:
             rows = stage == s
             if not rows.any():
                 continue
@@ -264,7 +312,12 @@ class Scorer:
 
     def _stage_medians(self, stage: np.ndarray, n_feat: int) -> np.ndarray:
         out = np.empty((len(stage), n_feat))
-        for s in STAGES:
+        for s in STAGE_KEYS:
             out[stage == s] = self.medians.get(s, self.medians["all"])
         return out
 
+
+def scoring_tables(bundle: ModelBundle) -> AdditiveTables:
+    """The champion's lookup tables: the boosted model's, or the WoE scorecard's when it won."""
+    stored = bundle.extras.get("scoring_tables")
+    return AdditiveTables.from_dict(stored) if stored else bundle.tables()

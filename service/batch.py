@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from features.io import CsvBlock, MalformedRow, ParquetBatch, RawChunk, file_pieces, input_files
-from features.validate import REJECT_COLUMNS, validate_frame
+from features.validate import REJECT_COLUMNS
 from models.scoring import Scorer
 from service.output import AtomicFile, TableSink, arrow_schema, for_output, format_of
 
@@ -87,7 +87,7 @@ def rejects_path_for(out: Path) -> Path:
 
 def result_schema(scorer: Scorer) -> pa.Schema:
     """The output columns (`ScoreBatch.to_frame()`) as an Arrow schema, from scoring zero rows."""
-    empty = validate_frame(pd.DataFrame()).clean
+    empty = scorer.validate(pd.DataFrame()).clean
     return arrow_schema(scorer.score_frame(empty).to_frame())
 
 
@@ -106,7 +106,7 @@ def _malformed_rejects(rows: list[MalformedRow]) -> pd.DataFrame:
 
 def score_chunk(scorer: Scorer, chunk: RawChunk, as_of: date, schema: pa.Schema, fmt: str) -> ChunkResult:
     """The scoring core shared by every engine: validate, score and format one chunk of raw rows."""
-    checked = validate_frame(chunk.frame, as_of_default=as_of)
+    checked = scorer.validate(chunk.frame, as_of_default=as_of)
     frame = scorer.score_frame(checked.clean).to_frame()
     rejects = checked.rejects
     if len(rejects):

@@ -60,6 +60,21 @@ def _grade_table(metrics: dict) -> Table:
     return table
 
 
+def _champion_table(metrics: dict) -> Table:
+    table = Table(title=f"Champion {metrics['champion']} vs challenger (holdout)")
+    table.add_column("model")
+    for key in ("auc", "ks", "brier", "ece"):
+        table.add_column(key, justify="right")
+    for name, m in metrics["models"].items():
+        table.add_row(name, *(f"{m[k]:.4f}" for k in ("auc", "ks", "brier", "ece")))
+    if "cv" in metrics:
+        cv = metrics["cv"]
+        for name in metrics["models"]:
+            table.add_row(f"{name} {cv['folds']}-fold CV", f"{cv[f'{name}_auc_mean']:.4f} ± {cv[f'{name}_auc_std']:.4f}",
+                          f"{cv[f'{name}_ks_mean']:.4f} ± {cv[f'{name}_ks_std']:.4f}", "", "")
+    return table
+
+
 @app.command()
 def train(
     output: Path = typer.Option(DEFAULT_MODEL_DIR, "-o", "--output", help="Directory for the model bundle"),
@@ -67,19 +82,34 @@ def train(
     target: str = typer.Option("default_12m", "--target", help="0/1 default column in --data"),
     rows: int = typer.Option(100_000, "--rows", help="Synthetic rows when --data is omitted"),
     seed: int = typer.Option(0, "--seed"),
+    config: Optional[Path] = typer.Option(None, "--config", exists=True, dir_okay=False, help="Generic mode: YAML with column types, directions, groups, id, target_positive"),
+    cv: int = typer.Option(0, "--cv", min=0, help="Also report K-fold cross-validated AUC/KS of champion and challenger (K ≥ 2)"),
+    threads: int = typer.Option(1, "--threads", min=0, help="LightGBM threads (0: every core; 1, the default, is fastest at this model's size)"),
 ) -> None:
-    """Fit, calibrate and validate a model; write bundle, manifest and metrics.json."""
-    from features.io import read_table
-    from training.synthetic import generate as gen
-    from training.train import TrainConfig, TrainingDataError, train_model, write_training_output
+    """Fit, calibrate and validate a model (and its WoE challenger); write bundle, manifest and metrics.json.
 
-    raw = read_table(data) if data else gen(rows, seed)
+    A file whose headers are the firm-profile schema goes through the full pipeline; any other
+    labelled table is trained in the generic tabular mode."""
+    from features.io import read_table
+    from features.tabular import TabularConfigError, load_tabular_config
+    from training.synthetic import generate as gen
+    from training.tabular import prepare_any
+    from training.train import TrainConfig, TrainingDataError, cross_validate, fit_prepared, write_training_output
+
+    if cv == 1:
+        _fail("--cv needs at least 2 folds")
+    cfg = TrainConfig(target=target, seed=seed, num_threads=threads)
     try:
-        result = train_model(raw, TrainConfig(target=target, seed=seed))
-    except TrainingDataError as exc:
+        raw = read_table(data) if data else gen(rows, seed)
+        prepared = prepare_any(raw, cfg, load_tabular_config(config))
+        result = fit_prepared(prepared, cfg)
+        if cv:
+            result.metrics["cv"] = cross_validate(prepared, cfg, cv)
+    except (TrainingDataError, TabularConfigError, ValueError) as exc:
         _fail(str(exc))
     manifest = write_training_output(result, output)
     console.print(_metrics_table(result.metrics))
+    console.print(_champion_table(result.metrics))
     console.print(_grade_table(result.metrics))
     console.print(f"model {manifest['version']} ({result.metrics['trees']} trees, {result.metrics['seconds']} s) → {output}")
 
@@ -137,6 +167,260 @@ def score(
     except (InputError, ValueError) as exc:
         _fail(str(exc))
     console.print(summary_table(summary))
+
+
+@app.callback()
+def _policy_option(
+    policy: Optional[Path] = typer.Option(None, "--policy", help="Credit policy YAML for every command (sets $TECHSCORE_POLICY; default: the packaged policy)"),
+) -> None:
+    """Check the credit policy once, before any command uses it (a broken file is a clean error)."""
+    import os
+
+    from models.policy import POLICY_ENV, PolicyError, load_policy
+
+    if policy is not None:
+        os.environ[POLICY_ENV] = str(policy)
+    try:
+        load_policy()
+    except PolicyError as exc:
+        _fail(str(exc))
+
+
+def _scorer(model: Path):  # type: ignore[no-untyped-def]
+    """Scorer for a bundle directory (with the policy of $TECHSCORE_POLICY), or a clean exit."""
+    from models.scoring import Scorer
+
+    try:
+        bundle, _ = load_bundle(model)
+    except BundleError as exc:
+        _fail(str(exc))
+    return Scorer(bundle)
+
+
+def _read_profile(path: Path) -> dict:
+    """A firm profile from a JSON file (one object), or a clean exit naming the problem."""
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        _fail(f"{path}: not a readable JSON file ({exc})")
+    if not isinstance(data, dict):
+        _fail(f"{path}: a firm profile must be one JSON object")
+    return data
+
+
+def _print_json(out: dict) -> None:
+    import json
+
+    print(json.dumps(out, ensure_ascii=False, indent=2, default=str))
+
+
+def _side_table(out: dict) -> Table:
+    table = Table(title=f"What-if for {out['firm_id']}")
+    for col in ("", "before", "after"):
+        table.add_column(col, justify="right")
+    b, a = out["before"], out["after"]
+    for key in ("score", "grade", "pd", "decision", "limit"):
+        fmt = (lambda v: f"{v:.3%}") if key == "pd" else str
+        table.add_row(key, fmt(b[key]), fmt(a[key]))
+    table.add_row("products", ", ".join(b["products"]), ", ".join(a["products"]))
+    for d in out["dimensions"]:
+        table.add_row(f"{d['label_en']} points", f"{d['before']:.2f}", f"{d['after']:.2f} ({d['points']:+.2f})")
+    return table
+
+
+def _what_if_errors(exc) -> None:  # type: ignore[no-untyped-def]
+    """Each bad field of a what-if / next-grade request, then a clean exit."""
+    from rich.markup import escape
+
+    for v in exc.violations:
+        err_console.print("  " + escape(v["message"]))
+    _fail(escape(f"invalid {str(exc).split(':', 1)[0]}; nothing scored" if exc.violations else str(exc)))
+
+
+@app.command("what-if")
+def what_if_cmd(
+    profile: Path = typer.Argument(..., exists=True, dir_okay=False, help="Firm profile (JSON object)"),
+    change: list[str] = typer.Option(..., "--change", help="FIELD=CHANGE: +2, -1, +20%, =other_field (write FIELD==other_field) or a value; repeatable"),
+    model: Path = typer.Option(DEFAULT_MODEL_DIR, "--model", help="Model bundle directory"),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Assessment date when the profile has none (default today)"),
+    as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON"),
+) -> None:
+    """Score a profile with changes beside the profile as it is: score, grade, limit and points moved."""
+    from models.whatif import WhatIfError, what_if
+
+    changes = {}
+    for item in change:
+        field, sep, value = item.partition("=")
+        if not sep or not field.strip():
+            _fail(f"--change {item!r}: write FIELD=CHANGE, e.g. rd_expense_y0=+20%")
+        changes[field.strip()] = value.strip()
+    scorer = _scorer(model)
+    try:
+        out = what_if(scorer, _read_profile(profile), changes, date.fromisoformat(as_of) if as_of else date.today())
+    except WhatIfError as exc:
+        _what_if_errors(exc)
+    if as_json:
+        return _print_json(out)
+    console.print(_side_table(out))
+    console.print(f"score {out['score_change']:+.2f} points; policy {out['policy_version']}, model {out['model_version']}")
+
+
+@app.command("next-grade")
+def next_grade_cmd(
+    profile: Path = typer.Argument(..., exists=True, dir_okay=False, help="Firm profile (JSON object)"),
+    model: Path = typer.Option(DEFAULT_MODEL_DIR, "--model", help="Model bundle directory"),
+    as_of: Optional[str] = typer.Option(None, "--as-of", help="Assessment date when the profile has none (default today)"),
+    as_json: bool = typer.Option(False, "--json", help="Print the full result as JSON"),
+) -> None:
+    """The smallest set of realistic changes (the policy's levers) that lifts the firm one grade."""
+    from models.whatif import WhatIfError, next_grade
+
+    scorer = _scorer(model)
+    try:
+        out = next_grade(scorer, _read_profile(profile), date.fromisoformat(as_of) if as_of else date.today())
+    except WhatIfError as exc:
+        _what_if_errors(exc)
+    if as_json:
+        return _print_json(out)
+    cur = out["current"]
+    console.print(f"{out['firm_id']}: score {cur['score']:.2f}, grade {cur['grade']}"
+                  + (f" → target {out['target_grade']} (PD below {out['target_pd_below']:.2%}, "
+                     f"{out['points_needed']:.2f} points)" if out["target_grade"] else ""))
+    if out["steps"]:
+        table = Table(title="Path to the next grade")
+        for col in ("step", "field", "change", "from → to", "points", "grade after"):
+            table.add_column(col, justify="right")
+        for n, st in enumerate(out["steps"], 1):
+            moves = "; ".join(f"{c['field']} {c['from']} → {c['to']}" for c in st["changes"])
+            table.add_row(str(n), st["label_en"], st["change"], moves, f"{st['points']:+.2f}", st["grade_after"])
+        console.print(table)
+        after = out["result"]["after"]
+        console.print(f"re-scored: {after['score']:.2f}, grade {after['grade']}, {after['decision']}, limit {after['limit']:g} 万元")
+    if out["knockouts"]:
+        console.print(f"knock-outs remain ({', '.join(out['knockouts'])}): the decision stays decline")
+    console.print(out["message"])
+
+
+@app.command()
+def report(
+    model: Path = typer.Option(DEFAULT_MODEL_DIR, "--model", help="Model bundle directory"),
+    data: Optional[Path] = typer.Option(None, "--data", exists=True, dir_okay=False, help="File to validate on (default: the training holdout)"),
+    target: Optional[str] = typer.Option(None, "--target", help="0/1 outcome column in --data (default: the training target)"),
+    output: Path = typer.Option(Path("report.html"), "-o", "--output", help="HTML file; figures are written beside it as PNG"),
+) -> None:
+    """Write the validation report: discrimination, calibration, grades, importance, monotonicity, PSI."""
+    from features.io import read_table
+    from features.tabular import TabularConfigError
+    from training.report import ReportError, write_report
+
+    try:
+        bundle, manifest = load_bundle(model)
+        raw = read_table(data) if data else None
+        files = write_report(bundle, manifest, output, raw, str(data) if data else "", target)
+    except (BundleError, ReportError, TabularConfigError) as exc:
+        _fail(str(exc))
+    console.print(f"report → {files.html}" + (f" (numbers in {files.json})" if files.json else "") + f"; {len(files.pngs)} figures as PNG beside it")
+
+
+@app.command()
+def drift(
+    model: Path = typer.Option(DEFAULT_MODEL_DIR, "--model", help="Model bundle directory"),
+    data: Path = typer.Option(..., "--data", exists=True, dir_okay=False, help="Recent applications (CSV/Parquet)"),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Also write the result as JSON"),
+) -> None:
+    """PSI of every indicator and of the score against the training reference (watch ≥ 0.1, act ≥ 0.25)."""
+    import json
+
+    from features.io import read_table
+    from features.tabular import TabularConfigError
+    from models.drift import DriftReference
+    from models.scoring import Scorer
+
+    try:
+        bundle, _ = load_bundle(model)
+        scorer = Scorer(bundle)
+        checked = scorer.validate(read_table(data))
+        if not len(checked.clean):
+            _fail(f"no row of {data} passes validation (first problem: {checked.rejects.head(1).to_dict(orient='records')}); nothing to compare")
+        batch = scorer.score_frame(checked.clean)
+        result = DriftReference.from_dict(bundle.extras["drift_reference"]).compare(batch.values, batch.score)
+    except (BundleError, TabularConfigError) as exc:
+        _fail(str(exc))
+    except KeyError:
+        _fail(f"the model at {model} has no drift reference; retrain it with this version")
+    table = Table(title=f"PSI vs training reference ({result['n']:,} rows; overall {result['status']})")
+    for col in ("feature", "PSI", "status"):
+        table.add_column(col, justify="right")
+    table.add_row("score", f"{result['score']['psi']:.4f}", result["score"]["status"])
+    for row in sorted(result["features"], key=lambda r: -r["psi"]):
+        table.add_row(row["feature"], f"{row['psi']:.4f}", row["status"])
+    console.print(table)
+    if output:
+        from models.bundle import _atomic_write_bytes
+
+        _atomic_write_bytes(Path(output), json.dumps(result, indent=1).encode())
+
+
+@app.command("generate-book")
+def generate_book(
+    rows: int = typer.Option(10_000, "--rows", min=1, help="Number of loans"),
+    seed: int = typer.Option(0, "--seed", help="Random seed"),
+    output: Path = typer.Option(..., "-o", "--output", help="CSV or Parquet file to write"),
+) -> None:
+    """Write a labelled loan book whose columns are NOT the firm profile (to try the generic tabular mode)."""
+    from service.batch import write_table_atomic
+    from training.synthetic_tabular import generate_loan_book
+
+    df = generate_loan_book(rows, seed)
+    write_table_atomic(df, output)
+    console.print(f"wrote {len(df):,} loans to {output} (default rate {df['defaulted'].mean():.2%}; target column `defaulted`)")
+
+
+keys_app = typer.Typer(no_args_is_help=True, help="API keys (stored only as sha256 hashes).")
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    role: str = typer.Option("officer", "--role", help="officer (score, read own assessments) or admin"),
+    key_id: Optional[str] = typer.Option(None, "--id", help="Key id recorded in the audit trail"),
+    keys_file: Optional[Path] = typer.Option(None, "--keys-file", help="Keys file (default TECHSCORE_KEYS_FILE)"),
+    if_none: bool = typer.Option(False, "--if-none", help="Do nothing when the file already holds a key of this role"),
+) -> None:
+    """Create an API key; the secret is printed once and only its hash is stored."""
+    from service.auth import create_key, read_keys
+    from service.settings import Settings
+
+    path = keys_file or Settings.from_env().keys_file
+    if if_none and any(k.role == role for k in read_keys(path)):
+        err_console.print(f"{path} already holds an {role} key; none created")
+        return
+    try:
+        key, secret = create_key(path, role, key_id)  # type: ignore[arg-type]
+    except ValueError as exc:
+        _fail(str(exc))
+    err_console.print(f"created {key.role} key [bold]{key.id}[/] in {path}; keep the secret, only its hash is stored:")
+    print(secret)  # alone on stdout, so scripts can capture it
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8000, "--port"),
+    model: Optional[Path] = typer.Option(None, "--model", help="Model bundle directory (default TECHSCORE_MODEL_DIR)"),
+    workers: int = typer.Option(1, "--workers", min=1),
+) -> None:
+    """Serve the scoring API with uvicorn (settings from TECHSCORE_* environment variables)."""
+    import os
+
+    import uvicorn
+
+    if model is not None:
+        os.environ["TECHSCORE_MODEL_DIR"] = str(model)
+    uvicorn.run("service.app:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level="info", access_log=False)
 
 
 if __name__ == "__main__":

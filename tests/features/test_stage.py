@@ -87,3 +87,19 @@ def test_mapping_input_matches_frame():
     single = {"founded_on": np.datetime64("2012-01-01"), "as_of": np.datetime64(AS_OF),
               "revenue_y0": 25000.0}
     assert list(derive_stage(single)) == ["mature"]
+
+
+def test_rules_from_a_policy_replace_the_defaults():
+    from features.stage import DEFAULT_STAGE_RULES, StageRules
+
+    assert DEFAULT_STAGE_RULES == StageRules(3.0, 500.0, 20000.0, 8.0)
+    df = _frame([
+        (None, "2023-01-01", 10000.0),   # age 2: startup by default, growth when startups end at 1 year
+        (None, "2015-01-01", 800.0),     # revenue 800: growth by default, startup below 1000
+        (None, "2019-01-01", 12000.0),   # age 6, revenue 12000: growth by default, mature at ≥ 10000 and ≥ 5 y
+        ("growth", "2024-06-01", 10.0),  # declared stays declared
+    ])
+    rules = StageRules(startup_max_age_years=1, startup_max_revenue=1000, mature_min_revenue=10000,
+                       mature_min_age_years=5)
+    assert list(derive_stage(df)) == ["startup", "growth", "growth", "growth"]
+    assert list(derive_stage(df, rules)) == ["growth", "startup", "mature", "growth"]

@@ -4,6 +4,7 @@ import pytest
 from features.indicators import IndicatorTransformer
 from features.registry import INDICATORS
 from features.validate import validate_frame
+from models.decision import RECOMMENDATION_COLUMNS
 from models.scaling import ScoreScale, grade_of
 from models.scoring import DIMENSION_KEYS, N_REASONS, RESULT_COLUMNS
 
@@ -81,7 +82,7 @@ def test_ratings_are_percentiles_within_the_stage(batch):
 
 def test_result_frame_columns_and_record(batch):
     frame = batch.to_frame()
-    assert tuple(frame.columns) == RESULT_COLUMNS
+    assert tuple(frame.columns) == RESULT_COLUMNS + RECOMMENDATION_COLUMNS
     rec = batch.record(0)
     assert rec["score"] == pytest.approx(rec["base_points"] + sum(d["points"] for d in rec["dimensions"]) + rec["clip_points"])
     for reason in rec["reasons_down"]:

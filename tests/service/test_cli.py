@@ -1,6 +1,7 @@
 import pandas as pd
 from typer.testing import CliRunner
 
+from models.decision import RECOMMENDATION_COLUMNS
 from models.scoring import RESULT_COLUMNS
 from service.cli import app
 
@@ -25,7 +26,7 @@ def test_score_writes_results_and_rejects(tmp_path, model_dir, portfolio):
     result = runner.invoke(app, ["score", str(src), "-o", str(out), "--model", str(model_dir)])
     assert result.exit_code == 0, result.output
     scored = pd.read_csv(out, keep_default_na=False)
-    assert tuple(scored.columns) == RESULT_COLUMNS
+    assert tuple(scored.columns) == RESULT_COLUMNS + RECOMMENDATION_COLUMNS
     assert raw.loc[3, "firm_id"] not in set(scored["firm_id"])
     rejects = pd.read_csv(tmp_path / "out.rejects.csv")
     assert ((rejects["row"] == 3) & (rejects["field"] == "rd_staff") & (rejects["rule"] == "rd_staff_le_staff")).any()
@@ -37,3 +38,18 @@ def test_score_without_model_is_a_clear_error(tmp_path):
     result = runner.invoke(app, ["score", str(src), "-o", str(tmp_path / "o.csv"), "--model", str(tmp_path / "none")])
     assert result.exit_code == 2
     assert "no model at" in result.output
+
+
+def test_drift_on_a_file_with_no_valid_row_is_a_clear_error(tmp_path, model_dir):
+    src = tmp_path / "bad.csv"
+    src.write_text("firm_id,staff_total\nnot-a-code,-5\n", encoding="utf-8")
+    result = runner.invoke(app, ["drift", "--model", str(model_dir), "--data", str(src)])
+    assert result.exit_code == 2 and "no row" in result.output
+
+
+def test_report_command_writes_html_and_pngs(tmp_path, model_dir):
+    out = tmp_path / "rep" / "report.html"
+    result = runner.invoke(app, ["report", "--model", str(model_dir), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert len(list(out.parent.glob("report.*.png"))) == 6

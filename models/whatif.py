@@ -1,0 +1,350 @@
+"""What-if and the path to the next grade, both by exact re-scoring of changed profiles.
+
+What-if: a profile plus changes (`+2`, `+20%`, `=registered_capital`, absolute values) → the old and
+new score, grade and limit with the points moved per dimension; the changed profile is validated
+and scored exactly like any submitted profile.
+
+Next grade: the smallest set of lever changes (policy `next_grade.levers`: fields a firm can act
+on, with realistic steps, each moving the way the model's monotone constraints reward) that
+lifts the firm one grade. Every lever step is scored once in one vectorised call; the points
+each step earns guide an exhaustive search over combinations of up to `max_changes` levers, and
+the most promising combinations are re-scored exactly, also in one call per size.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+from pydantic import ValidationError
+
+from features.registry import DIMENSIONS, INDICATORS
+from features.schema import CROSS_RULES, FIELD_SPECS, FirmProfile, violations_from_error
+from features.validate import profiles_to_columns
+from models.changes import Change, ChangeError, apply_change, parse_change
+from models.decision import Recommendations
+from models.policy import Lever
+from models.rules import Columns
+from models.scaling import GRADE_UPPER_PD, GRADES
+from models.scoring import DIMENSION_KEYS, ScoreBatch, Scorer
+
+VERIFY_PER_SIZE = 96      # exact re-scorings per combination size (the estimate is additive, the truth not quite)
+ESTIMATE_SLACK = 3.0      # points: combinations estimated this close to the target are verified too
+
+
+class WhatIfError(ValueError):
+    """The profile or a change is invalid; `violations` lists field, rule and message."""
+
+    def __init__(self, message: str, violations: list[dict[str, Any]]):
+        super().__init__(message)
+        self.violations = violations
+
+
+# ------------------------------------------------------------------------------------------
+# Profiles in and out of clean frames
+# ------------------------------------------------------------------------------------------
+def validated(profile: Mapping[str, Any] | FirmProfile, context: str = "profile") -> FirmProfile:
+    """FirmProfile from a mapping, or WhatIfError naming each field and rule broken."""
+    if isinstance(profile, FirmProfile):
+        return profile
+    try:
+        return FirmProfile.model_validate(dict(profile))
+    except ValidationError as exc:
+        viol = violations_from_error(exc)
+        raise WhatIfError(f"{context}: " + "; ".join(v["message"] for v in viol), viol) from None
+
+
+def _python(field: str, value: Any) -> Any:
+    """One clean cell → the JSON-ready value a profile carries."""
+    if value is None or pd.isna(value):
+        return None
+    kind = FIELD_SPECS[field].kind
+    if kind == "date":
+        return pd.Timestamp(value).date().isoformat()
+    if kind == "integer":
+        return int(value) if float(value).is_integer() else float(value)
+    if kind == "bool":
+        return bool(value)
+    if kind == "number":
+        return float(value)
+    return value
+
+
+def row_profile(clean: Columns, i: int) -> dict[str, Any]:
+    """Row i (position) of a clean frame or column mapping as a raw profile mapping."""
+    return {f: _python(f, np.asarray(clean[f])[i]) for f in FIELD_SPECS if f in clean}
+
+
+def _parse_changes(changes: Mapping[str, Any]) -> list[Change]:
+    out, errors = [], []
+    for field, spec in changes.items():
+        try:
+            out.append(parse_change(field, spec))
+        except ChangeError as exc:
+            errors.append({"field": field, "rule": "change", "value": spec, "message": str(exc)})
+    if errors:
+        raise WhatIfError("changes: " + "; ".join(e["message"] for e in errors), errors)
+    if not out:
+        raise WhatIfError("changes: give at least one change, e.g. invention_patents_granted=+2", [])
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# What-if
+# ------------------------------------------------------------------------------------------
+def _recs(batch: ScoreBatch) -> Recommendations:
+    assert batch.recommendations is not None, "Scorer.score_columns attaches them"
+    return batch.recommendations
+
+
+def _summary(batch: ScoreBatch, i: int) -> dict[str, Any]:
+    recs = _recs(batch)
+    return {
+        "score": float(batch.score[i]), "grade": batch.grade[i], "pd": float(batch.pd[i]),
+        "decision": recs.decision[i], "limit": float(recs.limit[i]),
+        "products": [p["code"] for p in recs.products_of(i)],
+        "knockouts": [k for k in batch.knockout_codes()[i].split(";") if k],
+        "recommendation": recs.record(i),
+    }
+
+
+def compare(batch: ScoreBatch, before: int = 0, after: int = 1) -> dict[str, Any]:
+    """Old beside new: score, grade, limit, and the points that moved per dimension and indicator."""
+    dims = [{"key": key, "label_zh": DIMENSIONS[key][0], "label_en": DIMENSIONS[key][1],
+             "before": float(batch.dimension_points[before, d]), "after": float(batch.dimension_points[after, d]),
+             "points": round(float(batch.dimension_points[after, d] - batch.dimension_points[before, d]), 2)}
+            for d, key in enumerate(DIMENSION_KEYS)]
+    moved = batch.points[after] - batch.points[before]
+    indicators = [{"code": ind.code, "indicator": ind.key, "dimension": ind.dimension, "label_zh": ind.label_zh,
+                   "label_en": ind.label_en, "before": _num(batch.values[before, f]),
+                   "after": _num(batch.values[after, f]), "points": round(float(moved[f]), 2)}
+                  for f, ind in enumerate(INDICATORS) if abs(moved[f]) >= 0.005]
+    indicators.sort(key=lambda r: -abs(r["points"]))
+    return {
+        "before": _summary(batch, before),
+        "after": _summary(batch, after),
+        "score_change": round(float(batch.score[after] - batch.score[before]), 2),
+        "clip_points_change": round(float(batch.clip_points[after] - batch.clip_points[before]), 2),
+        "dimensions": dims,
+        "indicators": indicators,
+        "model_version": batch.model_version,
+        "policy_version": _recs(batch).policy.policy_version,
+    }
+
+
+def _num(v: float) -> float | None:
+    return None if np.isnan(v) else float(v)
+
+
+def what_if(scorer: Scorer, profile: Mapping[str, Any] | FirmProfile, changes: Mapping[str, Any],
+            as_of_default: date | None = None) -> dict[str, Any]:
+    """Score the profile and the profile with `changes` side by side (changes as an officer types them)."""
+    base = validated(profile)
+    parsed = _parse_changes(changes)
+    both = profiles_to_columns([base, base], as_of_default)
+    second = np.array([False, True])
+    for ch in parsed:
+        if ch.kind in ("add", "scale", "shift") and pd.isna(both[ch.field][0]):
+            msg = (f"{ch.field}: cannot apply {ch.text} to a missing value (missing is not zero); "
+                   f"give an absolute value instead")
+            raise WhatIfError(f"changes: {msg}", [{"field": ch.field, "rule": "change_on_missing",
+                                                   "value": ch.text, "message": msg}])
+        apply_change(both, ch, second)
+    # The changed profile passes the same schema rules as any submitted one (bounds, cross-field rules).
+    validated(row_profile(both, 1), "profile after the changes")
+    batch = scorer.score_columns(both)
+    out = compare(batch)
+    out["firm_id"] = base.firm_id
+    out["changes"] = [{"field": ch.field, "change": ch.text, "from": _python(ch.field, both[ch.field][0]),
+                       "to": _python(ch.field, both[ch.field][1])} for ch in parsed]
+    out["changed_profile"] = row_profile(both, 1)
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# Next grade
+# ------------------------------------------------------------------------------------------
+@dataclass
+class _Option:
+    """One lever at one step, applicable to this firm."""
+
+    lever: int
+    step: int
+    gain: float  # exact points when applied alone (unclipped score)
+
+
+Cols = dict[str, np.ndarray]
+
+
+def _apply_lever(cols: Cols, lever: Lever, change: Change, rows: np.ndarray) -> None:
+    delta = apply_change(cols, change, rows)
+    for comp in lever.also:
+        cols[comp.field] = cols[comp.field] + comp.factor * delta
+
+
+def _repeat(cols: Cols, m: int) -> Cols:
+    return {f: np.repeat(v, m) for f, v in cols.items()}
+
+
+def _violations(cols: Cols, fields: set[str]) -> np.ndarray:
+    """Rows breaking a bound or a cross-field rule of a changed field (vectorised)."""
+    bad = np.zeros(len(next(iter(cols.values()))), dtype=bool)
+    for f in fields:
+        spec = FIELD_SPECS[f]
+        with np.errstate(invalid="ignore"):
+            if spec.ge is not None:
+                bad |= cols[f] < spec.ge
+            if spec.le is not None:
+                bad |= cols[f] > spec.le
+    for rule in CROSS_RULES:
+        if fields & set(rule.fields):
+            bad |= rule.violated(cols)
+    return bad
+
+
+def _unclipped(batch: ScoreBatch) -> np.ndarray:
+    return batch.score - batch.clip_points
+
+
+def _moved(before: np.ndarray, after: np.ndarray, field: str, sign: int) -> np.ndarray:
+    """Rows whose lever field moved the lever's way (missing values never move)."""
+    if FIELD_SPECS[field].kind in ("number", "integer"):
+        with np.errstate(invalid="ignore"):
+            return np.sign(after - before) == sign
+    return (after != before) & pd.notna(before)
+
+
+class NextGradeSearch:
+    """Finds the smallest lever set lifting one firm a grade; built once per scorer."""
+
+    def __init__(self, scorer: Scorer):
+        self.scorer = scorer
+        self.levers = scorer.policy.next_grade.levers
+        self.changes = [lv.changes for lv in self.levers]
+        self.max_changes = scorer.policy.next_grade.max_changes
+        self.fields = {lv.field for lv in self.levers} | {c.field for lv in self.levers for c in lv.also}
+
+    def _frame(self, base: Cols, plans: list[list[tuple[int, int]]]) -> tuple[Cols, np.ndarray]:
+        """One row per plan (a list of (lever, step)), levers applied in policy order; plus a validity mask."""
+        out = _repeat(base, len(plans))
+        ok = np.ones(len(plans), dtype=bool)
+        for lv_idx, lever in enumerate(self.levers):
+            for st_idx, change in enumerate(self.changes[lv_idx]):
+                rows = np.array([(lv_idx, st_idx) in plan for plan in plans], dtype=bool)
+                if rows.any():
+                    before = out[lever.field]
+                    _apply_lever(out, lever, change, rows)
+                    ok &= ~rows | _moved(before, out[lever.field], lever.field, lever.sign)
+        return out, ok & ~_violations(out, self.fields)
+
+    def options(self, base: Cols, base_points: float) -> tuple[list[_Option], int]:
+        plans = [[(l, s)] for l, steps in enumerate(self.changes) for s in range(len(steps))]
+        cols, ok = self._frame(base, plans)
+        gains = _unclipped(self.scorer.score_columns(cols, with_recommendation=False)) - base_points
+        opts = [_Option(p[0][0], p[0][1], float(g)) for p, g, good in zip(plans, gains, ok) if good and g > 0]
+        return opts, len(plans)
+
+    @staticmethod
+    def _base_columns(profile: Mapping[str, Any] | FirmProfile, as_of_default: date | None = None) -> Cols:
+        return profiles_to_columns([validated(profile)], as_of_default)
+
+    def run(self, profile: Mapping[str, Any] | FirmProfile, as_of_default: date | None = None) -> dict[str, Any]:
+        base_profile = validated(profile)
+        base = self._base_columns(base_profile, as_of_default)
+        base_batch = self.scorer.score_columns(base, with_recommendation=False)
+        grade = base_batch.grade[0]
+        g = GRADES.index(grade)
+        head = {"firm_id": base_profile.firm_id, "lifecycle_stage": base_batch.stage[0], "current": {"score": float(base_batch.score[0]), "grade": grade,
+                                                            "pd": float(base_batch.pd[0])},
+                "knockouts": [k for k in base_batch.knockout_codes()[0].split(";") if k],
+                "max_changes": self.max_changes, "policy_version": self.scorer.policy.policy_version,
+                "model_version": base_batch.model_version, "reachable": False, "target_grade": None,
+                "target_pd_below": None, "points_needed": None, "candidates_scored": 0, "steps": [],
+                "changes": {}, "result": None}
+        if g == 0:
+            return head | {"message": "already at the best grade"}
+        bound = GRADE_UPPER_PD[g - 1]
+        base_points = float(_unclipped(base_batch)[0])
+        needed = float(self.scorer.scale.score_from_pd(bound)) - base_points
+        head |= {"target_grade": GRADES[g - 1], "target_pd_below": bound, "points_needed": round(needed, 2)}
+        opts, scored = self.options(base, base_points)
+        found, scored_more = self._search(base, opts, bound, needed)
+        head["candidates_scored"] = scored + scored_more
+        if found is None:
+            per_lever = sorted((max(o.gain for o in opts if o.lever == lv) for lv in {o.lever for o in opts}), reverse=True)
+            best = sum(per_lever[: self.max_changes])
+            return head | {"message": (f"no path within {self.max_changes} realistic changes: the levers add about "
+                                       f"{best:.1f} of the {needed:.1f} points needed")}
+        return head | self._path(base, base_profile, found, base_batch, as_of_default)
+
+    def _search(self, base: Cols, opts: list[_Option], bound: float, needed: float
+                ) -> tuple[list[_Option] | None, int]:
+        """Fewest levers first; within a size, least effort (smaller steps), then most points."""
+        by_lever: dict[int, list[_Option]] = {}
+        for o in opts:
+            by_lever.setdefault(o.lever, []).append(o)
+        levers = sorted(by_lever)
+        scored = 0
+        for k in range(1, min(self.max_changes, len(levers)) + 1):
+            combos = self._ranked(levers, by_lever, k, needed)
+            if not combos:
+                continue
+            combos = combos[:VERIFY_PER_SIZE]
+            cols, ok = self._frame(base, [[(o.lever, o.step) for o in c] for c in combos])
+            pd_ = self.scorer.score_columns(cols, with_recommendation=False).pd
+            scored += len(combos)
+            hit = np.flatnonzero(ok & (pd_ < bound))
+            if hit.size:
+                return combos[hit[0]], scored
+        return None, scored
+
+    @staticmethod
+    def _ranked(levers: list[int], by_lever: dict[int, list[_Option]], k: int, needed: float) -> list[list[_Option]]:
+        """Combinations of k levers (one step each) whose summed single gains come near the target, best first."""
+        best = {lv: max(o.gain for o in by_lever[lv]) for lv in levers}
+        subsets = [s for s in itertools.combinations(levers, k) if sum(best[lv] for lv in s) >= needed - ESTIMATE_SLACK]
+        ranked = []
+        for s in subsets:
+            for choice in itertools.product(*(by_lever[lv] for lv in s)):
+                est = sum(o.gain for o in choice)
+                if est >= needed - ESTIMATE_SLACK:
+                    effort = sum(o.step + 1 for o in choice)
+                    ranked.append((est < needed, effort, -est, list(choice)))
+        ranked.sort(key=lambda r: r[:3])  # estimated to reach first, then least effort, then most points
+        return [r[3] for r in ranked]
+
+    def _path(self, base: Cols, base_profile: FirmProfile, chosen: list[_Option], base_batch: ScoreBatch,
+              as_of_default: date | None) -> dict[str, Any]:
+        """The chosen steps in order of points, each with the points it adds, and the exact re-scoring."""
+        chosen = sorted(chosen, key=lambda o: -o.gain)
+        prefixes = [[(o.lever, o.step) for o in chosen[: j + 1]] for j in range(len(chosen))]
+        cols, _ = self._frame(base, prefixes)
+        batch = self.scorer.score_columns(cols, with_recommendation=False)
+        scores = np.concatenate([[base_batch.score[0]], batch.score])
+        steps = []
+        for j, o in enumerate(chosen):
+            lever = self.levers[o.lever]
+            before = base if j == 0 else {f: v[j - 1: j] for f, v in cols.items()}
+            moved = [lever.field] + [c.field for c in lever.also]
+            pairs = [(f, _python(f, before[f][0]), _python(f, cols[f][j])) for f in moved]
+            steps.append({
+                "field": lever.field, "label_zh": FIELD_SPECS[lever.field].label_zh,
+                "label_en": FIELD_SPECS[lever.field].label_en, "change": lever.steps[o.step],
+                "changes": [{"field": f, "from": a, "to": b} for f, a, b in pairs if a != b],
+                "points": round(float(scores[j + 1] - scores[j]), 2),
+                "grade_after": batch.grade[j],
+            })
+        final = {f: _python(f, cols[f][-1]) for f in sorted(self.fields)
+                 if _python(f, base[f][0]) != _python(f, cols[f][-1])}
+        result = what_if(self.scorer, base_profile, final, as_of_default)
+        reached = GRADES.index(result["after"]["grade"]) < GRADES.index(base_batch.grade[0])
+        return {"reachable": reached, "steps": steps, "changes": final, "result": result,
+                "message": f"{len(steps)} change(s) lift the grade from {base_batch.grade[0]} to {result['after']['grade']}"}
+
+
+def next_grade(scorer: Scorer, profile: Mapping[str, Any] | FirmProfile, as_of_default: date | None = None) -> dict[str, Any]:
+    """The smallest set of realistic changes lifting the firm at least one grade (see NextGradeSearch)."""
+    return NextGradeSearch(scorer).run(profile, as_of_default)

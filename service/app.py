@@ -1,0 +1,412 @@
+"""The scoring API for loan officers: FastAPI app with audit trail, API keys and problem+json errors."""
+from __future__ import annotations
+
+import gc
+import json
+import logging
+import uuid
+from contextlib import asynccontextmanager
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, AsyncIterator, Awaitable, Callable
+
+import numpy as np
+import orjson
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import Response, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import ValidationError
+
+from features.registry import INDICATORS
+from features.schema import FirmProfile, example_profiles
+from models.bundle import BundleError
+from models.policy import PolicyError
+from models.scoring import ScoreBatch
+from service import errors
+from service.api_models import (Assessment, AssessmentHistory, BatchResult, Health, ModelInfo,
+                                ReloadRequest, StoredAssessment)
+from service.auth import ApiKey, KeyRing
+from service.csv_scoring import CsvError, decode, json_rows, read_csv_text, score_upload
+from service.decision_api import decision_router
+from service.engine import ScoringEngine, load_model
+from service.errors import ApiProblem
+from service.metrics import ApiMetrics, MetricsMiddleware
+from service.monitoring import DriftMonitor, monitoring_router
+from service.rows_api import install_model_mismatch_handler, rows_router
+from service.settings import Settings
+from service.store import AuditRecord, AuditStore, StoreError
+from service.web import mount_web
+
+log = logging.getLogger(__name__)
+_JSON = orjson.OPT_SERIALIZE_NUMPY
+NO_DECISION = "the audit record could not be written, so no decision is returned; retry later"
+
+
+def _dumps(obj: Any) -> bytes:
+    return orjson.dumps(obj, option=_JSON)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _profile_body(many: bool) -> dict[str, Any]:
+    """OpenAPI request body: FirmProfile (or an array of them) with the schema's realistic examples."""
+    ref = {"$ref": "#/components/schemas/FirmProfile"}
+    examples = example_profiles()
+    if many:
+        content = {"schema": {"type": "array", "items": ref},
+                   "examples": {"three firms": {"summary": "startup, growth and mature firm",
+                                                "value": list(examples.values())}}}
+    else:
+        content = {"schema": ref, "examples": {k: {"summary": f"{v['name']} ({k})", "value": v}
+                                               for k, v in examples.items()}}
+    return {"requestBody": {"required": True, "content": {"application/json": content}}}
+
+
+_CSV_BODY = {"requestBody": {"required": True, "content": {
+    "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
+                                       "properties": {"file": {"type": "string", "format": "binary"}}}},
+    "text/csv": {"schema": {"type": "string"}}}}}
+
+
+class Api:
+    """State shared by the endpoints of one app (one per create_app call)."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.keys = KeyRing(settings.keys_file)
+        self.metrics = ApiMetrics()
+        self.engine: ScoringEngine | None = None
+        self.store: AuditStore | None = None
+        self.model_error: str | None = None
+        self.monitor = DriftMonitor()
+
+    def start(self) -> None:
+        self.store = AuditStore(self.settings.database_url, self.settings.sqlite_synchronous)
+        try:
+            model = load_model(self.settings.model_dir)
+        except (BundleError, PolicyError) as exc:  # the process stays up; /readyz says why it is not ready
+            self.model_error = str(exc)
+            log.error("no model served: %s", exc)
+            return
+        self.engine = ScoringEngine(model)
+        self.monitor.attach(model.scorer)
+        self.metrics.set_model(model.version)
+
+    def stop(self) -> None:
+        if self.store is not None:
+            self.store.close()
+
+    def scoring(self) -> ScoringEngine:
+        if self.engine is None:
+            raise ApiProblem(503, f"no model is loaded: {self.model_error}")
+        return self.engine
+
+    def audit(self) -> AuditStore:
+        assert self.store is not None, "store is opened at start-up"
+        return self.store
+
+    async def record(self, records: list[AuditRecord]) -> None:
+        """Commit the audit records or answer 503 (an unrecorded decision is worse than none)."""
+        try:
+            await self.audit().write(records)
+        except StoreError as exc:
+            self.metrics.audit_failures.inc(len(records))
+            log.error("audit write failed: %s", exc)
+            raise ApiProblem(503, NO_DECISION, headers={"Retry-After": "5"}) from exc
+
+
+def _require(api: Api, *roles: str) -> Callable[[Request], Awaitable[ApiKey]]:
+    """Dependency: the caller's key, 401 without a valid one, 403 when its role is not allowed."""
+
+    async def dependency(request: Request) -> ApiKey:
+        key = api.keys.lookup(request.headers.get("x-api-key"))
+        if key is None:
+            raise ApiProblem(401, "a valid API key is required in the X-API-Key header",
+                             headers={"WWW-Authenticate": 'ApiKey header="X-API-Key"'})
+        if key.role not in roles:
+            raise ApiProblem(403, f"role {key.role!r} may not use this endpoint (needs {' or '.join(roles)})")
+        return key
+
+    return dependency
+
+
+def _with_as_of(profile: FirmProfile, today: date) -> FirmProfile:
+    """Assess on today's date when none is given; the date rules are re-checked against it."""
+    if profile.as_of is not None:
+        return profile
+    return FirmProfile.model_validate(profile.model_dump() | {"as_of": today})
+
+
+def _parse_profile(data: Any, prefix: str = "") -> FirmProfile:
+    try:
+        if not isinstance(data, dict):
+            raise ApiProblem(422, f"a firm profile must be a JSON object, got {type(data).__name__}",
+                             [{"path": prefix or "/", "field": "", "rule": "type:object", "value": None,
+                               "problem": "应为JSON对象 / must be a JSON object"}])
+        return _with_as_of(FirmProfile.model_validate(data), date.today())
+    except ValidationError as exc:
+        raise errors.invalid_profile(exc, prefix, data) from exc
+
+
+def _assessment(batch: ScoreBatch, i: int, assessment_id: str, at: str) -> dict[str, Any]:
+    return {"assessment_id": assessment_id, "assessed_at": at} | batch.record(i)
+
+
+def _audit_row(out: dict[str, Any], raw_input: str, out_json: bytes, key: ApiKey, channel: str) -> AuditRecord:
+    return AuditRecord(out["assessment_id"], out["assessed_at"], out["firm_id"], key.id, channel,
+                       out["model_version"], raw_input, out_json.decode("utf-8"))
+
+
+async def _json_body(request: Request) -> Any:
+    body = await request.body()
+    try:
+        return body, orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise errors.not_json(exc) from exc
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the API for `settings` (default: from TECHSCORE_* environment variables)."""
+    settings = settings or Settings.from_env()
+    api = Api(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        api.start()
+        # Move the start-up heap (pandas, LightGBM, the model: millions of objects) out of the
+        # collector's reach, so the frequent full collections a busy server triggers stay cheap.
+        gc.collect()
+        gc.freeze()
+        try:
+            yield
+        finally:
+            api.stop()
+
+    app = FastAPI(title="TechScore API", version="1.0", lifespan=lifespan,
+                  description="Credit scores for technology SMEs (科技型中小企业): PD, points, grade, six dimension "
+                              "ratings, knock-outs and reasons in Chinese and English, each recorded in an audit "
+                              "trail. Send your key in the `X-API-Key` header.")
+    app.state.api = api
+    errors.install(app)
+    officer = Depends(_require(api, "officer", "admin"))
+    admin = Depends(_require(api, "admin"))
+    app.include_router(decision_router(officer, lambda: api.scoring().model.scorer))
+
+    @app.post("/v1/scores", response_model=Assessment, tags=["scoring"], openapi_extra=_profile_body(False),
+              responses=errors.openapi_responses(400, 401, 403, 413, 422, 503), summary="Score one firm")
+    async def score_one(request: Request, key: ApiKey = officer) -> Response:
+        """One firm profile → score, PD, grade, dimension points and ratings, knock-outs, reasons; recorded."""
+        engine = api.scoring()
+        body, data = await _json_body(request)
+        profile = _parse_profile(data)
+        batch, i = await engine.score_one(profile)
+        out = _assessment(batch, i, str(uuid.uuid4()), _now())
+        payload = _dumps(out)
+        await api.record([_audit_row(out, body.decode("utf-8"), payload, key, "single")])
+        api.metrics.scores.labels(out["grade"], "single").inc()
+        return Response(payload, media_type="application/json")
+
+    @app.post("/v1/scores/batch", response_model=BatchResult, tags=["scoring"], openapi_extra=_profile_body(True),
+              responses=errors.openapi_responses(400, 401, 403, 413, 422, 503), summary="Score a JSON array of firms")
+    async def score_batch(request: Request, key: ApiKey = officer) -> Response:
+        """Up to the batch limit of firms, one result per firm in order; a bad firm gets its own errors."""
+        engine = api.scoring()
+        _, data = await _json_body(request)
+        if not isinstance(data, list):
+            raise ApiProblem(422, "the body must be a JSON array of firm profiles")
+        if len(data) > settings.batch_limit:
+            raise ApiProblem(413, f"{len(data)} firms exceed the batch limit of {settings.batch_limit}")
+        items: list[dict[str, Any]] = []
+        good: list[tuple[int, FirmProfile]] = []
+        for i, raw in enumerate(data):
+            try:
+                good.append((i, _parse_profile(raw, f"/{i}")))
+                items.append({"index": i, "ok": True})
+            except ApiProblem as exc:
+                items.append({"index": i, "ok": False, "errors": exc.errors})
+        records: list[AuditRecord] = []
+        if good:
+            batch = engine.score_profiles([p for _, p in good])
+            at = _now()
+            for row, (i, _) in enumerate(good):
+                out = _assessment(batch, row, str(uuid.uuid4()), at)
+                items[i]["assessment"] = out
+                records.append(_audit_row(out, json.dumps(data[i], ensure_ascii=False), _dumps(out), key, "batch"))
+            await api.record(records)
+            api.metrics.count_grades([r["assessment"]["grade"] for r in items if r["ok"]], "batch")
+        api.metrics.rejects.labels("batch").inc(len(data) - len(good))
+        return Response(_dumps({"scored": len(good), "rejected": len(data) - len(good), "results": items}),
+                        media_type="application/json")
+
+    @app.post("/v1/scores/csv", tags=["scoring"], openapi_extra=_CSV_BODY, summary="Score a CSV file",
+              responses={200: {"content": {"text/csv": {}}, "description": "The scored CSV, one row per input row"},
+                         **errors.openapi_responses(400, 401, 403, 413, 415, 422, 503)})
+    async def score_csv(request: Request, key: ApiKey = officer) -> StreamingResponse:
+        """A CSV upload (UTF-8, UTF-8 with BOM or GBK; English or Chinese headers) → the scored CSV.
+
+        Send it as multipart form field `file` or as a `text/csv` body. Rows that break a schema
+        rule keep their place with the reason in the `error` column; they do not fail the request.
+        """
+        engine = api.scoring()
+        data = await _upload_bytes(request)
+        try:
+            raw = read_csv_text(decode(data))
+            ids = np.array([str(uuid.uuid4()) for _ in range(len(raw))], dtype=object)
+            model = engine.model
+            scored = await run_in_threadpool(score_upload, model.scorer, raw, date.today(), ids)
+        except CsvError as exc:
+            raise ApiProblem(422, str(exc)) from exc
+        records = await run_in_threadpool(_csv_audit_rows, scored, key)
+        await api.record(records)
+        api.metrics.count_grades(scored.table["grade"].iloc[scored.scored_rows].tolist(), "csv")
+        api.metrics.rejects.labels("csv").inc(len(raw) - len(scored.scored_rows))
+        return StreamingResponse(scored.chunks(), media_type="text/csv; charset=utf-8",
+                                 headers={"Content-Disposition": 'attachment; filename="scored.csv"'})
+
+    @app.get("/v1/assessments/{assessment_id}", response_model=StoredAssessment, tags=["audit"],
+             responses=errors.openapi_responses(401, 403, 404), summary="A recorded assessment")
+    async def get_assessment(assessment_id: str, key: ApiKey = officer) -> Response:
+        """The assessment exactly as it was returned, with its input and model version."""
+        row = await run_in_threadpool(api.audit().get, assessment_id)
+        if row is None or (key.role != "admin" and row["key_id"] != key.id):  # others' records do not exist for you
+            raise ApiProblem(404, f"no assessment {assessment_id!r} visible to key {key.id!r}")
+        return Response(_dumps(_stored(row)), media_type="application/json")
+
+    @app.get("/v1/assessments", response_model=AssessmentHistory, tags=["audit"],
+             responses=errors.openapi_responses(401, 403, 422), summary="A firm's assessment history")
+    async def list_assessments(firm_id: str = Query(..., min_length=1, max_length=64,
+                                                    description="统一社会信用代码 / Unified social credit code"),
+                               limit: int = Query(100, ge=1, le=1000),
+                               key: ApiKey = officer) -> Response:
+        """A firm's assessments, newest first (an officer sees the ones made with their own key)."""
+        rows = await run_in_threadpool(api.audit().history, firm_id, None if key.role == "admin" else key.id, limit)
+        summaries = []
+        for r in rows:
+            out = json.loads(r["output_json"])
+            summaries.append({"assessment_id": r["id"], "assessed_at": r["assessed_at"], "channel": r["channel"],
+                              "model_version": r["model_version"], "score": out.get("score"),
+                              "grade": out.get("grade")})
+        return Response(_dumps({"firm_id": firm_id, "assessments": summaries}), media_type="application/json")
+
+    @app.get("/v1/model", response_model=ModelInfo, tags=["model"], responses=errors.openapi_responses(401, 403, 503),
+             summary="The model being served")
+    async def model_info(key: ApiKey = officer) -> ModelInfo:
+        """Manifest, metrics and the indicator catalogue (dimensions, labels, directions)."""
+        model = api.scoring().model
+        cat = model.scorer.catalogue  # the bundle's own features: the registry's, or a generic-mode model's columns
+        formulas = {i.key: i.formula for i in INDICATORS}
+        return ModelInfo(
+            manifest={k: v for k, v in model.manifest.items() if k != "metrics"},
+            metrics=model.manifest.get("metrics", {}),
+            dimensions=[{"key": k, "label_zh": zh, "label_en": en} for k, (zh, en) in cat.groups.items()],
+            indicators=[{"key": f.key, "code": f.code, "dimension": f.group, "label_zh": f.label_zh,
+                         "label_en": f.label_en, "unit": f.unit, "direction": f.direction,
+                         "formula": formulas.get(f.key, f"column {f.key} of the bank's own file ({f.unit})")}
+                        for f in cat.features])
+
+    @app.post("/v1/model/reload", response_model=Health, tags=["model"], responses=errors.openapi_responses(401, 403, 409),
+              summary="Swap in a new model bundle (admin)")
+    async def reload_model(body: ReloadRequest | None = None, key: ApiKey = admin) -> Health:
+        """Load a bundle, verify its sha256 against its manifest, then swap it in atomically.
+
+        Requests already being scored finish on the old model; a bundle that fails verification
+        leaves the old model serving and answers 409.
+        """
+        directory = Path(body.model_dir) if body and body.model_dir else settings.model_dir
+        try:
+            model = await run_in_threadpool(load_model, directory)
+        except (BundleError, OSError) as exc:
+            raise ApiProblem(409, f"model not reloaded, still serving the previous one: {exc}") from exc
+        if api.engine is None:
+            api.engine, api.model_error = ScoringEngine(model), None
+        else:
+            api.engine.swap(model)
+        api.monitor.attach(model.scorer)
+        api.metrics.set_model(model.version)
+        log.warning("model %s loaded from %s by key %s", model.version, directory, key.id)
+        return Health(status="reloaded", model_version=model.version)
+
+    @app.get("/healthz", response_model=Health, tags=["health"], summary="Process alive")
+    async def healthz() -> Response:
+        return Response(b'{"status":"ok"}', media_type="application/json")
+
+    @app.get("/readyz", response_model=Health, tags=["health"], responses=errors.openapi_responses(503),
+             summary="Model loaded and audit store writable")
+    async def readyz() -> Response:
+        if api.engine is None:
+            return errors.problem_response(503, f"no model loaded: {api.model_error}", "/readyz")
+        try:
+            await run_in_threadpool(api.audit().check_writable)
+        except StoreError as exc:
+            return errors.problem_response(503, str(exc), "/readyz")
+        return Response(_dumps({"status": "ready", "model_version": api.engine.model.version}),
+                        media_type="application/json")
+
+    @app.get("/metrics", tags=["health"], summary="Prometheus metrics",
+             responses={200: {"content": {"text/plain": {}}}})
+    async def metrics() -> Response:
+        return Response(generate_latest(api.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    app.include_router(monitoring_router(lambda: api.scoring().model, api.monitor, [officer]))
+    app.include_router(rows_router(lambda: api.scoring().model, api.record, officer, settings.batch_limit))
+    install_model_mismatch_handler(app)
+    app.add_middleware(errors.BodyLimitMiddleware, default_limit=settings.max_body_bytes,
+                       limits={"/v1/scores/csv": settings.max_upload_bytes})
+    app.add_middleware(MetricsMiddleware, metrics=api.metrics)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    mount_web(app, api.audit, officer)
+    return app
+
+
+async def _upload_bytes(request: Request) -> bytes:
+    """The CSV bytes from a multipart `file` field or a raw text/csv body."""
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith("multipart/form-data"):
+        form = await request.form(max_part_size=request.app.state.api.settings.max_upload_bytes)
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise ApiProblem(422, "multipart upload needs a file field named 'file'")
+        return await upload.read()
+    if ctype and not ctype.startswith(("text/csv", "text/plain", "application/octet-stream")):
+        raise ApiProblem(415, f"send the CSV as multipart/form-data (field 'file') or text/csv, not {ctype}")
+    return await request.body()
+
+
+def _csv_audit_rows(scored: Any, key: ApiKey) -> list[AuditRecord]:
+    """Audit records of the scored CSV rows: the raw row as submitted and the row as returned."""
+    rows = scored.scored_rows
+    if not len(rows):
+        return []
+    table = scored.table.iloc[rows]
+    at = _now()
+    return [AuditRecord(aid, at, fid, key.id, "csv", mv, i, o) for aid, fid, mv, i, o in
+            zip(table["assessment_id"], table["firm_id"], table["model_version"],
+                json_rows(scored.raw.iloc[rows]), json_rows(table))]
+
+
+def _stored(row: dict[str, Any]) -> dict[str, Any]:
+    return {"assessment_id": row["id"], "assessed_at": row["assessed_at"], "firm_id": row["firm_id"],
+            "key_id": row["key_id"], "channel": row["channel"], "model_version": row["model_version"],
+            "input": json.loads(row["input_json"]), "output": json.loads(row["output_json"])}
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """OpenAPI with FirmProfile (bilingual descriptions from the schema) and the API-key scheme."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    components = schema.setdefault("components", {})
+    defs = FirmProfile.model_json_schema(ref_template="#/components/schemas/{model}")
+    components.setdefault("schemas", {}).update(defs.pop("$defs", {}))
+    components["schemas"]["FirmProfile"] = defs
+    components["securitySchemes"] = {"ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}
+    for path, ops in schema["paths"].items():
+        if path.startswith("/v1/"):
+            for op in ops.values():
+                op["security"] = [{"ApiKey": []}]
+    app.openapi_schema = schema
+    return schema

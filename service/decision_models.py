@@ -1,0 +1,155 @@
+"""Response models of the credit recommendation, what-if and next-grade (mirroring models.decision / models.whatif)."""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from models.scaling import GRADES
+
+Grade = Literal[GRADES]  # type: ignore[valid-type]
+
+
+class LimitStep(BaseModel):
+    key: str = Field(description="Step id, e.g. working_capital_need, grade_factor, cap, limit")
+    label_en: str
+    label_zh: str
+    value: float | None = Field(description="The step's figure (万元, a share or a factor)")
+    rule: str = Field(description="The formula or policy key that produced it")
+
+
+class ProductResult(BaseModel):
+    code: str = Field(description="Product code from the policy, e.g. IP_PLEDGE")
+    name_zh: str
+    name_en: str
+    rules: list[str] = Field(description="The conditions that made the firm eligible, with the firm's value")
+
+
+class JointShare(BaseModel):
+    bank: int
+    role: Literal["lead", "participant"]
+    amount: float = Field(description="万元")
+    share: float = Field(description="Share of the limit, 0–1")
+
+
+class JointLoanPlan(BaseModel):
+    banks: int = Field(description="Suggested number of banks: ⌈limit / single-bank appetite⌉")
+    single_bank_appetite: float
+    shares: list[JointShare]
+
+
+class Recommendation(BaseModel):
+    """What to offer: decision, limit with its arithmetic, products, and a joint-loan split above one bank's appetite."""
+    decision: Literal["approve", "refer", "decline"]
+    decision_rule: str = Field(description="The rule that set the decision (knock-out, grade band or limit)")
+    limit: float = Field(description="Suggested limit, 万元 (0 when declined)")
+    unit: str
+    limit_basis: Literal["working_capital", "revenue_share", "equity", "none"]
+    limit_basis_zh: str
+    limit_basis_en: str
+    limit_steps: list[LimitStep] = Field(description="The arithmetic, step by step")
+    products: list[ProductResult]
+    joint_loan: JointLoanPlan | None
+    policy_version: str
+    policy_fingerprint: str = Field(description="sha256 prefix of the validated policy content")
+
+
+class FieldChange(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+    field: str
+    change: str | None = Field(None, description="The change as written, e.g. +20%")
+    from_: Any = Field(alias="from")
+    to: Any
+
+
+class Side(BaseModel):
+    score: float
+    grade: Grade
+    pd: float
+    decision: str
+    limit: float
+    products: list[str]
+    knockouts: list[str]
+    recommendation: Recommendation
+
+
+class DimensionMove(BaseModel):
+    key: str
+    label_zh: str
+    label_en: str
+    before: float
+    after: float
+    points: float = Field(description="Points moved (after − before)")
+
+
+class IndicatorMove(BaseModel):
+    code: str
+    indicator: str
+    dimension: str
+    label_zh: str
+    label_en: str
+    before: float | None
+    after: float | None
+    points: float
+
+
+class WhatIfResult(BaseModel):
+    firm_id: str
+    before: Side
+    after: Side
+    score_change: float = Field(description="= Σ dimension points moved + clip_points_change")
+    clip_points_change: float
+    dimensions: list[DimensionMove]
+    indicators: list[IndicatorMove] = Field(description="Indicators whose points moved, largest first")
+    changes: list[FieldChange]
+    changed_profile: dict[str, Any]
+    model_version: str
+    policy_version: str
+
+
+class WhatIfRequest(BaseModel):
+    """A firm profile and the changes to try, e.g. {"invention_patents_granted": "+2", "rd_expense_y0": "+20%"}."""
+    model_config = ConfigDict(extra="forbid")
+    profile: dict[str, Any] = Field(description="A firm profile (schema FirmProfile)")
+    changes: dict[str, str | float | int | bool] = Field(
+        min_length=1, description="field → change: +N, −N, +N%, −N%, =other_field, or an absolute value")
+
+
+class NextGradeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    profile: dict[str, Any] = Field(description="A firm profile (schema FirmProfile)")
+
+
+class Current(BaseModel):
+    score: float
+    grade: Grade
+    pd: float
+
+
+class NextGradeStep(BaseModel):
+    field: str
+    label_zh: str
+    label_en: str
+    change: str = Field(description="The lever's step, e.g. +2 or +20%")
+    changes: list[FieldChange] = Field(description="Every field the step moves (a lever may move companions)")
+    points: float = Field(description="Points this step adds, applied after the steps before it")
+    grade_after: Grade
+
+
+class NextGradeResult(BaseModel):
+    firm_id: str
+    lifecycle_stage: str
+    reachable: bool
+    current: Current
+    target_grade: Grade | None
+    target_pd_below: float | None
+    points_needed: float | None
+    knockouts: list[str] = Field(description="Knock-outs stay whatever the grade: the decision stays decline")
+    max_changes: int
+    candidates_scored: int
+    steps: list[NextGradeStep]
+    changes: dict[str, Any] = Field(description="Final values of every changed field (replay with what-if)")
+    result: WhatIfResult | None = Field(description="The changed profile re-scored beside the current one")
+    message: str
+    policy_version: str
+    model_version: str

@@ -1,0 +1,194 @@
+"""One error shape for every failure: RFC 9457 problem details (application/problem+json)."""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Sequence
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from features.schema import ALIASES, FirmProfile, make_uscc, violations_from_error
+
+log = logging.getLogger(__name__)
+PROBLEM_TYPE = "urn:techscore:problem:"
+MEDIA_TYPE = "application/problem+json"
+_PLACEHOLDER_ID = make_uscc("91110000000000000")
+
+_TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
+           405: "Method not allowed", 409: "Conflict", 413: "Content too large", 415: "Unsupported media type",
+           422: "Unprocessable content", 500: "Internal server error", 503: "Service unavailable"}
+_SLUGS = {400: "bad-request", 401: "unauthorized", 403: "forbidden", 404: "not-found", 405: "method-not-allowed",
+          409: "conflict", 413: "too-large", 415: "unsupported-media-type", 422: "validation",
+          500: "internal", 503: "unavailable"}
+
+
+class FieldError(BaseModel):
+    """One bad field: where it is, what is wrong with it, and the rule it breaks."""
+    path: str = Field(description="JSON pointer to the value, e.g. /revenue_y0 or /3/rd_staff")
+    field: str = Field(description="Schema field name")
+    rule: str = Field(description="Rule code, e.g. ge:0, enum, uscc_check, rd_staff_le_staff")
+    value: Any = Field(None, description="The value submitted")
+    problem: str = Field(description="中文 / English explanation naming the field, the value and the rule")
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details; `errors` lists every bad field of a 422."""
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[FieldError] | None = None
+
+
+class ApiProblem(Exception):
+    """Raise anywhere in a request to answer with a problem document."""
+
+    def __init__(self, status: int, detail: str, errors: Sequence[dict[str, Any]] | None = None,
+                 headers: dict[str, str] | None = None):
+        super().__init__(detail)
+        self.status, self.detail, self.errors, self.headers = status, detail, errors, headers
+
+
+def openapi_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the problem responses an endpoint can give."""
+    return {c: {"model": Problem, "content": {MEDIA_TYPE: {}}, "description": _TITLES[c]} for c in codes}
+
+
+def problem_body(status: int, detail: str, instance: str | None = None,
+                 errors: Sequence[dict[str, Any]] | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"type": PROBLEM_TYPE + _SLUGS.get(status, str(status)),
+                            "title": _TITLES.get(status, "Error"), "status": status, "detail": detail}
+    if instance:
+        body["instance"] = instance
+    if errors is not None:
+        body["errors"] = list(errors)
+    return body
+
+
+def problem_response(status: int, detail: str, instance: str | None = None,
+                     errors: Sequence[dict[str, Any]] | None = None,
+                     headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(problem_body(status, detail, instance, errors), status_code=status,
+                        media_type=MEDIA_TYPE, headers=headers)
+
+
+def field_errors(exc: ValidationError, prefix: str = "") -> list[dict[str, Any]]:
+    """Every violation of a FirmProfile, worded exactly as the batch validator words it."""
+    return [{"path": f"{prefix}/{v['field']}", "field": v["field"], "rule": v["rule"],
+             "value": _jsonable(v["value"]), "problem": v["message"]} for v in violations_from_error(exc)]
+
+
+def _jsonable(value: Any) -> Any:
+    """Values as JSON can carry them (dates → ISO text, anything else odd → str)."""
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def invalid_profile(exc: ValidationError, prefix: str = "", data: dict[str, Any] | None = None) -> ApiProblem:
+    """422 naming every bad field, cross-field rules included (as the batch validator reports them)."""
+    errs = field_errors(exc, prefix)
+    if data is not None:
+        errs += _cross_rule_errors(data, errs, prefix)
+    fields = ", ".join(dict.fromkeys(e["field"] for e in errs))
+    return ApiProblem(422, f"{len(errs)} invalid field(s): {fields}", errs)
+
+
+def _cross_rule_errors(data: dict[str, Any], errs: list[dict[str, Any]], prefix: str) -> list[dict[str, Any]]:
+    """Pydantic skips the cross-field rules when a field fails; check them on the fields that passed."""
+    bad = {e["field"] for e in errs}
+    rest = {k: v for k, v in data.items() if ALIASES.get(k, k) not in bad}
+    rest["firm_id"] = rest.get("firm_id", _PLACEHOLDER_ID)  # lets the model-level rules run
+    try:
+        FirmProfile.model_validate(rest)
+    except ValidationError as exc:
+        return [e for e in field_errors(exc, prefix) if e["field"] not in bad]
+    return []
+
+
+def not_json(exc: Exception) -> ApiProblem:
+    return ApiProblem(400, f"request body is not valid JSON: {exc}")
+
+
+def install(app: FastAPI) -> None:
+    """Route every exception through problem+json (no tracebacks to the caller)."""
+
+    @app.exception_handler(ApiProblem)
+    async def _api_problem(request: Request, exc: ApiProblem) -> JSONResponse:
+        return problem_response(exc.status, exc.detail, request.url.path, exc.errors, exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem_response(exc.status_code, str(exc.detail), request.url.path, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _request_validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errs = [{"path": "/" + "/".join(str(p) for p in e["loc"]), "field": str(e["loc"][-1]) if e["loc"] else "",
+                 "rule": e["type"], "value": _jsonable(e.get("input")), "problem": e["msg"]} for e in exc.errors()]
+        return problem_response(422, f"{len(errs)} invalid parameter(s)", request.url.path, errs)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s", request.url.path)
+        return problem_response(500, "internal error; it has been logged", request.url.path)
+
+
+class BodyTooLarge(HTTPException):
+    """Raised while reading a body past its limit (an HTTPException, so FastAPI's body parsing lets it through)."""
+
+    def __init__(self, limit: int):
+        super().__init__(413, f"request body exceeds the limit of {limit:,} bytes")
+
+
+class BodyLimitMiddleware:
+    """413 for bodies above the route's limit: by Content-Length up front, or while streaming."""
+
+    def __init__(self, app: ASGIApp, default_limit: int, limits: dict[str, int]):
+        self.app, self.default_limit, self.limits = app, default_limit, limits
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limits.get(scope["path"], self.default_limit)
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                await _send_413(send, scope["path"], limit)
+                return
+        seen = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            msg = await receive()
+            if msg["type"] == "http.request":
+                seen += len(msg.get("body", b""))
+                if seen > limit:
+                    raise BodyTooLarge(limit)
+            return msg
+
+        async def tracking_send(msg: Message) -> None:
+            nonlocal started
+            started = started or msg["type"] == "http.response.start"
+            await send(msg)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except BodyTooLarge:
+            if not started:
+                await _send_413(send, scope["path"], limit)
+
+
+async def _send_413(send: Send, path: str, limit: int) -> None:
+    body = json.dumps(problem_body(413, f"request body exceeds the limit of {limit:,} bytes", path)).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})

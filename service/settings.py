@@ -1,0 +1,37 @@
+"""Service configuration from TECHSCORE_* environment variables (pydantic-validated)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ENV_PREFIX = "TECHSCORE_"
+MiB = 1 << 20
+
+
+class Settings(BaseModel):
+    """Everything the API needs to start; each field reads TECHSCORE_<FIELD NAME IN CAPITALS>."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model_dir: Path = Field(Path("var/model"), description="Model bundle directory served at start-up")
+    database_url: str = Field("sqlite:///var/techscore.db", description="SQLAlchemy URL of the audit store")
+    # WAL + NORMAL: a commit has written the WAL (OS page cache) before it returns, so a record
+    # answered 200 survives kill -9 of the server; only an OS crash or power cut can lose the last
+    # commits. FULL also fsyncs the WAL on each (group) commit: power-cut safe, ~5 ms a commit here.
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
+        "NORMAL", description="SQLite WAL sync level: NORMAL survives a process crash, FULL also a power cut")
+    keys_file: Path = Field(Path("var/api_keys.json"), description="API key hashes and roles")
+    batch_limit: int = Field(1000, ge=1, description="Most firms in one POST /v1/scores/batch")
+    max_body_bytes: int = Field(16 * MiB, ge=1024, description="Largest JSON request body")
+    max_upload_bytes: int = Field(64 * MiB, ge=1024, description="Largest CSV upload")
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> "Settings":
+        """Values from the environment (TECHSCORE_MODEL_DIR, TECHSCORE_DATABASE_URL, …), then overrides."""
+        env = os.environ if environ is None else environ
+        values = {name: env[ENV_PREFIX + name.upper()] for name in cls.model_fields
+                  if ENV_PREFIX + name.upper() in env}
+        return cls.model_validate(values | overrides)

@@ -1,0 +1,112 @@
+"""The loan officer's web page: static assets at `/` plus the form metadata the page renders from.
+
+The page never lists fields itself: `GET /v1/form` derives sections, labels, units, bounds and
+enum values from `features.schema.FIELD_SPECS`, and `GET /v1/examples` serves
+`features.schema.example_profiles()`. Like every `/v1/` endpoint they need an officer's key.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable
+
+from fastapi import APIRouter, FastAPI, Query
+from fastapi.concurrency import run_in_threadpool
+from fastapi.params import Depends
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import select
+
+from features.registry import DIMENSIONS, INDICATORS
+from features.schema import _UNIT_EN, FIELD_SPECS, GROUPS, example_profiles
+from service.api_models import AssessmentSummary
+from service.auth import ApiKey
+from service.store import AuditStore, assessments
+
+STATIC_DIR = Path(__file__).with_name("static")
+
+# Schema groups shown as form sections: the five raw-data groups that feed one dimension each sit
+# under that dimension's label; identity and the loan request frame them.
+GROUP_DIMENSION = {"ip": "tech_ip", "rd": "rd_input", "talent": "talent", "capital": "capital",
+                   "financials": "operations", "credit": "credit"}
+OTHER_GROUP_LABELS = {"identity": ("企业基本信息", "Firm identity"), "request": ("贷款申请", "Loan request")}
+SECTION_ORDER = ("identity", "ip", "rd", "talent", "capital", "financials", "credit", "request")
+assert set(SECTION_ORDER) == set(GROUPS), "every schema group needs a form section"
+
+router = APIRouter(tags=["web"])
+
+
+def _field(name: str) -> dict[str, Any]:
+    spec = asdict(FIELD_SPECS[name])
+    spec["enum"] = list(spec["enum"])
+    spec["unit_en"] = _UNIT_EN.get(spec["unit"], spec["unit"])
+    return spec
+
+
+def _section(group: str) -> dict[str, Any]:
+    dim = GROUP_DIMENSION.get(group)
+    zh, en = DIMENSIONS[dim] if dim else OTHER_GROUP_LABELS[group]
+    return {"key": group, "dimension": dim, "label_zh": zh, "label_en": en,
+            "fields": [_field(n) for n, s in FIELD_SPECS.items() if s.group == group]}
+
+
+@lru_cache(maxsize=1)
+def form_spec() -> dict[str, Any]:
+    """Everything the page needs to render the profile form and explain a result."""
+    return {
+        "sections": [_section(g) for g in SECTION_ORDER],
+        "dimensions": [{"key": k, "label_zh": zh, "label_en": en} for k, (zh, en) in DIMENSIONS.items()],
+        # the raw fields behind each indicator: the what-if panel offers those behind the reasons
+        "indicators": [{"key": i.key, "label_zh": i.label_zh, "label_en": i.label_en, "inputs": list(i.inputs)}
+                       for i in INDICATORS],
+    }
+
+
+@router.get("/v1/form", summary="Profile form metadata (sections, labels, units, bounds) from the schema")
+def get_form() -> dict[str, Any]:
+    return form_spec()
+
+
+@router.get("/v1/examples", summary="Example firms (startup, growth, mature) as profile JSON")
+def get_examples() -> dict[str, dict[str, Any]]:
+    return example_profiles()
+
+
+def index() -> FileResponse:
+    return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+
+class RecentAssessment(AssessmentSummary):
+    firm_id: str | None
+    name: str | None
+
+
+def recent_assessments(store: AuditStore, key_id: str | None, limit: int) -> list[dict[str, Any]]:
+    """Newest assessments made with `key_id` (all keys when None), with the firm's name as submitted."""
+    q = select(assessments).order_by(assessments.c.assessed_at.desc()).limit(limit)
+    if key_id is not None:
+        q = q.where(assessments.c.key_id == key_id)
+    with store.engine.connect() as conn:
+        rows = conn.execute(q).mappings().all()
+    out = []
+    for r in rows:
+        given, result = json.loads(r["input_json"]), json.loads(r["output_json"])
+        out.append({"assessment_id": r["id"], "assessed_at": r["assessed_at"], "channel": r["channel"],
+                    "model_version": r["model_version"], "score": result.get("score"), "grade": result.get("grade"),
+                    "firm_id": r["firm_id"], "name": given.get("name") or given.get(FIELD_SPECS["name"].label_zh)})
+    return out
+
+
+def mount_web(app: FastAPI, audit: Callable[[], AuditStore], officer: Depends) -> None:
+    """Add the page (`/`, `/static/*`), its metadata endpoints and the officer's recent assessments."""
+
+    @app.get("/v1/me/assessments", response_model=list[RecentAssessment], tags=["audit"],
+             summary="My recent assessments (all keys' for an admin), newest first")
+    async def my_assessments(limit: int = Query(50, ge=1, le=500), key: ApiKey = officer) -> list[dict[str, Any]]:
+        return await run_in_threadpool(recent_assessments, audit(), None if key.role == "admin" else key.id, limit)
+
+    app.include_router(router, dependencies=[officer])
+    app.add_api_route("/", index, include_in_schema=False)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

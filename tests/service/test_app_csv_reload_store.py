@@ -1,0 +1,118 @@
+"""CSV upload, model reload and audit-store failures through the ASGI client."""
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+
+import pytest
+from fastapi.testclient import TestClient
+
+from features.schema import FIELD_SPECS, example_profiles
+from models.scoring import RESULT_COLUMNS
+from service.app import create_app
+from service.csv_scoring import OUTPUT_COLUMNS
+from service.store import AuditStore
+
+FIRMS = list(example_profiles().values())
+
+
+def _csv(rows: list[dict], chinese: bool = False) -> str:
+    names = list(rows[0])
+    header = [FIELD_SPECS[n].label_zh if chinese else n for n in names]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    for r in rows:
+        w.writerow(["" if r[n] is None else r[n] for n in names])
+    return buf.getvalue()
+
+
+def _read(text: str) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+@pytest.mark.parametrize("encoding,chinese", [("utf-8", False), ("utf-8-sig", True), ("gbk", True)])
+def test_csv_upload_scores_every_row_in_order(client, keys, encoding, chinese):
+    rows = [FIRMS[0], FIRMS[1] | {"revenue_y0": -3, "rd_staff": 999}, FIRMS[2]]
+    data = _csv(rows, chinese).encode(encoding)
+    r = client.post("/v1/scores/csv", files={"file": ("firms.csv", data, "text/csv")}, headers=keys.h())
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/csv")
+    out = _read(r.text)
+    assert list(out[0]) == list(OUTPUT_COLUMNS)
+    assert [o["row"] for o in out] == ["0", "1", "2"]
+    assert [o["firm_id"] for o in out] == [f["firm_id"] for f in rows]
+    assert out[1]["error"] and "revenue_y0" in out[1]["error"] and "rd_staff_le_staff" in out[1]["error"]
+    assert out[1]["score"] == "" and out[1]["assessment_id"] == ""
+    assert out[0]["error"] == "" and out[2]["error"] == ""
+    single = client.post("/v1/scores", json=FIRMS[2], headers=keys.h()).json()
+    assert float(out[2]["score"]) == single["score"] and out[2]["grade"] == single["grade"]
+    stored = client.get(f"/v1/assessments/{out[2]['assessment_id']}", headers=keys.h()).json()
+    assert stored["channel"] == "csv"
+    assert stored["output"]["score"] == single["score"]
+    assert stored["input"][FIELD_SPECS["firm_id"].label_zh if chinese else "firm_id"] == FIRMS[2]["firm_id"]
+
+
+def test_csv_as_a_raw_text_body(client, keys):
+    r = client.post("/v1/scores/csv", content=_csv(FIRMS).encode(), headers=keys.h() | {"Content-Type": "text/csv"})
+    assert r.status_code == 200
+    assert all(set(RESULT_COLUMNS) <= set(row) and row["grade"] for row in _read(r.text))
+
+
+@pytest.mark.parametrize("content,fragment", [(b"", "empty"), (b"\xff\xfe\x00\x00garbage\x81\x30", "UTF-8"),
+                                              (b"firm_id,revenue_y0,\xe8\x90\xa5\xe4\xb8\x9a\xe6\x94\xb6\xe5\x85\xa5(\xe5\xbd\x93\xe5\xb9\xb4)\n1,2,3\n", "both map")])
+def test_unreadable_csv_is_422(client, keys, content, fragment):
+    r = client.post("/v1/scores/csv", content=content, headers=keys.h() | {"Content-Type": "text/csv"})
+    assert r.status_code == 422 and fragment in r.json()["detail"], r.text
+
+
+def test_csv_wrong_media_type_is_415_and_too_large_is_413(client, keys):
+    assert client.post("/v1/scores/csv", json={"a": 1}, headers=keys.h()).status_code == 415
+    big = _csv(FIRMS).encode() + b"x" * (2 * 1024 * 1024)
+    r = client.post("/v1/scores/csv", files={"file": ("f.csv", big, "text/csv")}, headers=keys.h())
+    assert r.status_code == 413 and r.json()["type"].endswith("too-large")
+
+
+def test_reload_swaps_model_and_refuses_a_tampered_bundle(client, keys, model_dir, tmp_path):
+    good = tmp_path / "good"
+    shutil.copytree(model_dir, good)
+    r = client.post("/v1/model/reload", json={"model_dir": str(good)}, headers=keys.h("admin"))
+    assert r.status_code == 200 and r.json()["status"] == "reloaded"
+    bad = tmp_path / "bad"
+    shutil.copytree(model_dir, bad)
+    with open(bad / "model.joblib", "ab") as fh:
+        fh.write(b"tampered")
+    r = client.post("/v1/model/reload", json={"model_dir": str(bad)}, headers=keys.h("admin"))
+    assert r.status_code == 409 and "sha256" in r.json()["detail"]
+    assert client.post("/v1/scores", json=FIRMS[0], headers=keys.h()).status_code == 200  # old model serves on
+
+
+def test_no_decision_when_the_audit_record_cannot_be_written(client, keys, monkeypatch):
+    def broken(self, groups):
+        raise OSError("disk full")
+    monkeypatch.setattr(AuditStore, "_commit", broken)
+    r = client.post("/v1/scores", json=FIRMS[0], headers=keys.h())
+    assert r.status_code == 503 and r.headers["retry-after"] == "5"
+    body = r.json()
+    assert "score" not in body and "grade" not in body and "audit" in body["detail"]
+    assert client.post("/v1/scores/batch", json=FIRMS, headers=keys.h()).status_code == 503
+    assert client.post("/v1/scores/csv", content=_csv(FIRMS).encode(),
+                       headers=keys.h() | {"Content-Type": "text/csv"}).status_code == 503
+    assert 'techscore_audit_write_failures_total' in client.get("/metrics").text
+
+
+def test_readyz_is_503_without_a_model_or_a_writable_store(settings, tmp_path, keys):
+    no_model = settings.model_copy(update={"model_dir": tmp_path / "none",
+                                           "database_url": f"sqlite:///{tmp_path / 'a.db'}"})
+    with TestClient(create_app(no_model)) as c:
+        r = c.get("/readyz")
+        assert r.status_code == 503 and "manifest.json" in r.json()["detail"]
+        assert c.get("/healthz").status_code == 200
+        assert c.post("/v1/scores", json=FIRMS[0], headers=keys.h()).status_code == 503
+    db = tmp_path / "ro.db"
+    AuditStore(f"sqlite:///{db}").close()
+    ro = settings.model_copy(update={"database_url": f"sqlite:///file:{db}?mode=ro&uri=true"})
+    with TestClient(create_app(ro)) as c:
+        r = c.get("/readyz")
+        assert r.status_code == 503 and "not writable" in r.json()["detail"]

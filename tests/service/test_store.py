@@ -1,0 +1,63 @@
+"""Audit store: group commit, isolation of a bad record, reads."""
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import pytest
+
+from service.store import AuditRecord, AuditStore, StoreError
+
+
+def _rec(i: int, firm: str = "F1", key: str = "k1") -> AuditRecord:
+    return AuditRecord(f"id-{i}", f"2025-01-01T00:00:{i:02d}+00:00", firm, key, "single", "v1", '{"in": 1}',
+                       f'{{"out": {i}}}')
+
+
+@pytest.mark.parametrize("sync", ["NORMAL", "FULL"])
+def test_concurrent_writes_are_committed_in_groups(tmp_path, sync):
+    store = AuditStore(f"sqlite:///{tmp_path / 'a.db'}", sync)
+    assert store.inline == (sync == "NORMAL")  # FULL waits on fsync: a writer thread does it
+    groups: list[int] = []
+    original = store._commit
+
+    def spy(batch):
+        groups.append(len(batch))
+        original(batch)
+
+    store._commit = spy  # type: ignore[method-assign]
+
+    async def main() -> None:
+        await asyncio.gather(*(store.write([_rec(i)]) for i in range(20)))
+
+    asyncio.run(main())
+    assert store.ids() == {f"id-{i}" for i in range(20)}
+    assert sum(groups) == 20 and len(groups) < 20
+    # committed means visible to another connection (another process after a crash)
+    with sqlite3.connect(tmp_path / "a.db") as con:
+        assert con.execute("select count(*) from assessments").fetchone()[0] == 20
+        assert con.execute("pragma journal_mode").fetchone()[0] == "wal"
+    store.close()
+
+
+def test_one_bad_record_does_not_fail_its_neighbours(tmp_path):
+    store = AuditStore(f"sqlite:///{tmp_path / 'a.db'}")
+    store.write_sync([_rec(1)])
+
+    async def main():
+        return await asyncio.gather(store.write([_rec(2)]), store.write([_rec(1)]), store.write([_rec(3)]),
+                                    return_exceptions=True)
+
+    ok2, dup, ok3 = asyncio.run(main())
+    assert ok2 is None and ok3 is None and isinstance(dup, StoreError)
+    assert store.ids() == {"id-1", "id-2", "id-3"}
+
+
+def test_history_is_per_firm_newest_first_and_filtered_by_key(tmp_path):
+    store = AuditStore(f"sqlite:///{tmp_path / 'a.db'}")
+    store.write_sync([_rec(1), _rec(2, key="k2"), _rec(3), _rec(4, firm="F2")])
+    assert [r["id"] for r in store.history("F1")] == ["id-3", "id-2", "id-1"]
+    assert [r["id"] for r in store.history("F1", key_id="k1")] == ["id-3", "id-1"]
+    assert store.get("id-4")["firm_id"] == "F2" and store.get("nope") is None
+    store.check_writable()
+    assert store.ids() == {"id-1", "id-2", "id-3", "id-4"}  # the probe leaves nothing behind

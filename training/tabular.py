@@ -1,0 +1,47 @@
+"""Bring your own data: pick the firm-profile pipeline or the generic tabular mode for a labelled table."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.tabular import TabularConfig, TabularConfigError, TabularSpec, strip_headers, target_labels
+from features.validate import _field_of, clean_header
+from models.catalogue import Catalogue
+from training.train import Prepared, TrainConfig, TrainingDataError, data_fingerprint, prepare_profiles
+
+MIN_SCHEMA_FIELDS = 10  # a firm-profile file has firm_id and at least this many schema fields
+
+
+def is_firm_profile_table(columns: list) -> bool:
+    """True when the headers are the firm-profile schema (English names or Chinese labels)."""
+    fields = {_field_of(clean_header(c)) for c in columns} - {None}
+    return "firm_id" in fields and len(fields) >= MIN_SCHEMA_FIELDS
+
+
+def prepare_tabular(raw: pd.DataFrame, cfg: TrainConfig, config: TabularConfig | None = None) -> Prepared:
+    """A bank's own table: types inferred (or configured), categories ordered on training rows only."""
+    config = config or TabularConfig()
+    raw = strip_headers(raw).reset_index(drop=True)
+    try:
+        y = target_labels(raw, cfg.target, config.target_positive)
+    except TabularConfigError as exc:
+        raise TrainingDataError(str(exc)) from exc
+    if y.sum() < 50 or (len(y) - y.sum()) < 50:
+        raise TrainingDataError(f"{int(y.sum())} defaults and {int(len(y) - y.sum())} non-defaults in {cfg.target!r}: at least 50 of each are needed")
+
+    def featurise(train_rows: np.ndarray) -> tuple[np.ndarray, Catalogue, dict]:
+        try:
+            spec = TabularSpec.fit(raw, y, train_rows, cfg.target, config)
+        except TabularConfigError as exc:
+            raise TrainingDataError(str(exc)) from exc
+        X = spec.transform(spec.validate(raw).clean)
+        return X, Catalogue.from_dict(spec.catalogue_dict()), {"tabular": spec.to_dict()}
+
+    return Prepared(y, np.full(len(y), "all", dtype=object), raw.index, len(raw), data_fingerprint(raw), featurise)
+
+
+def prepare_any(raw: pd.DataFrame, cfg: TrainConfig, config: TabularConfig | None = None) -> Prepared:
+    """Firm-profile pipeline when the headers are the schema, else the generic tabular mode."""
+    if is_firm_profile_table(list(raw.columns)):
+        return prepare_profiles(raw, cfg)
+    return prepare_tabular(raw, cfg, config)

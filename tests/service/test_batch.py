@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 import features.io
 from features.schema import FIELD_SPECS
 from models.bundle import load_bundle
+from models.decision import RECOMMENDATION_COLUMNS
 from models.scoring import RESULT_COLUMNS, Scorer
 from service.batch import RejectRateExceeded, score_file
 from service.cli import app
@@ -73,7 +74,7 @@ def test_bad_rows_go_to_rejects_with_input_positions(tmp_path, file_scorer, book
     assert line["firm_id"] == book.loc[1500, "firm_id"] and line["value"] == "lots"
     assert "lots" in line["message"] and "revenue_y0" in line["message"]
     scored = _read(out)
-    assert tuple(scored.columns) == RESULT_COLUMNS
+    assert tuple(scored.columns) == RESULT_COLUMNS + RECOMMENDATION_COLUMNS
     assert not {book.loc[10, "firm_id"], book.loc[1500, "firm_id"]} & set(scored["firm_id"])
     assert summary.rows == 3000 and summary.scored == len(scored) == 3000 - summary.rejected
     assert summary.rejected == rejects["row"].nunique()

@@ -250,6 +250,18 @@ def parquet_batches(path: Path, row_groups: list[int] | None = None) -> Iterator
         yield ParquetBatch(RawChunk(batch.to_pandas(), np.arange(n, dtype=np.int64), n, []), done / total)
 
 
+def input_columns(path: Path, encoding: str | None = None) -> list[str]:
+    """The column names of a CSV (header line) or Parquet file."""
+    if is_parquet(path):
+        return pq.ParquetFile(path).schema_arrow.names
+    enc = check_encoding(encoding) if encoding else detect_encoding(path)
+    try:
+        first = csv_header_bytes(path).decode(enc).lstrip("\ufeff").rstrip("\r\n")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: the header line is not {enc} text; pass --encoding") from exc
+    return next(csv.reader([first]), [])
+
+
 def file_pieces(path: Path, encoding: str | None = None) -> Iterator[CsvBlock | ParquetBatch]:
     """One input file as pieces to read (CSV blocks or Parquet batches), in order."""
     return parquet_batches(path) if is_parquet(path) else csv_blocks(path, encoding)

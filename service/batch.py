@@ -21,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.io import CsvBlock, MalformedRow, ParquetBatch, RawChunk, file_pieces, input_files
+from features.io import CsvBlock, MalformedRow, ParquetBatch, RawChunk, file_pieces, input_columns, input_files
 from features.validate import REJECT_COLUMNS
 from models.scoring import Scorer
 from service.output import AtomicFile, TableSink, arrow_schema, for_output, format_of
@@ -85,9 +85,9 @@ def rejects_path_for(out: Path) -> Path:
     return out.with_name(stem + ".rejects.csv")
 
 
-def result_schema(scorer: Scorer) -> pa.Schema:
-    """The output columns (`ScoreBatch.to_frame()`) as an Arrow schema, from scoring zero rows."""
-    empty = scorer.validate(pd.DataFrame()).clean
+def result_schema(scorer: Scorer, columns: list[str]) -> pa.Schema:
+    """The output columns (`ScoreBatch.to_frame()`) as an Arrow schema, from scoring zero rows with these input columns."""
+    empty = scorer.validate(pd.DataFrame({c: pd.Series(dtype=object) for c in columns})).clean
     return arrow_schema(scorer.score_frame(empty).to_frame())
 
 
@@ -165,7 +165,7 @@ def score_file(scorer: Scorer, src: Path | str, out: Path | str, as_of: date | N
     fmt = format_of(out, fmt)
     as_of = as_of or date.today()
     workers = workers or default_workers()
-    schema = result_schema(scorer)
+    schema = result_schema(scorer, input_columns(input_files(src)[0], encoding))
     summary = BatchSummary(output=out)
     rej_path = rejects_path_for(out)
     pieces = _pieces(src, encoding)

@@ -22,8 +22,8 @@ from typing import Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from features.io import (check_encoding, csv_block_bounds, csv_blocks, detect_encoding, input_files, is_parquet,
-                         parquet_batches)
+from features.io import (check_encoding, csv_block_bounds, csv_blocks, detect_encoding, input_columns, input_files,
+                         is_parquet, parquet_batches)
 from models.scoring import Scorer
 from service.batch import (REJECTS_SCHEMA, BatchSummary, ChunkResult, Progress, RejectRateExceeded,
                            rejects_path_for, result_schema, score_piece, shift_rows)
@@ -144,7 +144,7 @@ def score_dataset(scorer: Scorer, src: Path | str, out: Path | str, as_of: date 
     out = Path(out)
     fmt = format_of(out, fmt)
     as_of = as_of or date.today()
-    schema = result_schema(scorer)
+    schema = result_schema(scorer, input_columns(input_files(src)[0], encoding))
     pieces = plan_pieces(src, encoding, piece_bytes)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))

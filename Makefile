@@ -44,7 +44,7 @@ test: install
 
 bench: install model
 	$(PY) bench/bench_train.py
-	$(PY) bench/bench_score.py
+	$(PY) bench/bench_batch.py --rows 100000 --model $(MODEL_DIR)
 	$(PY) bench/bench_batch.py --rows 1000000 --model $(MODEL_DIR)
 	$(PY) bench/bench_api.py --model $(MODEL_DIR)
 	$(PY) bench/bench_next_grade.py --model $(MODEL_DIR)

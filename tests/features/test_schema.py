@@ -250,6 +250,22 @@ def test_cross_rule_pydantic(rule: Any) -> None:
 
 
 @pytest.mark.parametrize("rule", CROSS_RULES, ids=lambda r: r.code)
+def test_cross_rule_on_one_profile_agrees_with_the_vectorised_check(rule: Any) -> None:
+    if rule.on_dates:
+        d = [date(2020, 1, 1), date(2020, 1, 2), None]
+        pairs = [(a, b) for a in d for b in d]
+        cols = {f: np.array([np.datetime64(p[k]) if p[k] else np.datetime64("NaT") for p in pairs],
+                            dtype="datetime64[ns]") for k, f in enumerate(rule.fields)}
+    else:
+        v = [0, 1, 1.0, 1.5, 2**53, 2**53 + 1, None]  # ints beyond 2**53 compare as float64, like the frame
+        pairs = [(a, b) for a in v for b in v]
+        cols = {f: np.array([np.nan if p[k] is None else float(p[k]) for p in pairs]) for k, f in enumerate(rule.fields)}
+    expected = rule.violated(cols)
+    assert [rule.violated_by(a, b) for a, b in pairs] == expected.tolist()
+    assert expected.any() and not expected.all()
+
+
+@pytest.mark.parametrize("rule", CROSS_RULES, ids=lambda r: r.code)
 def test_cross_rule_missing_never_violates(rule: Any) -> None:
     is_date = FIELD_SPECS[rule.fields[0]].kind == "date"
     cols = {f: (np.array(["NaT", "NaT"], dtype="datetime64[ns]") if is_date else np.array([np.nan, np.nan]))

@@ -324,9 +324,17 @@ def _profile_column(kind: str, values: list[Any]) -> np.ndarray:
     return np.array(values, dtype=object)
 
 
+_FLOAT_FIELDS = tuple(f for f in FIELD_NAMES if FIELD_SPECS[f].kind in ("number", "integer", "bool"))
+
+
 def profiles_to_columns(profiles: Sequence[FirmProfile], as_of_default: date | None = None) -> dict[str, np.ndarray]:
     """The clean columns as numpy arrays, without a DataFrame (the API's per-request fast path)."""
-    cols = {f: _profile_column(FIELD_SPECS[f].kind, [getattr(p, f) for p in profiles]) for f in FIELD_NAMES}
+    values = [p.__dict__ for p in profiles]
+    # Numbers, counts and yes/no in one conversion (None -> NaN, as float(v) per value would give).
+    floats = np.array([[v[f] for f in _FLOAT_FIELDS] for v in values], dtype="float64").reshape(len(values), len(_FLOAT_FIELDS))
+    by_field = dict(zip(_FLOAT_FIELDS, floats.T.copy()))  # one contiguous row per field
+    cols = {f: by_field[f] if f in by_field else _profile_column(FIELD_SPECS[f].kind, [v[f] for v in values])
+            for f in FIELD_NAMES}
     if as_of_default is not None:
         cols["as_of"] = np.where(np.isnat(cols["as_of"]), np.datetime64(_as_ts(as_of_default), "ns"),
                                  cols["as_of"])

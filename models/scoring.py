@@ -114,29 +114,26 @@ class ScoreBatch:
         return pd.concat([frame, self.recommendations.to_frame()], axis=1)  # RECOMMENDATION_COLUMNS after
 
     def _reason(self, i: int, f: int, direction: str) -> dict[str, Any]:
-        ind = self.catalogue.features[f]
-        value = self.values[i, f]
-        median = self.stage_medians[i, f]
-        kind = "M" if direction == "down" and np.isnan(value) else ("D" if direction == "down" else "U")
-        text = self.catalogue.texts[kind][f].split(" ", 1)[1].split(" / ", 1)
+        value = float(self.values[i, f])
+        median = float(self.stage_medians[i, f])
+        missing = value != value  # NaN (plain floats: numpy's scalar isnan costs more than the rest)
+        kind = "M" if direction == "down" and missing else ("D" if direction == "down" else "U")
+        head, texts = self.catalogue.reason_parts[kind][f]
         out = {
-            "code": f"{ind.code}{kind}",
-            "indicator": ind.key,
-            "dimension": ind.group,
-            "label_zh": ind.label_zh,
-            "label_en": ind.label_en,
-            "value": None if np.isnan(value) else float(value),
-            "stage_median": None if np.isnan(median) else float(median),
+            **head,
+            "value": None if missing else value,
+            "stage_median": None if median != median else median,
             "points": round(float(self.points[i, f]), 2),
-            "text_zh": text[0],
-            "text_en": text[1],
+            **texts,
         }
-        if ind.categories:  # a categorical column: its value is the category's position
-            out["category"] = None if np.isnan(value) else ind.categories[int(value)]
+        categories = self.catalogue.features[f].categories
+        if categories:  # a categorical column: its value is the category's position
+            out["category"] = None if missing else categories[int(value)]
         return out
 
     def record(self, i: int) -> dict[str, Any]:
         """Structured result of row i (the API's response body)."""
+        points, ratings = self.dimension_points[i].tolist(), self.ratings[i].tolist()
         return {
             "firm_id": self.firm_id[i],
             "lifecycle_stage": self.stage[i],
@@ -149,19 +146,19 @@ class ScoreBatch:
                     "key": key,
                     "label_zh": label_zh,
                     "label_en": label_en,
-                    "points": float(self.dimension_points[i, d]),
-                    "rating": float(self.ratings[i, d]),
+                    "points": points[d],
+                    "rating": ratings[d],
                 }
                 for d, (key, (label_zh, label_en)) in enumerate(self.catalogue.groups.items())
             ],
             "clip_points": float(self.clip_points[i]),
             "knockouts": [
                 {"code": ko.code, "rule": ko.rule, "text_zh": ko.text_zh, "text_en": ko.text_en}
-                for k, ko in enumerate(self.knockout_rules)
-                if self.knockouts[i, k]
+                for ko, hit in zip(self.knockout_rules, self.knockouts[i].tolist())
+                if hit
             ],
-            "reasons_down": [self._reason(i, f, "down") for f in self.reasons_down[i] if f >= 0],
-            "reasons_up": [self._reason(i, f, "up") for f in self.reasons_up[i] if f >= 0],
+            "reasons_down": [self._reason(i, f, "down") for f in self.reasons_down[i].tolist() if f >= 0],
+            "reasons_up": [self._reason(i, f, "up") for f in self.reasons_up[i].tolist() if f >= 0],
             "model_version": self.model_version,
         } | ({} if self.recommendations is None else {"recommendation": self.recommendations.record(i)})
 

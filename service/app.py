@@ -201,12 +201,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def score_one(request: Request, key: ApiKey = officer) -> Response:
         """One firm profile → score, PD, grade, dimension points and ratings, knock-outs, reasons; recorded."""
         engine = api.scoring()
-        body, data = await _json_body(request)
-        profile = _parse_profile(data)
-        batch, i = await engine.score_one(profile)
-        out = _assessment(batch, i, str(uuid.uuid4()), _now())
-        payload = _dumps(out)
-        await api.record([_audit_row(out, body.decode("utf-8"), payload, key, "single")])
+        with engine.admit():
+            body, data = await _json_body(request)
+            profile = _parse_profile(data)
+            batch, i = await engine.score_one(profile)
+            out = _assessment(batch, i, str(uuid.uuid4()), _now())
+            payload = _dumps(out)
+            await api.record([_audit_row(out, body.decode("utf-8"), payload, key, "single")])
         api.metrics.scores.labels(out["grade"], "single").inc()
         return Response(payload, media_type="application/json")
 

@@ -291,3 +291,22 @@ def test_example_profiles_validate() -> None:
         assert set(data) == set(FIELD_NAMES)
         assert p.region_code == p.firm_id[2:8]  # USCC characters 3–8 are the region code
     assert len({d["firm_id"] for d in examples.values()}) == 3
+
+
+NORMALISE_PROBES = [0, 1, -3, 2.5, float("nan"), float("inf"), True, False, "", "  ", " A ", "b", "yes", " 否 ", None,
+                    "2024-01-01", date(2024, 1, 1), 12, "12.0", 110105.0, [1]]
+
+
+def _outcome(fn: Any, v: Any) -> Any:
+    try:
+        return ("ok", fn(v), type(fn(v)))
+    except Exception as exc:  # the error pydantic would report
+        return ("error", type(exc), str(exc))
+
+
+@pytest.mark.parametrize("name", FIELD_NAMES)
+def test_per_field_normaliser_shortcuts_match_the_generic_path(name: str) -> None:
+    from features.schema import _NORMALISERS
+    for v in NORMALISE_PROBES:
+        got, want = _outcome(_NORMALISERS[name], v), _outcome(lambda x: FirmProfile._normalise_value(name, x), v)
+        assert repr(got) == repr(want), (name, v)

@@ -20,7 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 
 from features.registry import INDICATORS
-from features.schema import FirmProfile, example_profiles
+from features.schema import FIELD_SPECS, FirmProfile, example_profiles
 from models.bundle import BundleError
 from models.policy import PolicyError
 from models.scoring import ScoreBatch
@@ -146,12 +146,17 @@ def _with_as_of(profile: FirmProfile, today: date) -> FirmProfile:
     return FirmProfile.model_validate(profile.model_dump() | {"as_of": today})
 
 
+_AS_OF_KEYS = {"as_of", FIELD_SPECS["as_of"].label_zh}
+
+
 def _parse_profile(data: Any, prefix: str = "") -> FirmProfile:
     try:
         if not isinstance(data, dict):
             raise ApiProblem(422, f"a firm profile must be a JSON object, got {type(data).__name__}",
                              [{"path": prefix or "/", "field": "", "rule": "type:object", "value": None,
                                "problem": "应为JSON对象 / must be a JSON object"}])
+        if not _AS_OF_KEYS & data.keys():  # the usual case: validated once, date rules against today
+            return FirmProfile.model_validate(data | {"as_of": date.today()})
         return _with_as_of(FirmProfile.model_validate(data), date.today())
     except ValidationError as exc:
         raise errors.invalid_profile(exc, prefix, data) from exc

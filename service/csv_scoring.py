@@ -47,10 +47,17 @@ def read_csv_text(text: str) -> pd.DataFrame:
 
 
 def json_rows(frame: pd.DataFrame) -> list[str]:
-    """One JSON object per row (missing → null); orjson on plain lists is ~3× faster than to_json."""
+    """One JSON object per row (missing → null); orjson on plain lists is ~3× faster than to_json.
+
+    The rows are zipped from per-column lists: a mixed frame's `to_numpy(dtype=object)` costs
+    as much again.
+    """
     cols = list(frame.columns)
-    return [orjson.dumps(dict(zip(cols, r)), option=orjson.OPT_SERIALIZE_NUMPY).decode()
-            for r in frame.to_numpy(dtype=object).tolist()]
+    if not cols:
+        return ["{}"] * len(frame)
+    values = [frame.iloc[:, j].tolist() for j in range(frame.shape[1])]
+    dumps, option = orjson.dumps, orjson.OPT_SERIALIZE_NUMPY
+    return [dumps(dict(zip(cols, r)), option=option).decode() for r in zip(*values)]
 
 
 @dataclass

@@ -116,10 +116,19 @@ def _arrow_floats(s: pd.Series) -> np.ndarray | None:
 
 
 def _nonblank(s: pd.Series, mask: np.ndarray) -> np.ndarray:
-    """`mask` restricted to cells that are not blank (blank test only where needed: it is the slow part)."""
+    """`mask` restricted to cells that are not blank (blank test only where needed: it is the slow part).
+
+    Mostly the masked cells are missing values, so NA is tested on the plain array and only the
+    rest (text that did not parse, usually none) is stripped, as `_blank` does.
+    """
     out = mask.copy()
-    if out.any():
-        out[out] = ~_blank(s[out])
+    rows = np.flatnonzero(out)
+    if rows.size:
+        cells = s.to_numpy()[rows]
+        na = pd.isna(cells)
+        out[rows[na]] = False
+        if s.dtype.kind not in "biufmM":
+            out[rows[~na]] = [str(v).strip() != "" for v in cells[~na]]
     return out
 
 

@@ -37,7 +37,16 @@ def decode(data: bytes) -> str:
 
 
 def read_csv_text(text: str) -> pd.DataFrame:
-    """Every cell as text (the validator coerces by field kind: codes keep their leading zeros)."""
+    """Every cell as text (the validator coerces by field kind: codes keep their leading zeros).
+
+    Arrow's parser reads the file (~4× faster than pandas' own); a file it rejects (ragged rows,
+    which pandas pads with empty cells) is read by pandas' parser, which gives the final word.
+    """
+    try:
+        return pd.read_csv(io.BytesIO(text.encode("utf-8")), engine="pyarrow", dtype=str, keep_default_na=False,
+                           na_values=[""])
+    except (ValueError, pa.ArrowException):  # pandas' ParserError and EmptyDataError are ValueErrors
+        pass
     try:
         return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
     except pd.errors.EmptyDataError as exc:

@@ -533,7 +533,6 @@ FIELD_SPECS: dict[str, FieldSpec] = {n: _spec(n) for n in FIELD_NAMES}
 ALIASES: dict[str, str] = {s.label_zh: n for n, s in FIELD_SPECS.items()}
 
 
-
 def _normaliser(name: str, kind: str) -> Callable[[Any], Any]:
     """Field `name`'s before-validator: values already of the field's JSON type take a shortcut.
 
@@ -568,6 +567,7 @@ def _normaliser(name: str, kind: str) -> Callable[[Any], Any]:
 
 
 _NORMALISERS: dict[str, Callable[[Any], Any]] = {n: _normaliser(n, s.kind) for n, s in FIELD_SPECS.items()}
+
 
 # Import-time guards: the alias must start with the field's own name, labels must be unique.
 assert all(FirmProfile.model_fields[n].validation_alias.choices[0] == n for n in FIELD_NAMES)  # type: ignore[union-attr]

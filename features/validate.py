@@ -340,7 +340,8 @@ def profiles_to_columns(profiles: Sequence[FirmProfile], as_of_default: date | N
     """The clean columns as numpy arrays, without a DataFrame (the API's per-request fast path)."""
     values = [p.__dict__ for p in profiles]
     # Numbers, counts and yes/no in one conversion (None -> NaN, as float(v) per value would give).
-    floats = np.array([[v[f] for f in _FLOAT_FIELDS] for v in values], dtype="float64").reshape(len(values), len(_FLOAT_FIELDS))
+    floats = np.array([[v[f] for f in _FLOAT_FIELDS] for v in values], dtype="float64")
+    floats = floats.reshape(len(values), len(_FLOAT_FIELDS))  # also for no profiles at all
     by_field = dict(zip(_FLOAT_FIELDS, floats.T.copy()))  # one contiguous row per field
     cols = {f: by_field[f] if f in by_field else _profile_column(FIELD_SPECS[f].kind, [v[f] for v in values])
             for f in FIELD_NAMES}

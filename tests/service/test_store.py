@@ -108,3 +108,17 @@ def test_memory_databases_have_no_checkpoint_thread():
     store = AuditStore("sqlite://")
     assert store._checkpointer is None
     store.close()
+
+
+def test_a_checkpoint_waits_for_a_pause_in_commits_or_a_long_wal(tmp_path, monkeypatch):
+    monkeypatch.setattr(store_module, "IDLE_SECONDS", 0.25)
+    monkeypatch.setattr(store_module, "BUSY_CHECKPOINT_BYTES", 1000)
+    store = AuditStore(f"sqlite:///{tmp_path / 'a.db'}")
+    cp = store._checkpointer
+    assert not cp.due(now=100.0)  # nothing committed yet
+    cp.committed(400, now=100.0)
+    assert not cp.due(now=100.1)  # commits are coming: wait
+    assert cp.due(now=100.25)  # a pause
+    cp.committed(700, now=100.3)
+    assert cp.due(now=100.31)  # 1100 bytes waiting: no more waiting for a pause
+    store.close()

@@ -28,7 +28,8 @@ log = logging.getLogger(__name__)
 CHECKPOINT_SECONDS = 0.5  # how often the checkpoint thread looks whether a checkpoint is due
 IDLE_SECONDS = 0.25  # a checkpoint waits for a pause in commits this long...
 BUSY_CHECKPOINT_BYTES = 128 << 20  # ...unless this much has been committed since the last one
-WAL_RESTART_BYTES = 64 << 20  # a WAL longer than this after a checkpoint is truncated
+WAL_RESTART_BYTES = 64 << 20  # a WAL longer than this after a checkpoint in a pause is truncated...
+WAL_LIMIT_BYTES = 1 << 30  # ...and after one under sustained load only beyond this (writers wait for it)
 
 metadata = MetaData()
 assessments = Table(
@@ -95,8 +96,9 @@ class WalCheckpointer:
     A passive checkpoint never blocks writers (sqlite3 releases the GIL meanwhile), but its fsyncs
     stall the file system: run while requests are committing, they tripled the p99 latency. So a
     checkpoint waits until no commit came for IDLE_SECONDS, or BUSY_CHECKPOINT_BYTES are waiting
-    (sustained load: the WAL stays bounded). Afterwards a WAL longer than WAL_RESTART_BYTES is
-    truncated (a TRUNCATE checkpoint makes writers wait while it finishes).
+    (sustained load). Afterwards a WAL longer than WAL_RESTART_BYTES is truncated, under sustained
+    load only one longer than WAL_LIMIT_BYTES: a TRUNCATE checkpoint makes writers wait until it
+    finishes, and without one a WAL that writers never let a checkpoint catch up with only grows.
     """
 
     def __init__(self, engine: Engine):
@@ -128,22 +130,24 @@ class WalCheckpointer:
         conn = self.engine.raw_connection()
         try:
             while not self._stop.wait(CHECKPOINT_SECONDS):
-                if self.due(time.monotonic()):
+                now = time.monotonic()
+                if self.due(now):
                     self._unsaved = 0
-                    self.checkpoint(conn)
-            self.checkpoint(conn)
+                    paused = now - self._last_commit >= IDLE_SECONDS
+                    self.checkpoint(conn, WAL_RESTART_BYTES if paused else WAL_LIMIT_BYTES)
+            self.checkpoint(conn, WAL_RESTART_BYTES)
         finally:
             conn.close()
 
     @staticmethod
-    def checkpoint(conn: Any) -> None:
-        """One passive checkpoint; a truncating one when the WAL has grown past WAL_RESTART_BYTES."""
+    def checkpoint(conn: Any, truncate_above: int) -> None:
+        """One passive checkpoint; a truncating one when the WAL is longer than `truncate_above` bytes."""
         cur = conn.cursor()
         try:
             cur.execute("PRAGMA wal_checkpoint(PASSIVE)")
             _, wal_pages, _ = cur.fetchone()
             cur.execute("PRAGMA page_size")
-            if wal_pages * cur.fetchone()[0] > WAL_RESTART_BYTES:
+            if wal_pages * cur.fetchone()[0] > truncate_above:
                 cur.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except Exception as exc:  # housekeeping: the records are already durable in the WAL
             log.warning("WAL checkpoint failed: %s", exc)

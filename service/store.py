@@ -7,8 +7,9 @@ future resolves only after its transaction has committed, so a 200 answer implie
 in the database file's WAL: it survives `kill -9` of the server (and with FULL, a power cut).
 
 Copying the WAL back into the database file (a checkpoint, with its fsyncs) is left to a thread
-of its own: SQLite's automatic checkpoint would run inside every thousandth-page commit, on the
-event loop, and stall every request in flight for tens of milliseconds.
+of its own, in pauses between commits (`WalCheckpointer`): SQLite's automatic checkpoint would
+run inside every thousandth-page commit, on the event loop, and stall every request in flight
+for tens of milliseconds.
 """
 from __future__ import annotations
 
@@ -116,7 +117,8 @@ class WalCheckpointer:
 
     def due(self, now: float) -> bool:
         """Whether to checkpoint now: something to copy, and a pause in commits or a long WAL."""
-        return self._unsaved > 0 and (now - self._last_commit >= IDLE_SECONDS or self._unsaved >= BUSY_CHECKPOINT_BYTES)
+        paused = now - self._last_commit >= IDLE_SECONDS
+        return self._unsaved > 0 and (paused or self._unsaved >= BUSY_CHECKPOINT_BYTES)
 
     def start(self) -> None:
         """Start the thread (once; later calls do nothing)."""

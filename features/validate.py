@@ -142,13 +142,23 @@ def _arrow_floats(s: pd.Series) -> np.ndarray | None:
 
 
 def _nonblank(s: pd.Series, mask: np.ndarray) -> np.ndarray:
-    """`mask` restricted to cells that are not blank (blank test only where needed: it is the slow part)."""
+    """`mask` restricted to cells that are not blank (blank test only where needed: it is the slow part).
+
+    Mostly the masked cells are missing values, so NA is tested on the plain array and only the
+    rest (text that did not parse, usually none) is stripped, as `_blank` does.
+    """
     out = mask.copy()
-    if out.any():
-        if _arrow_text(s) is not None:
-            out &= ~_blank(s)
-        else:
-            out[out] = ~_blank(s[out])
+    if not out.any():
+        return out
+    if _arrow_text(s) is not None:
+        out &= ~_blank(s)
+        return out
+    rows = np.flatnonzero(out)
+    cells = s.to_numpy()[rows]
+    na = pd.isna(cells)
+    out[rows[na]] = False
+    if s.dtype.kind not in "biufmM":
+        out[rows[~na]] = [str(v).strip() != "" for v in cells[~na]]
     return out
 
 
@@ -353,9 +363,18 @@ def _profile_column(kind: str, values: list[Any]) -> np.ndarray:
     return np.array(values, dtype=object)
 
 
+_FLOAT_FIELDS = tuple(f for f in FIELD_NAMES if FIELD_SPECS[f].kind in ("number", "integer", "bool"))
+
+
 def profiles_to_columns(profiles: Sequence[FirmProfile], as_of_default: date | None = None) -> dict[str, np.ndarray]:
     """The clean columns as numpy arrays, without a DataFrame (the API's per-request fast path)."""
-    cols = {f: _profile_column(FIELD_SPECS[f].kind, [getattr(p, f) for p in profiles]) for f in FIELD_NAMES}
+    values = [p.__dict__ for p in profiles]
+    # Numbers, counts and yes/no in one conversion (None -> NaN, as float(v) per value would give).
+    floats = np.array([[v[f] for f in _FLOAT_FIELDS] for v in values], dtype="float64")
+    floats = floats.reshape(len(values), len(_FLOAT_FIELDS))  # also for no profiles at all
+    by_field = dict(zip(_FLOAT_FIELDS, floats.T.copy()))  # one contiguous row per field
+    cols = {f: by_field[f] if f in by_field else _profile_column(FIELD_SPECS[f].kind, [v[f] for v in values])
+            for f in FIELD_NAMES}
     if as_of_default is not None:
         cols["as_of"] = np.where(np.isnat(cols["as_of"]), np.datetime64(_as_ts(as_of_default), "ns"),
                                  cols["as_of"])

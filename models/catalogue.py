@@ -97,6 +97,18 @@ class Catalogue:
         """Reason cells per kind: D (costs points), U (earns points), M (missing value costs points)."""
         return {k: self.reason_texts(k) for k in ("D", "U", "M")}
 
+    @cached_property
+    def reason_parts(self) -> dict[str, list[tuple[dict[str, Any], dict[str, str]]]]:
+        """Per kind and feature, the fixed fields of an API reason: (code … label_en, text_zh and text_en)."""
+        out: dict[str, list[tuple[dict[str, Any], dict[str, str]]]] = {}
+        for kind, cells in self.texts.items():
+            out[kind] = []
+            for f, cell in zip(self.features, cells):
+                zh, en = cell.split(" ", 1)[1].split(" / ", 1)
+                out[kind].append(({"code": f"{f.code}{kind}", "indicator": f.key, "dimension": f.group,
+                                   "label_zh": f.label_zh, "label_en": f.label_en}, {"text_zh": zh, "text_en": en}))
+        return out
+
 
 def catalogue_of(bundle: Any) -> Catalogue:
     """The bundle's catalogue; bundles written before catalogues existed use the registry."""

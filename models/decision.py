@@ -135,8 +135,9 @@ class Recommendations:
         out: list[dict[str, Any]] = []
 
         def add(key: str, en: str, zh: str, value: float, rule: str) -> None:
+            v = float(value)  # plain float: numpy's scalar isnan costs more than the rest of the line
             out.append({"key": key, "label_en": en, "label_zh": zh,
-                        "value": None if np.isnan(value) else round(float(value), 4), "rule": rule})
+                        "value": None if v != v else round(v, 4), "rule": rule})
 
         basis = self.basis[i]
         if basis == "working_capital":
@@ -203,7 +204,7 @@ class Recommendations:
 
 def _show(v: Any) -> str:
     """A rule value as an officer reads it (dates are float days in rule columns and never shown)."""
-    if v is None or (isinstance(v, float) and np.isnan(v)):
+    if v is None or (isinstance(v, float) and v != v):  # NaN
         return "missing"
     return f"{v:.4g}" if isinstance(v, (float, np.floating)) else str(v)
 

@@ -7,6 +7,7 @@ A missing value never satisfies a condition (missing is not zero).
 """
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any, Iterable, Literal, Mapping
 
 import numpy as np
@@ -110,6 +111,11 @@ class Condition(BaseModel):
 
     def describe(self) -> str:
         """Rule text, e.g. 'invention_patents_granted ≥ 1'."""
+        return self.description
+
+    @cached_property
+    def description(self) -> str:
+        """`describe`, formatted once (an API answer lists the rules each product was granted on)."""
         def fmt(v: Any) -> str:
             return str(v).lower() if isinstance(v, bool) else f"{v:g}" if isinstance(v, (int, float)) else str(v)
         value = "[" + ", ".join(fmt(v) for v in self.value) + "]" if isinstance(self.value, list) else fmt(self.value)

@@ -15,7 +15,7 @@ from features.validate import ValidationResult, validate_frame
 from models.bundle import BundleError, ModelBundle
 from models.catalogue import KIND_TABULAR, Catalogue, catalogue_of
 from models.decision import Recommendations, recommend
-from models.explain import AdditiveTables
+from models.explain import SMALL_BATCH, AdditiveTables
 from models.knockouts import knockout_matrix
 from models.policy import KnockOutRule, Policy, load_policy
 from models.scaling import ScoreScale, grade_of
@@ -114,29 +114,26 @@ class ScoreBatch:
         return pd.concat([frame, self.recommendations.to_frame()], axis=1)  # RECOMMENDATION_COLUMNS after
 
     def _reason(self, i: int, f: int, direction: str) -> dict[str, Any]:
-        ind = self.catalogue.features[f]
-        value = self.values[i, f]
-        median = self.stage_medians[i, f]
-        kind = "M" if direction == "down" and np.isnan(value) else ("D" if direction == "down" else "U")
-        text = self.catalogue.texts[kind][f].split(" ", 1)[1].split(" / ", 1)
+        value = float(self.values[i, f])
+        median = float(self.stage_medians[i, f])
+        missing = value != value  # NaN (plain floats: numpy's scalar isnan costs more than the rest)
+        kind = "M" if direction == "down" and missing else ("D" if direction == "down" else "U")
+        head, texts = self.catalogue.reason_parts[kind][f]
         out = {
-            "code": f"{ind.code}{kind}",
-            "indicator": ind.key,
-            "dimension": ind.group,
-            "label_zh": ind.label_zh,
-            "label_en": ind.label_en,
-            "value": None if np.isnan(value) else float(value),
-            "stage_median": None if np.isnan(median) else float(median),
+            **head,
+            "value": None if missing else value,
+            "stage_median": None if median != median else median,
             "points": round(float(self.points[i, f]), 2),
-            "text_zh": text[0],
-            "text_en": text[1],
+            **texts,
         }
-        if ind.categories:  # a categorical column: its value is the category's position
-            out["category"] = None if np.isnan(value) else ind.categories[int(value)]
+        categories = self.catalogue.features[f].categories
+        if categories:  # a categorical column: its value is the category's position
+            out["category"] = None if missing else categories[int(value)]
         return out
 
     def record(self, i: int) -> dict[str, Any]:
         """Structured result of row i (the API's response body)."""
+        points, ratings = self.dimension_points[i].tolist(), self.ratings[i].tolist()
         return {
             "firm_id": self.firm_id[i],
             "lifecycle_stage": self.stage[i],
@@ -149,19 +146,19 @@ class ScoreBatch:
                     "key": key,
                     "label_zh": label_zh,
                     "label_en": label_en,
-                    "points": float(self.dimension_points[i, d]),
-                    "rating": float(self.ratings[i, d]),
+                    "points": points[d],
+                    "rating": ratings[d],
                 }
                 for d, (key, (label_zh, label_en)) in enumerate(self.catalogue.groups.items())
             ],
             "clip_points": float(self.clip_points[i]),
             "knockouts": [
                 {"code": ko.code, "rule": ko.rule, "text_zh": ko.text_zh, "text_en": ko.text_en}
-                for k, ko in enumerate(self.knockout_rules)
-                if self.knockouts[i, k]
+                for ko, hit in zip(self.knockout_rules, self.knockouts[i].tolist())
+                if hit
             ],
-            "reasons_down": [self._reason(i, f, "down") for f in self.reasons_down[i] if f >= 0],
-            "reasons_up": [self._reason(i, f, "up") for f in self.reasons_up[i] if f >= 0],
+            "reasons_down": [self._reason(i, f, "down") for f in self.reasons_down[i].tolist() if f >= 0],
+            "reasons_up": [self._reason(i, f, "up") for f in self.reasons_up[i].tolist() if f >= 0],
             "model_version": self.model_version,
         } | ({} if self.recommendations is None else {"recommendation": self.recommendations.record(i)})
 
@@ -218,6 +215,9 @@ class Scorer:
         self.base_points = round(self.scale.offset - self.scale.factor * (a * self.tables.bias + b), 2)
         self.medians = {s: np.asarray(v, dtype=float) for s, v in bundle.stage_medians.items()}
         self.dim_ref = {s: np.sort(np.asarray(v, dtype=float), axis=0) for s, v in bundle.dimension_reference.items()}
+        # (stages, groups, refs): each group's reference points contiguous, for `ratings` of a few rows
+        self._ref_stack = np.ascontiguousarray([self.dim_ref[self._reference_for(s)].T for s in STAGE_KEYS])
+        self._stage_pos = {s: k for k, s in enumerate(STAGE_KEYS)}
 
     def validate(self, raw: pd.DataFrame, as_of_default: Any = None) -> ValidationResult:
         """Check raw rows against what this model reads: the firm-profile schema or the bank's own columns."""
@@ -297,6 +297,12 @@ class Scorer:
 
     def ratings(self, dim_points: np.ndarray, stage: np.ndarray) -> np.ndarray:
         """Percentile (mid-rank, 0–100) of each dimension's points among reference firms of the same stage."""
+        pos = [self._stage_pos.get(s) for s in stage] if len(stage) <= SMALL_BATCH else [None]
+        if None not in pos:  # a few rows: counting in one broadcast beats a searchsorted per stage and group
+            ref = self._ref_stack[pos]
+            x = dim_points[:, :, None]
+            lo, hi = np.count_nonzero(ref < x, axis=2), np.count_nonzero(ref <= x, axis=2)  # = searchsorted left/right
+            return np.round(50.0 * (lo + hi) / ref.shape[2], 1)
         out = np.empty_like(dim_points, dtype=float)
         for s in STAGE_KEYS:
             rows = stage == s

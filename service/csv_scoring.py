@@ -37,7 +37,16 @@ def decode(data: bytes) -> str:
 
 
 def read_csv_text(text: str) -> pd.DataFrame:
-    """Every cell as text (the validator coerces by field kind: codes keep their leading zeros)."""
+    """Every cell as text (the validator coerces by field kind: codes keep their leading zeros).
+
+    Arrow's parser reads the file (~4× faster than pandas' own); a file it rejects (ragged rows,
+    which pandas pads with empty cells) is read by pandas' parser, which gives the final word.
+    """
+    try:
+        return pd.read_csv(io.BytesIO(text.encode("utf-8")), engine="pyarrow", dtype=str, keep_default_na=False,
+                           na_values=[""])
+    except (ValueError, pa.ArrowException):  # pandas' ParserError and EmptyDataError are ValueErrors
+        pass
     try:
         return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
     except pd.errors.EmptyDataError as exc:
@@ -47,10 +56,17 @@ def read_csv_text(text: str) -> pd.DataFrame:
 
 
 def json_rows(frame: pd.DataFrame) -> list[str]:
-    """One JSON object per row (missing → null); orjson on plain lists is ~3× faster than to_json."""
+    """One JSON object per row (missing → null); orjson on plain lists is ~3× faster than to_json.
+
+    The rows are zipped from per-column lists: a mixed frame's `to_numpy(dtype=object)` costs
+    as much again.
+    """
     cols = list(frame.columns)
-    return [orjson.dumps(dict(zip(cols, r)), option=orjson.OPT_SERIALIZE_NUMPY).decode()
-            for r in frame.to_numpy(dtype=object).tolist()]
+    if not cols:
+        return ["{}"] * len(frame)
+    values = [frame.iloc[:, j].tolist() for j in range(frame.shape[1])]
+    dumps, option = orjson.dumps, orjson.OPT_SERIALIZE_NUMPY
+    return [dumps(dict(zip(cols, r)), option=option).decode() for r in zip(*values)]
 
 
 @dataclass

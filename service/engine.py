@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from features.schema import FirmProfile
 from features.validate import profiles_to_columns
@@ -38,20 +39,33 @@ def load_model(directory: Path) -> LoadedModel:
 class ScoringEngine:
     """Holds the current model; `score_one` groups requests that arrive together into one call.
 
-    Scoring one firm costs about as much as scoring eight (numpy per-call overhead dominates:
-    ~1 ms for one firm, ~0.2 ms a firm for eight), so the first request of a batch waits
-    BATCH_WINDOW_SECONDS for company and all that arrived meanwhile are scored in one call; under
-    load the loop keeps parsing and validating the others during the window, so it costs latency
-    only on an idle server. (Scoring a lone request at once was tried: under concurrency 8 the
-    first request of each wave is briefly alone, batches collapse to one and throughput halves.)
-    Each batch takes the model reference once, so a reload never changes a batch half-way:
-    requests in flight finish on the scorer they started with.
+    Scoring one firm costs about as much as scoring eight (numpy per-call overhead dominates),
+    so requests wait for company, at most BATCH_WINDOW_SECONDS after the first of a batch. A batch
+    is scored as soon as it holds as many requests as the server had in flight when the previous
+    batch was scored (`admit` counts them): under a steady concurrency of 8, every wave of 8 is
+    scored the moment its last request is validated instead of idling until the window ends, and
+    a lone client is answered at once. When fewer arrive, the window closes the batch and the
+    expectation drops to what is in flight. (Scoring a lone request at once regardless was tried:
+    under concurrency 8 the first request of each wave is briefly alone, batches collapse to one
+    and throughput halves.) Each batch takes the model reference once, so a reload never changes
+    a batch half-way: requests in flight finish on the scorer they started with.
     """
 
     def __init__(self, model: LoadedModel):
         self.model = model
         self._pending: list[tuple[FirmProfile, asyncio.Future[tuple[ScoreBatch, int]]]] = []
         self._timer: asyncio.TimerHandle | None = None
+        self._in_flight = 0  # requests inside `admit`
+        self._expected = MAX_BATCH  # batch size that closes a batch before the window ends
+
+    @contextmanager
+    def admit(self) -> Iterator[None]:
+        """Count a scoring request as in flight for as long as the block runs (its whole handling)."""
+        self._in_flight += 1
+        try:
+            yield
+        finally:
+            self._in_flight -= 1
 
     def swap(self, model: LoadedModel) -> LoadedModel:
         """Serve `model` from now on (a single reference assignment: atomic); return the old one."""
@@ -68,15 +82,17 @@ class ScoringEngine:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[tuple[ScoreBatch, int]] = loop.create_future()
         self._pending.append((profile, fut))
-        if len(self._pending) == 1:
-            self._timer = loop.call_later(BATCH_WINDOW_SECONDS, self._flush)
-        elif len(self._pending) >= MAX_BATCH and self._timer is not None:
-            self._timer.cancel()
+        if len(self._pending) >= min(self._expected, MAX_BATCH):
+            if self._timer is not None:
+                self._timer.cancel()
             self._flush()
+        elif len(self._pending) == 1:
+            self._timer = loop.call_later(BATCH_WINDOW_SECONDS, self._flush)
         return await fut
 
     def _flush(self) -> None:
         pending, self._pending, self._timer = self._pending, [], None
+        self._expected = max(len(pending), self._in_flight)
         try:
             batch = self.score_profiles([p for p, _ in pending])
         except Exception as exc:

@@ -250,6 +250,22 @@ def test_cross_rule_pydantic(rule: Any) -> None:
 
 
 @pytest.mark.parametrize("rule", CROSS_RULES, ids=lambda r: r.code)
+def test_cross_rule_on_one_profile_agrees_with_the_vectorised_check(rule: Any) -> None:
+    if rule.on_dates:
+        d = [date(2020, 1, 1), date(2020, 1, 2), None]
+        pairs = [(a, b) for a in d for b in d]
+        cols = {f: np.array([np.datetime64(p[k]) if p[k] else np.datetime64("NaT") for p in pairs],
+                            dtype="datetime64[ns]") for k, f in enumerate(rule.fields)}
+    else:
+        v = [0, 1, 1.0, 1.5, 2**53, 2**53 + 1, None]  # ints beyond 2**53 compare as float64, like the frame
+        pairs = [(a, b) for a in v for b in v]
+        cols = {f: np.array([np.nan if p[k] is None else float(p[k]) for p in pairs]) for k, f in enumerate(rule.fields)}
+    expected = rule.violated(cols)
+    assert [rule.violated_by(a, b) for a, b in pairs] == expected.tolist()
+    assert expected.any() and not expected.all()
+
+
+@pytest.mark.parametrize("rule", CROSS_RULES, ids=lambda r: r.code)
 def test_cross_rule_missing_never_violates(rule: Any) -> None:
     is_date = FIELD_SPECS[rule.fields[0]].kind == "date"
     cols = {f: (np.array(["NaT", "NaT"], dtype="datetime64[ns]") if is_date else np.array([np.nan, np.nan]))
@@ -275,3 +291,22 @@ def test_example_profiles_validate() -> None:
         assert set(data) == set(FIELD_NAMES)
         assert p.region_code == p.firm_id[2:8]  # USCC characters 3–8 are the region code
     assert len({d["firm_id"] for d in examples.values()}) == 3
+
+
+NORMALISE_PROBES = [0, 1, -3, 2.5, float("nan"), float("inf"), True, False, "", "  ", " A ", "b", "yes", " 否 ", None,
+                    "2024-01-01", date(2024, 1, 1), 12, "12.0", 110105.0, [1]]
+
+
+def _outcome(fn: Any, v: Any) -> Any:
+    try:
+        return ("ok", fn(v), type(fn(v)))
+    except Exception as exc:  # the error pydantic would report
+        return ("error", type(exc), str(exc))
+
+
+@pytest.mark.parametrize("name", FIELD_NAMES)
+def test_per_field_normaliser_shortcuts_match_the_generic_path(name: str) -> None:
+    from features.schema import _NORMALISERS
+    for v in NORMALISE_PROBES:
+        got, want = _outcome(_NORMALISERS[name], v), _outcome(lambda x: FirmProfile._normalise_value(name, x), v)
+        assert repr(got) == repr(want), (name, v)

@@ -35,3 +35,15 @@ def test_knockouts_read_a_frame_or_its_columns_alike(portfolio):
     rules = default_policy().knockouts
     np.testing.assert_array_equal(knockout_matrix(clean, rules), knockout_matrix(cols, rules))
     assert knockout_matrix(clean.head(0), rules).shape == knockout_matrix({c: v[:0] for c, v in cols.items()}, rules).shape
+
+
+def test_ratings_of_a_few_rows_equal_the_per_stage_search(scorer, portfolio):
+    batch = scorer.score_frame(validate_frame(portfolio.head(3 * SMALL_BATCH)).clean)
+    assert len(batch) > SMALL_BATCH and len(set(batch.stage)) == 3
+    looped = scorer.ratings(batch.dimension_points, batch.stage)  # more than SMALL_BATCH rows: searchsorted
+    few = scorer.ratings(batch.dimension_points[:SMALL_BATCH], batch.stage[:SMALL_BATCH])
+    np.testing.assert_array_equal(few, looped[:SMALL_BATCH])
+    ref = scorer.dim_ref["growth"]  # mid-rank: reference points below count whole, equal ones half
+    at = scorer.ratings(ref[500:501], np.array(["growth"], dtype=object))[0]
+    below, equal = (ref < ref[500]).sum(axis=0), (ref == ref[500]).sum(axis=0)
+    np.testing.assert_array_equal(at, np.round(100.0 * (below + equal / 2) / len(ref), 1))

@@ -211,3 +211,13 @@ def test_openapi_documents_the_schema_in_both_languages_with_examples(client):
 
 def test_unknown_route_is_a_problem_too(client):
     _problem(client.get("/v1/nothing"), 404)
+
+
+def test_a_profile_without_as_of_is_assessed_today_and_stored_as_submitted(client, keys):
+    profile = {k: v for k, v in GROWTH.items() if k != "as_of"}
+    r = client.post("/v1/scores", json=profile, headers=keys.h())
+    assert r.status_code == 200
+    stored = client.get(f"/v1/assessments/{r.json()['assessment_id']}", headers=keys.h()).json()
+    assert stored["input"] == profile  # without the date it was assessed on
+    dated = client.post("/v1/scores", json=profile | {"as_of": date.today().isoformat()}, headers=keys.h()).json()
+    assert r.json()["score"] == dated["score"] and r.json()["reasons_down"] == dated["reasons_down"]

@@ -6,6 +6,7 @@ import dataclasses
 
 from features.schema import FirmProfile, example_profiles
 from models.scoring import Scorer
+import service.engine as engine_module
 from service.engine import LoadedModel, ScoringEngine, load_model
 
 PROFILES = [FirmProfile.model_validate(p) for p in example_profiles().values()]
@@ -44,3 +45,27 @@ def test_a_request_scored_before_a_swap_keeps_the_old_model(model_dir):
     (b1, _), (b2, _) = asyncio.run(main())
     assert (b1.model_version, b2.model_version) == (old.version, "v-new")
     assert isinstance(engine.model, LoadedModel) and engine.model.version == "v-new"
+
+
+def test_a_batch_closes_once_as_many_requests_as_were_in_flight_have_arrived(model_dir, monkeypatch):
+    engine = ScoringEngine(load_model(model_dir))
+    sizes: list[int] = []
+    score = engine.score_profiles
+    engine.score_profiles = lambda ps: sizes.append(len(ps)) or score(ps)  # type: ignore[method-assign]
+
+    async def request(profile: FirmProfile):
+        with engine.admit():
+            return await engine.score_one(profile)
+
+    async def main() -> None:
+        monkeypatch.setattr(engine_module, "BATCH_WINDOW_SECONDS", 0.01)
+        await asyncio.gather(*(request(p) for p in PROFILES))  # closed by the window; 3 were in flight
+        monkeypatch.setattr(engine_module, "BATCH_WINDOW_SECONDS", 600)
+        await asyncio.wait_for(asyncio.gather(*(request(p) for p in PROFILES)), 60)  # closed by its 3rd request
+        monkeypatch.setattr(engine_module, "BATCH_WINDOW_SECONDS", 0.01)
+        await request(PROFILES[0])  # fewer than expected: the window closes it, one is in flight now
+        monkeypatch.setattr(engine_module, "BATCH_WINDOW_SECONDS", 600)
+        await asyncio.wait_for(request(PROFILES[0]), 60)  # a lone client is answered at once
+
+    asyncio.run(main())
+    assert sizes == [3, 3, 1, 1]

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 
 import pytest
 
+import service.store as store_module
 from service.store import AuditRecord, AuditStore, StoreError
 
 
@@ -61,3 +63,62 @@ def test_history_is_per_firm_newest_first_and_filtered_by_key(tmp_path):
     assert store.get("id-4")["firm_id"] == "F2" and store.get("nope") is None
     store.check_writable()
     assert store.ids() == {"id-1", "id-2", "id-3", "id-4"}  # the probe leaves nothing behind
+
+
+def _big(i: int) -> AuditRecord:
+    return AuditRecord(f"id-{i}", "2025-01-01T00:00:00+00:00", "F1", "k1", "single", "v1", "{}", '"' + "x" * 8000 + '"')
+
+
+def _wait_for(condition, seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_commits_leave_the_checkpoint_to_the_checkpoint_thread(tmp_path, monkeypatch):
+    monkeypatch.setattr(store_module, "CHECKPOINT_SECONDS", 0.02)
+    db = tmp_path / "a.db"
+    store = AuditStore(f"sqlite:///{db}", "NORMAL")
+    empty = db.stat().st_size
+    store.write_sync([_big(i) for i in range(40)])  # ~80 pages, all in the WAL at commit
+    with store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+    assert _wait_for(lambda: db.stat().st_size > empty + 40 * 8000)  # copied into the database file
+    with sqlite3.connect(db) as con:
+        assert con.execute("select count(*) from assessments").fetchone()[0] == 40
+    store.close()
+
+
+def test_a_wal_past_the_limit_is_truncated(tmp_path, monkeypatch):
+    monkeypatch.setattr(store_module, "CHECKPOINT_SECONDS", 0.02)
+    monkeypatch.setattr(store_module, "WAL_RESTART_BYTES", 100_000)
+    db = tmp_path / "a.db"
+    wal = tmp_path / "a.db-wal"
+    store = AuditStore(f"sqlite:///{db}", "NORMAL")
+    store.write_sync([_big(i) for i in range(40)])
+    assert _wait_for(lambda: wal.stat().st_size == 0)
+    assert store.ids() == {f"id-{i}" for i in range(40)}
+    store.close()
+
+
+def test_memory_databases_have_no_checkpoint_thread():
+    store = AuditStore("sqlite://")
+    assert store._checkpointer is None
+    store.close()
+
+
+def test_a_checkpoint_waits_for_a_pause_in_commits_or_a_long_wal(tmp_path, monkeypatch):
+    monkeypatch.setattr(store_module, "IDLE_SECONDS", 0.25)
+    monkeypatch.setattr(store_module, "BUSY_CHECKPOINT_BYTES", 1000)
+    store = AuditStore(f"sqlite:///{tmp_path / 'a.db'}")
+    cp = store._checkpointer
+    assert not cp.due(now=100.0)  # nothing committed yet
+    cp.committed(400, now=100.0)
+    assert not cp.due(now=100.1)  # commits are coming: wait
+    assert cp.due(now=100.25)  # a pause
+    cp.committed(700, now=100.3)
+    assert cp.due(now=100.31)  # 1100 bytes waiting: no more waiting for a pause
+    store.close()

@@ -621,7 +621,7 @@ def rule_text(field: str, rule: str) -> tuple[str, str]:
 
 
 def message_template(field: str, rule: str) -> str:
-    """Bilingual message with a `{value}` placeholder: '中文 / English', naming field, rule and value."""
+    """Bilingual message with a `{value}` slot: '中文 / English', naming field, rule and value."""
     spec = FIELD_SPECS[field]
     zh, en = rule_text(field, rule)
     return (f"{spec.label_zh}({field}){zh}，输入值 '{{value}}' [规则 {rule}] / "

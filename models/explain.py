@@ -22,19 +22,12 @@ class NotAdditiveError(ValueError):
     """The booster has a tree that splits on more than one feature."""
 
 
-def _split_features(node: dict, out: set[int]) -> set[int]:
+def _splits(node: dict, out: list[tuple[int, float]]) -> list[tuple[int, float]]:
+    """(feature, threshold) of every split below `node` in a dumped LightGBM tree."""
     if "split_feature" in node:
-        out.add(int(node["split_feature"]))
-        _split_features(node["left_child"], out)
-        _split_features(node["right_child"], out)
-    return out
-
-
-def _thresholds(node: dict, out: list[float]) -> list[float]:
-    if "split_feature" in node:
-        out.append(float(node["threshold"]))
-        _thresholds(node["left_child"], out)
-        _thresholds(node["right_child"], out)
+        out.append((int(node["split_feature"]), float(node["threshold"])))
+        _splits(node["left_child"], out)
+        _splits(node["right_child"], out)
     return out
 
 
@@ -53,12 +46,12 @@ class AdditiveTables:
         n_feat = booster.num_feature()
         per_feature: list[list[float]] = [[] for _ in range(n_feat)]
         for tree in booster.dump_model()["tree_info"]:
-            root = tree["tree_structure"]
-            used = _split_features(root, set())
+            splits = _splits(tree["tree_structure"], [])
+            used = {f for f, _ in splits}
             if len(used) > 1:
                 raise NotAdditiveError(f"tree {tree['tree_index']} splits on features {sorted(used)}")
             if used:
-                per_feature[used.pop()].extend(_thresholds(root, []))
+                per_feature[used.pop()].extend(t for _, t in splits)
         breaks = [np.unique(np.asarray(t, dtype=float)) for t in per_feature]
         probe, spans = _probe_matrix(breaks)
         contrib = booster.predict(probe, pred_contrib=True)

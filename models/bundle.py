@@ -57,7 +57,7 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -99,7 +99,7 @@ def save_bundle(bundle: ModelBundle, directory: Path) -> dict[str, Any]:
         Path(tmp).unlink(missing_ok=True)
         raise
     manifest = manifest_of(bundle, digest)
-    _atomic_write_bytes(directory / MANIFEST_FILE, json.dumps(manifest, indent=2, ensure_ascii=False).encode())
+    atomic_write_bytes(directory / MANIFEST_FILE, json.dumps(manifest, indent=2, ensure_ascii=False).encode())
     return manifest
 
 

@@ -6,11 +6,12 @@ import hmac
 import json
 import os
 import secrets
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from models.bundle import atomic_write_bytes
 
 Role = Literal["officer", "admin"]
 ROLES: tuple[str, ...] = ("officer", "admin")
@@ -57,10 +58,7 @@ def create_key(path: Path, role: Role, key_id: str | None = None) -> tuple[ApiKe
     payload = {"keys": [k.__dict__ for k in keys + [key]]}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:  # mkstemp creates the file 0600
-        json.dump(payload, fh, indent=2)
-    os.replace(tmp, path)
+    atomic_write_bytes(path, json.dumps(payload, indent=2).encode("utf-8"))  # written 0600, like mkstemp
     return key, secret
 
 

@@ -358,9 +358,9 @@ def drift(
         table.add_row(row["feature"], f"{row['psi']:.4f}", row["status"])
     console.print(table)
     if output:
-        from models.bundle import _atomic_write_bytes
+        from models.bundle import atomic_write_bytes
 
-        _atomic_write_bytes(Path(output), json.dumps(result, indent=1).encode())
+        atomic_write_bytes(Path(output), json.dumps(result, indent=1).encode())
 
 
 @app.command("generate-book")
@@ -370,11 +370,11 @@ def generate_book(
     output: Path = typer.Option(..., "-o", "--output", help="CSV or Parquet file to write"),
 ) -> None:
     """Write a labelled loan book whose columns are NOT the firm profile (to try the generic tabular mode)."""
-    from service.batch import write_table_atomic
+    from training.synthetic import write_profiles
     from training.synthetic_tabular import generate_loan_book
 
     df = generate_loan_book(rows, seed)
-    write_table_atomic(df, output)
+    write_profiles(df, output)  # atomic, byte-deterministic CSV or Parquet
     console.print(f"wrote {len(df):,} loans to {output} (default rate {df['defaulted'].mean():.2%}; target column `defaulted`)")
 
 

@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from features.tabular import TabularConfigError, target_labels  # noqa: E402
-from models.bundle import ModelBundle, _atomic_write_bytes  # noqa: E402
+from models.bundle import ModelBundle, atomic_write_bytes  # noqa: E402
 from models.drift import ACT, WATCH, DriftReference  # noqa: E402
 from models.explain import AdditiveTables  # noqa: E402
 from models.scoring import Scorer  # noqa: E402
@@ -302,11 +302,11 @@ def write_report(bundle: ModelBundle, manifest: dict[str, Any], out: Path, data:
     pngs = []
     for name, png in figs.items():
         path = out.with_name(f"{out.stem}.{name}.png")
-        _atomic_write_bytes(path, png)
+        atomic_write_bytes(path, png)
         pngs.append(path)
     if json_path is not None:
-        _atomic_write_bytes(json_path, json.dumps(v, indent=1, ensure_ascii=False).encode())
-    _atomic_write_bytes(out, render_html(v, figs, manifest, source).encode("utf-8"))
+        atomic_write_bytes(json_path, json.dumps(v, indent=1, ensure_ascii=False).encode())
+    atomic_write_bytes(out, render_html(v, figs, manifest, source).encode("utf-8"))
     return ReportFiles(out, json_path, pngs)
 
 

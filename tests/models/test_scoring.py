@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-from features.indicators import IndicatorTransformer
 from features.registry import INDICATORS
 from features.validate import validate_frame
 from models.decision import RECOMMENDATION_COLUMNS

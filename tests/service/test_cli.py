@@ -53,3 +53,12 @@ def test_report_command_writes_html_and_pngs(tmp_path, model_dir):
     assert result.exit_code == 0, result.output
     assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     assert len(list(out.parent.glob("report.*.png"))) == 6
+
+
+def test_generate_book_writes_a_foreign_schema_table(tmp_path):
+    out = tmp_path / "book.csv"
+    result = runner.invoke(app, ["generate-book", "--rows", "200", "--seed", "2", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    book = pd.read_csv(out)
+    assert len(book) == 200 and set(book["defaulted"].unique()) <= {0, 1}
+    assert "firm_id" not in book.columns  # not the firm-profile schema

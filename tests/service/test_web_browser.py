@@ -186,7 +186,7 @@ def test_score_radar_points_reasons_what_if_and_screenshot(page, api_key, score_
     assert page.locator("#reasons-up li").count() == len(expected["reasons_up"])
     page.click("#lang-en")
     assert expected["reasons_down"][0]["text_en"] in page.locator("#reasons-down li").first.text_content()
-    assert page.text_content(f"#radar svg text[data-dimension=tech_ip]").startswith("Technology & IP")
+    assert page.text_content("#radar svg text[data-dimension=tech_ip]").startswith("Technology & IP")
     page.screenshot(path=str(_artifact("result.png")), full_page=True)
 
     # what-if: change a value, see the score re-computed live (the page offers the fields behind

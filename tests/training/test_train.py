@@ -1,4 +1,3 @@
-import numpy as np
 import pytest
 
 from training.metrics import grade_rates_rise

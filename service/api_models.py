@@ -76,8 +76,17 @@ class BatchResult(BaseModel):
     results: list[BatchItem]
 
 
+class UploadRef(BaseModel):
+    """Where a CSV row's assessment came from."""
+    id: str = Field(description="Id of the stored upload")
+    row: int = Field(description="0-based data row of the file (the `row` column of the scored CSV)")
+    file_sha256: str = Field(description="sha256 of the file as uploaded")
+
+
 class StoredAssessment(BaseModel):
-    """An audit record: the answer exactly as it was returned, the input, and who asked."""
+    """An audit record: the answer exactly as it was returned, the input, and who asked.
+
+    A CSV row's `input` is the file's cells (header → text) and its `output` the row of the scored CSV."""
     assessment_id: str
     assessed_at: str
     firm_id: str | None
@@ -86,6 +95,7 @@ class StoredAssessment(BaseModel):
     model_version: str
     input: dict[str, Any]
     output: dict[str, Any]
+    upload: UploadRef | None = Field(None, description="CSV rows only: the upload and row")
 
 
 class AssessmentSummary(BaseModel):

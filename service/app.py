@@ -10,8 +10,8 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable
 
-import numpy as np
 import orjson
+import pyarrow as pa
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.openapi.utils import get_openapi
@@ -25,18 +25,18 @@ from models.bundle import BundleError
 from models.policy import PolicyError
 from models.scoring import ScoreBatch
 from service import errors
-from service.api_models import (Assessment, AssessmentHistory, BatchResult, Health, ModelInfo,
+from service.api_models import (Assessment, AssessmentHistory, AssessmentSummary, BatchResult, Health, ModelInfo,
                                 ReloadRequest, StoredAssessment)
 from service.auth import ApiKey, KeyRing
-from service.csv_scoring import CsvError, decode, json_rows, read_csv_text, score_upload
+from service.csv_scoring import CsvError, ScoredUpload, decode, read_csv_text, score_upload
 from service.decision_api import decision_router
-from service.engine import ScoringEngine, load_model
+from service.engine import LoadedModel, ScoringEngine, load_model
 from service.errors import ApiProblem
 from service.metrics import ApiMetrics, MetricsMiddleware
 from service.monitoring import DriftMonitor, monitoring_router
 from service.rows_api import install_model_mismatch_handler, rows_router
 from service.settings import Settings
-from service.store import AuditRecord, AuditStore, StoreError
+from service.store import AuditRecord, AuditStore, Record, StoreError, UploadRecord
 from service.web import mount_web
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ class Api:
         assert self.store is not None, "store is opened at start-up"
         return self.store
 
-    async def record(self, records: list[AuditRecord]) -> None:
+    async def record(self, records: list[Record]) -> None:
         """Commit the audit records or answer 503 (an unrecorded decision is worse than none)."""
         try:
             await self.audit().write(records)
@@ -268,16 +268,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = api.scoring()
         data = await _upload_bytes(request)
         try:
-            raw = read_csv_text(decode(data))
-            ids = np.array([str(uuid.uuid4()) for _ in range(len(raw))], dtype=object)
-            model = engine.model
-            scored = await run_in_threadpool(score_upload, model.scorer, raw, date.today(), ids)
+            scored, record = await run_in_threadpool(_score_csv, engine.model, data, key)
         except CsvError as exc:
             raise ApiProblem(422, str(exc)) from exc
-        records = await run_in_threadpool(_csv_audit_rows, scored, key)
-        await api.record(records)
-        api.metrics.count_grades(scored.table["grade"].iloc[scored.scored_rows].tolist(), "csv")
-        api.metrics.rejects.labels("csv").inc(len(raw) - len(scored.scored_rows))
+        if record is not None:
+            await api.record([record])
+        grades = scored.table.column("grade").take(pa.array(scored.scored_rows)).to_pylist()
+        api.metrics.count_grades(grades, "csv")
+        api.metrics.rejects.labels("csv").inc(scored.table.num_rows - len(grades))
         return StreamingResponse(scored.chunks(), media_type="text/csv; charset=utf-8",
                                  headers={"Content-Disposition": 'attachment; filename="scored.csv"'})
 
@@ -285,10 +283,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
              responses=errors.openapi_responses(401, 403, 404), summary="A recorded assessment")
     async def get_assessment(assessment_id: str, key: ApiKey = officer) -> Response:
         """The assessment exactly as it was returned, with its input and model version."""
-        row = await run_in_threadpool(api.audit().get, assessment_id)
-        if row is None or (key.role != "admin" and row["key_id"] != key.id):  # others' records do not exist for you
+        stored = await run_in_threadpool(api.audit().get, assessment_id)
+        if stored is None or (key.role != "admin" and stored["key_id"] != key.id):  # others' records do not exist for you
             raise ApiProblem(404, f"no assessment {assessment_id!r} visible to key {key.id!r}")
-        return Response(_dumps(_stored(row)), media_type="application/json")
+        return Response(_dumps(stored), media_type="application/json")
 
     @app.get("/v1/assessments", response_model=AssessmentHistory, tags=["audit"],
              responses=errors.openapi_responses(401, 403, 422), summary="A firm's assessment history")
@@ -297,13 +295,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                limit: int = Query(100, ge=1, le=1000),
                                key: ApiKey = officer) -> Response:
         """A firm's assessments, newest first (an officer sees the ones made with their own key)."""
-        rows = await run_in_threadpool(api.audit().history, firm_id, None if key.role == "admin" else key.id, limit)
-        summaries = []
-        for r in rows:
-            out = json.loads(r["output_json"])
-            summaries.append({"assessment_id": r["id"], "assessed_at": r["assessed_at"], "channel": r["channel"],
-                              "model_version": r["model_version"], "score": out.get("score"),
-                              "grade": out.get("grade")})
+        rows = await run_in_threadpool(api.audit().summaries, firm_id, None if key.role == "admin" else key.id, limit)
+        summaries = [{k: r[k] for k in AssessmentSummary.model_fields} for r in rows]
         return Response(_dumps({"firm_id": firm_id, "assessments": summaries}), media_type="application/json")
 
     @app.get("/v1/model", response_model=ModelInfo, tags=["model"], responses=errors.openapi_responses(401, 403, 503),
@@ -390,22 +383,14 @@ async def _upload_bytes(request: Request) -> bytes:
     return await request.body()
 
 
-def _csv_audit_rows(scored: Any, key: ApiKey) -> list[AuditRecord]:
-    """Audit records of the scored CSV rows: the raw row as submitted and the row as returned."""
-    rows = scored.scored_rows
-    if not len(rows):
-        return []
-    table = scored.table.iloc[rows]
-    at = _now()
-    return [AuditRecord(aid, at, fid, key.id, "csv", mv, i, o) for aid, fid, mv, i, o in
-            zip(table["assessment_id"], table["firm_id"], table["model_version"],
-                json_rows(scored.raw.iloc[rows]), json_rows(table))]
-
-
-def _stored(row: dict[str, Any]) -> dict[str, Any]:
-    return {"assessment_id": row["id"], "assessed_at": row["assessed_at"], "firm_id": row["firm_id"],
-            "key_id": row["key_id"], "channel": row["channel"], "model_version": row["model_version"],
-            "input": json.loads(row["input_json"]), "output": json.loads(row["output_json"])}
+def _score_csv(model: LoadedModel, data: bytes, key: ApiKey) -> tuple[ScoredUpload, UploadRecord | None]:
+    """Score an uploaded file; its audit record (the file and the returned table, compressed), None when
+    no row could be scored."""
+    scored = score_upload(model.scorer, read_csv_text(decode(data)), date.today())
+    if not len(scored.scored_rows):
+        return scored, None
+    return scored, UploadRecord.build(str(uuid.uuid4()), _now(), key.id, model.version, data, scored.table,
+                                      scored.assessed())
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

@@ -14,16 +14,23 @@ for tens of milliseconds.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 import queue
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
-from sqlalchemy import Column, Index, MetaData, String, Table, Text, create_engine, delete, event, insert, select
+import pyarrow as pa
+from sqlalchemy import (Column, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table, Text,
+                        create_engine, delete, event, insert, select)
 from sqlalchemy.engine import Engine, make_url
+
+from features.schema import FIELD_SPECS
+from service.csv_scoring import decode, read_csv_text
 
 log = logging.getLogger(__name__)
 CHECKPOINT_SECONDS = 0.5  # how often the checkpoint thread looks whether a checkpoint is due
@@ -45,7 +52,38 @@ assessments = Table(
     Column("output_json", Text, nullable=False),
     Index("ix_assessments_firm", "firm_id", "assessed_at"),
 )
-_COLUMNS = tuple(c.name for c in assessments.columns)
+# A CSV upload is stored once: the file as received and the scored table as returned (both
+# compressed), plus one small row per assessment pointing at its row. Writing ~3.6 KB of JSON
+# per row instead cost as much as scoring the file.
+uploads = Table(
+    "uploads", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("received_at", String(40), nullable=False),
+    Column("key_id", String(64), nullable=False),
+    Column("model_version", String(64), nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("file_sha256", String(64), nullable=False),
+    Column("file_size", Integer, nullable=False),
+    Column("file_zstd", LargeBinary, nullable=False),  # the uploaded bytes, zstd-compressed
+    Column("output_arrow", LargeBinary, nullable=False),  # the returned table: Arrow IPC stream, zstd buffers
+)
+upload_assessments = Table(
+    "upload_assessments", metadata,
+    Column("id", String(36), primary_key=True),
+    Column("upload_id", String(36), ForeignKey("uploads.id"), nullable=False),
+    Column("row", Integer, nullable=False),  # 0-based data row of the file = row of the returned table
+    Column("assessed_at", String(40), nullable=False),
+    Column("firm_id", String(64), nullable=True),
+    Column("key_id", String(64), nullable=False),
+    Column("model_version", String(64), nullable=False),
+    Column("score", Float, nullable=False),  # for history lists without opening the upload
+    Column("grade", String(4), nullable=False),
+    Column("name", Text, nullable=True),  # the firm's name as submitted
+    Index("ix_upload_assessments_firm", "firm_id", "assessed_at"),
+    Index("ix_upload_assessments_key", "key_id", "assessed_at"),
+)
+_TABLE_COLUMNS = {t.name: tuple(c.name for c in t.columns) for t in (assessments, uploads, upload_assessments)}
+_ZSTD = pa.Codec("zstd", compression_level=1)
 probe = Table("store_probe", metadata, Column("id", String(8), primary_key=True))
 
 
@@ -53,9 +91,8 @@ class StoreError(RuntimeError):
     """The audit record could not be written: no decision may be returned."""
 
 
-@dataclass(frozen=True)
-class AuditRecord:
-    """One row of the audit trail (JSON already serialised: stored byte for byte as answered)."""
+class AuditRecord(NamedTuple):
+    """One row of `assessments` (JSON already serialised: stored byte for byte as answered)."""
     id: str
     assessed_at: str
     firm_id: str | None
@@ -64,6 +101,51 @@ class AuditRecord:
     model_version: str
     input_json: str
     output_json: str
+
+
+@dataclass(frozen=True)
+class UploadRecord:
+    """A scored CSV upload, ready to insert: the file and the returned table once (compressed), and one
+    small row per assessment made (`UploadRecord.build` compresses: call it off the event loop)."""
+    upload: tuple[Any, ...]  # a row of `uploads`
+    assessed: list[tuple[Any, ...]]  # rows of `upload_assessments`
+
+    @classmethod
+    def build(cls, upload_id: str, received_at: str, key_id: str, model_version: str, file: bytes,
+              output: pa.Table, assessed: Sequence[tuple[str, int, str | None, str | None, float, str]]) -> "UploadRecord":
+        """`assessed`: (assessment id, row, firm_id, name, score, grade) of each scored row of `output`."""
+        upload = (upload_id, received_at, key_id, model_version, output.num_rows, hashlib.sha256(file).hexdigest(),
+                  len(file), _ZSTD.compress(file, asbytes=True), table_bytes(output))
+        rows = [(aid, upload_id, row, received_at, fid, key_id, model_version, score, grade, name)
+                for aid, row, fid, name, score, grade in assessed]
+        return cls(upload, rows)
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.upload[-1]) + len(self.upload[-2]) + 100 * len(self.assessed)
+
+
+Record = AuditRecord | UploadRecord
+
+
+def table_bytes(table: pa.Table) -> bytes:
+    """An Arrow table as an IPC stream with zstd-compressed buffers."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression=_ZSTD)) as writer:
+        writer.write_table(table)
+    return sink.getvalue().to_pybytes()
+
+
+def table_row(data: bytes, row: int) -> dict[str, Any]:
+    """Row `row` of a table stored by `table_bytes`, as plain Python values (null → None)."""
+    return pa.ipc.open_stream(data).read_all().slice(row, 1).to_pylist()[0]
+
+
+def file_row(data: bytes, size: int, row: int) -> dict[str, Any]:
+    """Data row `row` of an uploaded CSV (`size` bytes before compression) as the scoring read it:
+    header → cell text, empty → None."""
+    raw = read_csv_text(decode(_ZSTD.decompress(data, decompressed_size=size, asbytes=True)))
+    return {k: (None if v != v else v) for k, v in raw.iloc[row].items()}  # NaN → None
 
 
 def make_engine(url: str, synchronous: str = "FULL") -> Engine:
@@ -170,20 +252,21 @@ class AuditStore:
     def __init__(self, url: str, synchronous: str = "FULL"):
         self.engine = make_engine(url, synchronous)
         metadata.create_all(self.engine)
-        self._insert_sql = str(insert(assessments).compile(dialect=self.engine.dialect))
-        self._queue: queue.SimpleQueue[tuple[Sequence[AuditRecord], Any] | None] = queue.SimpleQueue()
+        self._insert_sql = {t.name: str(insert(t).compile(dialect=self.engine.dialect))
+                            for t in (assessments, uploads, upload_assessments)}
+        self._queue: queue.SimpleQueue[tuple[Sequence[Record], Any] | None] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         # An SQLite commit without fsync is a page-cache write of ~0.1 ms: done on the event loop,
         # it avoids the GIL hand-off to a writer thread (up to the 5 ms switch interval under load).
         # With fsync (FULL) or a server database a commit waits on I/O, so a writer thread does it.
         self.inline = self.engine.dialect.name == "sqlite" and synchronous != "FULL"
-        self._pending: list[tuple[Sequence[AuditRecord], Any]] = []
+        self._pending: list[tuple[Sequence[Record], Any]] = []
         self._raw: Any = None
         self._lock = threading.Lock()
         self._checkpointer = WalCheckpointer(self.engine) if is_sqlite_file(self.engine) else None
 
     # -- writes ------------------------------------------------------------------------------
-    async def write(self, records: Sequence[AuditRecord]) -> None:
+    async def write(self, records: Sequence[Record]) -> None:
         """Return once `records` are committed; raise StoreError when they are not."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
@@ -201,7 +284,7 @@ class AuditStore:
         group, self._pending = self._pending, []
         self._commit_group(group)
 
-    def write_sync(self, records: Sequence[AuditRecord]) -> None:
+    def write_sync(self, records: Sequence[Record]) -> None:
         """Blocking variant for code outside the event loop."""
         self._commit([records])
 
@@ -230,7 +313,7 @@ class AuditStore:
                 group.append(nxt)
             self._commit_group(group)
 
-    def _commit_group(self, group: list[tuple[Sequence[AuditRecord], Any]]) -> None:
+    def _commit_group(self, group: list[tuple[Sequence[Record], Any]]) -> None:
         try:
             self._commit([records for records, _ in group])
             outcomes: list[BaseException | None] = [None] * len(group)
@@ -240,39 +323,50 @@ class AuditStore:
         for (_, (loop, fut)), err in zip(group, outcomes):
             loop.call_soon_threadsafe(_resolve, fut, err)
 
-    def _try_commit(self, records: Sequence[AuditRecord]) -> BaseException | None:
+    def _try_commit(self, records: Sequence[Record]) -> BaseException | None:
         try:
             self._commit([records])
             return None
         except Exception as exc:
             return exc
 
-    def _commit(self, groups: Sequence[Sequence[AuditRecord]]) -> None:
+    def _commit(self, groups: Sequence[Sequence[Record]]) -> None:
         """One transaction for all groups, through the DBAPI's executemany (SQLAlchemy's per-row
-        parameter processing costs ~80 µs a row; these rows are plain strings)."""
+        parameter processing costs ~80 µs a row; these rows are plain values)."""
         records = [r for rs in groups for r in rs]
         if not records:
             return
+        rows: dict[str, list[tuple[Any, ...]]] = {"assessments": [], "uploads": [], "upload_assessments": []}
+        nbytes = 0
+        for r in records:
+            if isinstance(r, UploadRecord):
+                rows["uploads"].append(r.upload)
+                rows["upload_assessments"].extend(r.assessed)
+                nbytes += r.nbytes
+            else:
+                rows["assessments"].append(r)
+                nbytes += len(r.input_json) + len(r.output_json)
         if self._checkpointer is not None:
-            self._checkpointer.committed(sum(len(r.input_json) + len(r.output_json) for r in records))
+            self._checkpointer.committed(nbytes)
             self._checkpointer.start()
-        if self.engine.dialect.positional:
-            params: list[Any] = [tuple(getattr(r, c) for c in _COLUMNS) for r in records]
-        else:
-            params = [r.__dict__ for r in records]
+        if not self.engine.dialect.positional:
+            rows = {t: [dict(zip(_TABLE_COLUMNS[t], p)) for p in ps] for t, ps in rows.items()}
+        statements = [(self._insert_sql[t], ps) for t, ps in rows.items() if ps]
         if self.inline:  # one connection, used only by the event loop's thread
-            self._commit_raw(params)
+            self._commit_raw(statements)
             return
         with self.engine.begin() as conn:
-            conn.exec_driver_sql(self._insert_sql, params)
+            for sql, params in statements:
+                conn.exec_driver_sql(sql, params)
 
-    def _commit_raw(self, params: list[Any]) -> None:
+    def _commit_raw(self, statements: list[tuple[str, list[Any]]]) -> None:
         """executemany + commit on a DBAPI connection kept open (no pool checkout per commit)."""
         if self._raw is None:
             self._raw = self.engine.raw_connection()
         cur = self._raw.cursor()
         try:
-            cur.executemany(self._insert_sql, params)
+            for sql, params in statements:
+                cur.executemany(sql, params)
             self._raw.commit()
         except BaseException:
             self._raw.rollback()
@@ -282,23 +376,52 @@ class AuditStore:
 
     # -- reads -------------------------------------------------------------------------------
     def get(self, assessment_id: str) -> dict[str, Any] | None:
+        """The stored assessment: who, when, which model, `input` as given and `output` exactly as returned
+        (a CSV row's: the file's cells and the returned row, plus `upload` naming the file and row)."""
         with self.engine.connect() as conn:
             row = conn.execute(select(assessments).where(assessments.c.id == assessment_id)).mappings().first()
-        return dict(row) if row else None
+            if row is not None:
+                return _identity(row, row["channel"]) | {"input": json.loads(row["input_json"]),
+                                                         "output": json.loads(row["output_json"])}
+            a, u = upload_assessments.c, uploads.c
+            q = (select(a.id, a.assessed_at, a.firm_id, a.key_id, a.model_version, a.upload_id, a.row, u.file_sha256,
+                        u.file_zstd, u.file_size, u.output_arrow).join(uploads, a.upload_id == u.id)
+                 .where(a.id == assessment_id))
+            row = conn.execute(q).mappings().first()
+        if row is None:
+            return None
+        return _identity(row, "csv") | {
+            "input": file_row(row["file_zstd"], row["file_size"], row["row"]),
+            "output": table_row(row["output_arrow"], row["row"]),
+            "upload": {"id": row["upload_id"], "row": row["row"], "file_sha256": row["file_sha256"]}}
 
-    def history(self, firm_id: str, key_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        """A firm's assessments, newest first; only those made with `key_id` when given."""
-        q = select(assessments).where(assessments.c.firm_id == firm_id)
+    def summaries(self, firm_id: str | None = None, key_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Assessments newest first (of one firm, made with one key, when given): id, time, channel,
+        model version, score, grade, firm id and the firm's name as submitted."""
+        single, csv_rows = assessments.c, upload_assessments.c
+        q1 = select(single.id, single.assessed_at, single.channel, single.model_version, single.firm_id,
+                    single.input_json, single.output_json)
+        q2 = select(csv_rows.id, csv_rows.assessed_at, csv_rows.model_version, csv_rows.firm_id, csv_rows.score,
+                    csv_rows.grade, csv_rows.name)
+        if firm_id is not None:
+            q1, q2 = q1.where(single.firm_id == firm_id), q2.where(csv_rows.firm_id == firm_id)
         if key_id is not None:
-            q = q.where(assessments.c.key_id == key_id)
-        q = q.order_by(assessments.c.assessed_at.desc()).limit(limit)
+            q1, q2 = q1.where(single.key_id == key_id), q2.where(csv_rows.key_id == key_id)
+        q1 = q1.order_by(single.assessed_at.desc()).limit(limit)
+        q2 = q2.order_by(csv_rows.assessed_at.desc(), csv_rows.row).limit(limit)  # an upload's rows in file order
         with self.engine.connect() as conn:
-            return [dict(r) for r in conn.execute(q).mappings()]
+            out = [_summary(r) for r in conn.execute(q1).mappings()]
+            out += [{"assessment_id": r["id"], "assessed_at": r["assessed_at"], "channel": "csv",
+                     "model_version": r["model_version"], "score": r["score"], "grade": r["grade"],
+                     "firm_id": r["firm_id"], "name": r["name"]} for r in conn.execute(q2).mappings()]
+        out.sort(key=lambda s: s["assessed_at"], reverse=True)  # stable: ties keep their order
+        return out[:limit]
 
     def ids(self) -> set[str]:
         """Every stored assessment id (durability checks)."""
         with self.engine.connect() as conn:
-            return set(conn.execute(select(assessments.c.id)).scalars())
+            return (set(conn.execute(select(assessments.c.id)).scalars())
+                    | set(conn.execute(select(upload_assessments.c.id)).scalars()))
 
     def check_writable(self) -> None:
         """Write a probe row inside a transaction and roll it back; raise StoreError when that fails."""
@@ -322,6 +445,20 @@ class AuditStore:
             self._writer.join(timeout=10)
             self._writer = None
         self.engine.dispose()
+
+
+def _identity(row: Any, channel: str) -> dict[str, Any]:
+    return {"assessment_id": row["id"], "assessed_at": row["assessed_at"], "firm_id": row["firm_id"],
+            "key_id": row["key_id"], "channel": channel, "model_version": row["model_version"]}
+
+
+def _summary(row: Any) -> dict[str, Any]:
+    """A history line of an `assessments` row (score and grade from its output, name from its input)."""
+    given, result = json.loads(row["input_json"]), json.loads(row["output_json"])
+    name = (given.get("name") or given.get(FIELD_SPECS["name"].label_zh)) if isinstance(given, dict) else None
+    return {"assessment_id": row["id"], "assessed_at": row["assessed_at"], "channel": row["channel"],
+            "model_version": row["model_version"], "score": result.get("score"), "grade": result.get("grade"),
+            "firm_id": row["firm_id"], "name": name}
 
 
 def _resolve(fut: asyncio.Future[None], err: BaseException | None) -> None:

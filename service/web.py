@@ -6,7 +6,6 @@ enum values from `features.schema.FIELD_SPECS`, and `GET /v1/examples` serves
 """
 from __future__ import annotations
 
-import json
 from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
@@ -17,13 +16,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.params import Depends
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import select
 
 from features.registry import DIMENSIONS, INDICATORS
 from features.schema import _UNIT_EN, FIELD_SPECS, GROUPS, example_profiles
 from service.api_models import AssessmentSummary
 from service.auth import ApiKey
-from service.store import AuditStore, assessments
+from service.store import AuditStore
 
 STATIC_DIR = Path(__file__).with_name("static")
 
@@ -85,18 +83,7 @@ class RecentAssessment(AssessmentSummary):
 
 def recent_assessments(store: AuditStore, key_id: str | None, limit: int) -> list[dict[str, Any]]:
     """Newest assessments made with `key_id` (all keys when None), with the firm's name as submitted."""
-    q = select(assessments).order_by(assessments.c.assessed_at.desc()).limit(limit)
-    if key_id is not None:
-        q = q.where(assessments.c.key_id == key_id)
-    with store.engine.connect() as conn:
-        rows = conn.execute(q).mappings().all()
-    out = []
-    for r in rows:
-        given, result = json.loads(r["input_json"]), json.loads(r["output_json"])
-        out.append({"assessment_id": r["id"], "assessed_at": r["assessed_at"], "channel": r["channel"],
-                    "model_version": r["model_version"], "score": result.get("score"), "grade": result.get("grade"),
-                    "firm_id": r["firm_id"], "name": given.get("name") or given.get(FIELD_SPECS["name"].label_zh)})
-    return out
+    return store.summaries(key_id=key_id, limit=limit)
 
 
 def mount_web(app: FastAPI, audit: Callable[[], AuditStore], officer: Depends) -> None:

@@ -17,9 +17,22 @@ from service.store import AuditStore
 FIRMS = list(example_profiles().values())
 
 
+def _header(row: dict, chinese: bool) -> list[str]:
+    return [FIELD_SPECS[n].label_zh if chinese else n for n in row]
+
+
+def _cell(value) -> str:
+    """A typed value as the scored CSV writes it (floats as their shortest round-trip text)."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value).removesuffix(".0") if value.is_integer() else repr(value)
+    return str(value)
+
+
 def _csv(rows: list[dict], chinese: bool = False) -> str:
     names = list(rows[0])
-    header = [FIELD_SPECS[n].label_zh if chinese else n for n in names]
+    header = _header(rows[0], chinese)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(header)
@@ -48,10 +61,17 @@ def test_csv_upload_scores_every_row_in_order(client, keys, encoding, chinese):
     assert out[0]["error"] == "" and out[2]["error"] == ""
     single = client.post("/v1/scores", json=FIRMS[2], headers=keys.h()).json()
     assert float(out[2]["score"]) == single["score"] and out[2]["grade"] == single["grade"]
-    stored = client.get(f"/v1/assessments/{out[2]['assessment_id']}", headers=keys.h()).json()
-    assert stored["channel"] == "csv"
-    assert stored["output"]["score"] == single["score"]
-    assert stored["input"][FIELD_SPECS["firm_id"].label_zh if chinese else "firm_id"] == FIRMS[2]["firm_id"]
+    for i in (0, 2):
+        stored = client.get(f"/v1/assessments/{out[i]['assessment_id']}", headers=keys.h()).json()
+        assert stored["channel"] == "csv" and stored["key_id"] == "officer-1"
+        assert stored["model_version"] == out[i]["model_version"] == single["model_version"]
+        assert {k: _cell(v) for k, v in stored["output"].items()} == out[i]  # the row exactly as returned
+        assert stored["input"] == {h: None if v is None else str(v) for h, v in zip(_header(rows[i], chinese), rows[i].values())}
+        assert stored["upload"]["row"] == i
+    history = client.get("/v1/assessments", params={"firm_id": FIRMS[2]["firm_id"]}, headers=keys.h()).json()
+    assert {"assessment_id": out[2]["assessment_id"], "assessed_at": stored["assessed_at"], "channel": "csv",
+            "model_version": single["model_version"], "score": single["score"], "grade": single["grade"]} \
+        in history["assessments"]
 
 
 def test_csv_as_a_raw_text_body(client, keys):

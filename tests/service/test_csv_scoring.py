@@ -1,23 +1,22 @@
-"""CSV scoring helpers: reading uploads, the audit trail's JSON rows."""
+"""CSV scoring helpers: reading uploads, assessment ids."""
 from __future__ import annotations
 
 import io
+import uuid
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from service.csv_scoring import CsvError, json_rows, read_csv_text
+from service.csv_scoring import CsvError, new_ids, read_csv_text
 
 
-def test_json_rows_write_one_object_per_row_with_missing_as_null():
-    frame = pd.DataFrame({"row": np.array([0, 7], dtype=np.int64), "pd": [0.0125, np.nan],
-                          "name": ['澄视 "AI"', None], "ok": [True, False]})
-    frame["code"] = pd.Series(["A", np.nan], dtype=object)
-    assert json_rows(frame) == ['{"row":0,"pd":0.0125,"name":"澄视 \\"AI\\"","ok":true,"code":"A"}',
-                                '{"row":7,"pd":null,"name":null,"ok":false,"code":null}']
-    assert json_rows(frame.iloc[1:]) == [json_rows(frame)[1]]
-    assert json_rows(frame[[]]) == ["{}", "{}"]
+def test_new_ids_are_distinct_version_4_uuids_in_canonical_form():
+    ids = new_ids(2000)
+    assert ids.dtype == object and len(set(ids)) == 2000
+    for text in ids[:200]:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text and parsed.version == 4 and parsed.variant == uuid.RFC_4122
+    assert len(new_ids(0)) == 0
 
 
 @pytest.mark.parametrize("text", ["a,b\n1,2\n", 'a,b\n"x\ny",2\n', "a,a\n1,2\n", "a,b\n,\n1,2\n", "a,\n01,2\n",

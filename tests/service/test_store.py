@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import sqlite3
 import time
 
+import pyarrow as pa
 import pytest
 
 import service.store as store_module
-from service.store import AuditRecord, AuditStore, StoreError
+from service.store import AuditRecord, AuditStore, StoreError, UploadRecord
 
 
 def _rec(i: int, firm: str = "F1", key: str = "k1") -> AuditRecord:
@@ -58,11 +60,45 @@ def test_one_bad_record_does_not_fail_its_neighbours(tmp_path):
 def test_history_is_per_firm_newest_first_and_filtered_by_key(tmp_path):
     store = AuditStore(f"sqlite:///{tmp_path / 'a.db'}")
     store.write_sync([_rec(1), _rec(2, key="k2"), _rec(3), _rec(4, firm="F2")])
-    assert [r["id"] for r in store.history("F1")] == ["id-3", "id-2", "id-1"]
-    assert [r["id"] for r in store.history("F1", key_id="k1")] == ["id-3", "id-1"]
-    assert store.get("id-4")["firm_id"] == "F2" and store.get("nope") is None
+    assert [r["assessment_id"] for r in store.summaries("F1")] == ["id-3", "id-2", "id-1"]
+    assert [r["assessment_id"] for r in store.summaries("F1", key_id="k1")] == ["id-3", "id-1"]
+    assert store.summaries("F1", limit=1)[0] == {"assessment_id": "id-3", "assessed_at": "2025-01-01T00:00:03+00:00",
+                                                  "channel": "single", "model_version": "v1", "score": None,
+                                                  "grade": None, "firm_id": "F1", "name": None}
+    assert store.get("id-4")["firm_id"] == "F2" and store.get("id-4")["output"] == {"out": 4}
+    assert store.get("nope") is None
     store.check_writable()
     assert store.ids() == {"id-1", "id-2", "id-3", "id-4"}  # the probe leaves nothing behind
+
+
+def _upload(file: bytes, at: str) -> UploadRecord:
+    output = pa.table({"row": [0, 1, 2], "assessment_id": ["u-0", None, "u-2"], "firm_id": ["F1", "F9", "F2"],
+                       "score": [612.5, None, 580.0], "grade": ["BBB", None, "BB"], "error": [None, "bad", None]})
+    return UploadRecord.build("up-1", at, "k1", "v2", file, output,
+                              [("u-0", 0, "F1", "甲公司", 612.5, "BBB"), ("u-2", 2, "F2", None, 580.0, "BB")])
+
+
+def test_an_upload_is_stored_once_and_read_back_row_by_row(tmp_path):
+    store = AuditStore(f"sqlite:///{tmp_path / 'a.db'}")
+    file = "firm_id,name,revenue_y0\nF1,甲公司,12.5\nF9,,x\nF2,,007\n".encode()
+    store.write_sync([_rec(1), _rec(3), _upload(file, "2025-01-01T00:00:02+00:00")])
+    got = store.get("u-2")
+    assert got == {"assessment_id": "u-2", "assessed_at": "2025-01-01T00:00:02+00:00", "firm_id": "F2",
+                   "key_id": "k1", "channel": "csv", "model_version": "v2",
+                   "input": {"firm_id": "F2", "name": None, "revenue_y0": "007"},  # cells as text, as read
+                   "output": {"row": 2, "assessment_id": "u-2", "firm_id": "F2", "score": 580.0, "grade": "BB",
+                              "error": None},
+                   "upload": {"id": "up-1", "row": 2, "file_sha256": hashlib.sha256(file).hexdigest()}}
+    assert store.get("u-0")["input"]["name"] == "甲公司"
+    assert [r["assessment_id"] for r in store.summaries("F1")] == ["id-3", "u-0", "id-1"]  # one history, by time
+    assert store.summaries("F1")[1] | {"assessed_at": None} == {
+        "assessment_id": "u-0", "assessed_at": None, "channel": "csv", "model_version": "v2", "score": 612.5,
+        "grade": "BBB", "firm_id": "F1", "name": "甲公司"}
+    assert [r["assessment_id"] for r in store.summaries(key_id="k1", limit=2)] == ["id-3", "u-0"]
+    assert store.ids() == {"id-1", "id-3", "u-0", "u-2"}
+    with sqlite3.connect(tmp_path / "a.db") as con:  # the file once, compressed; one small row per assessment
+        assert con.execute("select count(*), sum(length(file_zstd)) < 200 from uploads").fetchone() == (1, 1)
+        assert con.execute("select count(*) from upload_assessments").fetchone()[0] == 2
 
 
 def _big(i: int) -> AuditRecord:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from models.policy import Policy
-from models.rules import Columns, columns_of, rule_columns
+from models.rules import Columns, columns_of, isin, rule_columns
 from models.scaling import GRADES
 
 if TYPE_CHECKING:  # scoring attaches recommendations to its batches, so it imports this module
@@ -210,9 +210,26 @@ def _show(v: Any) -> str:
 
 
 def _grade_index(grades: np.ndarray) -> np.ndarray:
+    """Position of each grade in GRADES (best 0); len(GRADES) for an unknown grade."""
     out = np.full(len(grades), len(GRADES), dtype=np.int64)
     for k, g in enumerate(GRADES):
         out[grades == g] = k
+    return out
+
+
+# Categories are computed as small integer codes (cheap comparisons for one firm or a million) and
+# turned into their labels once, by indexing these arrays.
+_BASIS_EQUITY, _BASIS_NONE, _BASIS_WC, _BASIS_REVENUE = range(4)
+_BASIS_NAMES = np.array(["equity", "none", "working_capital", "revenue_share"], dtype=object)
+_STAGES = ("startup", "growth", "mature")  # code 3: any other stage (capped as growth)
+_APPROVE, _REFER, _DECLINE = range(3)
+_DECISIONS = np.array(["approve", "refer", "decline"], dtype=object)
+
+
+def _stage_index(stages: np.ndarray) -> np.ndarray:
+    out = np.full(len(stages), len(_STAGES), dtype=np.int64)
+    for k, s in enumerate(_STAGES):
+        out[stages == s] = k
     return out
 
 
@@ -224,9 +241,10 @@ def recommend(batch: ScoreBatch, clean: Columns, policy: Policy) -> Recommendati
     if isinstance(clean, pd.DataFrame) and not clean.index.equals(batch.index):
         clean = clean.loc[batch.index]
     cols = columns_of(clean, _MONEY_FIELDS)
-    wc, n = policy.working_capital, len(batch)
+    wc = policy.working_capital
     grade_idx = _grade_index(batch.grade)
-    startup = batch.stage == "startup"
+    stage_idx = _stage_index(batch.stage)
+    startup = stage_idx == 0
 
     revenue, revenue_1 = cols["revenue_y0"], cols["revenue_y1"]
     with np.errstate(all="ignore"):
@@ -242,27 +260,23 @@ def recommend(batch: ScoreBatch, clean: Columns, policy: Policy) -> Recommendati
     has_revenue = revenue > 0
     formula_ok = has_revenue & ~np.isnan(need)
     equity = cols["equity_raised_2y"]
-    basis = np.select(
-        [startup & (equity > 0), startup, formula_ok, has_revenue],
-        ["equity", "none", "working_capital", "revenue_share"], "none").astype(object)
-    base = np.select(
-        [basis == "equity", basis == "working_capital", basis == "revenue_share"],
-        [_nz(equity) * policy.startup.equity_share, np.maximum(_nz(need) - own - loans, 0.0),
-         _nz(revenue) * wc.share_of_revenue_fallback], 0.0)
-    factor = policy.grade_factors.of(batch.grade)
+    basis_code = np.where(startup, np.where(equity > 0, _BASIS_EQUITY, _BASIS_NONE),
+                          np.where(formula_ok, _BASIS_WC, np.where(has_revenue, _BASIS_REVENUE, _BASIS_NONE)))
+    base = np.where(basis_code == _BASIS_EQUITY, _nz(equity) * policy.startup.equity_share,
+                    np.where(basis_code == _BASIS_WC, np.maximum(_nz(need) - own - loans, 0.0),
+                             np.where(basis_code == _BASIS_REVENUE, _nz(revenue) * wc.share_of_revenue_fallback, 0.0)))
+    basis = _BASIS_NAMES[basis_code]
+    factor = np.array([getattr(policy.grade_factors, g) for g in GRADES] + [0.0])[grade_idx]
     after = base * factor
-    tier = cols["qualification_tier"]
-    star_tier = np.zeros(n, dtype=bool)
-    for t in policy.star.tiers:  # element-wise ==: the column holds None for missing
-        star_tier |= tier == t
+    star_tier = isin(cols["qualification_tier"], tuple(policy.star.tiers))
     star = (grade_idx <= GRADES.index(policy.star.min_grade)) & star_tier
-    stage_cap = np.select([batch.stage == s for s in ("startup", "growth", "mature")],
-                          [policy.caps.startup, policy.caps.growth, policy.caps.mature], policy.caps.growth)
+    caps = policy.caps
+    stage_cap = np.array([caps.startup, caps.growth, caps.mature, caps.growth])[stage_idx]
     cap = np.where(star, policy.star.cap, stage_cap)
     step = policy.limit.round_down_to
     limit = np.floor(np.minimum(after, cap) / step + 1e-9) * step
 
-    decision, rule = _decide(batch, grade_idx, limit, basis, policy)
+    decision, rule = _decide(batch, grade_idx, limit, basis_code, policy)
     limit = np.where(decision == "decline", 0.0, limit)
     products, hits, values = _products(batch, clean, limit, decision, policy)
     appetite = policy.joint_loan.single_bank_appetite
@@ -273,26 +287,28 @@ def recommend(batch: ScoreBatch, clean: Columns, policy: Policy) -> Recommendati
                            _nz(need), own, loans, equity, base, factor, after, cap, star, limit, products, hits, values, banks)
 
 
-def _decide(batch: ScoreBatch, grade_idx: np.ndarray, limit: np.ndarray, basis: np.ndarray,
+def _decide(batch: ScoreBatch, grade_idx: np.ndarray, limit: np.ndarray, basis_code: np.ndarray,
             policy: Policy) -> tuple[np.ndarray, np.ndarray]:
     """approve / refer / decline with the rule that set it: knock-outs first, then grade bands, then the limit."""
     d = policy.decision
     approve_idx, refer_idx = GRADES.index(d.approve_min_grade), GRADES.index(d.refer_min_grade)
     knocked = batch.knockouts.any(axis=1) if batch.knockouts.size else np.zeros(len(batch), dtype=bool)
-    by_grade = np.where(grade_idx <= approve_idx, "approve", np.where(grade_idx <= refer_idx, "refer", "decline"))
+    by_grade = np.where(grade_idx <= approve_idx, _APPROVE, np.where(grade_idx <= refer_idx, _REFER, _DECLINE))
     # The rule text depends on the grade only: one text per grade, picked by index (no per-row formatting).
     texts = [f"grade {g} at least decision.approve_min_grade {d.approve_min_grade}" if k <= approve_idx else
              f"grade {g} below {d.approve_min_grade}, at least decision.refer_min_grade {d.refer_min_grade}"
              if k <= refer_idx else f"grade {g} below decision.refer_min_grade {d.refer_min_grade}"
              for k, g in enumerate(GRADES)]
-    grade_rule = np.array(texts + ["grade unknown"], dtype=object)[grade_idx]
-    no_limit = (by_grade == "approve") & (limit <= 0)
-    why = np.where(basis == "none", "; but no basis for a limit → refer", "; but the policy gives a limit of 0 → refer")
-    decision = np.where(knocked, "decline", np.where(no_limit, "refer", by_grade)).astype(object)
-    rule = np.where(no_limit, grade_rule + why.astype(object), grade_rule)
+    rule = np.array(texts + ["grade unknown"], dtype=object)[grade_idx]
+    no_limit = (by_grade == _APPROVE) & (limit <= 0)
+    decision = _DECISIONS[np.where(knocked, _DECLINE, np.where(no_limit, _REFER, by_grade))]
+    if no_limit.any():
+        why = np.where(basis_code[no_limit] == _BASIS_NONE, "; but no basis for a limit → refer",
+                       "; but the policy gives a limit of 0 → refer")
+        rule[no_limit] = rule[no_limit] + why.astype(object)
     if knocked.any():
         rule[knocked] = "knock-out: " + batch.knockout_codes()[knocked]
-    return decision, rule.astype(object)
+    return decision, rule
 
 
 def _products(batch: ScoreBatch, clean: Columns, limit: np.ndarray, decision: np.ndarray,
@@ -301,11 +317,15 @@ def _products(batch: ScoreBatch, clean: Columns, limit: np.ndarray, decision: np
     fields = {c.field for p in policy.products for c in p.all_of + p.any_of}
     cols = rule_columns(clean, fields)
     cols |= {"grade": batch.grade, "score": batch.score, "pd": batch.pd, "stage": batch.stage, "limit": limit}
-    eligible = np.zeros((len(batch), len(policy.products) + 1), dtype=bool)
+    n = len(batch)
+    eligible = np.zeros((n, len(policy.products) + 1), dtype=bool)
     hits: list[np.ndarray] = []
     open_ = decision != "decline"
     for p, prod in enumerate(policy.products):
-        m = np.column_stack([c.evaluate(cols) for c in prod.all_of + prod.any_of]) if len(batch) else np.zeros((0, len(prod.all_of) + len(prod.any_of)), dtype=bool)
+        conds = prod.all_of + prod.any_of
+        m = np.empty((n, len(conds)), dtype=bool)
+        for j, c in enumerate(conds):
+            m[:, j] = c.evaluate(cols)
         k = len(prod.all_of)
         ok = m[:, :k].all(axis=1) & (m[:, k:].any(axis=1) if prod.any_of else True)
         eligible[:, p] = open_ & ok

@@ -5,10 +5,11 @@ import copy
 import dataclasses
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from features.schema import FirmProfile, example_profiles
-from features.validate import profiles_to_frame
+from features.validate import profiles_to_frame, validate_frame
 from models.decision import RECOMMENDATION_COLUMNS, recommend
 from models.policy import default_policy, parse_policy
 from models.scoring import RESULT_COLUMNS
@@ -204,3 +205,15 @@ def test_every_scored_batch_carries_its_recommendation_and_policy_version(scorer
     steps = rec["recommendation"]["limit_steps"]
     assert [s["key"] for s in steps][-4:] == ["grade_factor", "after_grade_factor", "cap", "limit"]
     assert steps[-1]["value"] == rec["recommendation"]["limit"]
+
+
+def test_a_firm_gets_the_same_recommendation_alone_as_in_a_large_batch(scorer, portfolio):
+    clean = validate_frame(portfolio.head(400)).clean
+    many = scorer.score_frame(clean)
+    assert len(set(many.recommendations.decision)) == 3 and many.recommendations.products.any(axis=0).all()
+    sample = range(0, len(many), 13)
+    for i in sample:  # the API's path: one firm's columns, no DataFrame
+        alone = scorer.score_columns({c: clean[c].to_numpy()[i:i + 1] for c in clean.columns})
+        assert alone.record(0) == many.record(i)
+    pd.testing.assert_frame_equal(
+        scorer.score_frame(clean.iloc[list(sample)]).to_frame(), many.to_frame().iloc[list(sample)], check_exact=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 import gc
 import json
 import logging
-import uuid
 from contextlib import asynccontextmanager
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -32,6 +31,7 @@ from service.csv_scoring import CsvError, ScoredUpload, decode, read_csv_text, s
 from service.decision_api import decision_router
 from service.engine import LoadedModel, ScoringEngine, load_model
 from service.errors import ApiProblem
+from service.ids import new_id
 from service.metrics import ApiMetrics, MetricsMiddleware
 from service.monitoring import DriftMonitor, monitoring_router
 from service.rows_api import install_model_mismatch_handler, rows_router
@@ -218,7 +218,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             body, data = await _json_body(request)
             profile = _parse_profile(data)
             batch, i = await engine.score_one(profile)
-            out = _assessment(batch, i, str(uuid.uuid4()), _now())
+            out = _assessment(batch, i, new_id(), _now())
             payload = _dumps(out)
             await api.record([_audit_row(out, body.decode("utf-8"), payload, key, "single")])
         api.metrics.scores.labels(out["grade"], "single").inc()
@@ -247,7 +247,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             batch = engine.score_profiles([p for _, p in good])
             at = _now()
             for row, (i, _) in enumerate(good):
-                out = _assessment(batch, row, str(uuid.uuid4()), at)
+                out = _assessment(batch, row, new_id(), at)
                 items[i]["assessment"] = out
                 records.append(_audit_row(out, json.dumps(data[i], ensure_ascii=False), _dumps(out), key, "batch"))
             await api.record(records)
@@ -389,7 +389,7 @@ def _score_csv(model: LoadedModel, data: bytes, key: ApiKey) -> tuple[ScoredUplo
     scored = score_upload(model.scorer, read_csv_text(decode(data)), date.today())
     if not len(scored.scored_rows):
         return scored, None
-    return scored, UploadRecord.build(str(uuid.uuid4()), _now(), key.id, model.version, data, scored.table,
+    return scored, UploadRecord.build(new_id(), _now(), key.id, model.version, data, scored.table,
                                       scored.assessed())
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import io
-import os
 from dataclasses import dataclass
 from datetime import date
 from typing import Iterator
@@ -15,6 +14,7 @@ import pyarrow.csv as pacsv
 from features.validate import validate_frame
 from models.decision import RECOMMENDATION_COLUMNS
 from models.scoring import RESULT_COLUMNS, Scorer
+from service.ids import new_ids
 
 OUTPUT_COLUMNS: tuple[str, ...] = ("row", "assessment_id") + RESULT_COLUMNS + RECOMMENDATION_COLUMNS + ("error",)
 CHUNK_ROWS = 2000
@@ -53,24 +53,6 @@ def read_csv_text(text: str) -> pd.DataFrame:
         raise CsvError("the file is empty: expected a header line and at least one row") from exc
     except (pd.errors.ParserError, ValueError) as exc:
         raise CsvError(f"not a readable CSV table: {exc}") from exc
-
-
-_HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
-_HEX = np.stack([_HEX_DIGITS[np.arange(256) >> 4], _HEX_DIGITS[np.arange(256) & 15]], axis=1)  # byte → 2 digits
-_UUID_GROUPS = ((0, 8), (8, 12), (12, 16), (16, 20), (20, 32))  # hex digits 8-4-4-4-12, a dash between groups
-
-
-def new_ids(n: int) -> np.ndarray:
-    """n random UUID4 strings (version and variant bits as RFC 4122 sets them), formatted in one
-    vectorised pass: `str(uuid.uuid4())` per row costs about a tenth of scoring the row."""
-    raw = np.frombuffer(os.urandom(16 * n), dtype=np.uint8).reshape(n, 16).copy()
-    raw[:, 6] = (raw[:, 6] & 0x0F) | 0x40
-    raw[:, 8] = (raw[:, 8] & 0x3F) | 0x80
-    digits = _HEX[raw].reshape(n, 32)
-    out = np.full((n, 36), ord("-"), dtype=np.uint8)
-    for dashes, (start, stop) in enumerate(_UUID_GROUPS):
-        out[:, start + dashes:stop + dashes] = digits[:, start:stop]
-    return out.view("S36").ravel().astype(str).astype(object)
 
 
 @dataclass

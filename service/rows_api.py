@@ -8,7 +8,6 @@ trail before the answer is sent, like the other scoring endpoints.
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import date, datetime, timezone
 from typing import Any, Awaitable, Callable
 
@@ -22,6 +21,7 @@ from fastapi.responses import Response
 from features.tabular import TabularConfigError
 from models.bundle import BundleError
 from service.errors import ApiProblem, problem_response
+from service.ids import new_id
 from service.store import AuditRecord
 
 CHANNEL = "rows"
@@ -74,7 +74,7 @@ def rows_router(current_model: Callable[[], Any], record: Callable[[list[AuditRe
         at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
         records = []
         for k, i in enumerate(positions):
-            out = {"assessment_id": str(uuid.uuid4()), "assessed_at": at} | batch.record(k)
+            out = {"assessment_id": new_id(), "assessed_at": at} | batch.record(k)
             items[i]["assessment"] = out
             records.append(AuditRecord(out["assessment_id"], at, out["firm_id"], key.id, CHANNEL, out["model_version"],
                                        json.dumps(rows[i], ensure_ascii=False), orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY).decode()))

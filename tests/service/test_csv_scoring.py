@@ -1,22 +1,12 @@
-"""CSV scoring helpers: reading uploads, assessment ids."""
+"""CSV scoring helpers: reading uploads."""
 from __future__ import annotations
 
 import io
-import uuid
 
 import pandas as pd
 import pytest
 
-from service.csv_scoring import CsvError, new_ids, read_csv_text
-
-
-def test_new_ids_are_distinct_version_4_uuids_in_canonical_form():
-    ids = new_ids(2000)
-    assert ids.dtype == object and len(set(ids)) == 2000
-    for text in ids[:200]:
-        parsed = uuid.UUID(text)
-        assert str(parsed) == text and parsed.version == 4 and parsed.variant == uuid.RFC_4122
-    assert len(new_ids(0)) == 0
+from service.csv_scoring import CsvError, read_csv_text
 
 
 @pytest.mark.parametrize("text", ["a,b\n1,2\n", 'a,b\n"x\ny",2\n', "a,a\n1,2\n", "a,b\n,\n1,2\n", "a,\n01,2\n",

@@ -8,6 +8,7 @@ RECOMMENDATION_COLUMNS and `ScoreBatch.record(i)` adds the `recommendation` obje
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -129,9 +130,23 @@ class Recommendations:
             "policy_fingerprint": pol.fingerprint,
         }
 
+    @cached_property
+    def _rule_texts(self) -> dict[str, str]:
+        """The steps' rule texts that depend on the policy only, formatted once per batch."""
+        pol, wc = self.policy, self.policy.working_capital
+        return {
+            "growth": "revenue_y0 / revenue_y1 − 1, clipped to [0, %g]" % wc.expected_growth_max,
+            "own_funds": f"cash × {wc.own_funds_cash_share:g} (missing → 0)",
+            "existing_loans": f"total_liabilities × {wc.existing_loans_liabilities_share:g} (missing → 0)",
+            "revenue_share": f"revenue × {wc.share_of_revenue_fallback:g} (no net profit or no turnover for the formula)",
+            "equity": f"equity_raised_2y × {pol.startup.equity_share:g}",
+            "star": f"star firm (grade {pol.star.min_grade} or better, tier in {', '.join(pol.star.tiers)}): star.cap",
+            "limit": f"min(amount, cap) rounded down to {pol.limit.round_down_to:g}",
+        }
+
     def steps(self, i: int) -> list[dict[str, Any]]:
         """The arithmetic of firm i's limit, one step per line, in the order it was computed."""
-        pol, wc = self.policy, self.policy.working_capital
+        wc, texts = self.policy.working_capital, self._rule_texts
         out: list[dict[str, Any]] = []
 
         def add(key: str, en: str, zh: str, value: float, rule: str) -> None:
@@ -141,55 +156,53 @@ class Recommendations:
 
         basis = self.basis[i]
         if basis == "working_capital":
-            growth_rule = ("revenue_y0 / revenue_y1 − 1, clipped to [0, %g]" % wc.expected_growth_max
-                           if self.growth_observed[i] else "policy expected_growth_default")
-            add("revenue", "Revenue, latest year", "上年度营业收入", self.revenue[i], "revenue_y0")
-            add("net_margin", "Net margin", "销售利润率", self.net_margin[i], "net_profit_y0 / revenue_y0, floored at 0")
-            add("expected_growth", "Expected revenue growth", "预计销售收入增长率", self.growth[i], growth_rule)
+            growth_rule = texts["growth"] if self.growth_observed.item(i) else "policy expected_growth_default"
+            add("revenue", "Revenue, latest year", "上年度营业收入", self.revenue.item(i), "revenue_y0")
+            add("net_margin", "Net margin", "销售利润率", self.net_margin.item(i), "net_profit_y0 / revenue_y0, floored at 0")
+            add("expected_growth", "Expected revenue growth", "预计销售收入增长率", self.growth.item(i), growth_rule)
             add("turnover", "Working-capital turnover", "营运资金周转次数", wc.turnover_default or np.nan,
                 "policy working_capital.turnover_default")
-            add("working_capital_need", "Working-capital need", "营运资金量", self.need[i],
+            add("working_capital_need", "Working-capital need", "营运资金量", self.need.item(i),
                 "revenue × (1 − net margin) × (1 + expected growth) / turnover")
-            add("own_funds", "Less own funds", "减：自有资金", -self.own_funds[i],
-                f"cash × {wc.own_funds_cash_share:g} (missing → 0)")
-            add("existing_loans", "Less existing loans", "减：现有流动资金贷款", -self.existing_loans[i],
-                f"total_liabilities × {wc.existing_loans_liabilities_share:g} (missing → 0)")
-            add("basis", "Limit basis", "测算基础", self.base[i], "need − own funds − existing loans, floored at 0")
+            add("own_funds", "Less own funds", "减：自有资金", -self.own_funds.item(i), texts["own_funds"])
+            add("existing_loans", "Less existing loans", "减：现有流动资金贷款", -self.existing_loans.item(i),
+                texts["existing_loans"])
+            add("basis", "Limit basis", "测算基础", self.base.item(i), "need − own funds − existing loans, floored at 0")
         elif basis == "revenue_share":
-            add("revenue", "Revenue, latest year", "上年度营业收入", self.revenue[i], "revenue_y0")
-            add("basis", "Limit basis", "测算基础", self.base[i],
-                f"revenue × {wc.share_of_revenue_fallback:g} (no net profit or no turnover for the formula)")
+            add("revenue", "Revenue, latest year", "上年度营业收入", self.revenue.item(i), "revenue_y0")
+            add("basis", "Limit basis", "测算基础", self.base.item(i), texts["revenue_share"])
         elif basis == "equity":
-            add("equity_raised_2y", "Equity raised in 2 years", "近两年股权融资额", self.equity_2y[i], "equity_raised_2y")
-            add("basis", "Limit basis", "测算基础", self.base[i], f"equity_raised_2y × {pol.startup.equity_share:g}")
+            add("equity_raised_2y", "Equity raised in 2 years", "近两年股权融资额", self.equity_2y.item(i), "equity_raised_2y")
+            add("basis", "Limit basis", "测算基础", self.base.item(i), texts["equity"])
         else:
             why = "no equity raised in 2 years" if self.batch.stage[i] == "startup" else "no revenue"
             add("basis", "Limit basis", "测算基础", 0.0, f"{why}: nothing to lend against")
-        add("grade_factor", "Grade factor", "评级系数", self.factor[i], f"grade_factors.{self.batch.grade[i]}")
-        add("after_grade_factor", "Basis × grade factor", "测算基础×评级系数", self.after_factor[i], "basis × grade factor")
-        cap_rule = (f"star firm (grade {pol.star.min_grade} or better, tier in {', '.join(pol.star.tiers)}): star.cap"
-                    if self.star[i] else f"caps.{self.batch.stage[i]}")
-        add("cap", "Cap", "上限", self.cap[i], cap_rule + (" — applied" if self.after_factor[i] > self.cap[i] else " — not binding"))
+        add("grade_factor", "Grade factor", "评级系数", self.factor.item(i), f"grade_factors.{self.batch.grade[i]}")
+        after, cap = self.after_factor.item(i), self.cap.item(i)
+        add("after_grade_factor", "Basis × grade factor", "测算基础×评级系数", after, "basis × grade factor")
+        cap_rule = texts["star"] if self.star.item(i) else f"caps.{self.batch.stage[i]}"
+        add("cap", "Cap", "上限", cap, cap_rule + (" — applied" if after > cap else " — not binding"))
         if self.decision[i] == "decline":
             add("limit", "Limit", "建议额度", 0.0, "declined: no limit")
         else:
-            add("limit", "Limit", "建议额度", self.limit[i], f"min(amount, cap) rounded down to {pol.limit.round_down_to:g}")
+            add("limit", "Limit", "建议额度", self.limit.item(i), texts["limit"])
         return out
 
     def products_of(self, i: int) -> list[dict[str, Any]]:
         """Eligible products of firm i, each with the conditions that made it eligible."""
         out = []
+        eligible = self.products[i].tolist()
         for p, prod in enumerate(self.policy.products):
-            if not self.products[i, p]:
+            if not eligible[p]:
                 continue
-            conds = prod.all_of + prod.any_of
-            held = [f"{c.describe()} (firm: {_show(self.rule_values[c.field][i])})"
-                    for c, hit in zip(conds, self.product_hits[p][i]) if hit]
+            hits = self.product_hits[p][i].tolist()
+            held = [f"{c.description} (firm: {_show(self.rule_values[c.field].item(i))})"
+                    for c, hit in zip(prod.all_of + prod.any_of, hits) if hit]
             out.append({"code": prod.code, "name_zh": prod.name_zh, "name_en": prod.name_en, "rules": held})
-        if self.products[i, -1]:
+        if eligible[-1]:
             jl = self.policy.joint_loan
             out.append({"code": jl.code, "name_zh": jl.name_zh, "name_en": jl.name_en,
-                        "rules": [f"limit {self.limit[i]:g} > joint_loan.single_bank_appetite {jl.single_bank_appetite:g}"]})
+                        "rules": [f"limit {self.limit.item(i):g} > joint_loan.single_bank_appetite {jl.single_bank_appetite:g}"]})
         return out
 
     def _joint(self, i: int) -> dict[str, Any] | None:

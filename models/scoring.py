@@ -6,6 +6,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from features.indicators import IndicatorTransformer, frame_to_columns
 from features.registry import DIMENSIONS
@@ -78,40 +79,50 @@ class ScoreBatch:
             out[hit] = np.where(out[hit] == "", ko.code, out[hit] + ";" + ko.code)
         return out
 
-    def _reason_cells(self, idx: np.ndarray, kind: str) -> np.ndarray:
-        text = self.catalogue.texts
-        texts = text[kind][idx]
+    def _reason_cells(self, idx: np.ndarray, kind: str) -> pa.Array:
+        """Reason texts picked from the catalogue's cells by index (no per-row strings); a down reason
+        whose value is missing reads "not provided" (kind M)."""
         if kind == "D":
             rows = np.arange(len(self))
             missing = (idx >= 0) & np.isnan(self.values[rows, np.maximum(idx, 0)])
-            texts = np.where(missing, text["M"][idx], texts)
-        return texts
+            idx = np.where(missing, idx + len(self.catalogue.texts["D"]), idx)  # into the M half
+        else:  # up reasons are the U half: after D and M
+            idx = np.where(idx >= 0, idx + 2 * len(self.catalogue.texts["D"]), -1)
+        return self.catalogue.reason_cells.take(pa.array(idx % len(self.catalogue.reason_cells)))
 
-    def to_frame(self) -> pd.DataFrame:
-        """Flat table with RESULT_COLUMNS, one row per firm (CSV/Parquet output)."""
+    def columns(self) -> dict[str, Any]:
+        """RESULT_COLUMNS (then RECOMMENDATION_COLUMNS) as numpy or Arrow arrays, one row per firm."""
+        n = len(self)
         cols: dict[str, Any] = {
-            "firm_id": self.firm_id,
-            "lifecycle_stage": self.stage,
+            "firm_id": _text(self.firm_id),
+            "lifecycle_stage": _text(self.stage),
             "pd": self.pd,
             "score": self.score,
-            "grade": self.grade,
-            "base_points": np.full(len(self), self.base_points),
+            "grade": _text(self.grade),
+            "base_points": np.full(n, self.base_points),
         }
         for d, key in enumerate(self.catalogue.group_keys):
             cols[f"{key}_points"] = self.dimension_points[:, d]
         cols["clip_points"] = self.clip_points
         for d, key in enumerate(self.catalogue.group_keys):
             cols[f"{key}_rating"] = self.ratings[:, d]
-        cols["knockouts"] = self.knockout_codes()
+        cols["knockouts"] = _text(self.knockout_codes())
         for r in range(N_REASONS):
             cols[f"reason_down_{r + 1}"] = self._reason_cells(self.reasons_down[:, r], "D")
         for r in range(N_REASONS):
             cols[f"reason_up_{r + 1}"] = self._reason_cells(self.reasons_up[:, r], "U")
-        cols["model_version"] = np.full(len(self), self.model_version, dtype=object)
-        frame = pd.DataFrame(cols, index=self.index)
-        if self.recommendations is None:
-            return frame
-        return pd.concat([frame, self.recommendations.to_frame()], axis=1)  # RECOMMENDATION_COLUMNS after
+        cols["model_version"] = pa.repeat(pa.scalar(self.model_version, pa.string()), n)
+        if self.recommendations is not None:
+            cols |= self.recommendations.columns()
+        return cols
+
+    def to_table(self) -> pa.Table:
+        """Flat Arrow table of `columns()` (CSV/Parquet output), built without pandas."""
+        return pa.table(self.columns())
+
+    def to_frame(self) -> pd.DataFrame:
+        """`to_table()` as a DataFrame on this batch's index."""
+        return self.to_table().to_pandas().set_axis(self.index)
 
     def _reason(self, i: int, f: int, direction: str) -> dict[str, Any]:
         value = float(self.values[i, f])
@@ -161,6 +172,11 @@ class ScoreBatch:
             "reasons_up": [self._reason(i, f, "up") for f in self.reasons_up[i].tolist() if f >= 0],
             "model_version": self.model_version,
         } | ({} if self.recommendations is None else {"recommendation": self.recommendations.record(i)})
+
+
+def _text(values: np.ndarray) -> pa.Array:
+    """Python strings (None for missing) as an Arrow string column."""
+    return pa.array(values, type=pa.string())
 
 
 def _sum_columns(m: np.ndarray, membership: np.ndarray) -> np.ndarray:

@@ -1,17 +1,22 @@
 """Local batch engine: stream CSV/Parquet in chunks → validate → score → write CSV/Parquet atomically.
 
-Blocks of whole CSV records (or Parquet batches) are parsed, validated and scored on a thread per
-core (Arrow and numpy release the GIL for most of the work) while the main thread reads the next
-block and writes finished ones in input order; at most one block per thread waits, so memory stays
-flat, and the output bytes do not depend on timing or on where blocks were cut.
+Blocks of whole CSV records (or Parquet batches) are parsed, validated, scored and encoded in a
+worker process per core — forked once the model is loaded, so they start at once and share its
+memory; on systems without fork, threads — while the main process reads the next blocks and writes
+finished ones in input order. At most two blocks per worker are in flight, so memory stays flat,
+and the output bytes do not depend on timing or on where blocks were cut.
 """
 from __future__ import annotations
 
+import ctypes
+import multiprocessing
 import os
+import signal
 import time
 from collections import Counter, deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import date
 from pathlib import Path
 from typing import Callable, Iterator
@@ -24,11 +29,12 @@ import pyarrow.compute as pc
 from features.io import CsvBlock, MalformedRow, ParquetBatch, RawChunk, file_pieces, input_columns, input_files
 from features.validate import REJECT_COLUMNS
 from models.scoring import Scorer
-from service.output import AtomicFile, TableSink, arrow_schema, for_output, format_of
+from service.output import AtomicFile, TableSink, csv_bytes, for_output, format_of
 
 Progress = Callable[[int, int | None], None]  # (rows done, estimated total rows)
 REJECTS_SCHEMA = pa.schema([pa.field(c, pa.int64() if c == "row" else pa.string()) for c in REJECT_COLUMNS])
 MALFORMED_TEXT_CHARS = 200
+PR_SET_PDEATHSIG = 1  # prctl(2) option
 
 
 class RejectRateExceeded(RuntimeError):
@@ -68,9 +74,9 @@ class BatchSummary:
 
 @dataclass
 class ChunkResult:
-    """One chunk scored: output rows and reject lines (rows counted from the chunk's start) as Arrow
-    tables ready to write, plus counts."""
-    scored: pa.Table
+    """One chunk scored: output rows (an Arrow table, or CSV bytes from a worker process) and reject lines
+    (rows counted from the chunk's start) ready to write, plus counts."""
+    scored: pa.Table | bytes
     rejects: pa.Table
     n_input: int
     n_scored: int
@@ -86,9 +92,9 @@ def rejects_path_for(out: Path) -> Path:
 
 
 def result_schema(scorer: Scorer, columns: list[str]) -> pa.Schema:
-    """The output columns (`ScoreBatch.to_frame()`) as an Arrow schema, from scoring zero rows with these input columns."""
+    """The output columns (`ScoreBatch.to_table()`) as an Arrow schema, from scoring zero rows with these input columns."""
     empty = scorer.validate(pd.DataFrame({c: pd.Series(dtype=object) for c in columns})).clean
-    return arrow_schema(scorer.score_frame(empty).to_frame())
+    return scorer.score_frame(empty).to_table().schema
 
 
 def _malformed_rejects(rows: list[MalformedRow]) -> pd.DataFrame:
@@ -107,7 +113,7 @@ def _malformed_rejects(rows: list[MalformedRow]) -> pd.DataFrame:
 def score_chunk(scorer: Scorer, chunk: RawChunk, as_of: date, schema: pa.Schema, fmt: str) -> ChunkResult:
     """The scoring core shared by every engine: validate, score and format one chunk of raw rows."""
     checked = scorer.validate(chunk.frame, as_of_default=as_of)
-    frame = scorer.score_frame(checked.clean).to_frame()
+    scored = scorer.score_frame(checked.clean)
     rejects = checked.rejects
     if len(rejects):
         rejects = rejects.assign(row=chunk.rows[rejects["row"].to_numpy()])
@@ -115,18 +121,51 @@ def score_chunk(scorer: Scorer, chunk: RawChunk, as_of: date, schema: pa.Schema,
         rejects = pd.concat([rejects, _malformed_rejects(chunk.malformed)], ignore_index=True)
         rejects = rejects.sort_values("row", kind="stable")
     return ChunkResult(
-        scored=for_output(frame, schema, fmt),
+        scored=for_output(scored.to_table(), schema, fmt),
         rejects=for_output(rejects, REJECTS_SCHEMA, "csv"),
         n_input=chunk.n_rows,
-        n_scored=len(frame),
-        grades=Counter(frame["grade"].value_counts().to_dict()),
+        n_scored=len(scored),
+        grades=Counter(dict(zip(*np.unique(scored.grade.astype(str), return_counts=True)))),
         rules=Counter(rejects.groupby(["field", "rule"]).size().to_dict()) if len(rejects) else Counter(),
     )
 
 
 def score_piece(scorer: Scorer, piece: CsvBlock | ParquetBatch, as_of: date, schema: pa.Schema, fmt: str) -> ChunkResult:
-    """Parse (CSV) and score one piece: runs on a worker thread."""
+    """Parse (CSV) and score one piece: runs on a worker."""
     return score_chunk(scorer, piece.read(), as_of, schema, fmt)
+
+
+_worker_scorer: Scorer | None = None  # each worker process's scorer, set by _start_worker
+
+
+def _start_worker(scorer: Scorer, parent: int) -> None:
+    """Worker process start-up: keep the scorer; Ctrl-C is for the parent to handle; die with the parent."""
+    global _worker_scorer
+    _worker_scorer = scorer
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:  # Linux: SIGKILL when the parent dies, even by kill -9 (a worker blocked on its queue never notices)
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (AttributeError, OSError):
+        pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _score_in_worker(piece: CsvBlock | ParquetBatch, as_of: date, schema: pa.Schema, fmt: str) -> ChunkResult:
+    """`score_piece` in a worker process; CSV rows come back encoded, so the parent only writes bytes."""
+    res = score_piece(_worker_scorer, piece, as_of, schema, fmt)
+    if fmt == "csv" and isinstance(res.scored, pa.Table):
+        res.scored = csv_bytes(res.scored)
+    return res
+
+
+def _executor(scorer: Scorer, workers: int) -> tuple[Executor, Callable[..., ChunkResult]]:
+    """A pool of worker processes forked with the scorer loaded, where the OS can fork; else of threads."""
+    if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                                   initializer=_start_worker, initargs=(scorer, os.getpid()))
+        return pool, _score_in_worker
+    return ThreadPoolExecutor(workers, thread_name_prefix="score"), partial(score_piece, scorer)
 
 
 def shift_rows(rejects: pa.Table, offset: int) -> pa.Table:
@@ -169,8 +208,8 @@ def score_file(scorer: Scorer, src: Path | str, out: Path | str, as_of: date | N
     summary = BatchSummary(output=out)
     rej_path = rejects_path_for(out)
     pieces = _pieces(src, encoding)
-    with AtomicFile(out) as out_file, AtomicFile(rej_path) as rej_file, \
-            ThreadPoolExecutor(workers, thread_name_prefix="score") as pool:
+    pool, score = _executor(scorer, workers)
+    with pool, AtomicFile(out) as out_file, AtomicFile(rej_path) as rej_file:
         sink = TableSink(out_file.file, schema, fmt)
         rej_sink = TableSink(rej_file.file, REJECTS_SCHEMA, "csv")
         pending: deque[tuple[Future, float]] = deque()
@@ -188,8 +227,8 @@ def score_file(scorer: Scorer, src: Path | str, out: Path | str, as_of: date | N
 
         try:
             for piece, consumed in pieces:
-                pending.append((pool.submit(score_piece, scorer, piece, as_of, schema, fmt), consumed))
-                while len(pending) > workers:  # bounded: memory stays flat
+                pending.append((pool.submit(score, piece, as_of, schema, fmt), consumed))
+                while len(pending) > 2 * workers:  # bounded: memory stays flat
                     drain_one()
             while pending:
                 drain_one()

@@ -107,25 +107,38 @@ def to_arrow(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_pandas(frame, schema=schema, preserve_index=False).replace_schema_metadata(None)
 
 
-def for_output(frame: pd.DataFrame, schema: pa.Schema, fmt: str) -> pa.Table:
-    """A result frame ready for a sink: Arrow, and formula-safe when it goes to CSV."""
-    table = to_arrow(frame, schema)
+def for_output(data: pd.DataFrame | pa.Table, schema: pa.Schema, fmt: str) -> pa.Table:
+    """A result frame or table ready for a sink: Arrow of `schema`, and formula-safe when it goes to CSV."""
+    table = to_arrow(data, schema) if isinstance(data, pd.DataFrame) else data.cast(schema)
     return neutralise_formulas(table) if fmt == "csv" else table
 
 
+def csv_bytes(table: pa.Table, header: bool = False) -> bytes:
+    """A table as UTF-8 CSV bytes (Arrow's writer): the same bytes however the rows are split into tables."""
+    buf = pa.BufferOutputStream()
+    pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=header))
+    return buf.getvalue().to_pybytes()
+
+
 class TableSink:
-    """Writes Arrow tables of one schema to a binary file as CSV (header once) or Parquet (a row group per write)."""
+    """Writes tables of one schema to a binary file as CSV (header once) or Parquet (a row group per write).
+
+    CSV also takes rows already encoded by `csv_bytes` (e.g. by a worker process), written as they are.
+    """
 
     def __init__(self, file: BinaryIO, schema: pa.Schema, fmt: str, *, header: bool = True):
-        self.fmt, self.schema = fmt, schema
-        if fmt == "parquet":
-            self._writer = pq.ParquetWriter(file, schema, compression="zstd")
-        else:
-            self._writer = pacsv.CSVWriter(file, schema, write_options=pacsv.WriteOptions(include_header=header))
+        self.fmt, self.schema, self._file = fmt, schema, file
+        self._writer = pq.ParquetWriter(file, schema, compression="zstd") if fmt == "parquet" else None
+        if self._writer is None and header:
+            file.write(csv_bytes(schema.empty_table(), header=True))
 
-    def write(self, table: pa.Table) -> None:
+    def write(self, rows: pa.Table | bytes) -> None:
         """Append rows (already made formula-safe by `for_output` when CSV)."""
-        self._writer.write_table(table)
+        if self._writer is not None:
+            self._writer.write_table(rows)
+        else:
+            self._file.write(rows if isinstance(rows, bytes) else csv_bytes(rows))
 
     def close(self) -> None:
-        self._writer.close()
+        if self._writer is not None:
+            self._writer.close()

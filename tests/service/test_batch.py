@@ -218,6 +218,18 @@ def _fd_targets(pid: int) -> list[str]:
         return []
 
 
+def _children(pid: int) -> list[int]:
+    return [int(c) for t in os.listdir(f"/proc/{pid}/task") for c in Path(f"/proc/{pid}/task/{t}/children").read_text().split()]
+
+
+def _alive(pid: int) -> bool:
+    """Running and not a zombie (a dead process its parent has not reaped yet)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
 @pytest.fixture(scope="module")
 def big_csv(portfolio, tmp_path_factory):
     """120k rows (the portfolio four times): seconds of work."""
@@ -240,7 +252,12 @@ def test_killed_run_leaves_no_output_and_no_temp(tmp_path, model_dir, big_csv, s
         assert proc.poll() is None and time.monotonic() < deadline, "scoring ended before it could be killed"
         time.sleep(0.05)
     time.sleep(0.3)
+    workers = _children(proc.pid)
+    assert workers, "the run scores in worker processes"
     proc.send_signal(sig)
     code = proc.wait(60)
     assert code in (-sig, 128 + sig, 143)
     assert list(outdir.iterdir()) == []
+    while any(_alive(w) for w in workers):  # workers die with their parent, even on kill -9
+        assert time.monotonic() < deadline, f"worker processes {workers} outlived the killed run"
+        time.sleep(0.05)

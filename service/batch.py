@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from datetime import date
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 from features.io import CsvBlock, MalformedRow, ParquetBatch, RawChunk, file_pieces, input_columns, input_files
 from features.validate import REJECT_COLUMNS
 from models.scoring import Scorer
-from service.output import AtomicFile, TableSink, csv_bytes, for_output, format_of
+from service.output import AtomicFile, OrderedAppends, TableSink, csv_bytes, for_output, format_of
 
 Progress = Callable[[int, int | None], None]  # (rows done, estimated total rows)
 REJECTS_SCHEMA = pa.schema([pa.field(c, pa.int64() if c == "row" else pa.string()) for c in REJECT_COLUMNS])
@@ -74,9 +74,9 @@ class BatchSummary:
 
 @dataclass
 class ChunkResult:
-    """One chunk scored: output rows (an Arrow table, or CSV bytes from a worker process) and reject lines
-    (rows counted from the chunk's start) ready to write, plus counts."""
-    scored: pa.Table | bytes
+    """One chunk scored: output rows and reject lines (rows counted from the chunk's start) as Arrow tables
+    ready to write, plus counts. `scored` is None when a worker process appended the rows to the output itself."""
+    scored: pa.Table | None
     rejects: pa.Table
     n_input: int
     n_scored: int
@@ -135,13 +135,13 @@ def score_piece(scorer: Scorer, piece: CsvBlock | ParquetBatch, as_of: date, sch
     return score_chunk(scorer, piece.read(), as_of, schema, fmt)
 
 
-_worker_scorer: Scorer | None = None  # each worker process's scorer, set by _start_worker
+_worker: tuple[Scorer, OrderedAppends | None] | None = None  # set in each worker process by _start_worker
 
 
-def _start_worker(scorer: Scorer, parent: int) -> None:
+def _start_worker(scorer: Scorer, appends: OrderedAppends | None, parent: int) -> None:
     """Worker process start-up: keep the scorer; Ctrl-C is for the parent to handle; die with the parent."""
-    global _worker_scorer
-    _worker_scorer = scorer
+    global _worker
+    _worker = scorer, appends
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:  # Linux: SIGKILL when the parent dies, even by kill -9 (a worker blocked on its queue never notices)
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -151,21 +151,36 @@ def _start_worker(scorer: Scorer, parent: int) -> None:
         os._exit(1)
 
 
-def _score_in_worker(piece: CsvBlock | ParquetBatch, as_of: date, schema: pa.Schema, fmt: str) -> ChunkResult:
-    """`score_piece` in a worker process; CSV rows come back encoded, so the parent only writes bytes."""
-    res = score_piece(_worker_scorer, piece, as_of, schema, fmt)
-    if fmt == "csv" and isinstance(res.scored, pa.Table):
-        res.scored = csv_bytes(res.scored)
-    return res
+def _score_in_worker(index: int, piece: CsvBlock | ParquetBatch, as_of: date, schema: pa.Schema, fmt: str) -> ChunkResult:
+    """`score_piece` in a worker process; CSV rows are appended to the output here, in input order."""
+    scorer, appends = _worker
+    encoded = b""
+    try:
+        res = score_piece(scorer, piece, as_of, schema, fmt)
+        if appends is not None:
+            encoded, res.scored = csv_bytes(res.scored), None
+        return res
+    finally:  # a failed chunk still passes its turn on (the parent then stops the run)
+        if appends is not None:
+            appends.append(index, encoded)
 
 
-def _executor(scorer: Scorer, workers: int) -> tuple[Executor, Callable[..., ChunkResult]]:
-    """A pool of worker processes forked with the scorer loaded, where the OS can fork; else of threads."""
+def _executor(scorer: Scorer, workers: int, out: BinaryIO,
+              fmt: str) -> tuple[Executor, Callable[..., ChunkResult]]:
+    """Worker processes forked with the scorer loaded (appending CSV rows to `out` themselves) where the
+    OS can fork; else threads. Returns the pool and the task to submit to it."""
     if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
-                                   initializer=_start_worker, initargs=(scorer, os.getpid()))
+        context = multiprocessing.get_context("fork")
+        appends = OrderedAppends(out, context) if fmt == "csv" else None
+        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                                   initargs=(scorer, appends, os.getpid()))
         return pool, _score_in_worker
-    return ThreadPoolExecutor(workers, thread_name_prefix="score"), partial(score_piece, scorer)
+    return ThreadPoolExecutor(workers, thread_name_prefix="score"), partial(_score_in_thread, scorer)
+
+
+def _score_in_thread(scorer: Scorer, index: int, piece: CsvBlock | ParquetBatch, as_of: date, schema: pa.Schema,
+                     fmt: str) -> ChunkResult:
+    return score_piece(scorer, piece, as_of, schema, fmt)
 
 
 def shift_rows(rejects: pa.Table, offset: int) -> pa.Table:
@@ -208,16 +223,16 @@ def score_file(scorer: Scorer, src: Path | str, out: Path | str, as_of: date | N
     summary = BatchSummary(output=out)
     rej_path = rejects_path_for(out)
     pieces = _pieces(src, encoding)
-    pool, score = _executor(scorer, workers)
-    with pool, AtomicFile(out) as out_file, AtomicFile(rej_path) as rej_file:
+    with AtomicFile(out) as out_file, AtomicFile(rej_path) as rej_file:
         sink = TableSink(out_file.file, schema, fmt)
         rej_sink = TableSink(rej_file.file, REJECTS_SCHEMA, "csv")
+        pool, score = _executor(scorer, workers, out_file.file, fmt)
         pending: deque[tuple[Future, float]] = deque()
 
         def drain_one() -> None:
             job, consumed = pending.popleft()
             res = job.result()
-            if res.n_scored:
+            if res.scored is not None and res.n_scored:
                 sink.write(res.scored)
             if res.rejects.num_rows:
                 rej_sink.write(shift_rows(res.rejects, summary.rows))
@@ -225,16 +240,18 @@ def score_file(scorer: Scorer, src: Path | str, out: Path | str, as_of: date | N
             if progress:
                 progress(summary.rows, int(summary.rows / consumed) if consumed > 0 else None)
 
-        try:
-            for piece, consumed in pieces:
-                pending.append((pool.submit(score, piece, as_of, schema, fmt), consumed))
-                while len(pending) > 2 * workers:  # bounded: memory stays flat
+        with pool:
+            try:
+                for index, (piece, consumed) in enumerate(pieces):
+                    pending.append((pool.submit(score, index, piece, as_of, schema, fmt), consumed))
+                    while len(pending) > 2 * workers:  # bounded: memory stays flat
+                        drain_one()
+                while pending:
                     drain_one()
-            while pending:
-                drain_one()
-        finally:
-            for job, _ in pending:
-                job.cancel()
+            except BaseException:
+                for job, _ in pending:
+                    job.cancel()
+                raise
         sink.close()
         rej_sink.close()
         if summary.rejected:

@@ -5,7 +5,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import pandas as pd
 import pyarrow as pa
@@ -118,6 +118,32 @@ def csv_bytes(table: pa.Table, header: bool = False) -> bytes:
     buf = pa.BufferOutputStream()
     pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=header))
     return buf.getvalue().to_pybytes()
+
+
+class OrderedAppends:
+    """Lets worker processes append encoded chunks to one shared file strictly in chunk order.
+
+    Made before the workers are forked (they inherit the descriptor and the lock): each worker writes
+    its own bytes, so the rows never travel back through the parent process. Tasks start in the order
+    they were submitted and a failed one still passes its turn on, so a waiting worker never waits for
+    a chunk that will not come.
+    """
+
+    def __init__(self, file: BinaryIO, context: Any):
+        file.flush()  # what the parent wrote (the header) comes first
+        self.fd = file.fileno()
+        self._turn = context.Condition()
+        self._next = context.RawValue("q", 0)  # the chunk whose turn it is
+
+    def append(self, index: int, data: bytes) -> None:
+        """Wait for chunk `index`'s turn, write `data` (possibly nothing) and pass the turn on."""
+        with self._turn:
+            self._turn.wait_for(lambda: self._next.value == index)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self.fd, view):]
+            self._next.value = index + 1
+            self._turn.notify_all()
 
 
 class TableSink:

@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 import features.io
+from features.io import InputError
 from features.schema import FIELD_SPECS
 from models.bundle import load_bundle
 from models.decision import RECOMMENDATION_COLUMNS
@@ -172,6 +173,18 @@ def test_wrong_encoding_is_a_clear_error(tmp_path, model_dir, book):
     assert result.exit_code == 2
     assert "--encoding" in result.output
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_unreadable_block_mid_file_stops_every_worker_and_writes_nothing(tmp_path, file_scorer, book):
+    """Worker processes append CSV rows in turn: a chunk that fails must not leave the others waiting."""
+    src, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    write_profiles(book, src)
+    data = src.read_bytes()
+    cut = data.index(b"\n", len(data) // 2) + 1
+    src.write_bytes(data[:cut] + "名称".encode("gbk") + data[cut:])  # not UTF-8, deep inside the file
+    with pytest.raises(InputError, match="--encoding"):
+        score_file(file_scorer, src, out, AS_OF, encoding="utf-8", workers=2)
+    assert list(tmp_path.iterdir()) == [src]
 
 
 def test_line_with_wrong_cell_count_is_rejected_not_fatal(tmp_path, file_scorer, book):

@@ -28,8 +28,8 @@ _STRING_COLUMNS = {
 ENCODINGS = ("utf-8-sig", "gb18030")  # gb18030 is a superset of GBK
 PARQUET_SUFFIXES = (".parquet", ".pq")
 TABLE_SUFFIXES = (".csv", ".txt") + PARQUET_SUFFIXES
-CSV_BLOCK_BYTES = 8 << 20  # ≈ 20k profile rows per chunk: big enough to amortise, small enough to stay flat
-PARQUET_BATCH_ROWS = 20_000
+CSV_BLOCK_BYTES = 4 << 20  # ≈ 10k profile rows per chunk: big enough to amortise, small enough to stay flat
+PARQUET_BATCH_ROWS = 10_000
 _SAMPLES = 8  # places in the file where the encoding is sampled
 
 
@@ -179,12 +179,13 @@ class CsvBlock:
 
 @dataclass
 class ParquetBatch:
-    """Rows already decoded from a Parquet file."""
-    chunk: RawChunk
+    """Rows decoded from a Parquet file, still as Arrow (cheap to pass to a worker process)."""
+    batch: pa.RecordBatch
     fraction: float  # share of the file's rows read once this batch is
 
     def read(self) -> RawChunk:
-        return self.chunk
+        n = self.batch.num_rows
+        return RawChunk(self.batch.to_pandas(), np.arange(n, dtype=np.int64), n, [])
 
 
 def _safe_cut(block: bytes) -> int:
@@ -252,9 +253,8 @@ def parquet_batches(path: Path, row_groups: list[int] | None = None) -> Iterator
     total = sum(pf.metadata.row_group(g).num_rows for g in groups) or 1
     done = 0
     for batch in pf.iter_batches(batch_size=PARQUET_BATCH_ROWS, row_groups=groups):
-        n = batch.num_rows
-        done += n
-        yield ParquetBatch(RawChunk(batch.to_pandas(), np.arange(n, dtype=np.int64), n, []), done / total)
+        done += batch.num_rows
+        yield ParquetBatch(batch, done / total)
 
 
 def input_columns(path: Path, encoding: str | None = None) -> list[str]:

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-import lightgbm as lgb
 import numpy as np
+
+if TYPE_CHECKING:  # only compiling a booster needs LightGBM; evaluating the tables does not
+    import lightgbm as lgb
 
 
 SMALL_BATCH = 64  # up to this many rows, contributions use padded matrices instead of a loop per feature

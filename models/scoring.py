@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from features.indicators import IndicatorTransformer, frame_to_columns
+from features.indicators import frame_to_columns, transform_columns
 from features.registry import DIMENSIONS
 from features.stage import STAGES, derive_stage
 from features.tabular import TabularSpec
@@ -219,7 +219,6 @@ class Scorer:
         self.policy = policy or load_policy()  # stage rules and knock-outs; $TECHSCORE_POLICY or the defaults
         self.version = bundle.version
         self.tabular = TabularSpec.from_dict(bundle.extras["tabular"]) if self.catalogue.kind == KIND_TABULAR else None
-        self.transformer = IndicatorTransformer().fit(None)
         self._membership = self.catalogue.membership()
         self.tables = scoring_tables(bundle)
         # Called with every ScoreBatch this scorer produces (e.g. the service's drift window).
@@ -247,7 +246,7 @@ class Scorer:
             n = len(clean)
             return self.score_matrix(self.tabular.transform(clean), np.full(n, "all", dtype=object),
                                      np.zeros((n, 0), dtype=bool), clean.index, self.tabular.row_ids(clean))
-        X = self.transformer.transform_columns(frame_to_columns(clean))
+        X = transform_columns(frame_to_columns(clean))
         firm_id = clean["firm_id"].to_numpy(dtype=object) if "firm_id" in clean else np.full(len(clean), None, dtype=object)
         stage = derive_stage(clean, self.policy.stage.rules())
         batch = self.score_matrix(X, stage, knockout_matrix(clean, self.policy.knockouts), clean.index, firm_id)
@@ -262,7 +261,7 @@ class Scorer:
         if self.tabular is not None:
             raise BundleError(f"model {self.version} reads a bank's own columns, not firm profiles: score rows with score_frame (POST /v1/scores/rows)")
         firm_id = np.asarray(cols["firm_id"], dtype=object)
-        X = self.transformer.transform_columns(cols)
+        X = transform_columns(cols)
         stage = derive_stage(cols, self.policy.stage.rules())
         batch = self.score_matrix(X, stage, knockout_matrix(cols, self.policy.knockouts), pd.RangeIndex(len(firm_id)), firm_id)
         if with_recommendation:

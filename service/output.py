@@ -14,7 +14,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 # OWASP "CSV injection": a cell starting with one of these is run as a formula by spreadsheets.
-FORMULA_START = r"^[=+\-@\t\r]"
+FORMULA_FIRST_CHARS = pa.array(["=", "+", "-", "@", "\t", "\r"])
 _PLAIN_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"  # "-5" is a number to a spreadsheet, not a formula
 FORMATS = ("csv", "parquet")
 
@@ -85,8 +85,10 @@ def neutralise_formulas(table: pa.Table) -> pa.Table:
         if not pa.types.is_string(field.type):
             continue
         col = table.column(i)
-        risky = pc.and_kleene(pc.match_substring_regex(col, FORMULA_START),
-                              pc.invert(pc.match_substring_regex(col, _PLAIN_NUMBER)))
+        starts = pc.is_in(pc.utf8_slice_codeunits(col, 0, 1), value_set=FORMULA_FIRST_CHARS)
+        if not pc.any(starts).as_py():  # the usual case: the number test below is a regex
+            continue
+        risky = pc.and_kleene(starts, pc.invert(pc.match_substring_regex(col, _PLAIN_NUMBER)))
         if pc.any(risky).as_py():
             fixed = pc.if_else(risky, pc.binary_join_element_wise("'", col, ""), col)
             table = table.set_column(i, field, fixed)

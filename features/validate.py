@@ -284,6 +284,9 @@ def _coerce_date(s: pd.Series, spec: FieldSpec) -> tuple[Any, dict[str, np.ndarr
 
 def _as_text(s: pd.Series) -> pd.Series:
     """Stripped strings (pandas string dtype), missing as NA; integral floats (codes read as numbers) lose '.0'."""
+    if (arr := _arrow_text(s)) is not None:  # streamed CSV chunks: strip and blank test in Arrow
+        trimmed, blank = _trimmed_and_blank(arr)
+        return pd.Series(pd.arrays.ArrowStringArray(pc.if_else(blank, None, trimmed)))
     if s.dtype.kind == "f":
         v = s.to_numpy(dtype=float, na_value=np.nan)
         whole = np.isfinite(v) & (v == np.floor(v)) & (np.abs(v) < 1e18)

@@ -139,10 +139,11 @@ _worker: tuple[Scorer, OrderedAppends | None] | None = None  # set in each worke
 
 
 def _start_worker(scorer: Scorer, appends: OrderedAppends | None, parent: int) -> None:
-    """Worker process start-up: keep the scorer; Ctrl-C is for the parent to handle; die with the parent."""
+    """Worker process start-up: keep the scorer; signals are for the parent to handle; die with the parent."""
     global _worker
     _worker = scorer, appends
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the CLI's clean-up handler: the parent cleans up
     try:  # Linux: SIGKILL when the parent dies, even by kill -9 (a worker blocked on its queue never notices)
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except (AttributeError, OSError):

@@ -6,7 +6,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from features.registry import DATE_FIELDS, ENUM_FIELDS, INDICATOR_KEYS, INDICATORS, INPUT_FIELDS
+from features.registry import DATE_FIELDS, ENUM_FIELDS, INDICATORS, INPUT_FIELDS
 
 _NS_PER_DAY = 86_400e9
 _K = len(INDICATORS)

@@ -2,9 +2,10 @@
 
 Blocks of whole CSV records (or Parquet batches) are parsed, validated, scored and encoded in a
 worker process per core — forked once the model is loaded, so they start at once and share its
-memory; on systems without fork, threads — while the main process reads the next blocks and writes
-finished ones in input order. At most two blocks per worker are in flight, so memory stays flat,
-and the output bytes do not depend on timing or on where blocks were cut.
+memory; on systems without fork, threads — while the main process plans the next blocks. Finished
+rows are written in input order: CSV by the workers themselves, taking turns; Parquet by the main
+process. At most two blocks per worker are in flight, so memory stays flat, and the output bytes do
+not depend on timing or on where blocks were cut.
 """
 from __future__ import annotations
 

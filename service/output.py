@@ -95,15 +95,6 @@ def neutralise_formulas(table: pa.Table) -> pa.Table:
     return table
 
 
-def arrow_schema(frame: pd.DataFrame) -> pa.Schema:
-    """Arrow schema of a result frame: text columns as string (even when empty), numbers as they are."""
-    fields = []
-    for name, dtype in frame.dtypes.items():
-        text = dtype == object or isinstance(dtype, pd.StringDtype)
-        fields.append(pa.field(str(name), pa.string() if text else pa.from_numpy_dtype(dtype)))
-    return pa.schema(fields)
-
-
 def to_arrow(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
     """A result frame as an Arrow table of `schema` (no index, no pandas metadata: plain, stable bytes)."""
     return pa.Table.from_pandas(frame, schema=schema, preserve_index=False).replace_schema_metadata(None)

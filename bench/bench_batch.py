@@ -5,10 +5,10 @@ to a plain LightGBM `Booster.predict` of the same model on the same feature matr
 
 The engine is first timed in this process (model loaded, interpreter warm: the steady-state rate);
 then every scoring run is the real command line in a subprocess (start-up and model loading included — about
-2 s, mostly importing scikit-learn and LightGBM — which dominates at 100k rows), so its peak RSS is
-measured on its own (`ru_maxrss` of that process; the Dask run's workers are separate processes, so no
-RSS is shown for it). `--rss-5m` also scores a 5-million-row CSV (the 1M file's rows five times) to
-check that memory stays flat. The plain predict and our runs both use every core of the machine.
+2 s, mostly importing scikit-learn and LightGBM — which dominates at 100k rows), so its memory is measured
+on its own: the peak summed PSS of the command and its worker processes (shared pages split between
+them) next to their summed RSS (shared pages counted in each: an upper bound). `--rss-5m` also scores a
+5-million-row CSV (the 1M file's rows five times) to check that memory stays flat. The plain predict and our runs both use every core of the machine.
 """
 from __future__ import annotations
 
@@ -47,23 +47,42 @@ def feature_matrix(src: Path) -> np.ndarray:
     return np.vstack(parts)
 
 
-# A small launcher process runs the command and reports its child's own peak RSS: measured directly,
-# `ru_maxrss` of a child forked from this (large) process would include this process's pages.
+# A small launcher process runs the command and reports its memory, sampled every 50 ms over the command
+# and every process under it (the scoring workers): the peak of their summed PSS (proportional set size:
+# pages a forked worker shares with its parent are split between them, so the sum is the memory the run
+# really holds) and of their summed RSS (shared pages counted in every process: an upper bound).
 _LAUNCHER = """
-import os, subprocess, sys
+import os, subprocess, sys, time
+def kib(pid, path, key):
+    try:
+        with open(f"/proc/{pid}/{path}") as f:
+            return next((int(l.split()[1]) for l in f if l.startswith(key)), 0)
+    except OSError:
+        return 0
+def tree(pid):
+    try:
+        kids = [int(c) for t in os.listdir(f"/proc/{pid}/task") for c in open(f"/proc/{pid}/task/{t}/children").read().split()]
+    except OSError:
+        kids = []
+    return [pid] + [p for k in kids for p in tree(k)]
 proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
-_, status, usage = os.wait4(proc.pid, 0)
-print(usage.ru_maxrss)
-sys.exit(os.waitstatus_to_exitcode(status))
+pss = rss = 0
+while not os.wait4(proc.pid, os.WNOHANG)[0]:
+    procs = tree(proc.pid)
+    pss = max(pss, sum(kib(p, "smaps_rollup", "Pss:") for p in procs))
+    rss = max(rss, sum(kib(p, "status", "VmRSS:") for p in procs))
+    time.sleep(0.05)
+print(pss, rss)
 """
 
 
-def run_cli(args: list[str]) -> tuple[float, float]:
-    """Seconds and peak RSS (MiB) of one `techscore` run in a fresh process."""
+def run_cli(args: list[str]) -> tuple[float, float, float]:
+    """Seconds, and peak summed PSS and RSS (MiB) of the process tree, of one `techscore` run in a fresh process."""
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", _LAUNCHER, sys.executable, "-m", "service.cli", *args, "--quiet"],
                           cwd=ROOT, check=True, capture_output=True, text=True)
-    return time.perf_counter() - started, int(done.stdout.split()[-1]) / 1024
+    pss_kib, rss_kib = (int(v) for v in done.stdout.split()[-2:])
+    return time.perf_counter() - started, pss_kib / 1024, rss_kib / 1024
 
 
 def dataset(rows: int, cache: Path) -> tuple[Path, Path]:
@@ -92,7 +111,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
     parser.add_argument("--cache", type=Path, default=None, help="Keep the generated data here between runs")
-    parser.add_argument("--rss-5m", action="store_true", help="Also score 5 million rows and report peak RSS")
+    parser.add_argument("--rss-5m", action="store_true", help="Also score 5 million rows and report peak memory")
     args = parser.parse_args()
     bundle, _ = load_bundle(args.model)
     booster = bundle.booster()
@@ -110,25 +129,25 @@ def main() -> None:
         started = time.perf_counter()  # the engine alone: interpreter started, model loaded
         score_file(Scorer(bundle), csv, tmp / "inproc.csv", date.fromisoformat(AS_OF))
         t_inproc = time.perf_counter() - started
-        t_csv, rss_csv = run_cli(["score", str(csv), "-o", str(tmp / "out.csv"), *model])
-        t_pq, rss_pq = run_cli(["score", str(parquet), "-o", str(tmp / "out.parquet"), *model])
-        t_dask, _ = run_cli(["score", str(csv), "-o", str(tmp / "dask.csv"), "--engine", "dask", "--workers", "2", *model])
+        t_csv, pss_csv, rss_csv = run_cli(["score", str(csv), "-o", str(tmp / "out.csv"), *model])
+        t_pq, pss_pq, rss_pq = run_cli(["score", str(parquet), "-o", str(tmp / "out.parquet"), *model])
+        t_dask, pss_dask, _ = run_cli(["score", str(csv), "-o", str(tmp / "dask.csv"), "--engine", "dask", "--workers", "2", *model])
         rows = args.rows
         print(f"rows={rows:,} (valid {n:,}) model={bundle.version} trees={booster.num_trees()} cores={os.cpu_count()}")
         print(f"plain LightGBM predict (matrix in memory):      {n / t_plain:>10,.0f} rows/s  (baseline)")
         print(f"local CSV→CSV, in process (model loaded):        {rows / t_inproc:>10,.0f} rows/s  "
               f"{t_plain / t_inproc * rows / n:5.2f} × baseline")
         print(f"local CSV→CSV, points + reasons (whole command): {rows / t_csv:>10,.0f} rows/s  "
-              f"{t_plain / t_csv * rows / n:5.2f} × baseline  peak RSS {rss_csv:,.0f} MiB")
+              f"{t_plain / t_csv * rows / n:5.2f} × baseline  peak PSS {pss_csv:,.0f} MiB (RSS sum {rss_csv:,.0f})")
         print(f"local Parquet→Parquet:                           {rows / t_pq:>10,.0f} rows/s  "
-              f"{t_plain / t_pq * rows / n:5.2f} × baseline  peak RSS {rss_pq:,.0f} MiB")
+              f"{t_plain / t_pq * rows / n:5.2f} × baseline  peak PSS {pss_pq:,.0f} MiB (RSS sum {rss_pq:,.0f})")
         print(f"dask LocalCluster (2 workers) CSV→CSV:           {rows / t_dask:>10,.0f} rows/s  "
-              f"{t_plain / t_dask * rows / n:5.2f} × baseline")
+              f"{t_plain / t_dask * rows / n:5.2f} × baseline  peak PSS {pss_dask:,.0f} MiB")
         if args.rss_5m:
             big = five_fold(csv, tmp / "five.csv")
-            t_big, rss_big = run_cli(["score", str(big), "-o", str(tmp / "five.out.csv"), *model])
+            t_big, pss_big, rss_big = run_cli(["score", str(big), "-o", str(tmp / "five.out.csv"), *model])
             print(f"local CSV→CSV, {5 * rows:,} rows:               {5 * rows / t_big:>10,.0f} rows/s  "
-                  f"peak RSS {rss_big:,.0f} MiB")
+                  f"peak PSS {pss_big:,.0f} MiB (RSS sum {rss_big:,.0f})")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -28,8 +28,8 @@ _STRING_COLUMNS = {
 ENCODINGS = ("utf-8-sig", "gb18030")  # gb18030 is a superset of GBK
 PARQUET_SUFFIXES = (".parquet", ".pq")
 TABLE_SUFFIXES = (".csv", ".txt") + PARQUET_SUFFIXES
-CSV_BLOCK_BYTES = 8 << 20  # ≈ 20k profile rows per chunk: big enough to amortise, small enough to stay flat
-PARQUET_BATCH_ROWS = 20_000
+CSV_BLOCK_BYTES = 4 << 20  # ≈ 10k profile rows per chunk: big enough to amortise, small enough to stay flat
+PARQUET_BATCH_ROWS = 10_000
 _SAMPLES = 8  # places in the file where the encoding is sampled
 
 
@@ -134,12 +134,20 @@ def _arrow_encoding(encoding: str) -> str:
 
 @dataclass
 class CsvBlock:
-    """Whole CSV records (bytes, header line first), cheap to cut and parsed where they are scored."""
-    data: bytes
+    """Whole CSV records [start, stop) of a file, cheap to pass around: the bytes are read (with the
+    header line put first) and parsed where the block is scored."""
+    header: bytes
     encoding: str
     name: str
     start: int  # byte offset of the records in the file
+    stop: int
     fraction: float  # share of the file read once this block is
+
+    def read_bytes(self) -> bytes:
+        """The header line and the block's records."""
+        with open(self.name, "rb") as fh:
+            fh.seek(self.start)
+            return self.header + fh.read(self.stop - self.start)
 
     def read(self) -> RawChunk:
         """Parse every cell as text (only empty cells missing); lines with the wrong cell count set aside."""
@@ -150,13 +158,14 @@ class CsvBlock:
             malformed.append(MalformedRow(pos, row.text, row.expected_columns, row.actual_columns))
             return "skip"
 
+        data = self.read_bytes()
         try:
-            first = self.data.split(b"\n", 1)[0].decode(self.encoding).lstrip("\ufeff").rstrip("\r")
+            first = self.header.decode(self.encoding).lstrip("\ufeff").rstrip("\r\n")
             header = next(csv.reader([first]))
             table = pacsv.read_csv(
-                pa.BufferReader(self.data),
+                pa.BufferReader(data),
                 read_options=pacsv.ReadOptions(use_threads=False, encoding=_arrow_encoding(self.encoding),
-                                               block_size=max(len(self.data), 1 << 20)),
+                                               block_size=max(len(data), 1 << 20)),
                 parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_malformed),
                 convert_options=pacsv.ConvertOptions(column_types={h: pa.string() for h in header},
                                                      null_values=[""], strings_can_be_null=True,
@@ -170,12 +179,13 @@ class CsvBlock:
 
 @dataclass
 class ParquetBatch:
-    """Rows already decoded from a Parquet file."""
-    chunk: RawChunk
+    """Rows decoded from a Parquet file, still as Arrow (cheap to pass to a worker process)."""
+    batch: pa.RecordBatch
     fraction: float  # share of the file's rows read once this batch is
 
     def read(self) -> RawChunk:
-        return self.chunk
+        n = self.batch.num_rows
+        return RawChunk(self.batch.to_pandas(), np.arange(n, dtype=np.int64), n, [])
 
 
 def _safe_cut(block: bytes) -> int:
@@ -229,10 +239,8 @@ def csv_blocks(path: Path, encoding: str | None = None, block_bytes: int | None 
     if not header.strip(b"\xef\xbb\xbf\r\n\t ,"):
         raise InputError(f"{path}: empty file or no header line")
     size = os.path.getsize(path) or 1
-    with open(path, "rb") as fh:
-        for a, b in csv_block_bounds(path, block_bytes or CSV_BLOCK_BYTES, start, stop):
-            fh.seek(a)
-            yield CsvBlock(header + fh.read(b - a), enc, str(path), a, b / size)
+    for a, b in csv_block_bounds(path, block_bytes or CSV_BLOCK_BYTES, start, stop):
+        yield CsvBlock(header, enc, str(path), a, b, b / size)
 
 
 def parquet_batches(path: Path, row_groups: list[int] | None = None) -> Iterator[ParquetBatch]:
@@ -245,9 +253,8 @@ def parquet_batches(path: Path, row_groups: list[int] | None = None) -> Iterator
     total = sum(pf.metadata.row_group(g).num_rows for g in groups) or 1
     done = 0
     for batch in pf.iter_batches(batch_size=PARQUET_BATCH_ROWS, row_groups=groups):
-        n = batch.num_rows
-        done += n
-        yield ParquetBatch(RawChunk(batch.to_pandas(), np.arange(n, dtype=np.int64), n, []), done / total)
+        done += batch.num_rows
+        yield ParquetBatch(batch, done / total)
 
 
 def input_columns(path: Path, encoding: str | None = None) -> list[str]:

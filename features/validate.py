@@ -22,6 +22,7 @@ from features.schema import (ALIASES, BOOL_TOKENS, CROSS_RULES, DATE_MAX, DATE_M
 REJECT_COLUMNS = ("row", "firm_id", "field", "rule", "value", "message")
 _FIELD_POS = {n: i for i, n in enumerate(FIELD_NAMES)}
 _BOOL_KEYS = pd.Index(list(BOOL_TOKENS), dtype=object)
+_BOOL_TOKENS = pa.array(list(BOOL_TOKENS), pa.string())
 _BOOL_VALUES = np.array([float(v) for v in BOOL_TOKENS.values()] + [np.nan])  # last = not a token
 
 
@@ -105,7 +106,7 @@ def _blank(s: pd.Series) -> np.ndarray:
     """Missing cells: NA or a string that is empty after stripping."""
     arr = _arrow_text(s)
     if arr is not None:  # streamed CSV chunks: one C++ pass instead of Python strings
-        return pc.fill_null(pc.equal(pc.utf8_trim_whitespace(arr), ""), True).to_numpy(zero_copy_only=False)
+        return _trimmed_and_blank(arr)[1]
     na = s.isna().to_numpy(bool, copy=True)
     if s.dtype.kind in "biufmM":
         return na
@@ -162,8 +163,22 @@ def _nonblank(s: pd.Series, mask: np.ndarray) -> np.ndarray:
     return out
 
 
+def _arrow_to_float(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray] | None:
+    """`_to_float` of Arrow text when Arrow parses every present cell (else None): then no present
+    cell is blank, so the bad cells are simply the present ones that are not finite ('nan', 'inf')."""
+    try:
+        v = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
+    except pa.ArrowInvalid:
+        return None
+    bad = ~np.isfinite(v) & pc.is_valid(arr).to_numpy(zero_copy_only=False)
+    return np.where(bad, np.nan, v), bad
+
+
 def _to_float(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Float64 values and a mask of non-empty cells that are not finite numbers."""
+    arr = _arrow_text(s)
+    if arr is not None and (parsed := _arrow_to_float(arr)) is not None:
+        return parsed
     if s.dtype.kind in "biuf":
         v = s.to_numpy(dtype=float, na_value=np.nan)
     elif s.dtype.kind in "mM":  # dates in a number column are not numbers
@@ -199,9 +214,24 @@ def _bounds(v: np.ndarray, issues: dict[str, np.ndarray], spec: FieldSpec) -> tu
     return np.where(out_of_bounds, np.nan, v), issues
 
 
+def _token_index(arr: pa.Array | pa.ChunkedArray, tokens: pa.Array) -> np.ndarray:
+    """Position of each cell in `tokens`, len(tokens) where it is none of them (or missing)."""
+    return pc.fill_null(pc.index_in(arr, value_set=tokens), len(tokens)).to_numpy(zero_copy_only=False)
+
+
+def _trimmed_and_blank(arr: pa.Array | pa.ChunkedArray) -> tuple[pa.Array | pa.ChunkedArray, np.ndarray]:
+    """Cells without surrounding whitespace, and which of them are missing or empty (as `_blank`)."""
+    trimmed = pc.utf8_trim_whitespace(arr)
+    return trimmed, pc.fill_null(pc.equal(trimmed, ""), True).to_numpy(zero_copy_only=False)
+
+
 def _coerce_bool(s: pd.Series, spec: FieldSpec) -> tuple[Any, dict[str, np.ndarray]]:
     """Bools to 0.0/1.0 from 1/0/true/false/yes/no/是/否/Y/N."""
-    if s.dtype.kind in "biuf":
+    if (arr := _arrow_text(s)) is not None:
+        trimmed, blank = _trimmed_and_blank(arr)
+        v = _BOOL_VALUES[_token_index(pc.utf8_lower(trimmed), _BOOL_TOKENS)]
+        bad = np.isnan(v) & ~blank
+    elif s.dtype.kind in "biuf":
         v = s.to_numpy(dtype=float, na_value=np.nan)
         bad = ~np.isnan(v) & (v != 0) & (v != 1)
     else:
@@ -213,6 +243,12 @@ def _coerce_bool(s: pd.Series, spec: FieldSpec) -> tuple[Any, dict[str, np.ndarr
 
 def _coerce_enum(s: pd.Series, spec: FieldSpec) -> tuple[Any, dict[str, np.ndarray]]:
     """Canonical enum strings (strip; lower, tax_grade upper) or None."""
+    if (arr := _arrow_text(s)) is not None:
+        trimmed, blank = _trimmed_and_blank(arr)
+        case = pc.utf8_upper if spec.name == "tax_grade" else pc.utf8_lower
+        idx = _token_index(case(trimmed), pa.array(spec.enum, pa.string()))
+        ok = idx < len(spec.enum)
+        return np.array([*spec.enum, None], dtype=object)[idx], {"enum": ~ok & ~blank}
     txt = s.astype(str).str.strip()
     txt = txt.str.upper() if spec.name == "tax_grade" else txt.str.lower()
     ok = txt.isin(spec.enum).to_numpy(bool)
@@ -224,6 +260,14 @@ def _coerce_date(s: pd.Series, spec: FieldSpec) -> tuple[Any, dict[str, np.ndarr
     """ISO dates (midnight timestamps accepted) to datetime64[ns]."""
     if isinstance(s.dtype, pd.DatetimeTZDtype):
         s = s.dt.tz_localize(None)  # local wall-clock date
+    if (arr := _arrow_text(s)) is not None:
+        trimmed, blank = _trimmed_and_blank(arr)
+        head = pc.utf8_slice_codeunits(trimmed, 0, 10)
+        ok = pc.and_(pc.match_substring_regex(trimmed, f"^(?:{DATE_RE.pattern})$"),
+                     pc.and_(pc.greater_equal(head, str(DATE_MIN)), pc.less_equal(head, str(DATE_MAX))))
+        day = pc.strptime(pc.if_else(ok, head, None), format="%Y-%m-%d", unit="s", error_is_null=True)
+        v = pc.cast(day, pa.timestamp("ns")).to_numpy(zero_copy_only=False)
+        return v, {"date": np.isnat(v) & ~blank}
     if isinstance(s.dtype, np.dtype) and s.dtype.kind == "M":  # numpy datetimes; arrow dates go via text
         v = s.to_numpy()
         day = v.astype("datetime64[D]")  # compare in days: no ns overflow for far dates
@@ -240,6 +284,9 @@ def _coerce_date(s: pd.Series, spec: FieldSpec) -> tuple[Any, dict[str, np.ndarr
 
 def _as_text(s: pd.Series) -> pd.Series:
     """Stripped strings (pandas string dtype), missing as NA; integral floats (codes read as numbers) lose '.0'."""
+    if (arr := _arrow_text(s)) is not None:  # streamed CSV chunks: strip and blank test in Arrow
+        trimmed, blank = _trimmed_and_blank(arr)
+        return pd.Series(pd.arrays.ArrowStringArray(pc.if_else(blank, None, trimmed)))
     if s.dtype.kind == "f":
         v = s.to_numpy(dtype=float, na_value=np.nan)
         whole = np.isfinite(v) & (v == np.floor(v)) & (np.abs(v) < 1e18)
@@ -294,16 +341,24 @@ def _build_rejects(issues: _Issues, raw: dict[str, pd.Series], firm_ids: np.ndar
     """One line per violation, sorted by row then schema field order."""
     if not issues.items:
         return _empty_rejects()
-    parts = []
-    for rows, fld, rule in issues.items:
-        vals = _raw_strings(raw[fld], rows)
+    rows = np.concatenate([r for r, _, _ in issues.items])
+    sizes = [len(r) for r, _, _ in issues.items]
+    values, messages = [], []
+    for r, fld, rule in issues.items:  # a few groups of a few rows each: plain strings are cheapest
+        vals = _raw_strings(raw[fld], r).tolist()
         head, mid, tail = message_template(fld, rule).split("{value}")
-        msg = head + pd.Series(vals, dtype=object) + mid + pd.Series(vals, dtype=object) + tail
-        parts.append(pd.DataFrame({"row": rows, "firm_id": firm_ids[rows], "field": fld, "rule": rule,
-                                   "value": vals, "message": msg.to_numpy(dtype=object),
-                                   "_pos": _FIELD_POS[fld]}))
-    out = pd.concat(parts, ignore_index=True).sort_values(["row", "_pos"], kind="stable")
-    return out.drop(columns="_pos").reset_index(drop=True).astype({"row": "int64"})
+        values += vals
+        messages += [f"{head}{v}{mid}{v}{tail}" for v in vals]
+    fields = np.repeat(np.array([f for _, f, _ in issues.items], dtype=object), sizes)
+    order = np.lexsort((np.repeat([_FIELD_POS[f] for _, f, _ in issues.items], sizes), rows))
+    return pd.DataFrame({
+        "row": rows[order].astype(np.int64),
+        "firm_id": firm_ids[rows[order]],
+        "field": fields[order],
+        "rule": np.repeat(np.array([r for _, _, r in issues.items], dtype=object), sizes)[order],
+        "value": np.array(values, dtype=object)[order],
+        "message": np.array(messages, dtype=object)[order],
+    }, columns=list(REJECT_COLUMNS))
 
 
 # ------------------------------------------------------------------------------------------

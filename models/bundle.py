@@ -7,12 +7,14 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import joblib
-import lightgbm as lgb
 
 from models.explain import AdditiveTables
+
+if TYPE_CHECKING:  # LightGBM (and the scikit-learn it imports) load only when a booster is asked for
+    import lightgbm as lgb
 
 BUNDLE_FORMAT = "techscore-bundle/1"
 BUNDLE_FILE = "model.joblib"
@@ -43,6 +45,8 @@ class ModelBundle:
     format: str = BUNDLE_FORMAT
 
     def booster(self) -> lgb.Booster:
+        import lightgbm as lgb
+
         return lgb.Booster(model_str=self.booster_model)
 
     def tables(self) -> AdditiveTables:

@@ -11,6 +11,7 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from features.registry import DIMENSIONS, INDICATORS
 
@@ -96,6 +97,11 @@ class Catalogue:
     def texts(self) -> dict[str, np.ndarray]:
         """Reason cells per kind: D (costs points), U (earns points), M (missing value costs points)."""
         return {k: self.reason_texts(k) for k in ("D", "U", "M")}
+
+    @cached_property
+    def reason_cells(self) -> pa.Array:
+        """Every reason cell as one Arrow column, kinds D, M then U (each ending with ""), to pick from by index."""
+        return pa.array(np.concatenate([self.texts[k] for k in ("D", "M", "U")]), type=pa.string())
 
     @cached_property
     def reason_parts(self) -> dict[str, list[tuple[dict[str, Any], dict[str, str]]]]:

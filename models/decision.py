@@ -2,17 +2,18 @@
 
 Vectorised over a ScoreBatch and the clean frame it was scored from; every figure is produced by
 a rule of the policy file and the record lists those rules (domain brief §5). Money in 万元.
-`Scorer` attaches one to every batch it scores: `ScoreBatch.to_frame()` appends
+`Scorer` attaches one to every batch it scores: `ScoreBatch.columns()` appends
 RECOMMENDATION_COLUMNS and `ScoreBatch.record(i)` adds the `recommendation` object.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from models.policy import Policy
 from models.rules import Columns, columns_of, isin, rule_columns
@@ -76,8 +77,8 @@ class Recommendations:
     def product_codes(self) -> list[str]:
         return [p.code for p in self.policy.products] + [self.policy.joint_loan.code]
 
-    def to_frame(self) -> pd.DataFrame:
-        """Extra output columns (RECOMMENDATION_COLUMNS), to append after ScoreBatch.to_frame()."""
+    def columns(self) -> dict[str, Any]:
+        """RECOMMENDATION_COLUMNS as numpy or Arrow arrays, to append after `ScoreBatch.columns()`."""
         products = np.full(len(self), "", dtype=object)
         for p, code in enumerate(self.product_codes()):
             hit = self.products[:, p]
@@ -85,20 +86,21 @@ class Recommendations:
         shares = np.full(len(self), "", dtype=object)
         for i in np.flatnonzero(self.banks >= 2):  # joint loans only: a few rows
             shares[i] = ";".join(f"{s:g}" for s in self.shares(i))
-        return pd.DataFrame({
-            "decision": self.decision,
-            "decision_rule": self.decision_rule,
+        text = partial(pa.array, type=pa.string())
+        return {
+            "decision": text(self.decision),
+            "decision_rule": text(self.decision_rule),
             "limit": self.limit,
-            "limit_basis": self.basis,
+            "limit_basis": text(self.basis),
             "limit_basis_amount": np.round(self.base, 2),
             "grade_factor": self.factor,
             "limit_cap": self.cap,
-            "limit_cap_rule": np.where(self.star, "star.cap", "caps." + self.batch.stage.astype(object)).astype(object),
-            "products": products,
+            "limit_cap_rule": text(np.where(self.star, "star.cap", "caps." + self.batch.stage.astype(object))),
+            "products": text(products),
             "joint_loan_banks": self.banks,
-            "joint_loan_shares": shares,
-            "policy_version": np.full(len(self), self.policy.policy_version, dtype=object),
-        }, index=self.batch.index)
+            "joint_loan_shares": text(shares),
+            "policy_version": pa.repeat(pa.scalar(self.policy.policy_version, pa.string()), len(self)),
+        }
 
     # ---------------------------------------------------------------- API
     def shares(self, i: int) -> list[float]:

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-import lightgbm as lgb
 import numpy as np
+
+if TYPE_CHECKING:  # only compiling a booster needs LightGBM; evaluating the tables does not
+    import lightgbm as lgb
 
 
 SMALL_BATCH = 64  # up to this many rows, contributions use padded matrices instead of a loop per feature
@@ -67,14 +70,15 @@ class AdditiveTables:
             return self._contributions_padded(np.asarray(X, dtype=float))
         X = np.asfortranarray(X, dtype=float)  # column-major: each feature's column is contiguous
         out = np.empty_like(X, order="F")
-        for f, (br, val) in enumerate(zip(self.breaks, self.values)):
-            col = X[:, f]
-            res = val[np.searchsorted(br, col, side="left")]
-            nan = np.isnan(col)
-            if nan.any():
-                res[nan] = self.missing[f]
-            out[:, f] = res
+        for f, (br, val) in enumerate(self._with_missing):
+            out[:, f] = val[np.searchsorted(br, X[:, f], side="left")]
         return out
+
+    @cached_property
+    def _with_missing(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per feature, breaks ending with +inf and values ending with the missing value: numpy sorts NaN
+        after +inf, so `searchsorted` sends NaN to that last value and no separate NaN pass is needed."""
+        return [(np.append(br, np.inf), np.append(val, m)) for br, val, m in zip(self.breaks, self.values, self.missing)]
 
     @cached_property
     def _padded(self) -> tuple[np.ndarray, np.ndarray]:

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from features.indicators import IndicatorTransformer, frame_to_columns
+from features.indicators import frame_to_columns, transform_columns
 from features.registry import DIMENSIONS
 from features.stage import STAGES, derive_stage
 from features.tabular import TabularSpec
@@ -78,40 +80,50 @@ class ScoreBatch:
             out[hit] = np.where(out[hit] == "", ko.code, out[hit] + ";" + ko.code)
         return out
 
-    def _reason_cells(self, idx: np.ndarray, kind: str) -> np.ndarray:
-        text = self.catalogue.texts
-        texts = text[kind][idx]
+    def _reason_cells(self, idx: np.ndarray, kind: str) -> pa.Array:
+        """Reason texts picked from the catalogue's cells by index (no per-row strings); a down reason
+        whose value is missing reads "not provided" (kind M)."""
         if kind == "D":
             rows = np.arange(len(self))
             missing = (idx >= 0) & np.isnan(self.values[rows, np.maximum(idx, 0)])
-            texts = np.where(missing, text["M"][idx], texts)
-        return texts
+            idx = np.where(missing, idx + len(self.catalogue.texts["D"]), idx)  # into the M half
+        else:  # up reasons are the U half: after D and M
+            idx = np.where(idx >= 0, idx + 2 * len(self.catalogue.texts["D"]), -1)
+        return self.catalogue.reason_cells.take(pa.array(idx % len(self.catalogue.reason_cells)))
 
-    def to_frame(self) -> pd.DataFrame:
-        """Flat table with RESULT_COLUMNS, one row per firm (CSV/Parquet output)."""
+    def columns(self) -> dict[str, Any]:
+        """RESULT_COLUMNS (then RECOMMENDATION_COLUMNS) as numpy or Arrow arrays, one row per firm."""
+        n = len(self)
         cols: dict[str, Any] = {
-            "firm_id": self.firm_id,
-            "lifecycle_stage": self.stage,
+            "firm_id": _text(self.firm_id),
+            "lifecycle_stage": _text(self.stage),
             "pd": self.pd,
             "score": self.score,
-            "grade": self.grade,
-            "base_points": np.full(len(self), self.base_points),
+            "grade": _text(self.grade),
+            "base_points": np.full(n, self.base_points),
         }
         for d, key in enumerate(self.catalogue.group_keys):
             cols[f"{key}_points"] = self.dimension_points[:, d]
         cols["clip_points"] = self.clip_points
         for d, key in enumerate(self.catalogue.group_keys):
             cols[f"{key}_rating"] = self.ratings[:, d]
-        cols["knockouts"] = self.knockout_codes()
+        cols["knockouts"] = _text(self.knockout_codes())
         for r in range(N_REASONS):
             cols[f"reason_down_{r + 1}"] = self._reason_cells(self.reasons_down[:, r], "D")
         for r in range(N_REASONS):
             cols[f"reason_up_{r + 1}"] = self._reason_cells(self.reasons_up[:, r], "U")
-        cols["model_version"] = np.full(len(self), self.model_version, dtype=object)
-        frame = pd.DataFrame(cols, index=self.index)
-        if self.recommendations is None:
-            return frame
-        return pd.concat([frame, self.recommendations.to_frame()], axis=1)  # RECOMMENDATION_COLUMNS after
+        cols["model_version"] = pa.repeat(pa.scalar(self.model_version, pa.string()), n)
+        if self.recommendations is not None:
+            cols |= self.recommendations.columns()
+        return cols
+
+    def to_table(self) -> pa.Table:
+        """Flat Arrow table of `columns()` (CSV/Parquet output), built without pandas."""
+        return pa.table(self.columns())
+
+    def to_frame(self) -> pd.DataFrame:
+        """`to_table()` as a DataFrame on this batch's index."""
+        return self.to_table().to_pandas().set_axis(self.index)
 
     def _reason(self, i: int, f: int, direction: str) -> dict[str, Any]:
         value = float(self.values[i, f])
@@ -163,6 +175,11 @@ class ScoreBatch:
         } | ({} if self.recommendations is None else {"recommendation": self.recommendations.record(i)})
 
 
+def _text(values: np.ndarray) -> pa.Array:
+    """Python strings (None for missing) as an Arrow string column."""
+    return pa.array(values, type=pa.string())
+
+
 def _sum_columns(m: np.ndarray, membership: np.ndarray) -> np.ndarray:
     """(n, F) @ (F, G) as column-by-column additions in a fixed order: a row's sums never depend on
     how many rows share its batch (BLAS and pairwise summation change the rounding with the shape)."""
@@ -203,7 +220,6 @@ class Scorer:
         self.policy = policy or load_policy()  # stage rules and knock-outs; $TECHSCORE_POLICY or the defaults
         self.version = bundle.version
         self.tabular = TabularSpec.from_dict(bundle.extras["tabular"]) if self.catalogue.kind == KIND_TABULAR else None
-        self.transformer = IndicatorTransformer().fit(None)
         self._membership = self.catalogue.membership()
         self.tables = scoring_tables(bundle)
         # Called with every ScoreBatch this scorer produces (e.g. the service's drift window).
@@ -231,7 +247,7 @@ class Scorer:
             n = len(clean)
             return self.score_matrix(self.tabular.transform(clean), np.full(n, "all", dtype=object),
                                      np.zeros((n, 0), dtype=bool), clean.index, self.tabular.row_ids(clean))
-        X = self.transformer.transform_columns(frame_to_columns(clean))
+        X = transform_columns(frame_to_columns(clean))
         firm_id = clean["firm_id"].to_numpy(dtype=object) if "firm_id" in clean else np.full(len(clean), None, dtype=object)
         stage = derive_stage(clean, self.policy.stage.rules())
         batch = self.score_matrix(X, stage, knockout_matrix(clean, self.policy.knockouts), clean.index, firm_id)
@@ -246,7 +262,7 @@ class Scorer:
         if self.tabular is not None:
             raise BundleError(f"model {self.version} reads a bank's own columns, not firm profiles: score rows with score_frame (POST /v1/scores/rows)")
         firm_id = np.asarray(cols["firm_id"], dtype=object)
-        X = self.transformer.transform_columns(cols)
+        X = transform_columns(cols)
         stage = derive_stage(cols, self.policy.stage.rules())
         batch = self.score_matrix(X, stage, knockout_matrix(cols, self.policy.knockouts), pd.RangeIndex(len(firm_id)), firm_id)
         if with_recommendation:
@@ -305,15 +321,27 @@ class Scorer:
             return np.round(50.0 * (lo + hi) / ref.shape[2], 1)
         out = np.empty_like(dim_points, dtype=float)
         for s in STAGE_KEYS:
-            rows = stage == s
-            if not rows.any():
+            rows = np.flatnonzero(stage == s)
+            if not rows.size:
                 continue
-            ref = self.dim_ref[self._reference_for(s)]
-            for d in range(dim_points.shape[1]):
-                col = ref[:, d]
-                lo = np.searchsorted(col, dim_points[rows, d], side="left")
-                hi = np.searchsorted(col, dim_points[rows, d], side="right")
-                out[rows, d] = np.round(50.0 * (lo + hi) / len(col), 1)
+            sub = dim_points[rows]
+            for d, (keys, at, below) in enumerate(self._rank_tables[self._reference_for(s)]):
+                x = sub[:, d]
+                j = np.minimum(np.searchsorted(keys, x), len(keys) - 1)  # NaN: past the end, as searchsorted gives
+                out[rows, d] = np.where(keys[j] == x, at[j], below[j])
+        return out
+
+    @cached_property
+    def _rank_tables(self) -> dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+        """Per reference and group: the distinct reference points (then +inf), the mid-rank rating of a value
+        equal to each, and of a value just below each — one searchsorted per row instead of two."""
+        out = {}
+        for s, ref in self.dim_ref.items():
+            out[s] = []
+            for col in ref.T:
+                keys = np.append(np.unique(col), np.inf)
+                lo, hi = np.searchsorted(col, keys, side="left"), np.searchsorted(col, keys, side="right")
+                out[s].append((keys, np.round(50.0 * (lo + hi) / len(col), 1), np.round(50.0 * (lo + lo) / len(col), 1)))
         return out
 
     def _stage_medians(self, stage: np.ndarray, n_feat: int) -> np.ndarray:

@@ -1,20 +1,26 @@
 """Local batch engine: stream CSV/Parquet in chunks → validate → score → write CSV/Parquet atomically.
 
-Blocks of whole CSV records (or Parquet batches) are parsed, validated and scored on a thread per
-core (Arrow and numpy release the GIL for most of the work) while the main thread reads the next
-block and writes finished ones in input order; at most one block per thread waits, so memory stays
-flat, and the output bytes do not depend on timing or on where blocks were cut.
+Blocks of whole CSV records (or Parquet batches) are parsed, validated, scored and encoded in a
+worker process per core — forked once the model is loaded, so they start at once and share its
+memory; on systems without fork, threads — while the main process plans the next blocks. Finished
+rows are written in input order: CSV by the workers themselves, taking turns; Parquet by the main
+process. At most two blocks per worker are in flight, so memory stays flat, and the output bytes do
+not depend on timing or on where blocks were cut.
 """
 from __future__ import annotations
 
+import ctypes
+import multiprocessing
 import os
+import signal
 import time
 from collections import Counter, deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import date
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -24,11 +30,12 @@ import pyarrow.compute as pc
 from features.io import CsvBlock, MalformedRow, ParquetBatch, RawChunk, file_pieces, input_columns, input_files
 from features.validate import REJECT_COLUMNS
 from models.scoring import Scorer
-from service.output import AtomicFile, TableSink, arrow_schema, for_output, format_of
+from service.output import AtomicFile, OrderedAppends, TableSink, csv_bytes, for_output, format_of
 
 Progress = Callable[[int, int | None], None]  # (rows done, estimated total rows)
 REJECTS_SCHEMA = pa.schema([pa.field(c, pa.int64() if c == "row" else pa.string()) for c in REJECT_COLUMNS])
 MALFORMED_TEXT_CHARS = 200
+PR_SET_PDEATHSIG = 1  # prctl(2) option
 
 
 class RejectRateExceeded(RuntimeError):
@@ -68,9 +75,9 @@ class BatchSummary:
 
 @dataclass
 class ChunkResult:
-    """One chunk scored: output rows and reject lines (rows counted from the chunk's start) as Arrow
-    tables ready to write, plus counts."""
-    scored: pa.Table
+    """One chunk scored: output rows and reject lines (rows counted from the chunk's start) as Arrow tables
+    ready to write, plus counts. `scored` is None when a worker process appended the rows to the output itself."""
+    scored: pa.Table | None
     rejects: pa.Table
     n_input: int
     n_scored: int
@@ -86,9 +93,9 @@ def rejects_path_for(out: Path) -> Path:
 
 
 def result_schema(scorer: Scorer, columns: list[str]) -> pa.Schema:
-    """The output columns (`ScoreBatch.to_frame()`) as an Arrow schema, from scoring zero rows with these input columns."""
+    """The output columns (`ScoreBatch.to_table()`) as an Arrow schema, from scoring zero rows with these input columns."""
     empty = scorer.validate(pd.DataFrame({c: pd.Series(dtype=object) for c in columns})).clean
-    return arrow_schema(scorer.score_frame(empty).to_frame())
+    return scorer.score_frame(empty).to_table().schema
 
 
 def _malformed_rejects(rows: list[MalformedRow]) -> pd.DataFrame:
@@ -107,7 +114,7 @@ def _malformed_rejects(rows: list[MalformedRow]) -> pd.DataFrame:
 def score_chunk(scorer: Scorer, chunk: RawChunk, as_of: date, schema: pa.Schema, fmt: str) -> ChunkResult:
     """The scoring core shared by every engine: validate, score and format one chunk of raw rows."""
     checked = scorer.validate(chunk.frame, as_of_default=as_of)
-    frame = scorer.score_frame(checked.clean).to_frame()
+    scored = scorer.score_frame(checked.clean)
     rejects = checked.rejects
     if len(rejects):
         rejects = rejects.assign(row=chunk.rows[rejects["row"].to_numpy()])
@@ -115,18 +122,67 @@ def score_chunk(scorer: Scorer, chunk: RawChunk, as_of: date, schema: pa.Schema,
         rejects = pd.concat([rejects, _malformed_rejects(chunk.malformed)], ignore_index=True)
         rejects = rejects.sort_values("row", kind="stable")
     return ChunkResult(
-        scored=for_output(frame, schema, fmt),
+        scored=for_output(scored.to_table(), schema, fmt),
         rejects=for_output(rejects, REJECTS_SCHEMA, "csv"),
         n_input=chunk.n_rows,
-        n_scored=len(frame),
-        grades=Counter(frame["grade"].value_counts().to_dict()),
+        n_scored=len(scored),
+        grades=Counter(dict(zip(*np.unique(scored.grade.astype(str), return_counts=True)))),
         rules=Counter(rejects.groupby(["field", "rule"]).size().to_dict()) if len(rejects) else Counter(),
     )
 
 
 def score_piece(scorer: Scorer, piece: CsvBlock | ParquetBatch, as_of: date, schema: pa.Schema, fmt: str) -> ChunkResult:
-    """Parse (CSV) and score one piece: runs on a worker thread."""
+    """Parse (CSV) and score one piece: runs on a worker."""
     return score_chunk(scorer, piece.read(), as_of, schema, fmt)
+
+
+_worker: tuple[Scorer, OrderedAppends | None] | None = None  # set in each worker process by _start_worker
+
+
+def _start_worker(scorer: Scorer, appends: OrderedAppends | None, parent: int) -> None:
+    """Worker process start-up: keep the scorer; signals are for the parent to handle; die with the parent."""
+    global _worker
+    _worker = scorer, appends
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the CLI's clean-up handler: the parent cleans up
+    try:  # Linux: SIGKILL when the parent dies, even by kill -9 (a worker blocked on its queue never notices)
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (AttributeError, OSError):
+        pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _score_in_worker(index: int, piece: CsvBlock | ParquetBatch, as_of: date, schema: pa.Schema, fmt: str) -> ChunkResult:
+    """`score_piece` in a worker process; CSV rows are appended to the output here, in input order."""
+    scorer, appends = _worker
+    encoded = b""
+    try:
+        res = score_piece(scorer, piece, as_of, schema, fmt)
+        if appends is not None:
+            encoded, res.scored = csv_bytes(res.scored), None
+        return res
+    finally:  # a failed chunk still passes its turn on (the parent then stops the run)
+        if appends is not None:
+            appends.append(index, encoded)
+
+
+def _executor(scorer: Scorer, workers: int, out: BinaryIO,
+              fmt: str) -> tuple[Executor, Callable[..., ChunkResult]]:
+    """Worker processes forked with the scorer loaded (appending CSV rows to `out` themselves) where the
+    OS can fork; else threads. Returns the pool and the task to submit to it."""
+    if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("fork")
+        appends = OrderedAppends(out, context) if fmt == "csv" else None
+        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                                   initargs=(scorer, appends, os.getpid()))
+        return pool, _score_in_worker
+    return ThreadPoolExecutor(workers, thread_name_prefix="score"), partial(_score_in_thread, scorer)
+
+
+def _score_in_thread(scorer: Scorer, index: int, piece: CsvBlock | ParquetBatch, as_of: date, schema: pa.Schema,
+                     fmt: str) -> ChunkResult:
+    return score_piece(scorer, piece, as_of, schema, fmt)
 
 
 def shift_rows(rejects: pa.Table, offset: int) -> pa.Table:
@@ -169,16 +225,16 @@ def score_file(scorer: Scorer, src: Path | str, out: Path | str, as_of: date | N
     summary = BatchSummary(output=out)
     rej_path = rejects_path_for(out)
     pieces = _pieces(src, encoding)
-    with AtomicFile(out) as out_file, AtomicFile(rej_path) as rej_file, \
-            ThreadPoolExecutor(workers, thread_name_prefix="score") as pool:
+    with AtomicFile(out) as out_file, AtomicFile(rej_path) as rej_file:
         sink = TableSink(out_file.file, schema, fmt)
         rej_sink = TableSink(rej_file.file, REJECTS_SCHEMA, "csv")
+        pool, score = _executor(scorer, workers, out_file.file, fmt)
         pending: deque[tuple[Future, float]] = deque()
 
         def drain_one() -> None:
             job, consumed = pending.popleft()
             res = job.result()
-            if res.n_scored:
+            if res.scored is not None and res.n_scored:
                 sink.write(res.scored)
             if res.rejects.num_rows:
                 rej_sink.write(shift_rows(res.rejects, summary.rows))
@@ -186,16 +242,18 @@ def score_file(scorer: Scorer, src: Path | str, out: Path | str, as_of: date | N
             if progress:
                 progress(summary.rows, int(summary.rows / consumed) if consumed > 0 else None)
 
-        try:
-            for piece, consumed in pieces:
-                pending.append((pool.submit(score_piece, scorer, piece, as_of, schema, fmt), consumed))
-                while len(pending) > workers:  # bounded: memory stays flat
+        with pool:
+            try:
+                for index, (piece, consumed) in enumerate(pieces):
+                    pending.append((pool.submit(score, index, piece, as_of, schema, fmt), consumed))
+                    while len(pending) > 2 * workers:  # bounded: memory stays flat
+                        drain_one()
+                while pending:
                     drain_one()
-            while pending:
-                drain_one()
-        finally:
-            for job, _ in pending:
-                job.cancel()
+            except BaseException:
+                for job, _ in pending:
+                    job.cancel()
+                raise
         sink.close()
         rej_sink.close()
         if summary.rejected:

@@ -126,7 +126,7 @@ def score(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar"),
     engine: str = typer.Option("local", "--engine", help="local (streaming, this machine) or dask"),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address, e.g. tcp://host:8786 (default: a local cluster)"),
-    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Scoring threads (local) or local-cluster workers (dask)"),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Scoring worker processes (local; default one per core, up to 4) or local-cluster workers (dask)"),
 ) -> None:
     """Score firm profiles: PD, score, grade, points, ratings, knock-outs and reasons; bad rows go to a rejects file."""
     import signal

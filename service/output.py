@@ -5,7 +5,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import pandas as pd
 import pyarrow as pa
@@ -14,7 +14,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 # OWASP "CSV injection": a cell starting with one of these is run as a formula by spreadsheets.
-FORMULA_START = r"^[=+\-@\t\r]"
+FORMULA_FIRST_CHARS = pa.array(["=", "+", "-", "@", "\t", "\r"])
 _PLAIN_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"  # "-5" is a number to a spreadsheet, not a formula
 FORMATS = ("csv", "parquet")
 
@@ -85,21 +85,14 @@ def neutralise_formulas(table: pa.Table) -> pa.Table:
         if not pa.types.is_string(field.type):
             continue
         col = table.column(i)
-        risky = pc.and_kleene(pc.match_substring_regex(col, FORMULA_START),
-                              pc.invert(pc.match_substring_regex(col, _PLAIN_NUMBER)))
+        starts = pc.is_in(pc.utf8_slice_codeunits(col, 0, 1), value_set=FORMULA_FIRST_CHARS)
+        if not pc.any(starts).as_py():  # the usual case: the number test below is a regex
+            continue
+        risky = pc.and_kleene(starts, pc.invert(pc.match_substring_regex(col, _PLAIN_NUMBER)))
         if pc.any(risky).as_py():
             fixed = pc.if_else(risky, pc.binary_join_element_wise("'", col, ""), col)
             table = table.set_column(i, field, fixed)
     return table
-
-
-def arrow_schema(frame: pd.DataFrame) -> pa.Schema:
-    """Arrow schema of a result frame: text columns as string (even when empty), numbers as they are."""
-    fields = []
-    for name, dtype in frame.dtypes.items():
-        text = dtype == object or isinstance(dtype, pd.StringDtype)
-        fields.append(pa.field(str(name), pa.string() if text else pa.from_numpy_dtype(dtype)))
-    return pa.schema(fields)
 
 
 def to_arrow(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
@@ -107,25 +100,64 @@ def to_arrow(frame: pd.DataFrame, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_pandas(frame, schema=schema, preserve_index=False).replace_schema_metadata(None)
 
 
-def for_output(frame: pd.DataFrame, schema: pa.Schema, fmt: str) -> pa.Table:
-    """A result frame ready for a sink: Arrow, and formula-safe when it goes to CSV."""
-    table = to_arrow(frame, schema)
+def for_output(data: pd.DataFrame | pa.Table, schema: pa.Schema, fmt: str) -> pa.Table:
+    """A result frame or table ready for a sink: Arrow of `schema`, and formula-safe when it goes to CSV."""
+    table = to_arrow(data, schema) if isinstance(data, pd.DataFrame) else data.cast(schema)
     return neutralise_formulas(table) if fmt == "csv" else table
 
 
+def csv_bytes(table: pa.Table, header: bool = False) -> bytes:
+    """A table as UTF-8 CSV bytes (Arrow's writer): the same bytes however the rows are split into tables."""
+    buf = pa.BufferOutputStream()
+    pacsv.write_csv(table, buf, pacsv.WriteOptions(include_header=header))
+    return buf.getvalue().to_pybytes()
+
+
+class OrderedAppends:
+    """Lets worker processes append encoded chunks to one shared file strictly in chunk order.
+
+    Made before the workers are forked (they inherit the descriptor and the lock): each worker writes
+    its own bytes, so the rows never travel back through the parent process. Tasks start in the order
+    they were submitted and a failed one still passes its turn on, so a waiting worker never waits for
+    a chunk that will not come.
+    """
+
+    def __init__(self, file: BinaryIO, context: Any):
+        file.flush()  # what the parent wrote (the header) comes first
+        self.fd = file.fileno()
+        self._turn = context.Condition()
+        self._next = context.RawValue("q", 0)  # the chunk whose turn it is
+
+    def append(self, index: int, data: bytes) -> None:
+        """Wait for chunk `index`'s turn, write `data` (possibly nothing) and pass the turn on."""
+        with self._turn:
+            self._turn.wait_for(lambda: self._next.value == index)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self.fd, view):]
+            self._next.value = index + 1
+            self._turn.notify_all()
+
+
 class TableSink:
-    """Writes Arrow tables of one schema to a binary file as CSV (header once) or Parquet (a row group per write)."""
+    """Writes tables of one schema to a binary file as CSV (header once) or Parquet (a row group per write).
+
+    CSV also takes rows already encoded by `csv_bytes` (e.g. by a worker process), written as they are.
+    """
 
     def __init__(self, file: BinaryIO, schema: pa.Schema, fmt: str, *, header: bool = True):
-        self.fmt, self.schema = fmt, schema
-        if fmt == "parquet":
-            self._writer = pq.ParquetWriter(file, schema, compression="zstd")
-        else:
-            self._writer = pacsv.CSVWriter(file, schema, write_options=pacsv.WriteOptions(include_header=header))
+        self.fmt, self.schema, self._file = fmt, schema, file
+        self._writer = pq.ParquetWriter(file, schema, compression="zstd") if fmt == "parquet" else None
+        if self._writer is None and header:
+            file.write(csv_bytes(schema.empty_table(), header=True))
 
-    def write(self, table: pa.Table) -> None:
+    def write(self, rows: pa.Table | bytes) -> None:
         """Append rows (already made formula-safe by `for_output` when CSV)."""
-        self._writer.write_table(table)
+        if self._writer is not None:
+            self._writer.write_table(rows)
+        else:
+            self._file.write(rows if isinstance(rows, bytes) else csv_bytes(rows))
 
     def close(self) -> None:
-        self._writer.close()
+        if self._writer is not None:
+            self._writer.close()

@@ -29,7 +29,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from features.indicators import IndicatorTransformer
+from features.transformer import IndicatorTransformer
 from features.registry import monotone_constraints
 from features.stage import STAGES, derive_stage
 from features.validate import validate_frame
@@ -229,8 +229,7 @@ def fit_prepared(prep: Prepared, cfg: TrainConfig) -> TrainResult:
     extras = {**extras, "catalogue": catalogue.to_dict(), "champion": champion,
               "challenger": {"name": other, "tables": candidates[other][0].to_dict(), "calibration": candidates[other][1],
                              "woe_features": card.summary(catalogue.keys)}}
-    if champion == woe.NAME:
-        extras["scoring_tables"] = card.tables().to_dict()
+    extras["scoring_tables"] = candidates[champion][0].to_dict()  # scoring never needs LightGBM itself
     bundle = ModelBundle(
         version=f"{created:%Y%m%d.%H%M%S}-{fingerprint[:8]}",
         booster_model=booster.model_to_string(),

@@ -12,7 +12,8 @@ from sklearn.pipeline import Pipeline
 
 from features import registry
 from features.schema import FIELD_NAMES
-from features.indicators import IndicatorTransformer, frame_to_columns, transform_columns
+from features.indicators import frame_to_columns, transform_columns
+from features.transformer import IndicatorTransformer
 from features.registry import (DIMENSIONS, INDICATOR_KEYS, INDICATORS, by_key, dimension_of,
                                hnte_threshold, monotone_constraints)
 
@@ -294,7 +295,7 @@ def test_transform_equals_transform_columns():
     df = _random_frame(500)
     tr = IndicatorTransformer()
     a = tr.transform(df).to_numpy()
-    b = tr.transform_columns(frame_to_columns(df))
+    b = transform_columns(frame_to_columns(df))
     np.testing.assert_array_equal(a, b)
     assert not np.isinf(a).any()
     # single-row dict of scalars (API path) equals the frame row

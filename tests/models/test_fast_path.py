@@ -6,6 +6,7 @@ from datetime import date
 import numpy as np
 
 from features.schema import FirmProfile, example_profiles
+from features.transformer import IndicatorTransformer
 from features.validate import profiles_to_columns, profiles_to_frame, validate_frame
 from models.explain import SMALL_BATCH
 from models.knockouts import knockout_matrix
@@ -13,7 +14,7 @@ from models.policy import default_policy
 
 
 def test_padded_contributions_equal_the_per_feature_search(scorer, portfolio):
-    X = scorer.transformer.transform(validate_frame(portfolio.head(3 * SMALL_BATCH)).clean).to_numpy().copy()
+    X = IndicatorTransformer().transform(validate_frame(portfolio.head(3 * SMALL_BATCH)).clean).to_numpy().copy()
     assert len(X) > SMALL_BATCH
     X[0, :5] = np.nan  # missing values take the missing branch
     looped = scorer.tables.contributions(X)  # more than SMALL_BATCH rows: one searchsorted per feature

@@ -79,6 +79,20 @@ def test_ratings_are_percentiles_within_the_stage(batch):
             assert np.all(np.diff(batch.ratings[rows, d][order]) >= 0)
 
 
+def test_rating_is_the_mid_rank_percentile_also_at_ties(scorer):
+    """Hand-computed on a reference with ties: below all → 0, equal to a value held by k of n firms with
+    c below → 100·(c + k/2)/n, between values → 100·c/n, above all → 100 (a batch of many rows)."""
+    ref = scorer.dim_ref["growth"][:, 0]
+    n, v = len(ref), ref[len(ref) // 2]
+    below, ties = int((ref < v).sum()), int((ref == v).sum())
+    gap = next(i for i in range(1, n) if ref[i] > ref[i - 1])  # ref[gap-1] < ref[gap]: a value strictly between
+    x = np.array([ref[0] - 1, v, (ref[gap - 1] + ref[gap]) / 2, ref[-1] + 1] * 20)
+    points = np.zeros((len(x), len(DIMENSION_KEYS)))
+    points[:, 0] = x
+    got = scorer.ratings(points, np.full(len(x), "growth", dtype=object))[:4, 0]
+    assert got.tolist() == [0.0, round(100 * (below + ties / 2) / n, 1), round(100 * gap / n, 1), 100.0]
+
+
 def test_result_frame_columns_and_record(batch):
     frame = batch.to_frame()
     assert tuple(frame.columns) == RESULT_COLUMNS + RECOMMENDATION_COLUMNS

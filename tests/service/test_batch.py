@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 import features.io
+from features.io import InputError
 from features.schema import FIELD_SPECS
 from models.bundle import load_bundle
 from models.decision import RECOMMENDATION_COLUMNS
@@ -174,6 +175,18 @@ def test_wrong_encoding_is_a_clear_error(tmp_path, model_dir, book):
     assert not (tmp_path / "o.csv").exists()
 
 
+def test_unreadable_block_mid_file_stops_every_worker_and_writes_nothing(tmp_path, file_scorer, book):
+    """Worker processes append CSV rows in turn: a chunk that fails must not leave the others waiting."""
+    src, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    write_profiles(book, src)
+    data = src.read_bytes()
+    cut = data.index(b"\n", len(data) // 2) + 1
+    src.write_bytes(data[:cut] + "名称".encode("gbk") + data[cut:])  # not UTF-8, deep inside the file
+    with pytest.raises(InputError, match="--encoding"):
+        score_file(file_scorer, src, out, AS_OF, encoding="utf-8", workers=2)
+    assert list(tmp_path.iterdir()) == [src]
+
+
 def test_line_with_wrong_cell_count_is_rejected_not_fatal(tmp_path, file_scorer, book):
     src = tmp_path / "in.csv"
     write_profiles(book.head(400), src)
@@ -218,6 +231,18 @@ def _fd_targets(pid: int) -> list[str]:
         return []
 
 
+def _children(pid: int) -> list[int]:
+    return [int(c) for t in os.listdir(f"/proc/{pid}/task") for c in Path(f"/proc/{pid}/task/{t}/children").read_text().split()]
+
+
+def _alive(pid: int) -> bool:
+    """Running and not a zombie (a dead process its parent has not reaped yet)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
 @pytest.fixture(scope="module")
 def big_csv(portfolio, tmp_path_factory):
     """120k rows (the portfolio four times): seconds of work."""
@@ -240,7 +265,12 @@ def test_killed_run_leaves_no_output_and_no_temp(tmp_path, model_dir, big_csv, s
         assert proc.poll() is None and time.monotonic() < deadline, "scoring ended before it could be killed"
         time.sleep(0.05)
     time.sleep(0.3)
+    workers = _children(proc.pid)
+    assert workers, "the run scores in worker processes"
     proc.send_signal(sig)
     code = proc.wait(60)
     assert code in (-sig, 128 + sig, 143)
     assert list(outdir.iterdir()) == []
+    while any(_alive(w) for w in workers):  # workers die with their parent, even on kill -9
+        assert time.monotonic() < deadline, f"worker processes {workers} outlived the killed run"
+        time.sleep(0.05)

@@ -74,7 +74,7 @@ class ScoredUpload:
         rows = pa.array(self.scored_rows)
         cols = [self.table.column(c).take(rows).to_pylist() for c in ("assessment_id", "firm_id", "score", "grade")]
         ids, firms, scores, grades = cols
-        names = pa.array(self.names, type=pa.string(), from_pandas=True).to_pylist()  # NaN → None
+        names = _text(self.names).to_pylist()  # NaN → None
         return list(zip(ids, self.scored_rows.tolist(), firms, names, scores, grades))
 
 
@@ -86,20 +86,27 @@ def score_upload(scorer: Scorer, raw: pd.DataFrame, as_of: date) -> ScoredUpload
         raise CsvError(str(exc)) from exc
     n = len(raw)
     scored = checked.clean.index.to_numpy()
-    if len(scored):
-        result = scorer.score_frame(checked.clean).to_frame()
-    else:
-        result = pd.DataFrame({c: pd.Series(dtype=object) for c in RESULT_COLUMNS + RECOMMENDATION_COLUMNS})
-    table = result.reindex(pd.RangeIndex(n))  # rejected rows: empty results
+    result = scorer.score_frame(checked.clean).to_table()
+    at = np.full(n, -1, dtype=np.int64)
+    at[scored] = np.arange(len(scored))
+    table = result.take(pa.array(at, mask=at < 0))  # rejected rows: empty results
     ids = np.full(n, None, dtype=object)
     ids[scored] = new_ids(len(scored))
-    table.insert(0, "row", np.arange(n))
-    table.insert(1, "assessment_id", ids)
-    table["error"] = None
+    firm = table.column("firm_id").to_numpy(zero_copy_only=False).astype(object)
+    error = np.full(n, None, dtype=object)
     if len(checked.rejects):
         by_row = checked.rejects.groupby("row")
         rows = by_row.size().index.to_numpy()
-        table.loc[rows, "error"] = by_row["message"].agg("; ".join).to_numpy()
-        table.loc[rows, "firm_id"] = by_row["firm_id"].first().to_numpy()
+        error[rows] = by_row["message"].agg("; ".join).to_numpy()
+        firm[rows] = by_row["firm_id"].first().to_numpy()
+    table = (table.set_column(table.schema.get_field_index("firm_id"), "firm_id", _text(firm))
+             .add_column(0, "row", pa.array(np.arange(n)))
+             .add_column(1, "assessment_id", _text(ids))
+             .append_column("error", _text(error)))
     names = checked.clean["name"].to_numpy(dtype=object) if len(scored) else np.empty(0, dtype=object)
-    return ScoredUpload(pa.Table.from_pandas(table, preserve_index=False), scored, names)
+    return ScoredUpload(table, scored, names)
+
+
+def _text(values: np.ndarray) -> pa.Array:
+    """Object array of text → Arrow strings (None and NaN → null)."""
+    return pa.array(values, type=pa.string(), from_pandas=True)

@@ -136,3 +136,16 @@ def test_readyz_is_503_without_a_model_or_a_writable_store(settings, tmp_path, k
     with TestClient(create_app(ro)) as c:
         r = c.get("/readyz")
         assert r.status_code == 503 and "not writable" in r.json()["detail"]
+
+
+def test_a_csv_with_no_valid_row_is_answered_row_by_row_and_records_nothing(client, keys, settings):
+    rows = [FIRMS[0] | {"revenue_y0": -3}, FIRMS[1] | {"firm_id": "not-a-code"}]
+    store = AuditStore(settings.database_url)
+    before = store.ids()
+    r = client.post("/v1/scores/csv", content=_csv(rows).encode(), headers=keys.h() | {"Content-Type": "text/csv"})
+    assert r.status_code == 200, r.text
+    out = _read(r.text)
+    assert [o["row"] for o in out] == ["0", "1"] and all(o["error"] and not o["assessment_id"] for o in out)
+    assert [o["firm_id"] for o in out] == [FIRMS[0]["firm_id"], "not-a-code"]
+    assert store.ids() == before
+    store.close()

@@ -27,6 +27,7 @@ from typing import Any, NamedTuple, Sequence
 import pyarrow as pa
 from sqlalchemy import (Column, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table, Text,
                         create_engine, delete, event, insert, select)
+from sqlalchemy.dialects.mysql import LONGBLOB
 from sqlalchemy.engine import Engine, make_url
 
 from features.schema import FIELD_SPECS
@@ -52,6 +53,7 @@ assessments = Table(
     Column("output_json", Text, nullable=False),
     Index("ix_assessments_firm", "firm_id", "assessed_at"),
 )
+_BLOB = LargeBinary().with_variant(LONGBLOB(), "mysql", "mariadb")  # MySQL's plain BLOB stops at 64 KB
 # A CSV upload is stored once: the file as received and the scored table as returned (both
 # compressed), plus one small row per assessment pointing at its row. Writing ~3.6 KB of JSON
 # per row instead cost as much as scoring the file.
@@ -64,8 +66,8 @@ uploads = Table(
     Column("rows", Integer, nullable=False),
     Column("file_sha256", String(64), nullable=False),
     Column("file_size", Integer, nullable=False),
-    Column("file_zstd", LargeBinary, nullable=False),  # the uploaded bytes, zstd-compressed
-    Column("output_arrow", LargeBinary, nullable=False),  # the returned table: Arrow IPC stream, zstd buffers
+    Column("file_zstd", _BLOB, nullable=False),  # the uploaded bytes, zstd-compressed
+    Column("output_arrow", _BLOB, nullable=False),  # the returned table: Arrow IPC stream, zstd buffers
 )
 upload_assessments = Table(
     "upload_assessments", metadata,

@@ -1,8 +1,7 @@
 """Assessment ids: UUID version 7 (RFC 9562), a millisecond timestamp followed by random bits.
 
-Time-ordered ids are appended at the end of the audit store's primary-key index instead of landing
-on a random page of it: a group commit of 8 records then writes one index page instead of up to 8
-(with random UUID4 ids the index pages were a third of the bytes each commit wrote).
+Time-ordered ids are appended at the end of the audit store's primary-key indexes instead of landing
+on a random page of them, so a group commit dirties one index page rather than one per record.
 """
 from __future__ import annotations
 

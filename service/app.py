@@ -194,7 +194,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gc.freeze()
         # A scored request leaves thousands of short-lived objects (profile, arrays, the answer's
         # dicts): at the default threshold of 700 the young collections cost ~20 µs a request,
-        # at 10 000 about 3 µs, for a few MB more garbage between collections.
+        # at 10 000 about 3 µs, for about a megabyte more garbage between collections.
         thresholds = gc.get_threshold()
         gc.set_threshold(GC_YOUNG_THRESHOLD, *thresholds[1:])
         try:

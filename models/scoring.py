@@ -181,8 +181,14 @@ def _text(values: np.ndarray) -> pa.Array:
 
 
 def _sum_columns(m: np.ndarray, membership: np.ndarray) -> np.ndarray:
-    """(n, F) @ (F, G) as column-by-column additions in a fixed order: a row's sums never depend on
+    """(n, F) @ (F, G) as additions from left to right in feature order: a row's sums never depend on
     how many rows share its batch (BLAS and pairwise summation change the rounding with the shape)."""
+    if len(m) <= SMALL_BATCH:  # a few rows: one running sum per group beats ~70 column additions
+        out = np.zeros((m.shape[0], membership.shape[1]))
+        for g, cols in enumerate(membership.T):
+            if cols.any():
+                out[:, g] = np.add.accumulate(m[:, cols.astype(bool)], axis=1)[:, -1]
+        return out
     out = np.zeros((m.shape[0], membership.shape[1]))
     for f, g in zip(*np.nonzero(membership)):
         out[:, g] += m[:, f]

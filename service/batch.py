@@ -238,6 +238,7 @@ def score_file(scorer: Scorer, src: Path | str, out: Path | str, as_of: date | N
                 sink.write(res.scored)
             if res.rejects.num_rows:
                 rej_sink.write(shift_rows(res.rejects, summary.rows))
+            out_file.write_behind()
             summary.add(res)
             if progress:
                 progress(summary.rows, int(summary.rows / consumed) if consumed > 0 else None)

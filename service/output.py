@@ -46,6 +46,13 @@ class AtomicFile:
             self._tmp = Path(tmp)
         self.file: BinaryIO = os.fdopen(fd, "wb", buffering=1 << 20)
 
+    def write_behind(self) -> None:
+        """Start writing what the file holds so far to disk, without waiting, and let the kernel drop those
+        pages once written: the final fsync then has little left to wait for, and a big output does not
+        crowd the page cache."""
+        if hasattr(os, "posix_fadvise"):
+            os.posix_fadvise(self.file.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+
     def commit(self) -> Path:
         """Flush to disk and rename into place (replacing an older file of the same name)."""
         self.file.flush()
@@ -53,7 +60,7 @@ class AtomicFile:
         if self._tmp is None:
             self._tmp = Path(tempfile.mktemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp"))
             try:
-                os.link(f"/proc/self/fd/{self.file.fileno()}", self._tmp)
+                _link_anonymous(self.file.fileno(), self._tmp)
             except OSError:  # no /proc: copy the anonymous file out
                 with open(self._tmp, "wb") as dst, open(f"/dev/fd/{self.file.fileno()}", "rb") as src:
                     shutil.copyfileobj(src, dst, 1 << 20)
@@ -77,6 +84,17 @@ class AtomicFile:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self.discard()  # no-op after commit()
+
+
+def _link_anonymous(fd: int, path: Path) -> None:
+    """Give an O_TMPFILE file a name. Only linkat(2) with AT_SYMLINK_FOLLOW resolves /proc/self/fd/N to the
+    file itself (plain link(2) tries to link the /proc entry and fails with EXDEV); Python uses linkat
+    only when a directory descriptor is passed."""
+    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.link(f"/proc/self/fd/{fd}", path.name, dst_dir_fd=directory, follow_symlinks=True)
+    finally:
+        os.close(directory)
 
 
 def neutralise_formulas(table: pa.Table) -> pa.Table:

@@ -1,7 +1,11 @@
 """Atomic files and OWASP formula neutralising."""
 from __future__ import annotations
 
+import os
+import sys
+
 import pyarrow as pa
+import pytest
 
 from service.output import AtomicFile, TableSink, format_of, neutralise_formulas
 
@@ -26,6 +30,19 @@ def test_atomic_file_is_invisible_until_commit_and_replaces_the_old_one(tmp_path
         f.commit()
     assert target.read_text() == "new"
     assert [p.name for p in tmp_path.iterdir()] == ["out.csv"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="O_TMPFILE is Linux's")
+def test_commit_links_the_written_file_in_without_copying_it(tmp_path):
+    """A scored register is gigabytes: publishing it must be a rename, not a second write."""
+    with AtomicFile(tmp_path / "out.csv") as f:
+        f.file.write(b"rows")
+        written = os.fstat(f.file.fileno())
+        f.write_behind()
+        f.commit()
+    published = os.stat(tmp_path / "out.csv")
+    assert (published.st_dev, published.st_ino) == (written.st_dev, written.st_ino)
+    assert (tmp_path / "out.csv").read_bytes() == b"rows"
 
 
 def test_discarded_atomic_file_leaves_nothing(tmp_path):

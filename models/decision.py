@@ -224,11 +224,11 @@ def _show(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, (float, np.floating)) else str(v)
 
 
-def _grade_index(grades: np.ndarray) -> np.ndarray:
-    """Position of each grade in GRADES (best 0); len(GRADES) for an unknown grade."""
-    out = np.full(len(grades), len(GRADES), dtype=np.int64)
-    for k, g in enumerate(GRADES):
-        out[grades == g] = k
+def _positions(values: np.ndarray, labels: tuple[str, ...]) -> np.ndarray:
+    """Position of each value in `labels`; len(labels) for any other value."""
+    out = np.full(len(values), len(labels), dtype=np.int64)
+    for k, label in enumerate(labels):
+        out[values == label] = k
     return out
 
 
@@ -241,13 +241,6 @@ _APPROVE, _REFER, _DECLINE = range(3)
 _DECISIONS = np.array(["approve", "refer", "decline"], dtype=object)
 
 
-def _stage_index(stages: np.ndarray) -> np.ndarray:
-    out = np.full(len(stages), len(_STAGES), dtype=np.int64)
-    for k, s in enumerate(_STAGES):
-        out[stages == s] = k
-    return out
-
-
 def recommend(batch: ScoreBatch, clean: Columns, policy: Policy) -> Recommendations:
     """Decision, limit, products and joint-loan split for every scored firm.
 
@@ -257,8 +250,8 @@ def recommend(batch: ScoreBatch, clean: Columns, policy: Policy) -> Recommendati
         clean = clean.loc[batch.index]
     cols = columns_of(clean, _MONEY_FIELDS)
     wc = policy.working_capital
-    grade_idx = _grade_index(batch.grade)
-    stage_idx = _stage_index(batch.stage)
+    grade_idx = _positions(batch.grade, GRADES)  # best 0; len(GRADES) for an unknown grade
+    stage_idx = _positions(batch.stage, _STAGES)
     startup = stage_idx == 0
 
     revenue, revenue_1 = cols["revenue_y0"], cols["revenue_y1"]
@@ -281,7 +274,7 @@ def recommend(batch: ScoreBatch, clean: Columns, policy: Policy) -> Recommendati
                     np.where(basis_code == _BASIS_WC, np.maximum(_nz(need) - own - loans, 0.0),
                              np.where(basis_code == _BASIS_REVENUE, _nz(revenue) * wc.share_of_revenue_fallback, 0.0)))
     basis = _BASIS_NAMES[basis_code]
-    factor = np.array([getattr(policy.grade_factors, g) for g in GRADES] + [0.0])[grade_idx]
+    factor = policy.grade_factors.at(grade_idx)
     after = base * factor
     star_tier = isin(cols["qualification_tier"], tuple(policy.star.tiers))
     star = (grade_idx <= GRADES.index(policy.star.min_grade)) & star_tier

@@ -100,12 +100,9 @@ class _Factors(_Section):
                                  f"the better grade {better}'s {getattr(self, better):g}")
         return self
 
-    def of(self, grades: np.ndarray) -> np.ndarray:
-        """Factor of each grade label."""
-        out = np.zeros(len(grades))
-        for g in GRADES:
-            out[grades == g] = getattr(self, g)
-        return out
+    def at(self, grade_positions: np.ndarray) -> np.ndarray:
+        """Factor of each grade given as its position in GRADES (len(GRADES), an unknown grade: 0)."""
+        return np.array([getattr(self, g) for g in GRADES] + [0.0])[grade_positions]
 
 
 # Grade factor per grade: one field per grade of models.scaling, each between 0 and 1.

@@ -14,8 +14,8 @@ from typing import Any, Callable, Literal, Mapping, Optional, Sequence, get_args
 
 import numpy as np
 import pandas as pd
-from pydantic import (AliasChoices, BaseModel, ConfigDict, Field, ValidationError,
-                      ValidationInfo, field_validator, model_validator)
+from pydantic import (AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError,
+                      field_validator, model_validator)
 from pydantic_core import PydanticCustomError
 
 # --------------------------------------------------------------------------------------------
@@ -90,8 +90,12 @@ def _f(name: str, zh: str, en: str, unit: str, group: str, kind: Kind, *,
         extra |= {"note_zh": note_zh, "note_en": note_en}
     if kind == "number":
         constraints.setdefault("allow_inf_nan", False)  # NaN/inf strings are errors, not missing
-    return Field(... if required else None, title=en, description=desc, json_schema_extra=extra,
+    info = Field(... if required else None, title=en, description=desc, json_schema_extra=extra,
                  validation_alias=AliasChoices(name, zh), **constraints)
+    # The field's own before-validator, without ValidationInfo: a `field_validator("*")` taking the
+    # info to find the field's name cost pydantic twice the whole rest of a profile's validation.
+    info.metadata.append(BeforeValidator(_normaliser(name, kind)))
+    return info
 
 
 def _pos(name: str, zh: str, en: str, unit: str, group: str, kind: Kind = "number", **kw: Any) -> Any:
@@ -181,6 +185,58 @@ def _parse_int_text(v: str) -> Any:
     if not math.isfinite(f):
         return v
     return int(f) if f.is_integer() else f
+
+
+def _normalise_value(name: str, kind: str, v: Any) -> Any:
+    """Input tolerance of fields_spec.txt: empty = missing, enum case, bool spellings, ISO dates."""
+    if _missing(v):
+        if name == "firm_id":
+            raise _err("required", "firm_id (统一社会信用代码) is required")
+        return None
+    if kind == "enum" and isinstance(v, str):
+        return v.strip().upper() if name == "tax_grade" else v.strip().lower()
+    if kind == "bool":
+        return _parse_bool(v)
+    if kind == "date":
+        return _parse_date(v)
+    if kind == "text":
+        return _parse_text(v)
+    if kind == "integer" and isinstance(v, str):
+        return _parse_int_text(v)
+    return v
+
+
+def _normaliser(name: str, kind: str) -> Callable[[Any], Any]:
+    """Field `name`'s before-validator: values already of the field's JSON type take a shortcut.
+
+    Same results as `_normalise_value` (a JSON body is mostly such values, and ~80 generic calls a
+    profile were half of its validation time).
+    """
+    slow = functools.partial(_normalise_value, name, kind)
+    if kind in ("number", "integer"):
+        def number(v: Any) -> Any:
+            t = type(v)
+            if t is int:
+                return v
+            if t is float:
+                return None if v != v else v  # NaN = missing
+            return slow(v)
+        return number
+    if kind == "bool":
+        return lambda v: v if type(v) is bool else slow(v)
+    if kind == "enum":
+        upper = name == "tax_grade"
+
+        def enum(v: Any) -> Any:
+            if type(v) is str:
+                s = v.strip()
+                if s:
+                    return s.upper() if upper else s.lower()
+            return slow(v)
+        return enum
+    if kind == "text":
+        return lambda v: v if type(v) is str and v.strip() else slow(v)
+    return slow
 
 
 # --------------------------------------------------------------------------------------------
@@ -441,32 +497,6 @@ class FirmProfile(BaseModel):
                                                note_zh="credit信用/ip_pledge知识产权质押/guarantee保证",
                                                note_en="credit, ip_pledge, guarantee")
 
-    @field_validator("*", mode="before")
-    @classmethod
-    def _normalise(cls, v: Any, info: ValidationInfo) -> Any:
-        """Input tolerance of fields_spec.txt: empty = missing, enum case, bool spellings, ISO dates."""
-        return _NORMALISERS[info.field_name](v)
-
-    @staticmethod
-    def _normalise_value(name: str, v: Any) -> Any:
-        """`_normalise` for any value (the per-kind shortcuts in `_normaliser` fall back to it)."""
-        if _missing(v):
-            if name == "firm_id":
-                raise _err("required", "firm_id (统一社会信用代码) is required")
-            return None
-        kind = FIELD_SPECS[name].kind  # a dict lookup: `cls.model_fields` is a slow descriptor
-        if kind == "enum" and isinstance(v, str):
-            return v.strip().upper() if name == "tax_grade" else v.strip().lower()
-        if kind == "bool":
-            return _parse_bool(v)
-        if kind == "date":
-            return _parse_date(v)
-        if kind == "text":
-            return _parse_text(v)
-        if kind == "integer" and isinstance(v, str):
-            return _parse_int_text(v)
-        return v
-
     @field_validator("firm_id")
     @classmethod
     def _check_uscc(cls, v: str) -> str:
@@ -531,42 +561,6 @@ def _spec(name: str) -> FieldSpec:
 FIELD_NAMES: tuple[str, ...] = tuple(FirmProfile.model_fields)
 FIELD_SPECS: dict[str, FieldSpec] = {n: _spec(n) for n in FIELD_NAMES}
 ALIASES: dict[str, str] = {s.label_zh: n for n, s in FIELD_SPECS.items()}
-
-
-def _normaliser(name: str, kind: str) -> Callable[[Any], Any]:
-    """Field `name`'s before-validator: values already of the field's JSON type take a shortcut.
-
-    Same results as `FirmProfile._normalise_value` (a JSON body is mostly such values, and ~80
-    generic calls a profile were half of its validation time).
-    """
-    slow = functools.partial(FirmProfile._normalise_value, name)
-    if kind in ("number", "integer"):
-        def number(v: Any) -> Any:
-            t = type(v)
-            if t is int:
-                return v
-            if t is float:
-                return None if v != v else v  # NaN = missing
-            return slow(v)
-        return number
-    if kind == "bool":
-        return lambda v: v if type(v) is bool else slow(v)
-    if kind == "enum":
-        upper = name == "tax_grade"
-
-        def enum(v: Any) -> Any:
-            if type(v) is str:
-                s = v.strip()
-                if s:
-                    return s.upper() if upper else s.lower()
-            return slow(v)
-        return enum
-    if kind == "text":
-        return lambda v: v if type(v) is str and v.strip() else slow(v)
-    return slow
-
-
-_NORMALISERS: dict[str, Callable[[Any], Any]] = {n: _normaliser(n, s.kind) for n, s in FIELD_SPECS.items()}
 
 
 # Import-time guards: the alias must start with the field's own name, labels must be unique.

@@ -237,9 +237,6 @@ class Scorer:
         self.base_points = round(self.scale.offset - self.scale.factor * (a * self.tables.bias + b), 2)
         self.medians = {s: np.asarray(v, dtype=float) for s, v in bundle.stage_medians.items()}
         self.dim_ref = {s: np.sort(np.asarray(v, dtype=float), axis=0) for s, v in bundle.dimension_reference.items()}
-        # (stages, groups, refs): each group's reference points contiguous, for `ratings` of a few rows
-        self._ref_stack = np.ascontiguousarray([self.dim_ref[self._reference_for(s)].T for s in STAGE_KEYS])
-        self._stage_pos = {s: k for k, s in enumerate(STAGE_KEYS)}
 
     def validate(self, raw: pd.DataFrame, as_of_default: Any = None) -> ValidationResult:
         """Check raw rows against what this model reads: the firm-profile schema or the bank's own columns."""
@@ -318,37 +315,38 @@ class Scorer:
         return stage if stage in self.dim_ref else "all"
 
     def ratings(self, dim_points: np.ndarray, stage: np.ndarray) -> np.ndarray:
-        """Percentile (mid-rank, 0–100) of each dimension's points among reference firms of the same stage."""
-        pos = [self._stage_pos.get(s) for s in stage] if len(stage) <= SMALL_BATCH else [None]
-        if None not in pos:  # a few rows: counting in one broadcast beats a searchsorted per stage and group
-            ref = self._ref_stack[pos]
-            x = dim_points[:, :, None]
-            lo, hi = np.count_nonzero(ref < x, axis=2), np.count_nonzero(ref <= x, axis=2)  # = searchsorted left/right
-            return np.round(50.0 * (lo + hi) / ref.shape[2], 1)
-        out = np.empty_like(dim_points, dtype=float)
-        for s in STAGE_KEYS:
-            rows = np.flatnonzero(stage == s)
-            if not rows.size:
-                continue
-            sub = dim_points[rows]
-            for d, (keys, at, below) in enumerate(self._rank_tables[self._reference_for(s)]):
-                x = sub[:, d]
-                j = np.minimum(np.searchsorted(keys, x), len(keys) - 1)  # NaN: past the end, as searchsorted gives
-                out[rows, d] = np.where(keys[j] == x, at[j], below[j])
-        return out
+        """Percentile (mid-rank, 0–100) of each dimension's points among reference firms of the same stage.
+
+        One `searchsorted` per group for all rows, into the points of every stage's reference at once;
+        the rating of a value equal to, or just below, each of those points is looked up per stage.
+        """
+        keys, padded, at, below = self._rating_tables
+        pos = np.full(len(stage), STAGE_KEYS.index("all"))  # a stage without a reference of its own: all firms
+        for k, s in enumerate(STAGE_KEYS):
+            pos[stage == s] = k
+        j = np.empty(dim_points.shape, dtype=np.intp)
+        for g, key in enumerate(keys):
+            j[:, g] = np.searchsorted(key, dim_points[:, g])
+        np.minimum(j, padded.shape[1] - 1, out=j)  # NaN sorts past +inf: rated as above every firm
+        groups, stages = np.arange(len(keys))[None, :], pos[:, None]
+        return np.where(padded[groups, j] == dim_points, at[groups, stages, j], below[groups, stages, j])
 
     @cached_property
-    def _rank_tables(self) -> dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
-        """Per reference and group: the distinct reference points (then +inf), the mid-rank rating of a value
-        equal to each, and of a value just below each — one searchsorted per row instead of two."""
-        out = {}
-        for s, ref in self.dim_ref.items():
-            out[s] = []
-            for col in ref.T:
-                keys = np.append(np.unique(col), np.inf)
-                lo, hi = np.searchsorted(col, keys, side="left"), np.searchsorted(col, keys, side="right")
-                out[s].append((keys, np.round(50.0 * (lo + hi) / len(col), 1), np.round(50.0 * (lo + lo) / len(col), 1)))
-        return out
+    def _rating_tables(self) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
+        """Per group: the distinct reference points of all stages then +inf (as a list, and padded with +inf
+        to one matrix), and per group and stage the rating of a value equal to each and just below each."""
+        refs = [self.dim_ref[self._reference_for(s)] for s in STAGE_KEYS]
+        keys = [np.append(np.unique(np.concatenate([r[:, g] for r in refs])), np.inf) for g in range(refs[0].shape[1])]
+        width = max(len(k) for k in keys)
+        padded = np.full((len(keys), width), np.inf)
+        at, below = np.full((2, len(keys), len(refs), width), 100.0)
+        for g, key in enumerate(keys):
+            padded[g, : len(key)] = key
+            for k, ref in enumerate(refs):
+                lo, hi = np.searchsorted(ref[:, g], key, side="left"), np.searchsorted(ref[:, g], key, side="right")
+                at[g, k, : len(key)] = np.round(50.0 * (lo + hi) / len(ref), 1)
+                below[g, k, : len(key)] = np.round(100.0 * lo / len(ref), 1)
+        return keys, padded, at, below
 
     def _stage_medians(self, stage: np.ndarray, n_feat: int) -> np.ndarray:
         out = np.empty((len(stage), n_feat))

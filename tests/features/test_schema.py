@@ -306,7 +306,8 @@ def _outcome(fn: Any, v: Any) -> Any:
 
 @pytest.mark.parametrize("name", FIELD_NAMES)
 def test_per_field_normaliser_shortcuts_match_the_generic_path(name: str) -> None:
-    from features.schema import _NORMALISERS
+    from features.schema import _normalise_value, _normaliser
+    kind = FIELD_SPECS[name].kind
     for v in NORMALISE_PROBES:
-        got, want = _outcome(_NORMALISERS[name], v), _outcome(lambda x: FirmProfile._normalise_value(name, x), v)
+        got, want = _outcome(_normaliser(name, kind), v), _outcome(lambda x: _normalise_value(name, kind, x), v)
         assert repr(got) == repr(want), (name, v)

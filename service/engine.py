@@ -14,7 +14,8 @@ from models.bundle import load_bundle
 from models.scoring import ScoreBatch, Scorer
 
 
-BATCH_WINDOW_SECONDS = 0.002  # how long the first request of a batch waits for company
+BATCH_WINDOW_SECONDS = 0.002  # a batch closes when no request joined it for this long...
+MAX_WAIT_SECONDS = 0.008  # ...or when its first request has waited this long
 MAX_BATCH = 64  # a full batch is scored at once
 
 
@@ -40,7 +41,11 @@ class ScoringEngine:
     """Holds the current model; `score_one` groups requests that arrive together into one call.
 
     Scoring one firm costs about as much as scoring eight (numpy per-call overhead dominates),
-    so requests wait for company, at most BATCH_WINDOW_SECONDS after the first of a batch. A batch
+    so requests wait for company: a batch stays open while requests keep joining it, until none
+    came for BATCH_WINDOW_SECONDS (at most MAX_WAIT_SECONDS after its first). The window slides
+    because a wave of eight requests takes the server about 2 ms to read and validate: a window
+    fixed at the first arrival closed one batch in five early, and its straggler then waited a
+    window of its own. A batch
     is scored as soon as it holds as many requests as the server had in flight when the previous
     batch was scored (`admit` counts them): under a steady concurrency of 8, every wave of 8 is
     scored the moment its last request is validated instead of idling until the window ends, and
@@ -57,6 +62,7 @@ class ScoringEngine:
         self._timer: asyncio.TimerHandle | None = None
         self._in_flight = 0  # requests inside `admit`
         self._expected = MAX_BATCH  # batch size that closes a batch before the window ends
+        self._opened = self._last_arrival = 0.0  # loop times the open batch's first and latest requests joined
 
     @contextmanager
     def admit(self) -> Iterator[None]:
@@ -82,13 +88,25 @@ class ScoringEngine:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[tuple[ScoreBatch, int]] = loop.create_future()
         self._pending.append((profile, fut))
+        self._last_arrival = loop.time()
         if len(self._pending) >= min(self._expected, MAX_BATCH):
             if self._timer is not None:
                 self._timer.cancel()
             self._flush()
         elif len(self._pending) == 1:
-            self._timer = loop.call_later(BATCH_WINDOW_SECONDS, self._flush)
+            self._opened = self._last_arrival
+            self._timer = loop.call_later(BATCH_WINDOW_SECONDS, self._on_window)
         return await fut
+
+    def _on_window(self) -> None:
+        """Close the batch once no request joined it for BATCH_WINDOW_SECONDS (or it is MAX_WAIT_SECONDS old)."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        wait = min(self._last_arrival + BATCH_WINDOW_SECONDS, self._opened + MAX_WAIT_SECONDS) - now
+        if wait > 0:
+            self._timer = loop.call_later(wait, self._on_window)
+            return
+        self._flush()
 
     def _flush(self) -> None:
         pending, self._pending, self._timer = self._pending, [], None

@@ -69,3 +69,29 @@ def test_a_batch_closes_once_as_many_requests_as_were_in_flight_have_arrived(mod
 
     asyncio.run(main())
     assert sizes == [3, 3, 1, 1]
+
+
+def test_a_batch_stays_open_while_requests_keep_joining_up_to_the_longest_wait(model_dir, monkeypatch):
+    """The window slides: a request joining within BATCH_WINDOW_SECONDS of the previous one keeps the
+    batch open (a wave that takes longer than one window to validate is scored together), but never
+    past MAX_WAIT_SECONDS after its first request."""
+    model = load_model(model_dir)
+    sizes: list[int] = []
+    monkeypatch.setattr(engine_module, "BATCH_WINDOW_SECONDS", 0.2)
+    monkeypatch.setattr(engine_module, "MAX_WAIT_SECONDS", 0.5)
+
+    async def staggered(n: int, gap: float) -> None:
+        engine = ScoringEngine(model)  # nothing scored yet: no batch size is expected
+        score = engine.score_profiles
+        engine.score_profiles = lambda ps: sizes.append(len(ps)) or score(ps)  # type: ignore[method-assign]
+        tasks = []
+        for k in range(n):
+            tasks.append(asyncio.ensure_future(engine.score_one(PROFILES[k % len(PROFILES)])))
+            await asyncio.sleep(gap)
+        await asyncio.gather(*tasks)
+
+    asyncio.run(staggered(3, 0.1))  # spans 0.2 s and more, never 0.2 s without a newcomer: one batch
+    assert sizes == [3]
+    sizes.clear()
+    asyncio.run(staggered(5, 0.15))  # arrivals at 0, .15, .30, .45 | .60: the longest wait closes at .5 s
+    assert sizes == [4, 1]

@@ -105,18 +105,18 @@ def _log1p(x: np.ndarray) -> np.ndarray:
 
 
 def _ordinal(values: np.ndarray, levels: Mapping[str, int]) -> np.ndarray:
-    """Map enum strings to ordinals; missing or unknown values → NaN."""
-    out = np.full(len(values), np.nan)
-    for name, rank in levels.items():
-        out[values == name] = rank
-    return out
+    """Map enum strings to ordinals; missing or unknown values → NaN (numpy reads dict.get's None as NaN).
+
+    One C-level dict lookup per value: cheaper than one object-array comparison per level at any size.
+    """
+    return np.array(list(map(levels.get, values)), dtype=np.float64).reshape(len(values))
 
 
 def _exposure(x: np.ndarray, equity: np.ndarray) -> np.ndarray:
     """x / net assets clipped to [0, EXPOSURE_CAP]; equity ≤ 0 → cap if x > 0 else 0 (insolvent firm)."""
     pos = equity > 0
     r = np.where(pos, x / np.where(pos, equity, 1.0), np.where(x > 0, EXPOSURE_CAP, 0.0))
-    r = np.clip(r, 0.0, EXPOSURE_CAP)
+    r = np.minimum(np.maximum(r, 0.0), EXPOSURE_CAP)  # np.clip, at a third of its call cost
     r[np.isnan(x) | np.isnan(equity)] = np.nan
     return r
 
@@ -133,8 +133,10 @@ def age_years(cols: Cols) -> np.ndarray:
 
 def hnte_threshold(revenue: np.ndarray) -> np.ndarray:
     """High-tech-enterprise R&D intensity threshold for each firm's revenue band."""
-    conds = [revenue <= upper for upper, _ in HNTE_BANDS]
-    return np.select(conds, [t for _, t in HNTE_BANDS], HNTE_TOP_THRESHOLD)
+    out = np.full(np.shape(revenue), HNTE_TOP_THRESHOLD)
+    for upper, threshold in reversed(HNTE_BANDS):  # the lowest band that holds the revenue is written last
+        out[revenue <= upper] = threshold
+    return out
 
 
 # =============================== tech_ip ===============================
@@ -212,10 +214,10 @@ def _ip05(c: Cols) -> np.ndarray:
                "Has drafted several national, industry or group standards"),
            inputs=("standards_national", "standards_industry", "standards_group"))
 def _ip06(c: Cols) -> np.ndarray:
-    parts = np.column_stack([3.0 * c["standards_national"], 2.0 * c["standards_industry"], c["standards_group"]])
+    parts = np.array([3.0 * c["standards_national"], 2.0 * c["standards_industry"], c["standards_group"]])
     known = ~np.isnan(parts)
     # banks often report only the standards a firm has drafted; one known count is enough
-    return np.where(known.any(axis=1), np.where(known, parts, 0.0).sum(axis=1), np.nan)
+    return np.where(np.logical_or.reduce(known, axis=0), np.add.reduce(np.where(known, parts, 0.0), axis=0), np.nan)
 
 
 @indicator(key="ip_conversions_per_year", code="IP07", dimension="tech_ip",
@@ -359,12 +361,10 @@ def _rd04(c: Cols) -> np.ndarray:
                    "revenue_y0", "revenue_y1", "revenue_y2"))
 def _rd05(c: Cols) -> np.ndarray:
     # Compared without dividing so a pre-revenue firm that spends on R&D counts as meeting it.
-    count = np.zeros(len(c["rd_expense_y0"]))
-    known = np.zeros(len(count), dtype=bool)
-    for y in ("y0", "y1", "y2"):
-        rd, rev = c[f"rd_expense_{y}"], c[f"revenue_{y}"]
-        count += (rd > 0) & (rd >= RD_YEAR_INTENSITY * rev)
-        known |= ~(np.isnan(rd) | np.isnan(rev))
+    rd = np.array([c["rd_expense_y0"], c["rd_expense_y1"], c["rd_expense_y2"]])  # (year, firm)
+    rev = np.array([c["revenue_y0"], c["revenue_y1"], c["revenue_y2"]])
+    count = np.add.reduce((rd > 0) & (rd >= RD_YEAR_INTENSITY * rev), axis=0)
+    known = ~np.logical_and.reduce(np.isnan(rd + rev), axis=0)  # some year with both amounts
     return np.where(known, count, np.nan)
 
 

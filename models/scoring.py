@@ -125,32 +125,50 @@ class ScoreBatch:
         """`to_table()` as a DataFrame on this batch's index."""
         return self.to_table().to_pandas().set_axis(self.index)
 
-    def _reason(self, i: int, f: int, direction: str) -> dict[str, Any]:
-        value = float(self.values[i, f])
-        median = float(self.stage_medians[i, f])
-        missing = value != value  # NaN (plain floats: numpy's scalar isnan costs more than the rest)
-        kind = "M" if direction == "down" and missing else ("D" if direction == "down" else "U")
-        head, texts = self.catalogue.reason_parts[kind][f]
-        out = {
-            **head,
-            "value": None if missing else value,
-            "stage_median": None if median != median else median,
-            "points": round(float(self.points[i, f]), 2),
-            **texts,
+    @cached_property
+    def _lists(self) -> dict[str, list[Any]]:
+        """The arrays `record` reads, as Python lists made once per batch (one conversion per array,
+        not one numpy scalar per cell: the records of a batch of 8 took longer than scoring it)."""
+        rows = np.arange(len(self))[:, None]
+        out: dict[str, list[Any]] = {
+            "pd": self.pd.tolist(), "score": self.score.tolist(), "clip": self.clip_points.tolist(),
+            "points": self.dimension_points.tolist(), "ratings": self.ratings.tolist(),
+            "knockouts": self.knockouts.tolist(),
         }
-        categories = self.catalogue.features[f].categories
-        if categories:  # a categorical column: its value is the category's position
-            out["category"] = None if missing else categories[int(value)]
+        for direction, idx in (("down", self.reasons_down), ("up", self.reasons_up)):
+            at = np.maximum(idx, 0)  # −1 pads: any column, never read
+            out[direction] = idx.tolist()
+            out[f"{direction}_cells"] = np.stack([self.values[rows, at], self.stage_medians[rows, at],
+                                                  self.points[rows, at]], axis=2).tolist()
+        return out
+
+    def _reasons(self, i: int, direction: str) -> list[dict[str, Any]]:
+        """Row i's reasons down or up, strongest first."""
+        lists, features = self._lists, self.catalogue.features
+        parts = self.catalogue.reason_parts
+        out = []
+        for f, (value, median, points) in zip(lists[direction][i], lists[f"{direction}_cells"][i]):
+            if f < 0:
+                break
+            missing = value != value  # NaN
+            head, texts = parts["M" if direction == "down" and missing else direction[0].upper()][f]
+            reason = {**head, "value": None if missing else value, "stage_median": None if median != median else median,
+                      "points": round(points, 2), **texts}
+            categories = features[f].categories
+            if categories:  # a categorical column: its value is the category's position
+                reason["category"] = None if missing else categories[int(value)]
+            out.append(reason)
         return out
 
     def record(self, i: int) -> dict[str, Any]:
         """Structured result of row i (the API's response body)."""
-        points, ratings = self.dimension_points[i].tolist(), self.ratings[i].tolist()
+        lists = self._lists
+        points, ratings = lists["points"][i], lists["ratings"][i]
         return {
             "firm_id": self.firm_id[i],
             "lifecycle_stage": self.stage[i],
-            "pd": float(self.pd[i]),
-            "score": float(self.score[i]),
+            "pd": lists["pd"][i],
+            "score": lists["score"][i],
             "grade": self.grade[i],
             "base_points": self.base_points,
             "dimensions": [
@@ -163,14 +181,14 @@ class ScoreBatch:
                 }
                 for d, (key, (label_zh, label_en)) in enumerate(self.catalogue.groups.items())
             ],
-            "clip_points": float(self.clip_points[i]),
+            "clip_points": lists["clip"][i],
             "knockouts": [
                 {"code": ko.code, "rule": ko.rule, "text_zh": ko.text_zh, "text_en": ko.text_en}
-                for ko, hit in zip(self.knockout_rules, self.knockouts[i].tolist())
+                for ko, hit in zip(self.knockout_rules, lists["knockouts"][i])
                 if hit
             ],
-            "reasons_down": [self._reason(i, f, "down") for f in self.reasons_down[i].tolist() if f >= 0],
-            "reasons_up": [self._reason(i, f, "up") for f in self.reasons_up[i].tolist() if f >= 0],
+            "reasons_down": self._reasons(i, "down"),
+            "reasons_up": self._reasons(i, "up"),
             "model_version": self.model_version,
         } | ({} if self.recommendations is None else {"recommendation": self.recommendations.record(i)})
 

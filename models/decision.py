@@ -47,7 +47,10 @@ class Recommendations:
     """Row-aligned recommendation arrays for n firms, with the policy that produced them."""
 
     policy: Policy
-    batch: ScoreBatch
+    # The batch's stages and grades, not the batch: it holds these recommendations, and a cycle
+    # between the two would leave every scored batch for the garbage collector to free.
+    stage: np.ndarray
+    grade: np.ndarray
     decision: np.ndarray
     decision_rule: np.ndarray
     basis: np.ndarray
@@ -95,7 +98,7 @@ class Recommendations:
             "limit_basis_amount": np.round(self.base, 2),
             "grade_factor": self.factor,
             "limit_cap": self.cap,
-            "limit_cap_rule": text(np.where(self.star, "star.cap", "caps." + self.batch.stage.astype(object))),
+            "limit_cap_rule": text(np.where(self.star, "star.cap", "caps." + self.stage.astype(object))),
             "products": text(products),
             "joint_loan_banks": self.banks,
             "joint_loan_shares": text(shares),
@@ -177,12 +180,12 @@ class Recommendations:
             add("equity_raised_2y", "Equity raised in 2 years", "近两年股权融资额", self.equity_2y.item(i), "equity_raised_2y")
             add("basis", "Limit basis", "测算基础", self.base.item(i), texts["equity"])
         else:
-            why = "no equity raised in 2 years" if self.batch.stage[i] == "startup" else "no revenue"
+            why = "no equity raised in 2 years" if self.stage[i] == "startup" else "no revenue"
             add("basis", "Limit basis", "测算基础", 0.0, f"{why}: nothing to lend against")
-        add("grade_factor", "Grade factor", "评级系数", self.factor.item(i), f"grade_factors.{self.batch.grade[i]}")
+        add("grade_factor", "Grade factor", "评级系数", self.factor.item(i), f"grade_factors.{self.grade[i]}")
         after, cap = self.after_factor.item(i), self.cap.item(i)
         add("after_grade_factor", "Basis × grade factor", "测算基础×评级系数", after, "basis × grade factor")
-        cap_rule = texts["star"] if self.star.item(i) else f"caps.{self.batch.stage[i]}"
+        cap_rule = texts["star"] if self.star.item(i) else f"caps.{self.stage[i]}"
         add("cap", "Cap", "上限", cap, cap_rule + (" — applied" if after > cap else " — not binding"))
         if self.decision[i] == "decline":
             add("limit", "Limit", "建议额度", 0.0, "declined: no limit")
@@ -291,7 +294,7 @@ def recommend(batch: ScoreBatch, clean: Columns, policy: Policy) -> Recommendati
     joint = (decision != "decline") & (limit > appetite)
     products[:, -1] = joint
     banks = np.where(joint, np.ceil(limit / appetite - 1e-9), 0).astype(np.int64)
-    return Recommendations(policy, batch, decision, rule, basis, revenue, margin_used, growth, growth_observed,
+    return Recommendations(policy, batch.stage, batch.grade, decision, rule, basis, revenue, margin_used, growth, growth_observed,
                            _nz(need), own, loans, equity, base, factor, after, cap, star, limit, products, hits, values, banks)
 
 

@@ -109,3 +109,20 @@ def test_knockouts_are_reported_whatever_the_score(scorer, portfolio):
     frame = scorer.score_frame(clean).to_frame()
     assert "KO_OVERDUE" in frame["knockouts"].iloc[0]
     assert "KO_TAX_D" in frame["knockouts"].iloc[1]
+
+
+def test_a_scored_batch_is_freed_as_soon_as_it_is_dropped(scorer, portfolio):
+    """No reference cycle (batch ↔ recommendations): a server frees every request's batch at once
+    instead of leaving thousands for the garbage collector, whose pauses then stall all requests."""
+    import gc
+    import weakref
+
+    batch = scorer.score_frame(validate_frame(portfolio.head(8)).clean)
+    batch.record(0)  # fills the per-batch caches too
+    refs = [weakref.ref(batch), weakref.ref(batch.recommendations)]
+    gc.disable()
+    try:
+        del batch
+        assert [r() for r in refs] == [None, None]
+    finally:
+        gc.enable()

@@ -5,6 +5,8 @@ Produces the clean frame every downstream module receives (see docs/architecture
 """
 from __future__ import annotations
 
+import operator
+
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
@@ -408,31 +410,43 @@ def _clean_frame(cols: dict[str, Any], n: int) -> pd.DataFrame:
     return pd.concat(series, axis=1, keys=list(FIELD_NAMES))  # concat avoids a costly block consolidation
 
 
-def _profile_column(kind: str, values: list[Any]) -> np.ndarray:
-    """One clean column from already-validated python values."""
-    if kind in ("number", "integer", "bool"):
-        return np.array([np.nan if v is None else float(v) for v in values], dtype="float64")
-    if kind == "date":
-        return np.array([np.datetime64("NaT") if v is None else np.datetime64(v) for v in values],
-                        dtype="datetime64[ns]")
-    return np.array(values, dtype=object)
-
-
 _FLOAT_FIELDS = tuple(f for f in FIELD_NAMES if FIELD_SPECS[f].kind in ("number", "integer", "bool"))
+_DATE_FIELDS = tuple(f for f in FIELD_NAMES if FIELD_SPECS[f].kind == "date")
+_OBJECT_FIELDS = tuple(f for f in FIELD_NAMES if f not in _FLOAT_FIELDS and f not in _DATE_FIELDS)
+
+
+def _field_rows(values: list[dict[str, Any]], fields: tuple[str, ...], dtype: str) -> dict[str, np.ndarray]:
+    """`fields` of every profile in one array conversion, returned as one contiguous column per field."""
+    get = operator.itemgetter(*fields)
+    table = np.array([get(v) for v in values], dtype=dtype).reshape(len(values), len(fields))
+    return dict(zip(fields, table.T.copy()))
+
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_NAT = np.iinfo(np.int64).min  # NaT as an int64
+
+
+def _date_rows(values: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """The date fields as datetime64[ns] columns, from day numbers (numpy converts date objects one
+    by one at ~1 µs each)."""
+    get = operator.itemgetter(*_DATE_FIELDS)
+    days = np.array([[_NAT if d is None else d.toordinal() - _EPOCH_ORDINAL for d in get(v)] for v in values],
+                    dtype=np.int64).reshape(len(values), len(_DATE_FIELDS))
+    return dict(zip(_DATE_FIELDS, days.T.copy().view("datetime64[D]").astype("datetime64[ns]")))
 
 
 def profiles_to_columns(profiles: Sequence[FirmProfile], as_of_default: date | None = None) -> dict[str, np.ndarray]:
-    """The clean columns as numpy arrays, without a DataFrame (the API's per-request fast path)."""
+    """The clean columns as numpy arrays, without a DataFrame (the API's per-request fast path).
+
+    Numbers, counts and yes/no become float64 (None → NaN), dates datetime64[ns] (None → NaT).
+    """
     values = [p.__dict__ for p in profiles]
-    # Numbers, counts and yes/no in one conversion (None -> NaN, as float(v) per value would give).
-    floats = np.array([[v[f] for f in _FLOAT_FIELDS] for v in values], dtype="float64")
-    floats = floats.reshape(len(values), len(_FLOAT_FIELDS))  # also for no profiles at all
-    by_field = dict(zip(_FLOAT_FIELDS, floats.T.copy()))  # one contiguous row per field
-    cols = {f: by_field[f] if f in by_field else _profile_column(FIELD_SPECS[f].kind, [v[f] for v in values])
-            for f in FIELD_NAMES}
-    if as_of_default is not None:
-        cols["as_of"] = np.where(np.isnat(cols["as_of"]), np.datetime64(_as_ts(as_of_default), "ns"),
-                                 cols["as_of"])
+    by_field = (_field_rows(values, _FLOAT_FIELDS, "float64") | _field_rows(values, _OBJECT_FIELDS, "object")
+                | _date_rows(values))
+    cols = {f: by_field[f] for f in FIELD_NAMES}
+    missing_as_of = np.isnat(cols["as_of"])
+    if as_of_default is not None and missing_as_of.any():
+        cols["as_of"] = np.where(missing_as_of, np.datetime64(as_of_default, "ns"), cols["as_of"])
         _check_filled_as_of(cols)
     return cols
 

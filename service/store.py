@@ -323,7 +323,10 @@ class AuditStore:
             log.warning("group commit of %d failed (%s); retrying individually", len(group), exc)
             outcomes = [self._try_commit(records) for records, _ in group]
         for (_, (loop, fut)), err in zip(group, outcomes):
-            loop.call_soon_threadsafe(_resolve, fut, err)
+            if self.inline:  # on the loop's own thread: no wake-up write to its self-pipe per record
+                _resolve(fut, err)
+            else:
+                loop.call_soon_threadsafe(_resolve, fut, err)
 
     def _try_commit(self, records: Sequence[Record]) -> BaseException | None:
         try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -28,9 +29,12 @@ _USCC_VALUE = np.full(256, -1, dtype=np.int64)  # byte -> character value (-1 = 
 _USCC_VALUE[np.frombuffer(USCC_CHARSET.encode("ascii"), dtype=np.uint8)] = np.arange(31)
 
 
+_USCC_INDEX = {c: i for i, c in enumerate(USCC_CHARSET)}
+
+
 def _check_char(body17: str) -> str:
     """Check character for the first 17 characters of a USCC."""
-    total = sum(USCC_CHARSET.index(c) * w for c, w in zip(body17, USCC_WEIGHTS))
+    total = sum(map(operator.mul, map(_USCC_INDEX.__getitem__, body17), USCC_WEIGHTS))
     return USCC_CHARSET[(31 - total % 31) % 31]  # 31 -> 0
 
 

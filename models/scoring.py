@@ -304,6 +304,7 @@ class Scorer:
         unclipped = base_cents + dim_cents.sum(axis=1)
         lo, hi = int(self.scale.min_score * 100), int(self.scale.max_score * 100)
         score_cents = np.clip(unclipped, lo, hi)
+        pos = self._stage_positions(stage)
         batch = ScoreBatch(
             index=index,
             firm_id=firm_id,
@@ -314,13 +315,13 @@ class Scorer:
             base_points=base_cents / 100.0,
             dimension_points=dim_cents / 100.0,
             clip_points=(score_cents - unclipped) / 100.0,
-            ratings=self.ratings(dim_cents / 100.0, stage),
+            ratings=self._ratings_at(dim_cents / 100.0, pos),
             values=X,
             points=points,
             knockouts=knockouts,
             reasons_down=_top_reasons(points, -1.0),
             reasons_up=_top_reasons(points, 1.0),
-            stage_medians=self._stage_medians(stage, X.shape[1]),
+            stage_medians=self._median_stack[pos],
             model_version=self.version,
             knockout_rules=tuple(self.policy.knockouts) if knockouts.shape[1] else (),  # training and generic mode pass none
             catalogue=self.catalogue,
@@ -333,15 +334,22 @@ class Scorer:
         return stage if stage in self.dim_ref else "all"
 
     def ratings(self, dim_points: np.ndarray, stage: np.ndarray) -> np.ndarray:
-        """Percentile (mid-rank, 0–100) of each dimension's points among reference firms of the same stage.
+        """Percentile (mid-rank, 0–100) of each dimension's points among reference firms of the same stage."""
+        return self._ratings_at(dim_points, self._stage_positions(stage))
 
-        One `searchsorted` per group for all rows, into the points of every stage's reference at once;
-        the rating of a value equal to, or just below, each of those points is looked up per stage.
-        """
-        keys, padded, at, below = self._rating_tables
-        pos = np.full(len(stage), STAGE_KEYS.index("all"))  # a stage without a reference of its own: all firms
+    @staticmethod
+    def _stage_positions(stage: np.ndarray) -> np.ndarray:
+        """Position of each row's stage in STAGE_KEYS; a stage without a reference of its own counts as "all"."""
+        pos = np.full(len(stage), STAGE_KEYS.index("all"))
         for k, s in enumerate(STAGE_KEYS):
             pos[stage == s] = k
+        return pos
+
+    def _ratings_at(self, dim_points: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        """`ratings` for stage positions: one `searchsorted` per group for all rows, into the points of every
+        stage's reference at once; the rating of a value equal to, or just below, each of those points is
+        then looked up per stage."""
+        keys, padded, at, below = self._rating_tables
         j = np.empty(dim_points.shape, dtype=np.intp)
         for g, key in enumerate(keys):
             j[:, g] = np.searchsorted(key, dim_points[:, g])
@@ -366,11 +374,10 @@ class Scorer:
                 below[g, k, : len(key)] = np.round(100.0 * lo / len(ref), 1)
         return keys, padded, at, below
 
-    def _stage_medians(self, stage: np.ndarray, n_feat: int) -> np.ndarray:
-        out = np.empty((len(stage), n_feat))
-        for s in STAGE_KEYS:
-            out[stage == s] = self.medians.get(s, self.medians["all"])
-        return out
+    @cached_property
+    def _median_stack(self) -> np.ndarray:
+        """(stages, features): each STAGE_KEYS stage's reference medians (those of all firms when it has none)."""
+        return np.array([self.medians.get(s, self.medians["all"]) for s in STAGE_KEYS])
 
 
 def scoring_tables(bundle: ModelBundle) -> AdditiveTables:

@@ -228,7 +228,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             out = _assessment(batch, i, new_id(), _now())
             payload = _dumps(out)
             await api.record([_audit_row(out, body.decode("utf-8"), payload, key, "single")])
-        api.metrics.scores.labels(out["grade"], "single").inc()
+        api.metrics.count_grade(out["grade"], "single")
         return Response(payload, media_type="application/json")
 
     @app.post("/v1/scores/batch", response_model=BatchResult, tags=["scoring"], openapi_extra=_profile_body(True),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -21,6 +22,7 @@ class ApiMetrics:
                                  ("route", "method"), buckets=_BUCKETS, registry=self.registry)
         self.scores = Counter("techscore_scores_total", "Firms scored, by grade and channel",
                               ("grade", "channel"), registry=self.registry)
+        self._graded: dict[tuple[str, str], Any] = {}
         self.rejects = Counter("techscore_rejected_profiles_total", "Profiles refused for invalid fields",
                                ("channel",), registry=self.registry)
         self.model = Gauge("techscore_model_info", "Model version being served (value 1)", ("version",),
@@ -33,9 +35,16 @@ class ApiMetrics:
         self.model.clear()
         self.model.labels(version).set(1)
 
+    def count_grade(self, grade: str, channel: str, n: int = 1) -> None:
+        """Count n firms scored with `grade` (label children kept: `labels()` takes a lock and checks the values)."""
+        child = self._graded.get((grade, channel))
+        if child is None:
+            child = self._graded[(grade, channel)] = self.scores.labels(grade, channel)
+        child.inc(n)
+
     def count_grades(self, grades: list[str], channel: str) -> None:
         for g in set(grades):
-            self.scores.labels(g, channel).inc(grades.count(g))
+            self.count_grade(g, channel, grades.count(g))
 
 
 class MetricsMiddleware:

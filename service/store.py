@@ -162,6 +162,10 @@ def make_engine(url: str, synchronous: str = "FULL") -> Engine:
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn: Any, _: Any) -> None:
         cur = dbapi_conn.cursor()
+        # A new database only (an existing one keeps its size): an assessment is ~7.5 KB of JSON, which
+        # spills into two overflow pages of 4 KB but one of 8 KB, so a group commit of eight writes
+        # about 13 WAL frames instead of 21 (each frame is two write() calls): commits ~15% cheaper.
+        cur.execute("PRAGMA page_size=8192")
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA synchronous={synchronous}")
         cur.execute("PRAGMA wal_autocheckpoint=0")  # WalCheckpointer's thread does it

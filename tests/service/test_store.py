@@ -158,3 +158,18 @@ def test_a_checkpoint_waits_for_a_pause_in_commits_or_a_long_wal(tmp_path, monke
     cp.committed(700, now=100.3)
     assert cp.due(now=100.31)  # 1100 bytes waiting: no more waiting for a pause
     store.close()
+
+
+def test_a_new_database_gets_8k_pages_and_an_existing_one_keeps_its_own(tmp_path):
+    """8 KB pages hold an assessment's JSON in one overflow page (fewer WAL frames per commit); a
+    database created earlier with 4 KB pages is opened and written as it is."""
+    AuditStore(f"sqlite:///{tmp_path / 'new.db'}").write_sync([_rec(1)])
+    old = tmp_path / "old.db"
+    with sqlite3.connect(old) as conn:
+        conn.execute("PRAGMA page_size=4096")
+        conn.execute("CREATE TABLE t (x)")
+    store = AuditStore(f"sqlite:///{old}")
+    store.write_sync([_rec(2)])
+    assert store.get(_rec(2).id)["firm_id"] == "F1"
+    sizes = [sqlite3.connect(p).execute("PRAGMA page_size").fetchone()[0] for p in (tmp_path / "new.db", old)]
+    assert sizes == [8192, 4096]

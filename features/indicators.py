@@ -6,10 +6,15 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from features.registry import DATE_FIELDS, ENUM_FIELDS, INDICATORS, INPUT_FIELDS
+from features.registry import DATE_FIELDS, ENUM_FIELDS, FORM_KINDS, INDICATORS, INPUT_FIELDS, Form
 
 _NS_PER_DAY = 86_400e9
 _K = len(INDICATORS)
+# Form-built indicators grouped by kind: (their columns, their input fields per argument position).
+_STACKED = {kind: ([j for j, i in enumerate(INDICATORS) if isinstance(i.fn, Form) and i.fn.kind == kind],
+                   list(zip(*(i.fn.fields for i in INDICATORS if isinstance(i.fn, Form) and i.fn.kind == kind))))
+            for kind in FORM_KINDS}
+_OTHERS = [(j, i.fn) for j, i in enumerate(INDICATORS) if not isinstance(i.fn, Form)]
 
 
 def to_days(values: Any) -> np.ndarray:
@@ -86,8 +91,11 @@ def transform_columns(cols: Mapping[str, Any], n: int | None = None) -> np.ndarr
     rows = len(next(iter(c.values()))) if c else 0
     out = np.empty((rows, _K), dtype=np.float64, order="F")  # column-major: filled and looked up per column
     with np.errstate(all="ignore"):
-        for j, ind in enumerate(INDICATORS):
-            out[:, j] = ind.fn(c)
+        for kind, (where, fields) in _STACKED.items():  # one call per kind, on (indicators, rows) stacks
+            if where:
+                out[:, where] = FORM_KINDS[kind](*(np.array([c[f] for f in arg]) for arg in fields)).T
+        for j, fn in _OTHERS:
+            out[:, j] = fn(c)
     # Guarantee: values are finite or NaN, never ±inf.
     out[np.isinf(out)] = np.nan
     return out

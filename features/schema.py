@@ -240,6 +240,17 @@ def _normaliser(name: str, kind: str) -> Callable[[Any], Any]:
         return enum
     if kind == "text":
         return lambda v: v if type(v) is str and v.strip() else slow(v)
+    if kind == "date":
+        def iso_date(v: Any) -> Any:
+            if type(v) is str and len(v) == 10 and v[4] == v[7] == "-" and v.isascii():  # YYYY-MM-DD
+                try:
+                    d = date.fromisoformat(v)
+                except ValueError:
+                    return slow(v)
+                if DATE_MIN <= d <= DATE_MAX:
+                    return d
+            return slow(v)
+        return iso_date
     return slow
 
 

@@ -294,7 +294,8 @@ def test_example_profiles_validate() -> None:
 
 
 NORMALISE_PROBES = [0, 1, -3, 2.5, float("nan"), float("inf"), True, False, "", "  ", " A ", "b", "yes", " 否 ", None,
-                    "2024-01-01", date(2024, 1, 1), 12, "12.0", 110105.0, [1]]
+                    "2024-01-01", date(2024, 1, 1), 12, "12.0", 110105.0, [1], "2021-W01-1", "1699-12-31",
+                    "2021-02-30", " 2024-01-01", "2024-01-01 00:00:00", "２０２４-01-01"]
 
 
 def _outcome(fn: Any, v: Any) -> Any:

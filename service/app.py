@@ -1,6 +1,8 @@
 """The scoring API for loan officers: FastAPI app with audit trail, API keys and problem+json errors."""
 from __future__ import annotations
 
+import functools
+
 import gc
 import json
 import logging
@@ -223,8 +225,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = api.scoring()
         with engine.admit():
             body, data = await _json_body(request)
-            profile = _parse_profile(data)
-            batch, i = await engine.score_one(profile)
+            batch, i = await engine.score_one(functools.partial(_parse_profile, data))
             out = _assessment(batch, i, new_id(), _now())
             payload = _dumps(out)
             await api.record([_audit_row(out, body.decode("utf-8"), payload, key, "single")])

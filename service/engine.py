@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from features.schema import FirmProfile
 from features.validate import profiles_to_columns
@@ -58,7 +58,7 @@ class ScoringEngine:
 
     def __init__(self, model: LoadedModel):
         self.model = model
-        self._pending: list[tuple[FirmProfile, asyncio.Future[tuple[ScoreBatch, int]]]] = []
+        self._pending: list[tuple[FirmProfile | Callable[[], FirmProfile], asyncio.Future[tuple[ScoreBatch, int]]]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._in_flight = 0  # requests inside `admit`
         self._expected = MAX_BATCH  # batch size that closes a batch before the window ends
@@ -83,8 +83,13 @@ class ScoringEngine:
         model = self.model
         return model.scorer.score_columns(profiles_to_columns(profiles, date.today()))
 
-    async def score_one(self, profile: FirmProfile) -> tuple[ScoreBatch, int]:
-        """Score one profile, batched with others submitted in the same loop turn; (batch, row)."""
+    async def score_one(self, profile: FirmProfile | Callable[[], FirmProfile]) -> tuple[ScoreBatch, int]:
+        """Score one profile, batched with others that arrive meanwhile; (batch, row).
+
+        `profile` may be a function that validates it: the batch then validates all its profiles in one
+        pass before scoring them (the same code back to back runs from warm caches), and an error it
+        raises is this request's alone.
+        """
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[tuple[ScoreBatch, int]] = loop.create_future()
         self._pending.append((profile, fut))
@@ -109,8 +114,16 @@ class ScoringEngine:
         self._flush()
 
     def _flush(self) -> None:
-        pending, self._pending, self._timer = self._pending, [], None
-        self._expected = max(len(pending), self._in_flight)
+        waiting, self._pending, self._timer = self._pending, [], None
+        self._expected = max(len(waiting), self._in_flight)
+        pending = []
+        for profile, fut in waiting:
+            try:
+                pending.append((profile() if callable(profile) else profile, fut))
+            except Exception as exc:  # this request's invalid profile: its own answer
+                fut.set_exception(exc)
+        if not pending:
+            return
         try:
             batch = self.score_profiles([p for p, _ in pending])
         except Exception as exc:

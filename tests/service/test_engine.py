@@ -95,3 +95,22 @@ def test_a_batch_stays_open_while_requests_keep_joining_up_to_the_longest_wait(m
     sizes.clear()
     asyncio.run(staggered(5, 0.15))  # arrivals at 0, .15, .30, .45 | .60: the longest wait closes at .5 s
     assert sizes == [4, 1]
+
+
+def test_a_profile_validated_in_the_batch_that_fails_fails_only_its_own_request(model_dir):
+    engine = ScoringEngine(load_model(model_dir))
+    sizes: list[int] = []
+    score = engine.score_profiles
+    engine.score_profiles = lambda ps: sizes.append(len(ps)) or score(ps)  # type: ignore[method-assign]
+
+    def invalid() -> FirmProfile:
+        return FirmProfile.model_validate({"firm_id": "not a credit code"})
+
+    async def main():
+        return await asyncio.gather(engine.score_one(lambda: PROFILES[0]), engine.score_one(invalid),
+                                    engine.score_one(PROFILES[2]), return_exceptions=True)
+
+    first, bad, third = asyncio.run(main())
+    assert sizes == [2]  # validated together, the invalid one left out of the batch
+    assert type(bad).__name__ == "ValidationError" and "uscc_check" in str(bad)
+    assert first[0].firm_id[first[1]] == PROFILES[0].firm_id and third[0].firm_id[third[1]] == PROFILES[2].firm_id

@@ -65,6 +65,8 @@ def _missing(name: str, n: int) -> np.ndarray:
 def _coerce(name: str, value: Any) -> np.ndarray:
     """One caller-supplied column → the array kind indicator fns expect."""
     a = np.asarray(value)
+    if a.dtype == np.float64 and a.ndim == 1:  # numbers, and dates already in days: as they are
+        return a
     if a.ndim == 0:
         a = a.reshape(1)
     if name in DATE_FIELDS:

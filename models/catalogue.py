@@ -104,15 +104,17 @@ class Catalogue:
         return pa.array(np.concatenate([self.texts[k] for k in ("D", "M", "U")]), type=pa.string())
 
     @cached_property
-    def reason_parts(self) -> dict[str, list[tuple[dict[str, Any], dict[str, str]]]]:
-        """Per kind and feature, the fixed fields of an API reason: (code … label_en, text_zh and text_en)."""
-        out: dict[str, list[tuple[dict[str, Any], dict[str, str]]]] = {}
+    def reason_templates(self) -> dict[str, list[dict[str, Any]]]:
+        """Per kind and feature, an API reason with its fixed fields filled (code … label_en, text_zh,
+        text_en) and `value`, `stage_median`, `points` in their places: a record copies one and sets those."""
+        out: dict[str, list[dict[str, Any]]] = {}
         for kind, cells in self.texts.items():
             out[kind] = []
             for f, cell in zip(self.features, cells):
                 zh, en = cell.split(" ", 1)[1].split(" / ", 1)
-                out[kind].append(({"code": f"{f.code}{kind}", "indicator": f.key, "dimension": f.group,
-                                   "label_zh": f.label_zh, "label_en": f.label_en}, {"text_zh": zh, "text_en": en}))
+                out[kind].append({"code": f"{f.code}{kind}", "indicator": f.key, "dimension": f.group,
+                                  "label_zh": f.label_zh, "label_en": f.label_en, "value": None,
+                                  "stage_median": None, "points": None, "text_zh": zh, "text_en": en})
         return out
 
 

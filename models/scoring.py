@@ -145,15 +145,16 @@ class ScoreBatch:
     def _reasons(self, i: int, direction: str) -> list[dict[str, Any]]:
         """Row i's reasons down or up, strongest first."""
         lists, features = self._lists, self.catalogue.features
-        parts = self.catalogue.reason_parts
+        templates = self.catalogue.reason_templates
         out = []
         for f, (value, median, points) in zip(lists[direction][i], lists[f"{direction}_cells"][i]):
             if f < 0:
                 break
             missing = value != value  # NaN
-            head, texts = parts["M" if direction == "down" and missing else direction[0].upper()][f]
-            reason = {**head, "value": None if missing else value, "stage_median": None if median != median else median,
-                      "points": round(points, 2), **texts}
+            reason = templates["M" if direction == "down" and missing else direction[0].upper()][f].copy()
+            reason["value"] = None if missing else value
+            reason["stage_median"] = None if median != median else median
+            reason["points"] = round(points, 2)
             categories = features[f].categories
             if categories:  # a categorical column: its value is the category's position
                 reason["category"] = None if missing else categories[int(value)]
@@ -213,12 +214,14 @@ def _sum_columns(m: np.ndarray, membership: np.ndarray) -> np.ndarray:
     return out
 
 
-def _top_reasons(points: np.ndarray, sign: float) -> np.ndarray:
-    """Indices of the N_REASONS indicators with the largest sign×points, best first; −1 pads.
+def _top_reasons(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the N_REASONS indicators costing the most points (down) and earning the most (up),
+    strongest first; −1 pads.
 
-    A few argmax passes beat a full argsort/argpartition over ~70 columns by an order of magnitude.
+    A few argmax passes beat a full argsort/argpartition over ~70 columns by an order of magnitude;
+    both directions share them (the rows of −points above those of points).
     """
-    signed = sign * points
+    signed = np.concatenate([-points, points])
     rows = np.arange(len(signed))
     out = np.full((len(signed), N_REASONS), -1, dtype=np.int64)
     for r in range(min(N_REASONS, signed.shape[1])):
@@ -226,7 +229,7 @@ def _top_reasons(points: np.ndarray, sign: float) -> np.ndarray:
         best = signed[rows, idx]
         out[:, r] = np.where(best > 0.005, idx, -1)  # a reason must move the score by at least 0.01 point
         signed[rows, idx] = -np.inf
-    return out
+    return out[: len(points)], out[len(points):]
 
 
 class Scorer:
@@ -305,6 +308,7 @@ class Scorer:
         lo, hi = int(self.scale.min_score * 100), int(self.scale.max_score * 100)
         score_cents = np.clip(unclipped, lo, hi)
         pos = self._stage_positions(stage)
+        down, up = _top_reasons(points)
         batch = ScoreBatch(
             index=index,
             firm_id=firm_id,
@@ -319,8 +323,8 @@ class Scorer:
             values=X,
             points=points,
             knockouts=knockouts,
-            reasons_down=_top_reasons(points, -1.0),
-            reasons_up=_top_reasons(points, 1.0),
+            reasons_down=down,
+            reasons_up=up,
             stage_medians=self._median_stack[pos],
             model_version=self.version,
             knockout_rules=tuple(self.policy.knockouts) if knockouts.shape[1] else (),  # training and generic mode pass none

@@ -127,8 +127,8 @@ class ScoreBatch:
 
     @cached_property
     def _lists(self) -> dict[str, list[Any]]:
-        """The arrays `record` reads, as Python lists made once per batch (one conversion per array,
-        not one numpy scalar per cell: the records of a batch of 8 took longer than scoring it)."""
+        """The arrays `record` reads, as Python lists made once per batch (one conversion per array
+        instead of a numpy scalar per cell and firm)."""
         rows = np.arange(len(self))[:, None]
         out: dict[str, list[Any]] = {
             "pd": self.pd.tolist(), "score": self.score.tolist(), "clip": self.clip_points.tolist(),

@@ -45,11 +45,10 @@ class ScoringEngine:
     came for BATCH_WINDOW_SECONDS (at most MAX_WAIT_SECONDS after its first). The window slides
     because a wave of eight requests takes the server about 2 ms to read and validate: a window
     fixed at the first arrival closed one batch in five early, and its straggler then waited a
-    window of its own. A batch
-    is scored as soon as it holds as many requests as the server had in flight when the previous
-    batch was scored (`admit` counts them): under a steady concurrency of 8, every wave of 8 is
-    scored the moment its last request is validated instead of idling until the window ends, and
-    a lone client is answered at once. When fewer arrive, the window closes the batch and the
+    window of its own. A batch is scored as soon as it holds as many requests as the server had in
+    flight when the previous batch was scored (`admit` counts them): under a steady concurrency
+    of 8, every wave of 8 is scored the moment its last request arrives instead of idling until
+    the window ends, and a lone client is answered at once. When fewer arrive, the window closes the batch and the
     expectation drops to what is in flight. (Scoring a lone request at once regardless was tried:
     under concurrency 8 the first request of each wave is briefly alone, batches collapse to one
     and throughput halves.) Each batch takes the model reference once, so a reload never changes

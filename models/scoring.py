@@ -199,18 +199,19 @@ def _text(values: np.ndarray) -> pa.Array:
     return pa.array(values, type=pa.string())
 
 
-def _sum_columns(m: np.ndarray, membership: np.ndarray) -> np.ndarray:
-    """(n, F) @ (F, G) as additions from left to right in feature order: a row's sums never depend on
-    how many rows share its batch (BLAS and pairwise summation change the rounding with the shape)."""
-    if len(m) <= SMALL_BATCH:  # a few rows: one running sum per group beats ~70 column additions
-        out = np.zeros((m.shape[0], membership.shape[1]))
-        for g, cols in enumerate(membership.T):
-            if cols.any():
-                out[:, g] = np.add.accumulate(m[:, cols.astype(bool)], axis=1)[:, -1]
-        return out
-    out = np.zeros((m.shape[0], membership.shape[1]))
-    for f, g in zip(*np.nonzero(membership)):
-        out[:, g] += m[:, f]
+def _sum_columns(m: np.ndarray, groups: list[np.ndarray]) -> np.ndarray:
+    """Per group, the sum of its columns of m (`groups[g]`: column indices, ascending), added from left
+    to right in feature order: a row's sums never depend on how many rows share its batch (BLAS and
+    pairwise summation change the rounding with the shape)."""
+    out = np.zeros((m.shape[0], len(groups)))
+    for g, cols in enumerate(groups):
+        if not cols.size:
+            continue
+        if len(m) <= SMALL_BATCH:  # a few rows: one running sum per group beats a column addition per feature
+            out[:, g] = np.add.accumulate(m[:, cols], axis=1)[:, -1]
+        else:
+            for f in cols:
+                out[:, g] += m[:, f]
     return out
 
 
@@ -247,7 +248,9 @@ class Scorer:
         self.policy = policy or load_policy()  # stage rules and knock-outs; $TECHSCORE_POLICY or the defaults
         self.version = bundle.version
         self.tabular = TabularSpec.from_dict(bundle.extras["tabular"]) if self.catalogue.kind == KIND_TABULAR else None
-        self._membership = self.catalogue.membership()
+        # Column indices of each group's features, and of all features (the raw score's sum).
+        self._groups = [np.flatnonzero(col) for col in self.catalogue.membership().T]
+        self._all_features = [np.arange(len(self.catalogue.keys))]
         self.tables = scoring_tables(bundle)
         # Called with every ScoreBatch this scorer produces (e.g. the service's drift window).
         self.listeners: list[Callable[[ScoreBatch], None]] = []
@@ -298,11 +301,11 @@ class Scorer:
     ) -> ScoreBatch:
         """Score an indicator matrix (n, F) with its stages and knock-out hits."""
         contrib = self.tables.contributions(X)
-        raw = self.tables.bias + _sum_columns(contrib, np.ones((contrib.shape[1], 1)))[:, 0]
+        raw = self.tables.bias + _sum_columns(contrib, self._all_features)[:, 0]
         logit = self._a * raw + self._b
         pd_ = 1.0 / (1.0 + np.exp(-logit))
         points = np.ascontiguousarray(self.points_per_raw * contrib)  # row-major: the reason passes scan rows
-        dim_cents = np.rint(_sum_columns(points, self._membership) * 100).astype(np.int64)
+        dim_cents = np.rint(_sum_columns(points, self._groups) * 100).astype(np.int64)
         base_cents = int(round(self.base_points * 100))
         unclipped = base_cents + dim_cents.sum(axis=1)
         lo, hi = int(self.scale.min_score * 100), int(self.scale.max_score * 100)

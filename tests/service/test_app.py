@@ -221,3 +221,21 @@ def test_a_profile_without_as_of_is_assessed_today_and_stored_as_submitted(clien
     assert stored["input"] == profile  # without the date it was assessed on
     dated = client.post("/v1/scores", json=profile | {"as_of": date.today().isoformat()}, headers=keys.h()).json()
     assert r.json()["score"] == dated["score"] and r.json()["reasons_down"] == dated["reasons_down"]
+
+
+def test_a_body_naming_as_of_is_read_from_its_bytes_exactly_as_from_a_dict(client, keys):
+    """The bytes fast path gives the profile the dict path gives, and every bad body the same answer."""
+    import orjson
+
+    from service.app import _parse_profile, _parse_profile_json
+
+    for profile in example_profiles().values():
+        body = orjson.dumps(profile)
+        assert b"as_of" in body and _parse_profile_json(body) == _parse_profile(orjson.loads(body))
+    nan = orjson.dumps(GROWTH)[:-1] + b',"cash":NaN}'  # not JSON, though pydantic would read it
+    assert "not valid JSON" in _problem(client.post("/v1/scores", content=nan, headers=keys.h()), 400)["detail"]
+    in_array = _problem(client.post("/v1/scores", json=[GROWTH], headers=keys.h()), 422)
+    assert in_array["errors"][0]["rule"] == "type:object"
+    bad = GROWTH | {"staff_total": -1, "tax_grade": "Z"}
+    errors = _problem(client.post("/v1/scores", json=bad, headers=keys.h()), 422)["errors"]
+    assert sorted(e["field"] for e in errors) == ["staff_total", "tax_grade"]

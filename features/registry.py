@@ -133,14 +133,20 @@ class Form:
     evaluates all indicators of one kind in a single call on their stacked inputs (for a few rows,
     numpy's per-call cost is most of an indicator's cost)."""
 
-    kind: str  # "ratio": fields[0] / fields[1] (0 → NaN); "log1p": ln(1 + max(x, 0)); "value": x as float
+    kind: str  # a key of FORM_KINDS, the function of the fields' columns
     fields: tuple[str, ...]
 
     def __call__(self, c: Cols) -> np.ndarray:
         return FORM_KINDS[self.kind](*(c[f] for f in self.fields))
 
 
-FORM_KINDS: dict[str, Callable[..., np.ndarray]] = {"ratio": _div, "log1p": _log1p, "value": _flag}
+def _growth(now: np.ndarray, before: np.ndarray) -> np.ndarray:
+    """now / before − 1 (before 0 → NaN)."""
+    return _div(now, before) - 1.0
+
+
+FORM_KINDS: dict[str, Callable[..., np.ndarray]] = {"ratio": _div, "log1p": _log1p, "value": _flag,
+                                                    "growth": _growth, "exposure": _exposure}
 
 
 def ratio_of(numerator: str, denominator: str) -> Form:
@@ -154,6 +160,15 @@ def log1p_of(field: str) -> Form:
 def value_of(field: str) -> Form:
     """A count, level or yes/no used as it is."""
     return Form("value", (field,))
+
+
+def growth_of(now: str, before: str) -> Form:
+    return Form("growth", (now, before))
+
+
+def exposure_of(amount: str, equity: str) -> Form:
+    """amount / net assets, capped (see `_exposure`)."""
+    return Form("exposure", (amount, equity))
 
 
 def age_years(cols: Cols) -> np.ndarray:
@@ -499,15 +514,12 @@ _tl08 = indicator(key="tl_key_staff_turnover", code="TL08", dimension="talent",
                "A stable core team with low key-staff turnover in the last 12 months"))(value_of("key_staff_turnover_12m"))
 
 
-@indicator(key="tl_insured_growth", code="TL09", dimension="talent",
+_tl09 = indicator(key="tl_insured_growth", code="TL09", dimension="talent",
            formula="insured_staff / insured_staff_prev − 1 (prev 0 → NaN)", unit="share",
            direction=-1,
            label=("社保缴纳人数增长率", "Insured headcount growth"),
            down=("社保缴纳人数减少或增长缓慢", "Insured headcount fell or grew slowly"),
-           up=("社保缴纳人数稳步增长", "Insured headcount grew steadily"),
-           inputs=("insured_staff", "insured_staff_prev"))
-def _tl09(c: Cols) -> np.ndarray:
-    return _div(c["insured_staff"], c["insured_staff_prev"]) - 1.0
+           up=("社保缴纳人数稳步增长", "Insured headcount grew steadily"))(growth_of("insured_staff", "insured_staff_prev"))
 
 
 @indicator(key="tl_staff_log", code="TL10", dimension="talent",
@@ -626,16 +638,13 @@ _op01 = indicator(key="op_revenue_log", code="OP01", dimension="operations",
            up=("营业收入规模高于同阶段企业中位数", "Higher revenue than the median firm of its stage"))(log1p_of("revenue_y0"))
 
 
-@indicator(key="op_revenue_growth", code="OP02", dimension="operations",
+_op02 = indicator(key="op_revenue_growth", code="OP02", dimension="operations",
            formula="revenue_y0 / revenue_y1 − 1 (y1 0 → NaN)", unit="share", direction=-1,
            label=("营业收入增长率", "Revenue growth"),
            down=("营业收入同比增速低于同阶段企业中位数",
                  "Slower revenue growth than the median firm of its stage"),
            up=("营业收入同比增速高于同阶段企业中位数",
-               "Faster revenue growth than the median firm of its stage"),
-           inputs=("revenue_y0", "revenue_y1"))
-def _op02(c: Cols) -> np.ndarray:
-    return _div(c["revenue_y0"], c["revenue_y1"]) - 1.0
+               "Faster revenue growth than the median firm of its stage"))(growth_of("revenue_y0", "revenue_y1"))
 
 
 @indicator(key="op_revenue_growth_2y", code="OP03", dimension="operations",
@@ -788,16 +797,13 @@ _cr04 = indicator(key="cr_lawsuits_defendant", code="CR04", dimension="credit",
            up=("近三年作为被告的涉诉案件很少", "Few or no lawsuits as defendant in the last 3 years"))(value_of("lawsuits_defendant_3y"))
 
 
-@indicator(key="cr_lawsuit_to_net_assets", code="CR05", dimension="credit",
+_cr05 = indicator(key="cr_lawsuit_to_net_assets", code="CR05", dimension="credit",
            formula="lawsuit_amount_3y / net_assets_y0 clipped to [0, 10]; "
                    "net assets ≤ 0 → 10 if amount > 0 else 0",
            unit="ratio", direction=1,
            label=("涉诉金额/净资产", "Lawsuit amount / net assets"),
            down=("涉诉金额占净资产比例偏高", "Lawsuit amounts are large relative to net assets"),
-           up=("涉诉金额相对净资产很小", "Lawsuit amounts are small relative to net assets"),
-           inputs=("lawsuit_amount_3y", "net_assets_y0"))
-def _cr05(c: Cols) -> np.ndarray:
-    return _exposure(c["lawsuit_amount_3y"], c["net_assets_y0"])
+           up=("涉诉金额相对净资产很小", "Lawsuit amounts are small relative to net assets"))(exposure_of("lawsuit_amount_3y", "net_assets_y0"))
 
 
 _cr06 = indicator(key="cr_admin_penalties", code="CR06", dimension="credit",
@@ -814,16 +820,13 @@ _cr07 = indicator(key="cr_abnormal_operation", code="CR07", dimension="credit",
            up=("未被列入经营异常名录", "Not listed in the abnormal-operation register"))(value_of("abnormal_operation_listed"))
 
 
-@indicator(key="cr_guarantees_to_net_assets", code="CR08", dimension="credit",
+_cr08 = indicator(key="cr_guarantees_to_net_assets", code="CR08", dimension="credit",
            formula="guarantees_outstanding / net_assets_y0 clipped to [0, 10]; "
                    "net assets ≤ 0 → 10 if guarantees > 0 else 0",
            unit="ratio", direction=1,
            label=("对外担保/净资产", "Guarantees given / net assets"),
            down=("对外担保余额占净资产比例偏高", "Guarantees given are large relative to net assets"),
-           up=("对外担保规模相对净资产较小", "Guarantees given are small relative to net assets"),
-           inputs=("guarantees_outstanding", "net_assets_y0"))
-def _cr08(c: Cols) -> np.ndarray:
-    return _exposure(c["guarantees_outstanding"], c["net_assets_y0"])
+           up=("对外担保规模相对净资产较小", "Guarantees given are small relative to net assets"))(exposure_of("guarantees_outstanding", "net_assets_y0"))
 
 
 _cr09 = indicator(key="cr_lender_count", code="CR09", dimension="credit",

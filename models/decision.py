@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 
 from models.policy import Policy
-from models.rules import Columns, columns_of, isin, rule_columns
+from models.rules import Columns, columns_of, isin, positions, rule_columns
 from models.scaling import GRADES
 
 if TYPE_CHECKING:  # scoring attaches recommendations to its batches, so it imports this module
@@ -227,14 +227,6 @@ def _show(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, (float, np.floating)) else str(v)
 
 
-def _positions(values: np.ndarray, labels: tuple[str, ...]) -> np.ndarray:
-    """Position of each value in `labels`; len(labels) for any other value."""
-    out = np.full(len(values), len(labels), dtype=np.int64)
-    for k, label in enumerate(labels):
-        out[values == label] = k
-    return out
-
-
 # Categories are computed as small integer codes (cheap comparisons for one firm or a million) and
 # turned into their labels once, by indexing these arrays.
 _BASIS_EQUITY, _BASIS_NONE, _BASIS_WC, _BASIS_REVENUE = range(4)
@@ -253,8 +245,8 @@ def recommend(batch: ScoreBatch, clean: Columns, policy: Policy) -> Recommendati
         clean = clean.loc[batch.index]
     cols = columns_of(clean, _MONEY_FIELDS)
     wc = policy.working_capital
-    grade_idx = _positions(batch.grade, GRADES)  # best 0; len(GRADES) for an unknown grade
-    stage_idx = _positions(batch.stage, _STAGES)
+    grade_idx = positions(batch.grade, GRADES)  # best 0; len(GRADES) for an unknown grade
+    stage_idx = positions(batch.stage, _STAGES)
     startup = stage_idx == 0
 
     revenue, revenue_1 = cols["revenue_y0"], cols["revenue_y1"]

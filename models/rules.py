@@ -7,7 +7,8 @@ A missing value never satisfies a condition (missing is not zero).
 """
 from __future__ import annotations
 
-from functools import cached_property
+from functools import cached_property, lru_cache
+from itertools import repeat
 from typing import Any, Callable, Iterable, Literal, Mapping
 
 import numpy as np
@@ -163,6 +164,20 @@ class Condition(BaseModel):
 
 _COMPARE: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
     "eq": np.equal, "ge": np.greater_equal, "gt": np.greater, "le": np.less_equal, "lt": np.less}
+
+
+@lru_cache(maxsize=None)
+def _label_index(labels: tuple[str, ...]) -> dict[str, int]:
+    return {label: k for k, label in enumerate(labels)}
+
+
+def positions(values: np.ndarray, labels: tuple[str, ...], other: int | None = None) -> np.ndarray:
+    """Position of each value in `labels`; `other` (default len(labels)) for any other value.
+
+    One dict lookup per value: cheaper than one object-array comparison per label, for one firm or a million.
+    """
+    fallback = len(labels) if other is None else other
+    return np.fromiter(map(_label_index(labels).get, values, repeat(fallback)), dtype=np.int64, count=len(values))
 
 
 def isin(x: np.ndarray, values: tuple[Any, ...]) -> np.ndarray:

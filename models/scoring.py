@@ -20,6 +20,7 @@ from models.decision import Recommendations, recommend
 from models.explain import SMALL_BATCH, AdditiveTables
 from models.knockouts import knockout_matrix
 from models.policy import KnockOutRule, Policy, load_policy
+from models.rules import positions
 from models.scaling import ScoreScale, grade_of
 
 DIMENSION_KEYS: tuple[str, ...] = tuple(DIMENSIONS)
@@ -347,10 +348,7 @@ class Scorer:
     @staticmethod
     def _stage_positions(stage: np.ndarray) -> np.ndarray:
         """Position of each row's stage in STAGE_KEYS; a stage without a reference of its own counts as "all"."""
-        pos = np.full(len(stage), STAGE_KEYS.index("all"))
-        for k, s in enumerate(STAGE_KEYS):
-            pos[stage == s] = k
-        return pos
+        return positions(stage, STAGE_KEYS, STAGE_KEYS.index("all"))
 
     def _ratings_at(self, dim_points: np.ndarray, pos: np.ndarray) -> np.ndarray:
         """`ratings` for stage positions: one `searchsorted` per group for all rows, into the points of every

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 
@@ -74,8 +74,9 @@ _REGISTERED: list[Indicator] = []
 
 def indicator(*, key: str, code: str, dimension: str, formula: str, unit: str, direction: int,
               label: tuple[str, str], down: tuple[str, str], up: tuple[str, str],
-              inputs: tuple[str, ...] | None = None) -> Callable[[IndicatorFn], IndicatorFn]:
-    """Decorator registering `fn` once, together with its metadata (a `Form`'s inputs are its fields)."""
+              inputs: tuple[str, ...] | None = None, form: Form | None = None) -> Any:
+    """Register an indicator once, with its metadata: `form=` registers a `Form` at once (its inputs are
+    its fields); without it, the result decorates the indicator's formula function (`inputs=` required)."""
     def register(fn: IndicatorFn) -> IndicatorFn:
         fields = inputs if inputs is not None else fn.fields  # type: ignore[attr-defined]
         if dimension not in DIMENSIONS:
@@ -89,7 +90,7 @@ def indicator(*, key: str, code: str, dimension: str, formula: str, unit: str, d
         _REGISTERED.append(Indicator(key, code, dimension, formula, unit, direction, label[0],
                                      label[1], down[0], down[1], up[0], up[1], tuple(fields), fn))
         return fn
-    return register
+    return register if form is None else register(form)
 
 
 # ---- vectorised helpers (inputs are prepared float64 / object arrays, never pandas) ----
@@ -186,13 +187,14 @@ def hnte_threshold(revenue: np.ndarray) -> np.ndarray:
 
 # =============================== tech_ip ===============================
 
-_ip01 = indicator(key="ip_invention_granted_log", code="IP01", dimension="tech_ip",
-           formula="ln(1 + invention_patents_granted)", unit="ln(件)", direction=-1,
-           label=("发明专利授权量（对数）", "Granted invention patents (log)"),
-           down=("发明专利授权量低于同阶段企业中位数",
-                 "Fewer granted invention patents than the median firm of its stage"),
-           up=("发明专利授权量高于同阶段企业中位数",
-               "More granted invention patents than the median firm of its stage"))(log1p_of("invention_patents_granted"))
+indicator(key="ip_invention_granted_log", code="IP01", dimension="tech_ip",
+          formula="ln(1 + invention_patents_granted)", unit="ln(件)", direction=-1,
+          label=("发明专利授权量（对数）", "Granted invention patents (log)"),
+          down=("发明专利授权量低于同阶段企业中位数",
+                "Fewer granted invention patents than the median firm of its stage"),
+          up=("发明专利授权量高于同阶段企业中位数",
+              "More granted invention patents than the median firm of its stage"),
+          form=log1p_of("invention_patents_granted"))
 
 
 @indicator(key="ip_invention_share", code="IP02", dimension="tech_ip",
@@ -209,31 +211,34 @@ def _ip02(c: Cols) -> np.ndarray:
     return _div(inv, inv + c["utility_models"] + c["design_patents"])
 
 
-_ip03 = indicator(key="ip_pending_log", code="IP03", dimension="tech_ip",
-           formula="ln(1 + invention_patents_pending)", unit="ln(件)", direction=-1,
-           label=("在审发明专利申请（对数）", "Pending invention applications (log)"),
-           down=("在审发明专利申请较少，技术储备不足",
-                 "Few pending invention applications in the pipeline"),
-           up=("在审发明专利申请较多，技术储备充足",
-               "A strong pipeline of pending invention applications"))(log1p_of("invention_patents_pending"))
+indicator(key="ip_pending_log", code="IP03", dimension="tech_ip",
+          formula="ln(1 + invention_patents_pending)", unit="ln(件)", direction=-1,
+          label=("在审发明专利申请（对数）", "Pending invention applications (log)"),
+          down=("在审发明专利申请较少，技术储备不足",
+                "Few pending invention applications in the pipeline"),
+          up=("在审发明专利申请较多，技术储备充足",
+              "A strong pipeline of pending invention applications"),
+          form=log1p_of("invention_patents_pending"))
 
 
-_ip04 = indicator(key="ip_pct_log", code="IP04", dimension="tech_ip",
-           formula="ln(1 + pct_applications)", unit="ln(件)", direction=-1,
-           label=("PCT及境外专利申请（对数）", "PCT / foreign patent filings (log)"),
-           down=("PCT及境外专利申请少于同阶段企业",
-                 "Fewer PCT or foreign patent filings than peers of its stage"),
-           up=("PCT及境外专利布局多于同阶段企业",
-               "More PCT or foreign patent filings than peers of its stage"))(log1p_of("pct_applications"))
+indicator(key="ip_pct_log", code="IP04", dimension="tech_ip",
+          formula="ln(1 + pct_applications)", unit="ln(件)", direction=-1,
+          label=("PCT及境外专利申请（对数）", "PCT / foreign patent filings (log)"),
+          down=("PCT及境外专利申请少于同阶段企业",
+                "Fewer PCT or foreign patent filings than peers of its stage"),
+          up=("PCT及境外专利布局多于同阶段企业",
+              "More PCT or foreign patent filings than peers of its stage"),
+          form=log1p_of("pct_applications"))
 
 
-_ip05 = indicator(key="ip_new_3y_log", code="IP05", dimension="tech_ip",
-           formula="ln(1 + ip_new_3y)", unit="ln(件)", direction=-1,
-           label=("近三年新增知识产权（对数）", "IP added in the last 3 years (log)"),
-           down=("近三年新增知识产权较少，创新活跃度偏低",
-                 "Little new IP added in the last 3 years"),
-           up=("近三年新增知识产权较多，创新活跃",
-               "Plenty of new IP added in the last 3 years"))(log1p_of("ip_new_3y"))
+indicator(key="ip_new_3y_log", code="IP05", dimension="tech_ip",
+          formula="ln(1 + ip_new_3y)", unit="ln(件)", direction=-1,
+          label=("近三年新增知识产权（对数）", "IP added in the last 3 years (log)"),
+          down=("近三年新增知识产权较少，创新活跃度偏低",
+                "Little new IP added in the last 3 years"),
+          up=("近三年新增知识产权较多，创新活跃",
+              "Plenty of new IP added in the last 3 years"),
+          form=log1p_of("ip_new_3y"))
 
 
 @indicator(key="ip_standards_score", code="IP06", dimension="tech_ip",
@@ -281,28 +286,31 @@ def _ip08(c: Cols) -> np.ndarray:
     return _ordinal(c["qualification_tier"], QUALIFICATION_TIER)
 
 
-_ip09 = indicator(key="ip_sci_award_level", code="IP09", dimension="tech_ip",
-           formula="sci_award_level (0 none … 3 national)", unit="ordinal 0-3", direction=-1,
-           label=("科技奖励级别", "Science award level"),
-           down=("未获或仅获较低级别科技奖励",
-                 "No or only low-level science and technology awards"),
-           up=("获得较高级别科技奖励", "Has won a high-level science and technology award"))(value_of("sci_award_level"))
+indicator(key="ip_sci_award_level", code="IP09", dimension="tech_ip",
+          formula="sci_award_level (0 none … 3 national)", unit="ordinal 0-3", direction=-1,
+          label=("科技奖励级别", "Science award level"),
+          down=("未获或仅获较低级别科技奖励",
+                "No or only low-level science and technology awards"),
+          up=("获得较高级别科技奖励", "Has won a high-level science and technology award"),
+          form=value_of("sci_award_level"))
 
 
-_ip10 = indicator(key="ip_software_copyrights_log", code="IP10", dimension="tech_ip",
-           formula="ln(1 + software_copyrights)", unit="ln(件)", direction=-1,
-           label=("软件著作权（对数）", "Software copyrights (log)"),
-           down=("软件著作权数量少于同阶段企业",
-                 "Fewer software copyrights than peers of its stage"),
-           up=("软件著作权数量多于同阶段企业",
-               "More software copyrights than peers of its stage"))(log1p_of("software_copyrights"))
+indicator(key="ip_software_copyrights_log", code="IP10", dimension="tech_ip",
+          formula="ln(1 + software_copyrights)", unit="ln(件)", direction=-1,
+          label=("软件著作权（对数）", "Software copyrights (log)"),
+          down=("软件著作权数量少于同阶段企业",
+                "Fewer software copyrights than peers of its stage"),
+          up=("软件著作权数量多于同阶段企业",
+              "More software copyrights than peers of its stage"),
+          form=log1p_of("software_copyrights"))
 
 
-_ip11 = indicator(key="ip_trademarks_log", code="IP11", dimension="tech_ip",
-           formula="ln(1 + trademarks)", unit="ln(件)", direction=-1,
-           label=("注册商标（对数）", "Registered trademarks (log)"),
-           down=("注册商标较少，品牌保护不足", "Few registered trademarks to protect the brand"),
-           up=("注册商标较多，品牌保护较完善", "A well-protected brand with many registered trademarks"))(log1p_of("trademarks"))
+indicator(key="ip_trademarks_log", code="IP11", dimension="tech_ip",
+          formula="ln(1 + trademarks)", unit="ln(件)", direction=-1,
+          label=("注册商标（对数）", "Registered trademarks (log)"),
+          down=("注册商标较少，品牌保护不足", "Few registered trademarks to protect the brand"),
+          up=("注册商标较多，品牌保护较完善", "A well-protected brand with many registered trademarks"),
+          form=log1p_of("trademarks"))
 
 
 @indicator(key="ip_inventions_per_100_staff", code="IP12", dimension="tech_ip",
@@ -320,14 +328,15 @@ def _ip12(c: Cols) -> np.ndarray:
 
 # =============================== rd_input ===============================
 
-_rd01 = indicator(key="rd_intensity", code="RD01", dimension="rd_input",
-           formula="rd_expense_y0 / revenue_y0 (revenue 0 → NaN)", unit="share", direction=0,
-           label=("研发投入强度", "R&D intensity"),
-           # Non-monotone: very high intensity with cash burn is risky, so no constraint.
-           down=("研发投入强度处于同阶段企业中风险较高的区间",
-                 "R&D intensity lies in a higher-risk range for its stage"),
-           up=("研发投入强度处于同阶段企业中较稳健的区间",
-               "R&D intensity lies in a sound range for its stage"))(ratio_of("rd_expense_y0", "revenue_y0"))
+indicator(key="rd_intensity", code="RD01", dimension="rd_input",
+          formula="rd_expense_y0 / revenue_y0 (revenue 0 → NaN)", unit="share", direction=0,
+          label=("研发投入强度", "R&D intensity"),
+          # Non-monotone: very high intensity with cash burn is risky, so no constraint.
+          down=("研发投入强度处于同阶段企业中风险较高的区间",
+                "R&D intensity lies in a higher-risk range for its stage"),
+          up=("研发投入强度处于同阶段企业中较稳健的区间",
+              "R&D intensity lies in a sound range for its stage"),
+          form=ratio_of("rd_expense_y0", "revenue_y0"))
 
 
 @indicator(key="rd_hnte_gap", code="RD02", dimension="rd_input",
@@ -345,13 +354,14 @@ def _rd02(c: Cols) -> np.ndarray:
     return _div(c["rd_expense_y0"], rev) - hnte_threshold(rev)
 
 
-_rd03 = indicator(key="rd_expense_log", code="RD03", dimension="rd_input",
-           formula="ln(1 + rd_expense_y0)", unit="ln(万元)", direction=-1,
-           label=("研发费用（对数）", "R&D spending (log)"),
-           down=("研发费用规模低于同阶段企业中位数",
-                 "Lower R&D spending than the median firm of its stage"),
-           up=("研发费用规模高于同阶段企业中位数",
-               "Higher R&D spending than the median firm of its stage"))(log1p_of("rd_expense_y0"))
+indicator(key="rd_expense_log", code="RD03", dimension="rd_input",
+          formula="ln(1 + rd_expense_y0)", unit="ln(万元)", direction=-1,
+          label=("研发费用（对数）", "R&D spending (log)"),
+          down=("研发费用规模低于同阶段企业中位数",
+                "Lower R&D spending than the median firm of its stage"),
+          up=("研发费用规模高于同阶段企业中位数",
+              "Higher R&D spending than the median firm of its stage"),
+          form=log1p_of("rd_expense_y0"))
 
 
 @indicator(key="rd_growth_3y", code="RD04", dimension="rd_input",
@@ -386,46 +396,51 @@ def _rd05(c: Cols) -> np.ndarray:
     return np.where(known, count, np.nan)
 
 
-_rd06 = indicator(key="rd_capitalized_share", code="RD06", dimension="rd_input",
-           formula="rd_capitalized_y0 / rd_expense_y0 (R&D 0 → NaN)", unit="share 0-1", direction=1,
-           label=("研发支出资本化比例", "Capitalised share of R&D"),
-           down=("研发支出资本化比例偏高，利润质量存疑",
-                 "A high share of R&D spending is capitalised, which flatters profits"),
-           up=("研发支出资本化比例低，会计处理稳健",
-               "Little R&D spending is capitalised (conservative accounting)"))(ratio_of("rd_capitalized_y0", "rd_expense_y0"))
+indicator(key="rd_capitalized_share", code="RD06", dimension="rd_input",
+          formula="rd_capitalized_y0 / rd_expense_y0 (R&D 0 → NaN)", unit="share 0-1", direction=1,
+          label=("研发支出资本化比例", "Capitalised share of R&D"),
+          down=("研发支出资本化比例偏高，利润质量存疑",
+                "A high share of R&D spending is capitalised, which flatters profits"),
+          up=("研发支出资本化比例低，会计处理稳健",
+              "Little R&D spending is capitalised (conservative accounting)"),
+          form=ratio_of("rd_capitalized_y0", "rd_expense_y0"))
 
 
-_rd07 = indicator(key="rd_center_level", code="RD07", dimension="rd_input",
-           formula="rd_center_level (0 none … 3 national)", unit="ordinal 0-3", direction=-1,
-           label=("研发机构级别", "R&D centre level"),
-           down=("未建立或仅有较低级别的研发机构", "No R&D centre or only a low-level one"),
-           up=("拥有较高级别的研发机构（如省级、国家级）",
-               "Runs a high-level (e.g. provincial or national) R&D centre"))(value_of("rd_center_level"))
+indicator(key="rd_center_level", code="RD07", dimension="rd_input",
+          formula="rd_center_level (0 none … 3 national)", unit="ordinal 0-3", direction=-1,
+          label=("研发机构级别", "R&D centre level"),
+          down=("未建立或仅有较低级别的研发机构", "No R&D centre or only a low-level one"),
+          up=("拥有较高级别的研发机构（如省级、国家级）",
+              "Runs a high-level (e.g. provincial or national) R&D centre"),
+          form=value_of("rd_center_level"))
 
 
-_rd08 = indicator(key="rd_univ_collaborations", code="RD08", dimension="rd_input",
-           formula="univ_collaborations", unit="项", direction=-1,
-           label=("产学研合作项目数", "University collaborations"),
-           down=("产学研合作较少", "Few university or research-institute collaborations"),
-           up=("产学研合作较多", "Many university or research-institute collaborations"))(value_of("univ_collaborations"))
+indicator(key="rd_univ_collaborations", code="RD08", dimension="rd_input",
+          formula="univ_collaborations", unit="项", direction=-1,
+          label=("产学研合作项目数", "University collaborations"),
+          down=("产学研合作较少", "Few university or research-institute collaborations"),
+          up=("产学研合作较多", "Many university or research-institute collaborations"),
+          form=value_of("univ_collaborations"))
 
 
-_rd09 = indicator(key="rd_gov_grants_log", code="RD09", dimension="rd_input",
-           formula="ln(1 + gov_grants_3y)", unit="ln(万元)", direction=-1,
-           label=("近三年政府科研资助（对数）", "Government grants, 3 years (log)"),
-           down=("近三年获得的政府科研资助较少",
-                 "Received little government R&D funding in the last 3 years"),
-           up=("近三年获得较多政府科研资助",
-               "Received substantial government R&D funding in the last 3 years"))(log1p_of("gov_grants_3y"))
+indicator(key="rd_gov_grants_log", code="RD09", dimension="rd_input",
+          formula="ln(1 + gov_grants_3y)", unit="ln(万元)", direction=-1,
+          label=("近三年政府科研资助（对数）", "Government grants, 3 years (log)"),
+          down=("近三年获得的政府科研资助较少",
+                "Received little government R&D funding in the last 3 years"),
+          up=("近三年获得较多政府科研资助",
+              "Received substantial government R&D funding in the last 3 years"),
+          form=log1p_of("gov_grants_3y"))
 
 
-_rd10 = indicator(key="rd_cash_coverage_years", code="RD10", dimension="rd_input",
-           formula="cash / rd_expense_y0 (years of R&D the cash covers; R&D 0 → NaN)",
-           unit="years", direction=-1,
-           label=("现金对研发支出的覆盖年数", "R&D cash coverage (years)"),
-           down=("现金仅能覆盖较短期限的研发支出，研发烧钱压力大",
-                 "Cash covers only a short period of R&D spending (high burn, short runway)"),
-           up=("现金可覆盖较长期限的研发支出", "Cash covers R&D spending for a long period"))(ratio_of("cash", "rd_expense_y0"))
+indicator(key="rd_cash_coverage_years", code="RD10", dimension="rd_input",
+          formula="cash / rd_expense_y0 (years of R&D the cash covers; R&D 0 → NaN)",
+          unit="years", direction=-1,
+          label=("现金对研发支出的覆盖年数", "R&D cash coverage (years)"),
+          down=("现金仅能覆盖较短期限的研发支出，研发烧钱压力大",
+                "Cash covers only a short period of R&D spending (high burn, short runway)"),
+          up=("现金可覆盖较长期限的研发支出", "Cash covers R&D spending for a long period"),
+          form=ratio_of("cash", "rd_expense_y0"))
 
 
 @indicator(key="rd_intensity_3y_avg", code="RD11", dimension="rd_input",
@@ -445,52 +460,58 @@ def _rd11(c: Cols) -> np.ndarray:
 
 # =============================== talent ===============================
 
-_tl01 = indicator(key="tl_rd_staff_ratio", code="TL01", dimension="talent",
-           formula="rd_staff / staff_total", unit="share 0-1", direction=-1,
-           label=("研发人员占比", "R&D staff ratio"),
-           down=("研发人员占比低于同阶段企业中位数",
-                 "A smaller share of R&D staff than the median firm of its stage"),
-           up=("研发人员占比高于同阶段企业中位数",
-               "A larger share of R&D staff than the median firm of its stage"))(ratio_of("rd_staff", "staff_total"))
+indicator(key="tl_rd_staff_ratio", code="TL01", dimension="talent",
+          formula="rd_staff / staff_total", unit="share 0-1", direction=-1,
+          label=("研发人员占比", "R&D staff ratio"),
+          down=("研发人员占比低于同阶段企业中位数",
+                "A smaller share of R&D staff than the median firm of its stage"),
+          up=("研发人员占比高于同阶段企业中位数",
+              "A larger share of R&D staff than the median firm of its stage"),
+          form=ratio_of("rd_staff", "staff_total"))
 
 
-_tl02 = indicator(key="tl_sci_tech_staff_ratio", code="TL02", dimension="talent",
-           formula="sci_tech_staff / staff_total", unit="share 0-1", direction=-1,
-           label=("科技人员占比", "Science & technology staff ratio"),
-           down=("科技人员占比低于同阶段企业中位数",
-                 "A smaller share of science and technology staff than the median firm of its stage"),
-           up=("科技人员占比高于同阶段企业中位数",
-               "A larger share of science and technology staff than the median firm of its stage"))(ratio_of("sci_tech_staff", "staff_total"))
+indicator(key="tl_sci_tech_staff_ratio", code="TL02", dimension="talent",
+          formula="sci_tech_staff / staff_total", unit="share 0-1", direction=-1,
+          label=("科技人员占比", "Science & technology staff ratio"),
+          down=("科技人员占比低于同阶段企业中位数",
+                "A smaller share of science and technology staff than the median firm of its stage"),
+          up=("科技人员占比高于同阶段企业中位数",
+              "A larger share of science and technology staff than the median firm of its stage"),
+          form=ratio_of("sci_tech_staff", "staff_total"))
 
 
-_tl03 = indicator(key="tl_bachelor_ratio", code="TL03", dimension="talent",
-           formula="bachelor_plus / staff_total", unit="share 0-1", direction=-1,
-           label=("本科及以上学历占比", "Bachelor-or-higher staff ratio"),
-           down=("本科及以上学历员工占比偏低",
-                 "A small share of staff hold a bachelor's degree or higher"),
-           up=("本科及以上学历员工占比较高",
-               "A large share of staff hold a bachelor's degree or higher"))(ratio_of("bachelor_plus", "staff_total"))
+indicator(key="tl_bachelor_ratio", code="TL03", dimension="talent",
+          formula="bachelor_plus / staff_total", unit="share 0-1", direction=-1,
+          label=("本科及以上学历占比", "Bachelor-or-higher staff ratio"),
+          down=("本科及以上学历员工占比偏低",
+                "A small share of staff hold a bachelor's degree or higher"),
+          up=("本科及以上学历员工占比较高",
+              "A large share of staff hold a bachelor's degree or higher"),
+          form=ratio_of("bachelor_plus", "staff_total"))
 
 
-_tl04 = indicator(key="tl_master_phd_ratio", code="TL04", dimension="talent",
-           formula="masters_phd / staff_total", unit="share 0-1", direction=-1,
-           label=("硕士博士占比", "Master/PhD staff ratio"),
-           down=("硕士、博士员工占比偏低", "A small share of staff hold a master's degree or PhD"),
-           up=("硕士、博士员工占比较高", "A large share of staff hold a master's degree or PhD"))(ratio_of("masters_phd", "staff_total"))
+indicator(key="tl_master_phd_ratio", code="TL04", dimension="talent",
+          formula="masters_phd / staff_total", unit="share 0-1", direction=-1,
+          label=("硕士博士占比", "Master/PhD staff ratio"),
+          down=("硕士、博士员工占比偏低", "A small share of staff hold a master's degree or PhD"),
+          up=("硕士、博士员工占比较高", "A large share of staff hold a master's degree or PhD"),
+          form=ratio_of("masters_phd", "staff_total"))
 
 
-_tl05 = indicator(key="tl_talent_program_members", code="TL05", dimension="talent",
-           formula="talent_program_members", unit="人", direction=-1,
-           label=("人才计划入选人数", "Talent-programme members"),
-           down=("入选各级人才计划的成员较少", "Few members of government talent programmes"),
-           up=("拥有多名入选人才计划的成员", "Several members of government talent programmes"))(value_of("talent_program_members"))
+indicator(key="tl_talent_program_members", code="TL05", dimension="talent",
+          formula="talent_program_members", unit="人", direction=-1,
+          label=("人才计划入选人数", "Talent-programme members"),
+          down=("入选各级人才计划的成员较少", "Few members of government talent programmes"),
+          up=("拥有多名入选人才计划的成员", "Several members of government talent programmes"),
+          form=value_of("talent_program_members"))
 
 
-_tl06 = indicator(key="tl_founder_industry_years", code="TL06", dimension="talent",
-           formula="founder_industry_years", unit="years", direction=-1,
-           label=("创始人行业从业年限", "Founder industry years"),
-           down=("创始人行业从业年限较短", "The founder has few years of industry experience"),
-           up=("创始人行业经验丰富", "The founder has long industry experience"))(value_of("founder_industry_years"))
+indicator(key="tl_founder_industry_years", code="TL06", dimension="talent",
+          formula="founder_industry_years", unit="years", direction=-1,
+          label=("创始人行业从业年限", "Founder industry years"),
+          down=("创始人行业从业年限较短", "The founder has few years of industry experience"),
+          up=("创始人行业经验丰富", "The founder has long industry experience"),
+          form=value_of("founder_industry_years"))
 
 
 @indicator(key="tl_founder_background", code="TL07", dimension="talent",
@@ -506,20 +527,22 @@ def _tl07(c: Cols) -> np.ndarray:
     return _ordinal(c["founder_background"], FOUNDER_BACKGROUND)
 
 
-_tl08 = indicator(key="tl_key_staff_turnover", code="TL08", dimension="talent",
-           formula="key_staff_turnover_12m", unit="share 0-1", direction=1,
-           label=("核心人员流失率", "Key staff turnover (12 months)"),
-           down=("近12个月核心人员流失率偏高", "High key-staff turnover in the last 12 months"),
-           up=("核心团队稳定，近12个月流失率低",
-               "A stable core team with low key-staff turnover in the last 12 months"))(value_of("key_staff_turnover_12m"))
+indicator(key="tl_key_staff_turnover", code="TL08", dimension="talent",
+          formula="key_staff_turnover_12m", unit="share 0-1", direction=1,
+          label=("核心人员流失率", "Key staff turnover (12 months)"),
+          down=("近12个月核心人员流失率偏高", "High key-staff turnover in the last 12 months"),
+          up=("核心团队稳定，近12个月流失率低",
+              "A stable core team with low key-staff turnover in the last 12 months"),
+          form=value_of("key_staff_turnover_12m"))
 
 
-_tl09 = indicator(key="tl_insured_growth", code="TL09", dimension="talent",
-           formula="insured_staff / insured_staff_prev − 1 (prev 0 → NaN)", unit="share",
-           direction=-1,
-           label=("社保缴纳人数增长率", "Insured headcount growth"),
-           down=("社保缴纳人数减少或增长缓慢", "Insured headcount fell or grew slowly"),
-           up=("社保缴纳人数稳步增长", "Insured headcount grew steadily"))(growth_of("insured_staff", "insured_staff_prev"))
+indicator(key="tl_insured_growth", code="TL09", dimension="talent",
+          formula="insured_staff / insured_staff_prev − 1 (prev 0 → NaN)", unit="share",
+          direction=-1,
+          label=("社保缴纳人数增长率", "Insured headcount growth"),
+          down=("社保缴纳人数减少或增长缓慢", "Insured headcount fell or grew slowly"),
+          up=("社保缴纳人数稳步增长", "Insured headcount grew steadily"),
+          form=growth_of("insured_staff", "insured_staff_prev"))
 
 
 @indicator(key="tl_staff_log", code="TL10", dimension="talent",
@@ -533,29 +556,32 @@ def _tl10(c: Cols) -> np.ndarray:
     return _log1p(c["staff_total"])
 
 
-_tl11 = indicator(key="tl_insured_coverage", code="TL11", dimension="talent",
-           formula="insured_staff / staff_total (staff 0 → NaN)", unit="share", direction=-1,
-           label=("社保参保覆盖率", "Social-insurance coverage of staff"),
-           down=("社保参保人数占员工总数比例偏低", "Few employees are covered by social insurance"),
-           up=("员工社保参保比例高", "Most employees are covered by social insurance"))(ratio_of("insured_staff", "staff_total"))
+indicator(key="tl_insured_coverage", code="TL11", dimension="talent",
+          formula="insured_staff / staff_total (staff 0 → NaN)", unit="share", direction=-1,
+          label=("社保参保覆盖率", "Social-insurance coverage of staff"),
+          down=("社保参保人数占员工总数比例偏低", "Few employees are covered by social insurance"),
+          up=("员工社保参保比例高", "Most employees are covered by social insurance"),
+          form=ratio_of("insured_staff", "staff_total"))
 
 
 # =============================== capital ===============================
 
-_cp01 = indicator(key="cp_equity_raised_log", code="CP01", dimension="capital",
-           formula="ln(1 + equity_raised_total)", unit="ln(万元)", direction=-1,
-           label=("累计股权融资额（对数）", "Equity raised in total (log)"),
-           down=("累计股权融资额低于同阶段企业中位数",
-                 "Less equity raised in total than the median firm of its stage"),
-           up=("累计股权融资额高于同阶段企业中位数",
-               "More equity raised in total than the median firm of its stage"))(log1p_of("equity_raised_total"))
+indicator(key="cp_equity_raised_log", code="CP01", dimension="capital",
+          formula="ln(1 + equity_raised_total)", unit="ln(万元)", direction=-1,
+          label=("累计股权融资额（对数）", "Equity raised in total (log)"),
+          down=("累计股权融资额低于同阶段企业中位数",
+                "Less equity raised in total than the median firm of its stage"),
+          up=("累计股权融资额高于同阶段企业中位数",
+              "More equity raised in total than the median firm of its stage"),
+          form=log1p_of("equity_raised_total"))
 
 
-_cp02 = indicator(key="cp_equity_raised_2y_log", code="CP02", dimension="capital",
-           formula="ln(1 + equity_raised_2y)", unit="ln(万元)", direction=-1,
-           label=("近两年股权融资额（对数）", "Equity raised in 2 years (log)"),
-           down=("近两年股权融资额较少", "Little equity raised in the last 2 years"),
-           up=("近两年获得较多股权融资", "Substantial equity raised in the last 2 years"))(log1p_of("equity_raised_2y"))
+indicator(key="cp_equity_raised_2y_log", code="CP02", dimension="capital",
+          formula="ln(1 + equity_raised_2y)", unit="ln(万元)", direction=-1,
+          label=("近两年股权融资额（对数）", "Equity raised in 2 years (log)"),
+          down=("近两年股权融资额较少", "Little equity raised in the last 2 years"),
+          up=("近两年获得较多股权融资", "Substantial equity raised in the last 2 years"),
+          form=log1p_of("equity_raised_2y"))
 
 
 @indicator(key="cp_latest_round", code="CP03", dimension="capital",
@@ -569,44 +595,49 @@ def _cp03(c: Cols) -> np.ndarray:
     return _ordinal(c["latest_round"], LATEST_ROUND)
 
 
-_cp04 = indicator(key="cp_institutional_investors", code="CP04", dimension="capital",
-           formula="institutional_investors", unit="家", direction=-1,
-           label=("机构投资者数量", "Institutional investors"),
-           down=("机构投资者数量较少", "Few institutional investors"),
-           up=("获得多家机构投资者投资", "Backed by several institutional investors"))(value_of("institutional_investors"))
+indicator(key="cp_institutional_investors", code="CP04", dimension="capital",
+          formula="institutional_investors", unit="家", direction=-1,
+          label=("机构投资者数量", "Institutional investors"),
+          down=("机构投资者数量较少", "Few institutional investors"),
+          up=("获得多家机构投资者投资", "Backed by several institutional investors"),
+          form=value_of("institutional_investors"))
 
 
-_cp05 = indicator(key="cp_state_fund_backed", code="CP05", dimension="capital",
-           formula="state_fund_backed (0/1)", unit="flag", direction=-1,
-           label=("国有或政府引导基金投资", "State / guidance fund backed"),
-           down=("未获得国有或政府引导基金投资",
-                 "Not backed by a state-owned or government guidance fund"),
-           up=("获得国有或政府引导基金投资", "Backed by a state-owned or government guidance fund"))(value_of("state_fund_backed"))
+indicator(key="cp_state_fund_backed", code="CP05", dimension="capital",
+          formula="state_fund_backed (0/1)", unit="flag", direction=-1,
+          label=("国有或政府引导基金投资", "State / guidance fund backed"),
+          down=("未获得国有或政府引导基金投资",
+                "Not backed by a state-owned or government guidance fund"),
+          up=("获得国有或政府引导基金投资", "Backed by a state-owned or government guidance fund"),
+          form=value_of("state_fund_backed"))
 
 
-_cp06 = indicator(key="cp_listed_or_cvc_backed", code="CP06", dimension="capital",
-           formula="listed_or_cvc_backed (0/1)", unit="flag", direction=-1,
-           label=("上市公司或产业资本投资", "Listed-company / CVC backed"),
-           down=("未获得上市公司或产业资本投资",
-                 "Not backed by a listed company or corporate venture capital"),
-           up=("获得上市公司或产业资本（CVC）投资",
-               "Backed by a listed company or corporate venture capital"))(value_of("listed_or_cvc_backed"))
+indicator(key="cp_listed_or_cvc_backed", code="CP06", dimension="capital",
+          formula="listed_or_cvc_backed (0/1)", unit="flag", direction=-1,
+          label=("上市公司或产业资本投资", "Listed-company / CVC backed"),
+          down=("未获得上市公司或产业资本投资",
+                "Not backed by a listed company or corporate venture capital"),
+          up=("获得上市公司或产业资本（CVC）投资",
+              "Backed by a listed company or corporate venture capital"),
+          form=value_of("listed_or_cvc_backed"))
 
 
-_cp07 = indicator(key="cp_paid_in_ratio", code="CP07", dimension="capital",
-           formula="paid_in_capital / registered_capital (registered 0 → NaN)", unit="share 0-1",
-           direction=-1,
-           label=("实缴资本比例", "Paid-in / registered capital"),
-           down=("实缴资本占注册资本比例偏低", "Paid-in capital is a small share of registered capital"),
-           up=("注册资本实缴比例高", "Registered capital is largely paid in"))(ratio_of("paid_in_capital", "registered_capital"))
+indicator(key="cp_paid_in_ratio", code="CP07", dimension="capital",
+          formula="paid_in_capital / registered_capital (registered 0 → NaN)", unit="share 0-1",
+          direction=-1,
+          label=("实缴资本比例", "Paid-in / registered capital"),
+          down=("实缴资本占注册资本比例偏低", "Paid-in capital is a small share of registered capital"),
+          up=("注册资本实缴比例高", "Registered capital is largely paid in"),
+          form=ratio_of("paid_in_capital", "registered_capital"))
 
 
-_cp08 = indicator(key="cp_redemption_clause", code="CP08", dimension="capital",
-           formula="redemption_clause (0/1)", unit="flag", direction=1,
-           label=("回购/对赌条款", "Redemption (valuation-adjustment) clause"),
-           down=("存在回购或对赌条款，潜在偿付压力大",
-                 "Carries a redemption (valuation-adjustment) clause with potential payout pressure"),
-           up=("无回购或对赌条款", "No redemption (valuation-adjustment) clause"))(value_of("redemption_clause"))
+indicator(key="cp_redemption_clause", code="CP08", dimension="capital",
+          formula="redemption_clause (0/1)", unit="flag", direction=1,
+          label=("回购/对赌条款", "Redemption (valuation-adjustment) clause"),
+          down=("存在回购或对赌条款，潜在偿付压力大",
+                "Carries a redemption (valuation-adjustment) clause with potential payout pressure"),
+          up=("无回购或对赌条款", "No redemption (valuation-adjustment) clause"),
+          form=value_of("redemption_clause"))
 
 
 @indicator(key="cp_months_since_round", code="CP09", dimension="capital",
@@ -622,29 +653,32 @@ def _cp09(c: Cols) -> np.ndarray:
     return (c["as_of"] - c["latest_round_date"]) / DAYS_PER_MONTH
 
 
-_cp10 = indicator(key="cp_paid_in_log", code="CP10", dimension="capital",
-           formula="ln(1 + paid_in_capital)", unit="ln(万元)", direction=-1,
-           label=("实缴资本（对数）", "Paid-in capital (log)"),
-           down=("实缴资本规模较小", "Small paid-in capital"),
-           up=("实缴资本规模较大", "Large paid-in capital"))(log1p_of("paid_in_capital"))
+indicator(key="cp_paid_in_log", code="CP10", dimension="capital",
+          formula="ln(1 + paid_in_capital)", unit="ln(万元)", direction=-1,
+          label=("实缴资本（对数）", "Paid-in capital (log)"),
+          down=("实缴资本规模较小", "Small paid-in capital"),
+          up=("实缴资本规模较大", "Large paid-in capital"),
+          form=log1p_of("paid_in_capital"))
 
 
 # =============================== operations ===============================
 
-_op01 = indicator(key="op_revenue_log", code="OP01", dimension="operations",
-           formula="ln(1 + revenue_y0)", unit="ln(万元)", direction=-1,
-           label=("营业收入（对数）", "Revenue (log)"),
-           down=("营业收入规模低于同阶段企业中位数", "Lower revenue than the median firm of its stage"),
-           up=("营业收入规模高于同阶段企业中位数", "Higher revenue than the median firm of its stage"))(log1p_of("revenue_y0"))
+indicator(key="op_revenue_log", code="OP01", dimension="operations",
+          formula="ln(1 + revenue_y0)", unit="ln(万元)", direction=-1,
+          label=("营业收入（对数）", "Revenue (log)"),
+          down=("营业收入规模低于同阶段企业中位数", "Lower revenue than the median firm of its stage"),
+          up=("营业收入规模高于同阶段企业中位数", "Higher revenue than the median firm of its stage"),
+          form=log1p_of("revenue_y0"))
 
 
-_op02 = indicator(key="op_revenue_growth", code="OP02", dimension="operations",
-           formula="revenue_y0 / revenue_y1 − 1 (y1 0 → NaN)", unit="share", direction=-1,
-           label=("营业收入增长率", "Revenue growth"),
-           down=("营业收入同比增速低于同阶段企业中位数",
-                 "Slower revenue growth than the median firm of its stage"),
-           up=("营业收入同比增速高于同阶段企业中位数",
-               "Faster revenue growth than the median firm of its stage"))(growth_of("revenue_y0", "revenue_y1"))
+indicator(key="op_revenue_growth", code="OP02", dimension="operations",
+          formula="revenue_y0 / revenue_y1 − 1 (y1 0 → NaN)", unit="share", direction=-1,
+          label=("营业收入增长率", "Revenue growth"),
+          down=("营业收入同比增速低于同阶段企业中位数",
+                "Slower revenue growth than the median firm of its stage"),
+          up=("营业收入同比增速高于同阶段企业中位数",
+              "Faster revenue growth than the median firm of its stage"),
+          form=growth_of("revenue_y0", "revenue_y1"))
 
 
 @indicator(key="op_revenue_growth_2y", code="OP03", dimension="operations",
@@ -673,27 +707,30 @@ def _op04(c: Cols) -> np.ndarray:
     return _div(rev - c["cost_of_sales_y0"], rev)
 
 
-_op05 = indicator(key="op_net_margin", code="OP05", dimension="operations",
-           formula="net_profit_y0 / revenue_y0", unit="share", direction=-1,
-           label=("净利率", "Net margin"),
-           down=("净利率低于同阶段企业中位数", "Lower net margin than the median firm of its stage"),
-           up=("净利率高于同阶段企业中位数", "Higher net margin than the median firm of its stage"))(ratio_of("net_profit_y0", "revenue_y0"))
+indicator(key="op_net_margin", code="OP05", dimension="operations",
+          formula="net_profit_y0 / revenue_y0", unit="share", direction=-1,
+          label=("净利率", "Net margin"),
+          down=("净利率低于同阶段企业中位数", "Lower net margin than the median firm of its stage"),
+          up=("净利率高于同阶段企业中位数", "Higher net margin than the median firm of its stage"),
+          form=ratio_of("net_profit_y0", "revenue_y0"))
 
 
-_op06 = indicator(key="op_debt_to_assets", code="OP06", dimension="operations",
-           formula="total_liabilities / total_assets (assets 0 → NaN)", unit="share", direction=1,
-           label=("资产负债率", "Debt-to-assets ratio"),
-           down=("资产负债率高于同阶段企业中位数",
-                 "Higher debt-to-assets ratio than the median firm of its stage"),
-           up=("资产负债率低于同阶段企业中位数",
-               "Lower debt-to-assets ratio than the median firm of its stage"))(ratio_of("total_liabilities", "total_assets"))
+indicator(key="op_debt_to_assets", code="OP06", dimension="operations",
+          formula="total_liabilities / total_assets (assets 0 → NaN)", unit="share", direction=1,
+          label=("资产负债率", "Debt-to-assets ratio"),
+          down=("资产负债率高于同阶段企业中位数",
+                "Higher debt-to-assets ratio than the median firm of its stage"),
+          up=("资产负债率低于同阶段企业中位数",
+              "Lower debt-to-assets ratio than the median firm of its stage"),
+          form=ratio_of("total_liabilities", "total_assets"))
 
 
-_op07 = indicator(key="op_ocf_to_revenue", code="OP07", dimension="operations",
-           formula="operating_cash_flow_y0 / revenue_y0", unit="share", direction=-1,
-           label=("经营现金流/营业收入", "Operating cash flow / revenue"),
-           down=("经营活动现金流与收入之比偏低", "Weak operating cash flow relative to revenue"),
-           up=("经营活动现金流相对收入充沛", "Strong operating cash flow relative to revenue"))(ratio_of("operating_cash_flow_y0", "revenue_y0"))
+indicator(key="op_ocf_to_revenue", code="OP07", dimension="operations",
+          formula="operating_cash_flow_y0 / revenue_y0", unit="share", direction=-1,
+          label=("经营现金流/营业收入", "Operating cash flow / revenue"),
+          down=("经营活动现金流与收入之比偏低", "Weak operating cash flow relative to revenue"),
+          up=("经营活动现金流相对收入充沛", "Strong operating cash flow relative to revenue"),
+          form=ratio_of("operating_cash_flow_y0", "revenue_y0"))
 
 
 @indicator(key="op_cash_runway_months", code="OP08", dimension="operations",
@@ -712,19 +749,21 @@ def _op08(c: Cols) -> np.ndarray:
     return np.where(ocf >= 0, RUNWAY_CAP_MONTHS, runway)
 
 
-_op09 = indicator(key="op_hightech_revenue_share", code="OP09", dimension="operations",
-           formula="hightech_revenue_y0 / revenue_y0", unit="share 0-1", direction=-1,
-           label=("高新技术产品收入占比", "High-tech revenue share"),
-           down=("高新技术产品收入占比偏低", "A small share of revenue comes from high-tech products"),
-           up=("高新技术产品收入占比高", "Most revenue comes from high-tech products"))(ratio_of("hightech_revenue_y0", "revenue_y0"))
+indicator(key="op_hightech_revenue_share", code="OP09", dimension="operations",
+          formula="hightech_revenue_y0 / revenue_y0", unit="share 0-1", direction=-1,
+          label=("高新技术产品收入占比", "High-tech revenue share"),
+          down=("高新技术产品收入占比偏低", "A small share of revenue comes from high-tech products"),
+          up=("高新技术产品收入占比高", "Most revenue comes from high-tech products"),
+          form=ratio_of("hightech_revenue_y0", "revenue_y0"))
 
 
-_op10 = indicator(key="op_top5_customer_share", code="OP10", dimension="operations",
-           formula="top5_customer_share", unit="share 0-1", direction=1,
-           label=("前五大客户收入占比", "Top-5 customer share"),
-           down=("前五大客户收入占比偏高，客户集中度风险大",
-                 "Revenue is concentrated in the top 5 customers"),
-           up=("客户结构分散，前五大客户占比低", "Revenue is spread across many customers"))(value_of("top5_customer_share"))
+indicator(key="op_top5_customer_share", code="OP10", dimension="operations",
+          formula="top5_customer_share", unit="share 0-1", direction=1,
+          label=("前五大客户收入占比", "Top-5 customer share"),
+          down=("前五大客户收入占比偏高，客户集中度风险大",
+                "Revenue is concentrated in the top 5 customers"),
+          up=("客户结构分散，前五大客户占比低", "Revenue is spread across many customers"),
+          form=value_of("top5_customer_share"))
 
 
 @indicator(key="op_firm_age_years", code="OP11", dimension="operations",
@@ -750,11 +789,12 @@ def _op12(c: Cols) -> np.ndarray:
     return _div(c["net_assets_y0"] - na1, np.abs(na1))
 
 
-_op13 = indicator(key="op_roa", code="OP13", dimension="operations",
-           formula="net_profit_y0 / total_assets (assets 0 → NaN)", unit="share", direction=-1,
-           label=("总资产收益率", "Return on assets"),
-           down=("总资产收益率偏低", "Low return on assets"),
-           up=("总资产收益率较高", "High return on assets"))(ratio_of("net_profit_y0", "total_assets"))
+indicator(key="op_roa", code="OP13", dimension="operations",
+          formula="net_profit_y0 / total_assets (assets 0 → NaN)", unit="share", direction=-1,
+          label=("总资产收益率", "Return on assets"),
+          down=("总资产收益率偏低", "Low return on assets"),
+          up=("总资产收益率较高", "High return on assets"),
+          form=ratio_of("net_profit_y0", "total_assets"))
 
 
 # =============================== credit ===============================
@@ -769,13 +809,14 @@ def _cr01(c: Cols) -> np.ndarray:
     return _ordinal(c["tax_grade"], TAX_GRADE)
 
 
-_cr02 = indicator(key="cr_max_dpd_24m", code="CR02", dimension="credit",
-           formula="max_dpd_24m", unit="days", direction=1,
-           label=("近24个月最长逾期天数", "Max days past due, 24 months"),
-           down=("近24个月存在逾期且最长逾期天数偏长",
-                 "Has been past due in the last 24 months, with long maximum days past due"),
-           up=("近24个月无逾期或逾期天数很短",
-               "No or only very short delinquency in the last 24 months"))(value_of("max_dpd_24m"))
+indicator(key="cr_max_dpd_24m", code="CR02", dimension="credit",
+          formula="max_dpd_24m", unit="days", direction=1,
+          label=("近24个月最长逾期天数", "Max days past due, 24 months"),
+          down=("近24个月存在逾期且最长逾期天数偏长",
+                "Has been past due in the last 24 months, with long maximum days past due"),
+          up=("近24个月无逾期或逾期天数很短",
+              "No or only very short delinquency in the last 24 months"),
+          form=value_of("max_dpd_24m"))
 
 
 @indicator(key="cr_worst_loan_class", code="CR03", dimension="credit",
@@ -789,72 +830,81 @@ def _cr03(c: Cols) -> np.ndarray:
     return _ordinal(c["worst_loan_class"], LOAN_CLASS)
 
 
-_cr04 = indicator(key="cr_lawsuits_defendant", code="CR04", dimension="credit",
-           formula="lawsuits_defendant_3y", unit="件", direction=1,
-           label=("近三年被诉案件数", "Lawsuits as defendant, 3 years"),
-           down=("近三年作为被告的涉诉案件较多",
-                 "Has been a defendant in several lawsuits in the last 3 years"),
-           up=("近三年作为被告的涉诉案件很少", "Few or no lawsuits as defendant in the last 3 years"))(value_of("lawsuits_defendant_3y"))
+indicator(key="cr_lawsuits_defendant", code="CR04", dimension="credit",
+          formula="lawsuits_defendant_3y", unit="件", direction=1,
+          label=("近三年被诉案件数", "Lawsuits as defendant, 3 years"),
+          down=("近三年作为被告的涉诉案件较多",
+                "Has been a defendant in several lawsuits in the last 3 years"),
+          up=("近三年作为被告的涉诉案件很少", "Few or no lawsuits as defendant in the last 3 years"),
+          form=value_of("lawsuits_defendant_3y"))
 
 
-_cr05 = indicator(key="cr_lawsuit_to_net_assets", code="CR05", dimension="credit",
-           formula="lawsuit_amount_3y / net_assets_y0 clipped to [0, 10]; "
-                   "net assets ≤ 0 → 10 if amount > 0 else 0",
-           unit="ratio", direction=1,
-           label=("涉诉金额/净资产", "Lawsuit amount / net assets"),
-           down=("涉诉金额占净资产比例偏高", "Lawsuit amounts are large relative to net assets"),
-           up=("涉诉金额相对净资产很小", "Lawsuit amounts are small relative to net assets"))(exposure_of("lawsuit_amount_3y", "net_assets_y0"))
+indicator(key="cr_lawsuit_to_net_assets", code="CR05", dimension="credit",
+          formula="lawsuit_amount_3y / net_assets_y0 clipped to [0, 10]; "
+                  "net assets ≤ 0 → 10 if amount > 0 else 0",
+          unit="ratio", direction=1,
+          label=("涉诉金额/净资产", "Lawsuit amount / net assets"),
+          down=("涉诉金额占净资产比例偏高", "Lawsuit amounts are large relative to net assets"),
+          up=("涉诉金额相对净资产很小", "Lawsuit amounts are small relative to net assets"),
+          form=exposure_of("lawsuit_amount_3y", "net_assets_y0"))
 
 
-_cr06 = indicator(key="cr_admin_penalties", code="CR06", dimension="credit",
-           formula="admin_penalties_3y", unit="次", direction=1,
-           label=("近三年行政处罚次数", "Administrative penalties, 3 years"),
-           down=("近三年受到行政处罚", "Received administrative penalties in the last 3 years"),
-           up=("近三年无行政处罚", "No administrative penalties in the last 3 years"))(value_of("admin_penalties_3y"))
+indicator(key="cr_admin_penalties", code="CR06", dimension="credit",
+          formula="admin_penalties_3y", unit="次", direction=1,
+          label=("近三年行政处罚次数", "Administrative penalties, 3 years"),
+          down=("近三年受到行政处罚", "Received administrative penalties in the last 3 years"),
+          up=("近三年无行政处罚", "No administrative penalties in the last 3 years"),
+          form=value_of("admin_penalties_3y"))
 
 
-_cr07 = indicator(key="cr_abnormal_operation", code="CR07", dimension="credit",
-           formula="abnormal_operation_listed (0/1)", unit="flag", direction=1,
-           label=("经营异常名录", "Abnormal-operation listing"),
-           down=("被列入经营异常名录", "Listed in the abnormal-operation register"),
-           up=("未被列入经营异常名录", "Not listed in the abnormal-operation register"))(value_of("abnormal_operation_listed"))
+indicator(key="cr_abnormal_operation", code="CR07", dimension="credit",
+          formula="abnormal_operation_listed (0/1)", unit="flag", direction=1,
+          label=("经营异常名录", "Abnormal-operation listing"),
+          down=("被列入经营异常名录", "Listed in the abnormal-operation register"),
+          up=("未被列入经营异常名录", "Not listed in the abnormal-operation register"),
+          form=value_of("abnormal_operation_listed"))
 
 
-_cr08 = indicator(key="cr_guarantees_to_net_assets", code="CR08", dimension="credit",
-           formula="guarantees_outstanding / net_assets_y0 clipped to [0, 10]; "
-                   "net assets ≤ 0 → 10 if guarantees > 0 else 0",
-           unit="ratio", direction=1,
-           label=("对外担保/净资产", "Guarantees given / net assets"),
-           down=("对外担保余额占净资产比例偏高", "Guarantees given are large relative to net assets"),
-           up=("对外担保规模相对净资产较小", "Guarantees given are small relative to net assets"))(exposure_of("guarantees_outstanding", "net_assets_y0"))
+indicator(key="cr_guarantees_to_net_assets", code="CR08", dimension="credit",
+          formula="guarantees_outstanding / net_assets_y0 clipped to [0, 10]; "
+                  "net assets ≤ 0 → 10 if guarantees > 0 else 0",
+          unit="ratio", direction=1,
+          label=("对外担保/净资产", "Guarantees given / net assets"),
+          down=("对外担保余额占净资产比例偏高", "Guarantees given are large relative to net assets"),
+          up=("对外担保规模相对净资产较小", "Guarantees given are small relative to net assets"),
+          form=exposure_of("guarantees_outstanding", "net_assets_y0"))
 
 
-_cr09 = indicator(key="cr_lender_count", code="CR09", dimension="credit",
-           formula="lender_count", unit="家", direction=1,
-           label=("授信银行家数", "Number of lenders"),
-           down=("授信银行家数较多，存在多头借贷", "Borrows from many lenders"),
-           up=("授信银行家数少，融资关系集中", "Borrows from few lenders"))(value_of("lender_count"))
+indicator(key="cr_lender_count", code="CR09", dimension="credit",
+          formula="lender_count", unit="家", direction=1,
+          label=("授信银行家数", "Number of lenders"),
+          down=("授信银行家数较多，存在多头借贷", "Borrows from many lenders"),
+          up=("授信银行家数少，融资关系集中", "Borrows from few lenders"),
+          form=value_of("lender_count"))
 
 
-_cr10 = indicator(key="cr_credit_inquiries_6m", code="CR10", dimension="credit",
-           formula="credit_inquiries_6m", unit="次", direction=1,
-           label=("近6个月征信查询次数", "Credit inquiries, 6 months"),
-           down=("近6个月征信查询次数较多", "Many credit inquiries in the last 6 months"),
-           up=("近6个月征信查询次数少", "Few credit inquiries in the last 6 months"))(value_of("credit_inquiries_6m"))
+indicator(key="cr_credit_inquiries_6m", code="CR10", dimension="credit",
+          formula="credit_inquiries_6m", unit="次", direction=1,
+          label=("近6个月征信查询次数", "Credit inquiries, 6 months"),
+          down=("近6个月征信查询次数较多", "Many credit inquiries in the last 6 months"),
+          up=("近6个月征信查询次数少", "Few credit inquiries in the last 6 months"),
+          form=value_of("credit_inquiries_6m"))
 
 
-_cr11 = indicator(key="cr_current_overdue", code="CR11", dimension="credit",
-           formula="current_overdue (0/1)", unit="flag", direction=1,
-           label=("当前逾期", "Current overdue loan"),
-           down=("当前存在逾期贷款", "Currently has an overdue loan"),
-           up=("当前无逾期贷款", "No loan currently overdue"))(value_of("current_overdue"))
+indicator(key="cr_current_overdue", code="CR11", dimension="credit",
+          formula="current_overdue (0/1)", unit="flag", direction=1,
+          label=("当前逾期", "Current overdue loan"),
+          down=("当前存在逾期贷款", "Currently has an overdue loan"),
+          up=("当前无逾期贷款", "No loan currently overdue"),
+          form=value_of("current_overdue"))
 
 
-_cr12 = indicator(key="cr_enforcement_listed", code="CR12", dimension="credit",
-           formula="enforcement_listed (0/1)", unit="flag", direction=1,
-           label=("被执行人/失信被执行人", "Enforcement / dishonest-debtor listing"),
-           down=("被列为被执行人或失信被执行人", "Listed as a judgement debtor or dishonest debtor"),
-           up=("未被列为被执行人或失信被执行人", "Not listed as a judgement or dishonest debtor"))(value_of("enforcement_listed"))
+indicator(key="cr_enforcement_listed", code="CR12", dimension="credit",
+          formula="enforcement_listed (0/1)", unit="flag", direction=1,
+          label=("被执行人/失信被执行人", "Enforcement / dishonest-debtor listing"),
+          down=("被列为被执行人或失信被执行人", "Listed as a judgement debtor or dishonest debtor"),
+          up=("未被列为被执行人或失信被执行人", "Not listed as a judgement or dishonest debtor"),
+          form=value_of("enforcement_listed"))
 
 
 # =============================== exports ===============================

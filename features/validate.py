@@ -6,7 +6,6 @@ Produces the clean frame every downstream module receives (see docs/architecture
 from __future__ import annotations
 
 import operator
-
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date

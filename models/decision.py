@@ -286,8 +286,9 @@ def recommend(batch: ScoreBatch, clean: Columns, policy: Policy) -> Recommendati
     joint = (decision != "decline") & (limit > appetite)
     products[:, -1] = joint
     banks = np.where(joint, np.ceil(limit / appetite - 1e-9), 0).astype(np.int64)
-    return Recommendations(policy, batch.stage, batch.grade, decision, rule, basis, revenue, margin_used, growth, growth_observed,
-                           _nz(need), own, loans, equity, base, factor, after, cap, star, limit, products, hits, values, banks)
+    return Recommendations(policy, batch.stage, batch.grade, decision, rule, basis, revenue, margin_used, growth,
+                           growth_observed, _nz(need), own, loans, equity, base, factor, after, cap, star, limit,
+                           products, hits, values, banks)
 
 
 def _decide(batch: ScoreBatch, grade_idx: np.ndarray, limit: np.ndarray, basis_code: np.ndarray,

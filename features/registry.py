@@ -123,8 +123,8 @@ def _exposure(x: np.ndarray, equity: np.ndarray) -> np.ndarray:
     return r
 
 
-def _flag(x: np.ndarray) -> np.ndarray:
-    """Bool field already coded 0.0/1.0/NaN; returned as a float copy."""
+def _value(x: np.ndarray) -> np.ndarray:
+    """A count, level or yes/no (already coded 0.0/1.0/NaN) as a float copy."""
     return np.array(x, dtype=np.float64)
 
 
@@ -146,7 +146,7 @@ def _growth(now: np.ndarray, before: np.ndarray) -> np.ndarray:
     return _div(now, before) - 1.0
 
 
-FORM_KINDS: dict[str, Callable[..., np.ndarray]] = {"ratio": _div, "log1p": _log1p, "value": _flag,
+FORM_KINDS: dict[str, Callable[..., np.ndarray]] = {"ratio": _div, "log1p": _log1p, "value": _value,
                                                     "growth": _growth, "exposure": _exposure}
 
 
@@ -545,15 +545,13 @@ indicator(key="tl_insured_growth", code="TL09", dimension="talent",
           form=growth_of("insured_staff", "insured_staff_prev"))
 
 
-@indicator(key="tl_staff_log", code="TL10", dimension="talent",
-           formula="ln(1 + staff_total)", unit="ln(人)", direction=-1,
-           label=("员工规模（对数）", "Staff headcount (log)"),
-           down=("员工规模小于同阶段企业中位数", "Fewer staff than the median firm of its stage"),
-           up=("员工规模大于同阶段企业中位数", "More staff than the median firm of its stage"),
-           inputs=("staff_total",))
-def _tl10(c: Cols) -> np.ndarray:
-    # ln(1+x) rather than ln(x) so a zero-staff shell stays finite.
-    return _log1p(c["staff_total"])
+# ln(1+x) rather than ln(x) so a zero-staff shell stays finite.
+indicator(key="tl_staff_log", code="TL10", dimension="talent",
+          formula="ln(1 + staff_total)", unit="ln(人)", direction=-1,
+          label=("员工规模（对数）", "Staff headcount (log)"),
+          down=("员工规模小于同阶段企业中位数", "Fewer staff than the median firm of its stage"),
+          up=("员工规模大于同阶段企业中位数", "More staff than the median firm of its stage"),
+          form=log1p_of("staff_total"))
 
 
 indicator(key="tl_insured_coverage", code="TL11", dimension="talent",

@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import lightgbm as lgb  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
-from features.indicators import IndicatorTransformer  # noqa: E402
+from features.transformer import IndicatorTransformer  # noqa: E402
 from features.validate import validate_frame  # noqa: E402
 from models.scoring import Scorer  # noqa: E402
 from training.metrics import grade_rates_rise, grade_table  # noqa: E402

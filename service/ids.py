@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Callable
 
 import numpy as np
 
@@ -24,9 +25,9 @@ def _uuid7_bytes(n: int) -> np.ndarray:
     return out
 
 
-def new_id() -> str:
+def new_id(clock_ns: Callable[[], int] = time.time_ns) -> str:
     """One UUIDv7 in canonical text form (plain bytes: numpy's call overhead would triple the cost)."""
-    b = bytearray((time.time_ns() // 1_000_000).to_bytes(6, "big") + os.urandom(10))
+    b = bytearray((clock_ns() // 1_000_000).to_bytes(6, "big") + os.urandom(10))
     b[6] = (b[6] & 0x0F) | 0x70
     b[8] = (b[8] & 0x3F) | 0x80
     h = b.hex()

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import io
-import time
 from datetime import date
 from typing import Any
 
@@ -273,7 +272,8 @@ def test_examples_validate_in_frame() -> None:
     assert res.rejects.empty and res.n_clean == 3
 
 
-def test_speed_100k_rows() -> None:
+def test_100k_rows_with_extra_columns() -> None:
+    """Size and shape only; the speed is bench/bench_validation.py's job (no wall-clock bound here)."""
     rng = np.random.default_rng(0)
     base = pd.DataFrame(list(example_profiles().values()))
     idx = rng.integers(0, 3, 100_000)
@@ -284,8 +284,5 @@ def test_speed_100k_rows() -> None:
     for k in range(12):
         big[f"extra_{k}"] = rng.random(len(big))
     big.loc[rng.random(len(big)) < 0.01, "revenue_y0"] = -1.0
-    start = time.perf_counter()
     res = validate_frame(big)
-    elapsed = time.perf_counter() - start
     assert res.n_input == 100_000 and len(res.rejects) == 100_000 - res.n_clean > 0
-    assert elapsed < 3.0  # ~0.3 s on a 2-core dev box; loose bound for busy CI machines

@@ -25,6 +25,6 @@ def test_one_id_and_many_are_version_7_uuids_of_now():
 
 
 def test_later_ids_sort_after_earlier_ones():
-    first = new_id()
-    time.sleep(0.002)
-    assert sorted([new_ids(1)[0], first])[0] == first
+    ms = 1_800_000_000_000
+    ids = [new_id(lambda t=t: t * 1_000_000) for t in (ms + 2, ms, ms + 1, ms + 3)]
+    assert sorted(ids) == [ids[1], ids[2], ids[0], ids[3]]

@@ -51,3 +51,11 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         if "assessments" in names and "alembic_version" not in names:
             command.stamp(cfg, BASELINE)  # created by create_all before there were migrations
         command.upgrade(cfg, revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Take the database back to `revision` (the data converted back where a migration changed its form)."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})")
+        command.downgrade(_config(conn), revision)

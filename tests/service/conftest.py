@@ -39,9 +39,19 @@ def keys(api_dir) -> Keys:
                 create_key(path, "admin", "admin-1")[1])
 
 
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def audit_backend(request, api_dir) -> Iterator[str]:
+    """The API's audit store: every module of API tests runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{api_dir / 'audit.db'}"
+    else:
+        with pg_schema() as url:
+            yield url
+
+
 @pytest.fixture(scope="module")
-def settings(api_dir, keys, model_dir) -> Settings:
-    return Settings(model_dir=model_dir, database_url=f"sqlite:///{api_dir / 'audit.db'}",
+def settings(api_dir, keys, model_dir, audit_backend) -> Settings:
+    return Settings(model_dir=model_dir, database_url=audit_backend,
                     keys_file=api_dir / "keys.json", batch_limit=5, max_body_bytes=64 * 1024,
                     max_upload_bytes=2 * 1024 * 1024)
 

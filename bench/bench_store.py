@@ -40,7 +40,7 @@ from bench_api import LUA_POST, free_port, paired  # noqa: E402
 from features.schema import example_profiles  # noqa: E402
 from models.bundle import DEFAULT_MODEL_DIR, load_bundle  # noqa: E402
 from service.auth import create_key  # noqa: E402
-from service.store import AuditStore, make_engine  # noqa: E402
+from service.store import PG_DATA_BYTES, AuditStore, make_engine  # noqa: E402
 
 
 class Server:
@@ -121,8 +121,7 @@ def store_bytes(url: str) -> int:
             db = Path(engine.url.database)
             return sum(p.stat().st_size for p in (db, Path(f"{db}-wal")) if p.exists())
         with engine.connect() as conn:
-            return int(conn.exec_driver_sql("SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c WHERE "
-                                            "c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r'").scalar())
+            return int(conn.exec_driver_sql(PG_DATA_BYTES).scalar())
     finally:
         engine.dispose()
 

@@ -123,6 +123,18 @@ _ZSTD = pa.Codec("zstd", compression_level=1)
 probe = Table("store_probe", metadata, Column("id", String(8), primary_key=True))
 
 
+# The data pages of a PostgreSQL store (tables, indexes, TOAST; main forks, not the free-space maps
+# that appear now and then): its size in a benchmark or test, schema by schema.
+PG_DATA_BYTES = """
+WITH t AS (SELECT oid, reltoastrelid FROM pg_class
+           WHERE relnamespace = current_schema()::regnamespace AND relkind = 'r'),
+rels AS (SELECT oid FROM t
+         UNION ALL SELECT reltoastrelid FROM t WHERE reltoastrelid <> 0
+         UNION ALL SELECT indexrelid FROM pg_index
+                   WHERE indrelid IN (SELECT oid FROM t UNION ALL SELECT reltoastrelid FROM t))
+SELECT sum(pg_relation_size(oid, 'main')) FROM rels"""
+
+
 class StoreError(RuntimeError):
     """The audit record could not be written: no decision may be returned."""
 

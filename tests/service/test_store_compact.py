@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from features.schema import FIELD_SPECS, example_profiles
 from service import audit_codec
 from service.app import create_app
-from service.store import AuditStore, make_engine
+from service.store import PG_DATA_BYTES, AuditStore, make_engine
 from training.synthetic import generate
 
 
@@ -54,8 +54,7 @@ def _database_bytes(url: str) -> int:
         if engine.dialect.name == "sqlite":
             size = conn.exec_driver_sql("PRAGMA page_count").scalar() * conn.exec_driver_sql("PRAGMA page_size").scalar()
         else:
-            size = conn.exec_driver_sql("SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c "
-                                        "WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r'").scalar()
+            size = conn.exec_driver_sql(PG_DATA_BYTES).scalar()
     engine.dispose()
     return int(size)
 

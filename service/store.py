@@ -339,6 +339,7 @@ class AuditStore:
         self._dict_id, self._dict = self._latest_dictionary()
         self._dicts: dict[str, bytes] = {} if self._dict_id is None else {self._dict_id: self._dict}
         self._primed = audit_codec.compressor(self._dict)
+        self._samples: list[bytes] = []  # recent records, while the dictionary is young
         self._busy_since: float | None = None  # when the commit in progress began
         self._timed_out = False  # a caller gave up waiting on the commit in progress
         self.last_error: str | None = None  # of the last commit or heartbeat; None when it succeeded
@@ -482,8 +483,12 @@ class AuditStore:
         """Rows of `assessments`: the identity columns, score, grade and name, and the compressed
         input + answer (the first records a store ever writes make its compression dictionary)."""
         encoded = [(r.input_json.encode("utf-8"), r.output_json.encode("utf-8")) for r in records]
-        if self._dict is None:
-            self._store_dictionary(audit_codec.make_dictionary([i + o for i, o in encoded]))
+        if self._dict is None or len(self._dict) < audit_codec.DICT_BYTES:
+            # a young dictionary (the store's very first record or two) is replaced once records
+            # enough to fill one have been seen: records name the dictionary they were packed with
+            self._samples = (self._samples + [i + o for i, o in encoded])[-audit_codec.DICT_SAMPLES:]
+            if self._dict is None or sum(map(len, self._samples)) >= audit_codec.DICT_BYTES:
+                self._store_dictionary(audit_codec.make_dictionary(self._samples))
         rows = []
         for r, (raw_in, raw_out) in zip(records, encoded):
             score, grade, name = _summary_fields(raw_in, raw_out)
@@ -507,6 +512,8 @@ class AuditStore:
             pass  # already there: the same bytes
         self._dict_id, self._dict, self._primed = dict_id, data, audit_codec.compressor(data)
         self._dicts[dict_id] = data
+        if len(data) >= audit_codec.DICT_BYTES:
+            self._samples = []
 
     def dictionary(self, dict_id: str | None) -> bytes | None:
         """A stored compression dictionary by id (cached; they never change)."""

@@ -79,3 +79,26 @@ def test_an_assessment_costs_under_2_kb_of_database(settings, keys, tmp_path, au
             _, answer = store.get_bytes(item["assessment"]["assessment_id"])
             assert json.loads(answer) == item["assessment"]
     store.close()
+
+
+def test_a_dictionary_made_of_one_record_is_replaced_once_enough_records_were_seen(tmp_path):
+    from service.store import AuditRecord, dictionaries
+
+    store = AuditStore(f"sqlite:///{tmp_path / 'a.db'}")
+    body = json.dumps(example_profiles()["growth"])
+
+    def rec(i: int) -> AuditRecord:
+        answer = json.dumps({"score": 600 + i, "grade": "BB", "reasons": [f"reason {i} " * 40] * 10})
+        return AuditRecord(f"id-{i}", "2025-01-01T00:00:00+00:00", "F1", "k1", "single", "v1", body, answer)
+
+    store.write_sync([rec(0)])
+    young = store._dict_id
+    store.write_sync([rec(i) for i in range(1, 9)])
+    assert store._dict_id != young and len(store._dict) == audit_codec.DICT_BYTES
+    with store.engine.connect() as conn:
+        assert len(conn.execute(dictionaries.select()).all()) == 2
+    assert [json.loads(store.get_bytes(f"id-{i}")[1])["score"] for i in range(9)] == list(range(600, 609))
+    store.close()
+    reopened = AuditStore(f"sqlite:///{tmp_path / 'a.db'}")
+    assert reopened._dict_id == store._dict_id  # the newest dictionary serves on
+    reopened.close()

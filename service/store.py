@@ -230,14 +230,18 @@ def is_sqlite_file(engine: Engine) -> bool:
 
 
 class WalCheckpointer:
-    """Copies an SQLite WAL into the database file from a thread of its own, in pauses between commits.
+    """Copies an SQLite WAL into the database file: in pauses between commits from a thread of its own,
+    under sustained load from the writer thread between two group commits.
 
-    A passive checkpoint never blocks writers (sqlite3 releases the GIL meanwhile), but its fsyncs
-    stall the file system: run while requests are committing, they tripled the p99 latency. So a
-    checkpoint waits until no commit came for IDLE_SECONDS, or BUSY_CHECKPOINT_BYTES are waiting
-    (sustained load). Afterwards a WAL longer than WAL_RESTART_BYTES is truncated, under sustained
-    load only one longer than WAL_LIMIT_BYTES: a TRUNCATE checkpoint makes writers wait until it
-    finishes, and without one a WAL that writers never let a checkpoint catch up with only grows.
+    A passive checkpoint never blocks writers, but its fsyncs stall the file system: run while
+    requests are committing, they tripled the p99 latency; so the thread waits until no commit came
+    for IDLE_SECONDS. Under sustained load there is no pause, and a checkpoint running beside the
+    writer never catches up with it: the WAL is never started over and grows (to 0.5-1 GB in a
+    4-minute soak, every read searching a longer wal-index, p99 rising 3x). So once
+    BUSY_CHECKPOINT_BYTES have been committed, the writer thread itself checkpoints before its next
+    commit: nothing is appended meanwhile, the checkpoint copies the whole WAL, and the next commit
+    writes from the WAL's start again (journal_size_limit then trims the file). A WAL still longer
+    than WAL_LIMIT_BYTES (a reader held it) is truncated.
     """
 
     def __init__(self, engine: Engine):
@@ -248,15 +252,24 @@ class WalCheckpointer:
         self._unsaved = 0  # bytes committed since the last checkpoint began
         self._last_commit = 0.0
 
-    def committed(self, nbytes: int, now: float | None = None) -> None:
-        """Note a commit of about `nbytes`."""
+    def committed(self, nbytes: int, now: float | None = None) -> bool:
+        """Note a commit of about `nbytes`; True when the writer should checkpoint before its next one."""
         self._unsaved += nbytes
         self._last_commit = time.monotonic() if now is None else now
+        return self._unsaved >= BUSY_CHECKPOINT_BYTES
 
     def due(self, now: float) -> bool:
-        """Whether to checkpoint now: something to copy, and a pause in commits or a long WAL."""
-        paused = now - self._last_commit >= IDLE_SECONDS
-        return self._unsaved > 0 and (paused or self._unsaved >= BUSY_CHECKPOINT_BYTES)
+        """Whether the thread should checkpoint now: something to copy, and a pause in commits."""
+        return self._unsaved > 0 and now - self._last_commit >= IDLE_SECONDS
+
+    def between_commits(self) -> None:
+        """A checkpoint by the writer thread, which commits nothing meanwhile (see the class)."""
+        self._unsaved = 0
+        conn = self.engine.raw_connection()
+        try:
+            self.checkpoint(conn, WAL_LIMIT_BYTES)
+        finally:
+            conn.close()
 
     def start(self) -> None:
         """Start the thread (once; later calls do nothing)."""
@@ -273,8 +286,7 @@ class WalCheckpointer:
                 now = time.monotonic()
                 if self.due(now):
                     self._unsaved = 0
-                    paused = now - self._last_commit >= IDLE_SECONDS
-                    self.checkpoint(conn, WAL_RESTART_BYTES if paused else WAL_LIMIT_BYTES)
+                    self.checkpoint(conn, WAL_RESTART_BYTES)
             self.checkpoint(conn, WAL_RESTART_BYTES)
         finally:
             conn.close()
@@ -340,6 +352,7 @@ class AuditStore:
         self._dicts: dict[str, bytes] = {} if self._dict_id is None else {self._dict_id: self._dict}
         self._primed = audit_codec.compressor(self._dict)
         self._samples: list[bytes] = []  # recent records, while the dictionary is young
+        self._checkpoint_due = False
         self._busy_since: float | None = None  # when the commit in progress began
         self._timed_out = False  # a caller gave up waiting on the commit in progress
         self.last_error: str | None = None  # of the last commit or heartbeat; None when it succeeded
@@ -394,6 +407,12 @@ class AuditStore:
     def write_sync(self, records: Sequence[Record]) -> None:
         """Blocking variant for code outside the event loop."""
         self._commit([records])
+        self._checkpoint_if_due()
+
+    def _checkpoint_if_due(self) -> None:
+        if self._checkpoint_due and self._checkpointer is not None:
+            self._checkpoint_due = False
+            self._checkpointer.between_commits()
 
     def _ensure_writer(self) -> None:
         if self._writer is None:
@@ -427,6 +446,7 @@ class AuditStore:
             group = [g for g in group if not g[1][1].done()]
             if group:
                 self._commit_group(group)
+            self._checkpoint_if_due()  # after the callers were answered, before the next commit
 
     def _commit_group(self, group: list[tuple[Sequence[Record], Any]]) -> None:
         self._busy_since = self._clock()
@@ -469,15 +489,15 @@ class AuditStore:
             packed = self._pack(singles)
             rows["assessments"] = packed
             nbytes += sum(len(p[-1]) + 300 for p in packed)
-        if self._checkpointer is not None:
-            self._checkpointer.committed(nbytes)
-            self._checkpointer.start()
         if not self.engine.dialect.positional:
             rows = {t: [dict(zip(_TABLE_COLUMNS[t], p)) for p in ps] for t, ps in rows.items()}
         statements = [(self._insert_sql[t], ps) for t, ps in rows.items() if ps]
         with self.engine.begin() as conn:
             for sql, params in statements:
                 conn.exec_driver_sql(sql, params)
+        if self._checkpointer is not None:  # WAL bytes: the rows, and the index pages a commit rewrites
+            self._checkpoint_due |= self._checkpointer.committed(nbytes + 4 * 8192)
+            self._checkpointer.start()
 
     def _pack(self, records: Sequence[AuditRecord]) -> list[tuple[Any, ...]]:
         """Rows of `assessments`: the identity columns, score, grade and name, and the compressed

@@ -175,11 +175,29 @@ def test_a_checkpoint_waits_for_a_pause_in_commits_or_a_long_wal(tmp_path, monke
     store = AuditStore(f"sqlite:///{tmp_path / 'a.db'}")
     cp = store._checkpointer
     assert not cp.due(now=100.0)  # nothing committed yet
-    cp.committed(400, now=100.0)
+    assert not cp.committed(400, now=100.0)
     assert not cp.due(now=100.1)  # commits are coming: wait
     assert cp.due(now=100.25)  # a pause
-    cp.committed(700, now=100.3)
-    assert cp.due(now=100.31)  # 1100 bytes waiting: no more waiting for a pause
+    assert cp.committed(700, now=100.3)  # 1100 bytes waiting: the writer checkpoints before its next commit
+    store.close()
+
+
+def test_under_sustained_load_the_writer_checkpoints_and_the_wal_starts_over(tmp_path, monkeypatch):
+    """A checkpoint between two commits copies the whole WAL, so the next commit writes from its start:
+    the WAL stays a few commits long instead of growing for as long as the load lasts."""
+    monkeypatch.setattr(store_module, "BUSY_CHECKPOINT_BYTES", 200_000)
+    monkeypatch.setattr(store_module, "IDLE_SECONDS", 3600.0)  # no pause: only the writer checkpoints
+    store = AuditStore(f"sqlite:///{tmp_path / 'a.db'}", "NORMAL")
+    calls = []
+    original = store._checkpointer.between_commits
+    store._checkpointer.between_commits = lambda: (calls.append(1), original())  # type: ignore[method-assign]
+    for i in range(0, 200, 10):
+        store.write_sync([_big(j) for j in range(i, i + 10)])
+    with store.engine.connect() as conn:  # the WAL holds what came after the last checkpoint only
+        wal_frames = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()[1]
+    assert len(calls) >= 5
+    assert wal_frames * 8192 < 2 * 200_000 + 20 * 8192
+    assert len(store.ids()) == 200
     store.close()
 
 

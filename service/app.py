@@ -27,6 +27,7 @@ from models.scoring import ScoreBatch
 from service import errors
 from service.api_models import (Assessment, AssessmentHistory, AssessmentSummary, BatchResult, Health, ModelInfo,
                                 ReloadRequest, StoredAssessment)
+from service.audit_archive import RetentionJob
 from service.auth import ApiKey, KeyRing
 from service.csv_scoring import CsvError, ScoredUpload, decode, read_csv_text, score_upload
 from service.decision_api import decision_router
@@ -83,11 +84,15 @@ class Api:
         self.metrics = ApiMetrics()
         self.engine: ScoringEngine | None = None
         self.store: AuditStore | None = None
+        self.retention: RetentionJob | None = None
         self.model_error: str | None = None
         self.monitor = DriftMonitor()
 
     def start(self) -> None:
-        self.store = AuditStore(self.settings.database_url, self.settings.sqlite_synchronous)
+        s = self.settings
+        self.store = AuditStore(s.database_url, s.sqlite_synchronous, s.audit_commit_timeout)
+        if s.audit_retention_days:
+            self.retention = RetentionJob(self.store, s.audit_retention_days, s.audit_archive_dir).start()
         try:
             model = load_model(self.settings.model_dir)
         except (BundleError, PolicyError) as exc:  # the process stays up; /readyz says why it is not ready
@@ -99,6 +104,8 @@ class Api:
         self.metrics.set_model(model.version)
 
     def stop(self) -> None:
+        if self.retention is not None:
+            self.retention.stop()
         if self.store is not None:
             self.store.close()
 

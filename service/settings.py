@@ -17,12 +17,18 @@ class Settings(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     model_dir: Path = Field(Path("var/model"), description="Model bundle directory served at start-up")
-    database_url: str = Field("sqlite:///var/techscore.db", description="SQLAlchemy URL of the audit store")
+    database_url: str = Field("sqlite:///var/techscore.db", description="SQLAlchemy URL of the audit store "
+                              "(SQLite file, or postgresql+psycopg://user@host/db shared by many workers)")
     # WAL + NORMAL: a commit has written the WAL (OS page cache) before it returns, so a record
     # answered 200 survives kill -9 of the server; only an OS crash or power cut can lose the last
     # commits. FULL also fsyncs the WAL on each (group) commit: power-cut safe, ~5 ms a commit here.
     sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
         "NORMAL", description="SQLite WAL sync level: NORMAL survives a process crash, FULL also a power cut")
+    audit_commit_timeout: float = Field(
+        5.0, gt=0, description="Seconds a request waits for its audit commit; then 503 and no decision")
+    audit_retention_days: int | None = Field(
+        None, ge=1, description="Archive (Parquet) and delete audit records older than this; unset: keep all")
+    audit_archive_dir: Path = Field(Path("var/audit-archive"), description="Where the retention writes its archives")
     keys_file: Path = Field(Path("var/api_keys.json"), description="API key hashes and roles")
     batch_limit: int = Field(1000, ge=1, description="Most firms in one POST /v1/scores/batch")
     max_body_bytes: int = Field(16 * MiB, ge=1024, description="Largest JSON request body")

@@ -1,45 +1,63 @@
-"""Audit store: every assessment committed durably before its answer is sent (SQLAlchemy).
+"""Audit store: every assessment committed durably before its answer is sent (SQLAlchemy: SQLite
+by default, PostgreSQL for many workers or instances sharing one store).
 
-Concurrent writes are group-committed: everything queued at that moment goes into one
-transaction (on the event loop for SQLite without fsync, else in a writer thread, where with
-synchronous=FULL eight concurrent requests share one fsync instead of paying eight). A caller's
-future resolves only after its transaction has committed, so a 200 answer implies the record is
-in the database file's WAL: it survives `kill -9` of the server (and with FULL, a power cut).
+Commits never run on the event loop: a writer thread takes everything queued at that moment and
+commits it in one transaction (group commit: with synchronous=FULL eight concurrent requests share
+one fsync instead of paying eight). A caller's future resolves only after its transaction has
+committed, so a 200 answer implies the record is durable: it survives `kill -9` of the server. A
+caller waits at most `commit_timeout` seconds; then it gets StoreError (the API's 503, no decision),
+and `healthy()` says False until a commit succeeds again, so a stalled disk never freezes the
+process and /readyz can tell.
 
-Copying the WAL back into the database file (a checkpoint, with its fsyncs) is left to a thread
-of its own, in pauses between commits (`WalCheckpointer`): SQLite's automatic checkpoint would
-run inside every thousandth-page commit, on the event loop, and stall every request in flight
-for tens of milliseconds.
+A single assessment is stored compact (~1.5 KB with its indexes instead of ~8.5 KB): its input and
+answer deflated with a preset dictionary (`service.audit_codec`), byte for byte recoverable, beside
+the columns history lists need (score, grade, name).
+
+Copying the SQLite WAL back into the database file (a checkpoint, with its fsyncs) is left to a
+thread of its own, in pauses between commits or every BUSY_CHECKPOINT_BYTES under sustained load
+(`WalCheckpointer`), with the WAL file truncated back to journal_size_limit after each reset.
 """
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import queue
+import re
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
+import orjson
 import pyarrow as pa
 from sqlalchemy import (Column, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table, Text,
                         create_engine, delete, event, insert, select)
 from sqlalchemy.dialects.mysql import LONGBLOB
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.pool import StaticPool
 
 from features.schema import FIELD_SPECS
+from service import audit_codec
 from service.csv_scoring import decode, read_csv_text
 
 log = logging.getLogger(__name__)
 CHECKPOINT_SECONDS = 0.5  # how often the checkpoint thread looks whether a checkpoint is due
 IDLE_SECONDS = 0.25  # a checkpoint waits for a pause in commits this long...
-BUSY_CHECKPOINT_BYTES = 128 << 20  # ...unless this much has been committed since the last one
+# ...unless this much has been committed since the last one. Small enough that a passive checkpoint
+# under sustained load copies a few thousand pages, not a WAL of hundreds of MB at once (that was
+# the soak's rising p99: the WAL grew to 0.5-1 GB and then cost seconds of fsync to checkpoint).
+BUSY_CHECKPOINT_BYTES = 16 << 20
 WAL_RESTART_BYTES = 64 << 20  # a WAL longer than this after a checkpoint in a pause is truncated...
-WAL_LIMIT_BYTES = 1 << 30  # ...and after one under sustained load only beyond this (writers wait for it)
+WAL_LIMIT_BYTES = 256 << 20  # ...and after one under sustained load only beyond this (writers wait for it)
+JOURNAL_SIZE_LIMIT = 64 << 20  # a WAL reset after a complete checkpoint shrinks the file back to this
+PROBE_SECONDS = 2.0  # an idle writer commits a heartbeat this often, so healthy() stays true to the disk
+COMMIT_TIMEOUT = 5.0  # seconds a request waits for its audit commit before it gets 503
 
+_BLOB = LargeBinary().with_variant(LONGBLOB(), "mysql", "mariadb")  # MySQL's plain BLOB stops at 64 KB
 metadata = MetaData()
 assessments = Table(
     "assessments", metadata,
@@ -47,13 +65,24 @@ assessments = Table(
     Column("assessed_at", String(40), nullable=False),  # ISO 8601 UTC, exactly as returned
     Column("firm_id", String(64), nullable=True),
     Column("key_id", String(64), nullable=False),
-    Column("channel", String(8), nullable=False),  # single / batch / csv
+    Column("channel", String(8), nullable=False),  # single / batch / rows
     Column("model_version", String(64), nullable=False),
-    Column("input_json", Text, nullable=False),
-    Column("output_json", Text, nullable=False),
+    Column("score", Float, nullable=True),  # for history lists without unpacking the record
+    Column("grade", String(16), nullable=True),
+    Column("name", Text, nullable=True),  # the firm's name as submitted
+    Column("dict_id", String(16), nullable=True),  # audit_dictionaries.id; NULL: plain deflate
+    Column("input_size", Integer, nullable=False),  # bytes of the request input at the record's start
+    Column("record_z", _BLOB, nullable=False),  # input + answer bytes, deflated (service.audit_codec)
     Index("ix_assessments_firm", "firm_id", "assessed_at"),
+    Index("ix_assessments_key", "key_id", "assessed_at"),
+    Index("ix_assessments_at", "assessed_at"),  # retention
 )
-_BLOB = LargeBinary().with_variant(LONGBLOB(), "mysql", "mariadb")  # MySQL's plain BLOB stops at 64 KB
+dictionaries = Table(
+    "audit_dictionaries", metadata,
+    Column("id", String(16), primary_key=True),  # start of the sha256 of data
+    Column("created_at", String(40), nullable=False),
+    Column("data", _BLOB, nullable=False),
+)
 # A CSV upload is stored once: the file as received and the scored table as returned (both
 # compressed), plus one small row per assessment pointing at its row. Writing ~3.6 KB of JSON
 # per row instead cost as much as scoring the file.
@@ -68,6 +97,7 @@ uploads = Table(
     Column("file_size", Integer, nullable=False),
     Column("file_zstd", _BLOB, nullable=False),  # the uploaded bytes, zstd-compressed
     Column("output_arrow", _BLOB, nullable=False),  # the returned table: Arrow IPC stream, zstd buffers
+    Index("ix_uploads_received", "received_at"),
 )
 upload_assessments = Table(
     "upload_assessments", metadata,
@@ -83,10 +113,26 @@ upload_assessments = Table(
     Column("name", Text, nullable=True),  # the firm's name as submitted
     Index("ix_upload_assessments_firm", "firm_id", "assessed_at"),
     Index("ix_upload_assessments_key", "key_id", "assessed_at"),
+    Index("ix_upload_assessments_upload", "upload_id"),
 )
 _TABLE_COLUMNS = {t.name: tuple(c.name for c in t.columns) for t in (assessments, uploads, upload_assessments)}
+_NAME_KEYS = ("name", FIELD_SPECS["name"].label_zh)
+# An answer as the API writes it (orjson, no spaces) names its score and grade side by side near its start.
+_SCORE_GRADE = re.compile(rb'"score":(-?[0-9][0-9.eE+-]*),"grade":"([^"\\]{0,16})"')
 _ZSTD = pa.Codec("zstd", compression_level=1)
 probe = Table("store_probe", metadata, Column("id", String(8), primary_key=True))
+
+
+# The data pages of a PostgreSQL store (tables, indexes, TOAST; main forks, not the free-space maps
+# that appear now and then): its size in a benchmark or test, schema by schema.
+PG_DATA_BYTES = """
+WITH t AS (SELECT oid, reltoastrelid FROM pg_class
+           WHERE relnamespace = current_schema()::regnamespace AND relkind = 'r'),
+rels AS (SELECT oid FROM t
+         UNION ALL SELECT reltoastrelid FROM t WHERE reltoastrelid <> 0
+         UNION ALL SELECT indexrelid FROM pg_index
+                   WHERE indrelid IN (SELECT oid FROM t UNION ALL SELECT reltoastrelid FROM t))
+SELECT sum(pg_relation_size(oid, 'main')) FROM rels"""
 
 
 class StoreError(RuntimeError):
@@ -155,20 +201,24 @@ def make_engine(url: str, synchronous: str = "FULL") -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True)
-    if parsed.database and parsed.database != ":memory:":
+    if parsed.database in (None, "", ":memory:"):  # one connection shared by the writer thread and readers
+        return create_engine(url, connect_args={"check_same_thread": False}, poolclass=StaticPool)
+    # A `file:…?uri=true` URL names a file for SQLite's URI parser: its folder exists already
+    # (creating "file:/x" would make a folder named `file:` in the working directory).
+    if parsed.query.get("uri") != "true":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_conn: Any, _: Any) -> None:
         cur = dbapi_conn.cursor()
-        # A new database only (an existing one keeps its size): an assessment is ~7.5 KB of JSON, which
-        # spills into two overflow pages of 4 KB but one of 8 KB, so a group commit of eight writes
-        # about 13 WAL frames instead of 21 (each frame is two write() calls): commits ~15% cheaper.
+        # A new database only (an existing one keeps its size): a compact record fits a 4 KB page
+        # as well, but uploads' blobs and the checkpoint's sequential copy do better on 8 KB pages.
         cur.execute("PRAGMA page_size=8192")
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA synchronous={synchronous}")
         cur.execute("PRAGMA wal_autocheckpoint=0")  # WalCheckpointer's thread does it
+        cur.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
         cur.close()
 
     return engine
@@ -180,14 +230,18 @@ def is_sqlite_file(engine: Engine) -> bool:
 
 
 class WalCheckpointer:
-    """Copies an SQLite WAL into the database file from a thread of its own, in pauses between commits.
+    """Copies an SQLite WAL into the database file: in pauses between commits from a thread of its own,
+    under sustained load from the writer thread between two group commits.
 
-    A passive checkpoint never blocks writers (sqlite3 releases the GIL meanwhile), but its fsyncs
-    stall the file system: run while requests are committing, they tripled the p99 latency. So a
-    checkpoint waits until no commit came for IDLE_SECONDS, or BUSY_CHECKPOINT_BYTES are waiting
-    (sustained load). Afterwards a WAL longer than WAL_RESTART_BYTES is truncated, under sustained
-    load only one longer than WAL_LIMIT_BYTES: a TRUNCATE checkpoint makes writers wait until it
-    finishes, and without one a WAL that writers never let a checkpoint catch up with only grows.
+    A passive checkpoint never blocks writers, but its fsyncs stall the file system: run while
+    requests are committing, they tripled the p99 latency; so the thread waits until no commit came
+    for IDLE_SECONDS. Under sustained load there is no pause, and a checkpoint running beside the
+    writer never catches up with it: the WAL is never started over and grows (to 0.5-1 GB in a
+    4-minute soak, every read searching a longer wal-index, p99 rising 3x). So once
+    BUSY_CHECKPOINT_BYTES have been committed, the writer thread itself checkpoints before its next
+    commit: nothing is appended meanwhile, the checkpoint copies the whole WAL, and the next commit
+    writes from the WAL's start again (journal_size_limit then trims the file). A WAL still longer
+    than WAL_LIMIT_BYTES (a reader held it) is truncated.
     """
 
     def __init__(self, engine: Engine):
@@ -198,15 +252,24 @@ class WalCheckpointer:
         self._unsaved = 0  # bytes committed since the last checkpoint began
         self._last_commit = 0.0
 
-    def committed(self, nbytes: int, now: float | None = None) -> None:
-        """Note a commit of about `nbytes`."""
+    def committed(self, nbytes: int, now: float | None = None) -> bool:
+        """Note a commit of about `nbytes`; True when the writer should checkpoint before its next one."""
         self._unsaved += nbytes
         self._last_commit = time.monotonic() if now is None else now
+        return self._unsaved >= BUSY_CHECKPOINT_BYTES
 
     def due(self, now: float) -> bool:
-        """Whether to checkpoint now: something to copy, and a pause in commits or a long WAL."""
-        paused = now - self._last_commit >= IDLE_SECONDS
-        return self._unsaved > 0 and (paused or self._unsaved >= BUSY_CHECKPOINT_BYTES)
+        """Whether the thread should checkpoint now: something to copy, and a pause in commits."""
+        return self._unsaved > 0 and now - self._last_commit >= IDLE_SECONDS
+
+    def between_commits(self) -> None:
+        """A checkpoint by the writer thread, which commits nothing meanwhile (see the class)."""
+        self._unsaved = 0
+        conn = self.engine.raw_connection()
+        try:
+            self.checkpoint(conn, WAL_LIMIT_BYTES)
+        finally:
+            conn.close()
 
     def start(self) -> None:
         """Start the thread (once; later calls do nothing)."""
@@ -223,8 +286,7 @@ class WalCheckpointer:
                 now = time.monotonic()
                 if self.due(now):
                     self._unsaved = 0
-                    paused = now - self._last_commit >= IDLE_SECONDS
-                    self.checkpoint(conn, WAL_RESTART_BYTES if paused else WAL_LIMIT_BYTES)
+                    self.checkpoint(conn, WAL_RESTART_BYTES)
             self.checkpoint(conn, WAL_RESTART_BYTES)
         finally:
             conn.close()
@@ -252,47 +314,105 @@ class WalCheckpointer:
             self._thread = None
 
 
-class AuditStore:
-    """Durable, append-only store of assessments with a group-committing writer thread."""
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
-    def __init__(self, url: str, synchronous: str = "FULL"):
+
+def _later(loop: asyncio.AbstractEventLoop, delay: float, callback: Callable[..., None], *args: Any) -> Any:
+    return loop.call_later(delay, callback, *args)
+
+
+class AuditStore:
+    """Durable, append-only store of assessments with a group-committing writer thread.
+
+    `healthy()` is the cheap probe for readiness: False while a commit has been running longer than
+    `commit_timeout`, after a request timed out waiting for one, or when the last commit (or idle
+    heartbeat) failed; True again after the next one succeeds. It reads three attributes: call it
+    on the event loop.
+    """
+
+    def __init__(self, url: str, synchronous: str = "FULL", commit_timeout: float = COMMIT_TIMEOUT, *,
+                 migrate: bool = True, call_later: Callable[..., Any] = _later,
+                 clock: Callable[[], float] = time.monotonic):
+        from service.migrations import upgrade  # the migrations read this module's tables
+
         self.engine = make_engine(url, synchronous)
-        metadata.create_all(self.engine)
+        if migrate:
+            upgrade(self.engine)
+        self.commit_timeout = commit_timeout
+        self._call_later = call_later  # tests inject a timer they fire themselves
+        self._clock = clock
         self._insert_sql = {t.name: str(insert(t).compile(dialect=self.engine.dialect))
                             for t in (assessments, uploads, upload_assessments)}
         self._queue: queue.SimpleQueue[tuple[Sequence[Record], Any] | None] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
-        # An SQLite commit without fsync is a page-cache write of ~0.1 ms: done on the event loop,
-        # it avoids the GIL hand-off to a writer thread (up to the 5 ms switch interval under load).
-        # With fsync (FULL) or a server database a commit waits on I/O, so a writer thread does it.
-        self.inline = self.engine.dialect.name == "sqlite" and synchronous != "FULL"
-        self._pending: list[tuple[Sequence[Record], Any]] = []
-        self._raw: Any = None
         self._lock = threading.Lock()
         self._checkpointer = WalCheckpointer(self.engine) if is_sqlite_file(self.engine) else None
+        self._dict_id, self._dict = self._latest_dictionary()
+        self._dicts: dict[str, bytes] = {} if self._dict_id is None else {self._dict_id: self._dict}
+        self._primed = audit_codec.compressor(self._dict)
+        self._samples: list[bytes] = []  # recent records, while the dictionary is young
+        self._checkpoint_due = False
+        self._busy_since: float | None = None  # when the commit in progress began
+        self._timed_out = False  # a caller gave up waiting on the commit in progress
+        self.last_error: str | None = None  # of the last commit or heartbeat; None when it succeeded
+        self._heartbeat()
+
+    # -- health ------------------------------------------------------------------------------
+    def healthy(self) -> bool:
+        """Whether an audit commit can be expected to succeed now (cheap, never blocks)."""
+        since = self._busy_since
+        if since is not None and (self._timed_out or self._clock() - since > self.commit_timeout):
+            return False
+        return self.last_error is None
+
+    def check_writable(self) -> None:
+        """Raise StoreError when `healthy()` is False (it never waits on the disk)."""
+        if not self.healthy():
+            raise StoreError(f"audit store is not writable: {self.last_error or 'a commit is stalled'}")
+
+    def _heartbeat(self) -> None:
+        """Commit a probe row (a real write, so a full or read-only disk shows), noting the outcome."""
+        self._busy_since = self._clock()
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(delete(probe))
+                conn.execute(insert(probe), [{"id": "probe"}])
+            self.last_error = None
+        except Exception as exc:
+            self.last_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            log.warning("audit store heartbeat failed: %s", exc)
+        finally:
+            self._busy_since, self._timed_out = None, False
 
     # -- writes ------------------------------------------------------------------------------
     async def write(self, records: Sequence[Record]) -> None:
-        """Return once `records` are committed; raise StoreError when they are not."""
+        """Return once `records` are committed; raise StoreError when they are not, or not within
+        `commit_timeout` (the records are then dropped unless their commit has already begun)."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
-        if self.inline:
-            self._pending.append((records, (loop, done)))
-            if len(self._pending) == 1:
-                loop.call_soon(self._flush_inline)
-        else:
-            self._ensure_writer()
-            self._queue.put((records, (loop, done)))
-        await done
+        self._ensure_writer()
+        timer = self._call_later(loop, self.commit_timeout, self._expire, done)
+        self._queue.put((records, (loop, done)))
+        try:
+            await done
+        finally:
+            timer.cancel()
 
-    def _flush_inline(self) -> None:
-        """Commit every write queued during this loop turn in one transaction, on the loop itself."""
-        group, self._pending = self._pending, []
-        self._commit_group(group)
+    def _expire(self, fut: asyncio.Future[None]) -> None:
+        if not fut.done():
+            self._timed_out = True
+            fut.set_exception(StoreError(f"audit commit not done within {self.commit_timeout:g} s"))
 
     def write_sync(self, records: Sequence[Record]) -> None:
         """Blocking variant for code outside the event loop."""
         self._commit([records])
+        self._checkpoint_if_due()
+
+    def _checkpoint_if_due(self) -> None:
+        if self._checkpoint_due and self._checkpointer is not None:
+            self._checkpoint_due = False
+            self._checkpointer.between_commits()
 
     def _ensure_writer(self) -> None:
         if self._writer is None:
@@ -302,9 +422,14 @@ class AuditStore:
                     self._writer.start()
 
     def _run(self) -> None:
-        """Writer loop: take everything queued, commit it in one transaction, wake the callers."""
+        """Writer loop: take everything queued, commit it in one transaction, wake the callers;
+        when idle, commit a heartbeat now and then."""
         while True:
-            item = self._queue.get()
+            try:
+                item = self._queue.get(timeout=PROBE_SECONDS)
+            except queue.Empty:
+                self._heartbeat()
+                continue
             if item is None:
                 return
             group = [item]
@@ -317,20 +442,27 @@ class AuditStore:
                     self._queue.put(None)  # stop after this group
                     break
                 group.append(nxt)
-            self._commit_group(group)
+            # a caller that timed out (or went away) got no decision: its records are not written
+            group = [g for g in group if not g[1][1].done()]
+            if group:
+                self._commit_group(group)
+            self._checkpoint_if_due()  # after the callers were answered, before the next commit
 
     def _commit_group(self, group: list[tuple[Sequence[Record], Any]]) -> None:
+        self._busy_since = self._clock()
         try:
             self._commit([records for records, _ in group])
             outcomes: list[BaseException | None] = [None] * len(group)
+            self.last_error = None
         except Exception as exc:  # one bad record must not fail its neighbours: retry one by one
             log.warning("group commit of %d failed (%s); retrying individually", len(group), exc)
             outcomes = [self._try_commit(records) for records, _ in group]
+            if all(outcomes):
+                self.last_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        finally:
+            self._busy_since, self._timed_out = None, False
         for (_, (loop, fut)), err in zip(group, outcomes):
-            if self.inline:  # on the loop's own thread: no wake-up write to its self-pipe per record
-                _resolve(fut, err)
-            else:
-                loop.call_soon_threadsafe(_resolve, fut, err)
+            loop.call_soon_threadsafe(_resolve, fut, err)
 
     def _try_commit(self, records: Sequence[Record]) -> BaseException | None:
         try:
@@ -347,41 +479,75 @@ class AuditStore:
             return
         rows: dict[str, list[tuple[Any, ...]]] = {"assessments": [], "uploads": [], "upload_assessments": []}
         nbytes = 0
+        singles = [r for r in records if not isinstance(r, UploadRecord)]
         for r in records:
             if isinstance(r, UploadRecord):
                 rows["uploads"].append(r.upload)
                 rows["upload_assessments"].extend(r.assessed)
                 nbytes += r.nbytes
-            else:
-                rows["assessments"].append(r)
-                nbytes += len(r.input_json) + len(r.output_json)
-        if self._checkpointer is not None:
-            self._checkpointer.committed(nbytes)
-            self._checkpointer.start()
+        if singles:
+            packed = self._pack(singles)
+            rows["assessments"] = packed
+            nbytes += sum(len(p[-1]) + 300 for p in packed)
         if not self.engine.dialect.positional:
             rows = {t: [dict(zip(_TABLE_COLUMNS[t], p)) for p in ps] for t, ps in rows.items()}
         statements = [(self._insert_sql[t], ps) for t, ps in rows.items() if ps]
-        if self.inline:  # one connection, used only by the event loop's thread
-            self._commit_raw(statements)
-            return
         with self.engine.begin() as conn:
             for sql, params in statements:
                 conn.exec_driver_sql(sql, params)
+        if self._checkpointer is not None:  # WAL bytes: the rows, and the index pages a commit rewrites
+            self._checkpoint_due |= self._checkpointer.committed(nbytes + 4 * 8192)
+            self._checkpointer.start()
 
-    def _commit_raw(self, statements: list[tuple[str, list[Any]]]) -> None:
-        """executemany + commit on a DBAPI connection kept open (no pool checkout per commit)."""
-        if self._raw is None:
-            self._raw = self.engine.raw_connection()
-        cur = self._raw.cursor()
+    def _pack(self, records: Sequence[AuditRecord]) -> list[tuple[Any, ...]]:
+        """Rows of `assessments`: the identity columns, score, grade and name, and the compressed
+        input + answer (the first records a store ever writes make its compression dictionary)."""
+        encoded = [(r.input_json.encode("utf-8"), r.output_json.encode("utf-8")) for r in records]
+        if self._dict is None or len(self._dict) < audit_codec.DICT_BYTES:
+            # a young dictionary (the store's very first record or two) is replaced once records
+            # enough to fill one have been seen: records name the dictionary they were packed with
+            self._samples = (self._samples + [i + o for i, o in encoded])[-audit_codec.DICT_SAMPLES:]
+            if self._dict is None or sum(map(len, self._samples)) >= audit_codec.DICT_BYTES:
+                self._store_dictionary(audit_codec.make_dictionary(self._samples))
+        rows = []
+        for r, (raw_in, raw_out) in zip(records, encoded):
+            score, grade, name = _summary_fields(raw_in, raw_out)
+            rows.append((r.id, r.assessed_at, r.firm_id, r.key_id, r.channel, r.model_version, score, grade, name,
+                         self._dict_id, len(raw_in), audit_codec.pack(raw_in, raw_out, self._dict, self._primed)))
+        return rows
+
+    def _latest_dictionary(self) -> tuple[str | None, bytes | None]:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(dictionaries.c.id, dictionaries.c.data)
+                               .order_by(dictionaries.c.created_at.desc()).limit(1)).first()
+        return (row[0], bytes(row[1])) if row is not None else (None, None)
+
+    def _store_dictionary(self, data: bytes) -> None:
+        """Commit a new dictionary before any record names it (another worker may store the same)."""
+        dict_id = audit_codec.dictionary_id(data)
         try:
-            for sql, params in statements:
-                cur.executemany(sql, params)
-            self._raw.commit()
-        except BaseException:
-            self._raw.rollback()
-            raise
-        finally:
-            cur.close()
+            with self.engine.begin() as conn:
+                conn.execute(insert(dictionaries), [{"id": dict_id, "created_at": _now(), "data": data}])
+        except IntegrityError:
+            pass  # already there: the same bytes
+        self._dict_id, self._dict, self._primed = dict_id, data, audit_codec.compressor(data)
+        self._dicts[dict_id] = data
+        if len(data) >= audit_codec.DICT_BYTES:
+            self._samples = []
+
+    def dictionary(self, dict_id: str | None) -> bytes | None:
+        """A stored compression dictionary by id (cached; they never change)."""
+        if dict_id is None:
+            return None
+        if dict_id not in self._dicts:
+            with self.engine.connect() as conn:
+                data = conn.execute(select(dictionaries.c.data).where(dictionaries.c.id == dict_id)).scalar_one()
+            self._dicts[dict_id] = bytes(data)
+        return self._dicts[dict_id]
+
+    def unpack(self, row: Any) -> tuple[bytes, bytes]:
+        """(input, answer) bytes of an `assessments` row, exactly as received and returned."""
+        return audit_codec.unpack(bytes(row["record_z"]), row["input_size"], self.dictionary(row["dict_id"]))
 
     # -- reads -------------------------------------------------------------------------------
     def get(self, assessment_id: str) -> dict[str, Any] | None:
@@ -390,8 +556,8 @@ class AuditStore:
         with self.engine.connect() as conn:
             row = conn.execute(select(assessments).where(assessments.c.id == assessment_id)).mappings().first()
             if row is not None:
-                return _identity(row, row["channel"]) | {"input": json.loads(row["input_json"]),
-                                                         "output": json.loads(row["output_json"])}
+                given, answer = self.unpack(row)
+                return _identity(row, row["channel"]) | {"input": orjson.loads(given), "output": orjson.loads(answer)}
             a, u = upload_assessments.c, uploads.c
             q = (select(a.id, a.assessed_at, a.firm_id, a.key_id, a.model_version, a.upload_id, a.row, u.file_sha256,
                         u.file_zstd, u.file_size, u.output_arrow).join(uploads, a.upload_id == u.id)
@@ -404,14 +570,22 @@ class AuditStore:
             "output": table_row(row["output_arrow"], row["row"]),
             "upload": {"id": row["upload_id"], "row": row["row"], "file_sha256": row["file_sha256"]}}
 
+    def get_bytes(self, assessment_id: str) -> tuple[bytes, bytes] | None:
+        """(request input, answer) of a single, batch or rows assessment, byte for byte as received and
+        returned; None when there is no such record (CSV rows: their file is in `uploads`)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(assessments.c.dict_id, assessments.c.input_size, assessments.c.record_z)
+                               .where(assessments.c.id == assessment_id)).mappings().first()
+        return None if row is None else self.unpack(row)
+
     def summaries(self, firm_id: str | None = None, key_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Assessments newest first (of one firm, made with one key, when given): id, time, channel,
         model version, score, grade, firm id and the firm's name as submitted."""
         single, csv_rows = assessments.c, upload_assessments.c
-        q1 = select(single.id, single.assessed_at, single.channel, single.model_version, single.firm_id,
-                    single.input_json, single.output_json)
-        q2 = select(csv_rows.id, csv_rows.assessed_at, csv_rows.model_version, csv_rows.firm_id, csv_rows.score,
-                    csv_rows.grade, csv_rows.name)
+        q1 = select(single.id, single.assessed_at, single.channel, single.model_version, single.score, single.grade,
+                    single.firm_id, single.name)
+        q2 = select(csv_rows.id, csv_rows.assessed_at, csv_rows.model_version, csv_rows.score, csv_rows.grade,
+                    csv_rows.firm_id, csv_rows.name)
         if firm_id is not None:
             q1, q2 = q1.where(single.firm_id == firm_id), q2.where(csv_rows.firm_id == firm_id)
         if key_id is not None:
@@ -419,10 +593,8 @@ class AuditStore:
         q1 = q1.order_by(single.assessed_at.desc()).limit(limit)
         q2 = q2.order_by(csv_rows.assessed_at.desc(), csv_rows.row).limit(limit)  # an upload's rows in file order
         with self.engine.connect() as conn:
-            out = [_summary(r) for r in conn.execute(q1).mappings()]
-            out += [{"assessment_id": r["id"], "assessed_at": r["assessed_at"], "channel": "csv",
-                     "model_version": r["model_version"], "score": r["score"], "grade": r["grade"],
-                     "firm_id": r["firm_id"], "name": r["name"]} for r in conn.execute(q2).mappings()]
+            out = [_summary(r, r["channel"]) for r in conn.execute(q1).mappings()]
+            out += [_summary(r, "csv") for r in conn.execute(q2).mappings()]
         out.sort(key=lambda s: s["assessed_at"], reverse=True)  # stable: ties keep their order
         return out[:limit]
 
@@ -432,27 +604,13 @@ class AuditStore:
             return (set(conn.execute(select(assessments.c.id)).scalars())
                     | set(conn.execute(select(upload_assessments.c.id)).scalars()))
 
-    def check_writable(self) -> None:
-        """Write a probe row inside a transaction and roll it back; raise StoreError when that fails."""
-        try:
-            with self.engine.connect() as conn:
-                with conn.begin() as tx:
-                    conn.execute(delete(probe))
-                    conn.execute(insert(probe), [{"id": "probe"}])
-                    tx.rollback()
-        except Exception as exc:
-            raise StoreError(f"audit store is not writable: {exc}") from exc
-
     def close(self) -> None:
-        if self._checkpointer is not None:
-            self._checkpointer.stop()
-        if self._raw is not None:
-            self._raw.close()
-            self._raw = None
         if self._writer is not None:
             self._queue.put(None)
             self._writer.join(timeout=10)
             self._writer = None
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         self.engine.dispose()
 
 
@@ -461,17 +619,30 @@ def _identity(row: Any, channel: str) -> dict[str, Any]:
             "key_id": row["key_id"], "channel": channel, "model_version": row["model_version"]}
 
 
-def _summary(row: Any) -> dict[str, Any]:
-    """A history line of an `assessments` row (score and grade from its output, name from its input)."""
-    given, result = json.loads(row["input_json"]), json.loads(row["output_json"])
-    name = (given.get("name") or given.get(FIELD_SPECS["name"].label_zh)) if isinstance(given, dict) else None
-    return {"assessment_id": row["id"], "assessed_at": row["assessed_at"], "channel": row["channel"],
-            "model_version": row["model_version"], "score": result.get("score"), "grade": result.get("grade"),
-            "firm_id": row["firm_id"], "name": name}
+def _summary(row: Any, channel: str) -> dict[str, Any]:
+    return {"assessment_id": row["id"], "assessed_at": row["assessed_at"], "channel": channel,
+            "model_version": row["model_version"], "score": row["score"], "grade": row["grade"],
+            "firm_id": row["firm_id"], "name": row["name"]}
+
+
+def _summary_fields(raw_input: bytes, raw_output: bytes) -> tuple[float | None, str | None, str | None]:
+    """Score and grade from an answer, the firm's name (a text, else none) from its input."""
+    given = orjson.loads(raw_input)
+    name = next((given[k] for k in _NAME_KEYS if given.get(k)), None) if isinstance(given, dict) else None
+    name = name if isinstance(name, str) else None
+    found = _SCORE_GRADE.search(raw_output, 0, 400)  # our own answers: read where they put them
+    if found is not None:
+        return float(found[1]), found[2].decode("utf-8"), name
+    result = orjson.loads(raw_output)  # any other shape: parse it (~50 µs for an answer)
+    if not isinstance(result, dict):
+        return None, None, name
+    score, grade = result.get("score"), result.get("grade")
+    return (float(score) if isinstance(score, (int, float)) and not isinstance(score, bool) else None,
+            grade if isinstance(grade, str) else None, name)
 
 
 def _resolve(fut: asyncio.Future[None], err: BaseException | None) -> None:
-    if fut.done():  # the request was cancelled (client went away)
+    if fut.done():  # the request timed out or was cancelled (client went away)
         return
     if err is None:
         fut.set_result(None)

@@ -612,7 +612,7 @@ function renderResult() {
       h("div", {}, h("h3", { class: "section-title" }, t("reasons_down")), reasonList(r.reasons_down, "down")),
       h("div", {}, h("h3", { class: "section-title" }, t("reasons_up")), reasonList(r.reasons_up, "up"))),
     recommendationBlock(cur.recommendation),
-    cur.profile && !cur.stale ? whatIfPanel(cur) : null].filter(Boolean));
+    cur.profile ? whatIfPanel(cur) : null].filter(Boolean));
 }
 
 // ---------------------------------------------------------------- what-if

@@ -5,18 +5,23 @@ must show what the model says, not merely "something".
 """
 from __future__ import annotations
 
+import json
+import os
+import shutil
 from datetime import date
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from playwright.sync_api import expect
 
 from service.local_server import CHROMIUM, CHROMIUM_ARGS, background_server
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                 reason="Debian chromium is not installed (.ci/run installs it)")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "web"
 TIMEOUT_MS = 20_000
+AXE = Path(__file__).with_name("assets") / "axe.min.js"  # axe-core, vendored as a test asset (MPL-2.0)
+SHOTS_COPY = os.environ.get("TECHSCORE_SHOTS_DIR")  # e.g. /tmp/techscore-shots: copies for a report
 
 
 # ---------------------------------------------------------------------------------- fixtures
@@ -39,6 +44,17 @@ def server(model_dir, api_key, tmp_path_factory):
     settings = Settings(model_dir=model_dir, database_url=f"sqlite:///{db}", keys_file=api_key[0])
     with background_server(create_app(settings)) as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory):
+    """Screenshot directory (a tmp dir); `shots(name)` is the path of one picture."""
+    root = tmp_path_factory.mktemp("web-shots")
+    yield lambda name: root / name
+    if SHOTS_COPY:
+        Path(SHOTS_COPY).mkdir(parents=True, exist_ok=True)
+        for f in root.iterdir():
+            shutil.copy2(f, Path(SHOTS_COPY) / f.name)
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +118,7 @@ def score_example(page, which: str) -> None:
 def test_wrong_key_is_refused_and_the_key_lives_in_session_storage_only(page, api_key):
     page.fill("#api-key", "ts_not-a-key")
     page.click("#signin-form button[type=submit]")
-    page.wait_for_function("document.querySelector('#signin-error').textContent.length > 0")
+    expect(page.locator("#signin-error")).not_to_be_empty()  # (the page's CSP forbids eval: no wait_for_function)
     assert "API 密钥无效" in page.text_content("#signin-error")
     assert page.is_visible("#view-signin") and not page.is_visible("#view-assess")
 
@@ -156,7 +172,7 @@ def test_validation_messages_from_the_api_appear_next_to_each_field(page, api_ke
     assert "must be ≤ 1" in page.text_content("#e-top5_customer_share")
 
 
-def test_score_radar_points_reasons_what_if_and_screenshot(page, api_key, score_of):
+def test_score_radar_points_reasons_what_if_and_screenshot(page, api_key, score_of, shots):
     from features.schema import example_profiles
 
     growth = example_profiles()["growth"]
@@ -187,22 +203,22 @@ def test_score_radar_points_reasons_what_if_and_screenshot(page, api_key, score_
     page.click("#lang-en")
     assert expected["reasons_down"][0]["text_en"] in page.locator("#reasons-down li").first.text_content()
     assert page.text_content("#radar svg text[data-dimension=tech_ip]").startswith("Technology & IP")
-    page.screenshot(path=str(_artifact("result.png")), full_page=True)
+    page.screenshot(path=str(shots("result.png")), full_page=True)
 
     # what-if: change a value, see the score re-computed live (the page offers the fields behind
     # the reasons; any other field can be added)
     whatif_field(page, "redemption_clause").select_option("false")
     changed = dict(growth, redemption_clause=False)
     want = f"{score_of(changed)['score']:.2f}"
-    page.wait_for_function(f"document.querySelector('#whatif-score')?.textContent === '{want}'")
+    expect(page.locator("#whatif-score")).to_have_text(want)
     whatif_field(page, "staff_total").fill("200")
     changed["staff_total"] = 200
     want = f"{score_of(changed)['score']:.2f}"
-    page.wait_for_function(f"document.querySelector('#whatif-score')?.textContent === '{want}'")
+    expect(page.locator("#whatif-score")).to_have_text(want)
     delta = score_of(changed)["score"] - expected["score"]
     assert page.text_content("#whatif-delta").replace("−", "-") == f"({delta:+.2f})"
     assert page.text_content("#result-score") == f"{expected['score']:.2f}"  # the assessment itself is unchanged
-    page.screenshot(path=str(_artifact("what-if.png")), full_page=True)
+    page.screenshot(path=str(shots("what-if.png")), full_page=True)
 
 
 def whatif_field(page, name: str):
@@ -268,11 +284,13 @@ def test_history_reopens_an_assessment_exactly_as_stored(page, api_key):
     page.wait_for_selector("#stored-banner")
     assert page.text_content("#result-assessment-id") == assessment
     assert {p: page.inner_html(p) for p in parts} == shown
-    page.click("#stored-banner button")  # the stored input goes back into the form
+    # the stored input is back in the form: form and result describe the same firm
     assert page.input_value("#f-name") == "苏州澄视智能科技有限公司"
+    assert page.text_content("#result-firm-name") == "苏州澄视智能科技有限公司"
+    assert page.input_value("#f-firm_id") == page.text_content("#result-firm-id")
 
 
-def test_batch_upload_shows_progress_and_downloads_scored_file_and_rejects(page, api_key, direct_scorer, tmp_path):
+def test_batch_upload_shows_progress_and_downloads_scored_file_and_rejects(page, api_key, direct_scorer, tmp_path, shots):
     from features.validate import validate_frame
     from training.synthetic import generate
 
@@ -295,7 +313,17 @@ def test_batch_upload_shows_progress_and_downloads_scored_file_and_rejects(page,
     assert page.get_attribute("#batch-progress", "value") == "100"
     summary = f"共 12 行：评分 {12 - len(bad)} 行，拒绝 {len(bad)} 行"
     assert summary in page.text_content("#batch-summary")
-    page.screenshot(path=str(_artifact("batch.png")))
+    # the summary: grade distribution, decisions and the rules rows were rejected by
+    want = direct_scorer.score_frame(checked.clean)
+    grades = page.locator("#batch-grades tbody tr").evaluate_all(
+        "rows => rows.map(r => [r.cells[0].textContent, Number(r.cells[1].textContent)])")
+    assert dict(grades) == dict(pd.Series(want.grade).value_counts())
+    decisions = page.locator("#batch-decisions tbody tr").evaluate_all(
+        "rows => rows.map(r => Number(r.cells[1].textContent))")
+    assert sum(decisions) == 12 - len(bad)
+    rules = page.locator("#batch-rules tbody tr th").all_text_contents()
+    assert "rd_staff_le_staff" in rules
+    page.screenshot(path=str(shots("batch.png")))
 
     with page.expect_download() as dl:
         page.click("#download-scored")
@@ -316,7 +344,7 @@ def test_batch_upload_shows_progress_and_downloads_scored_file_and_rejects(page,
     row = page.locator(f"#history-table tr[data-id='{first['assessment_id']}']")
     row.wait_for()
     assert "CSV" in row.text_content()
-    page.screenshot(path=str(_artifact("history.png")))
+    page.screenshot(path=str(shots("history.png")))
     row.locator("button").click()
     page.wait_for_selector("#stored-banner")
     assert page.text_content("#result-score") == f"{first['score']:.2f}"
@@ -326,6 +354,3 @@ def test_batch_upload_shows_progress_and_downloads_scored_file_and_rejects(page,
     assert page.text_content("#rec-limit") == f"{first['limit']:,.0f} 万元"
 
 
-def _artifact(name: str) -> Path:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    return ARTIFACTS / name

@@ -78,6 +78,8 @@ function applyLang() {
   for (const n of $$("[data-zh]")) n.textContent = en() ? n.dataset.en : n.dataset.zh;
   for (const n of $$("[data-label-zh]")) n.setAttribute("aria-label", en() ? n.dataset.labelEn : n.dataset.labelZh);
   for (const b of $$("[data-lang]")) b.setAttribute("aria-pressed", String(b.dataset.lang === state.lang));
+  const stage = $("#batch-stage").dataset.stage;
+  if (stage) $("#batch-stage").textContent = t(STAGE_TEXT[stage]);
   renderResult();
   renderHistory();
   renderBatch();
@@ -882,8 +884,10 @@ async function openAssessment(summary) {
 }
 
 // ---------------------------------------------------------------- batch
+const STAGE_TEXT = { upload: "uploading", process: "processing", download: "downloading", done: "done", failed: "failed" };
+
 function setProgress(stage, fraction) {
-  $("#batch-stage").textContent = t({ upload: "uploading", process: "processing", download: "downloading", done: "done", failed: "failed" }[stage]);
+  $("#batch-stage").textContent = t(STAGE_TEXT[stage]);
   $("#batch-stage").dataset.stage = stage;
   const bar = $("#batch-progress");
   if (fraction === null) bar.removeAttribute("value");

@@ -669,12 +669,14 @@ def test_history_pages_and_finds_a_firm_by_name_or_credit_code(browser, server, 
 def test_keyboard_skip_link_focus_on_result_and_tabs(page, api_key):
     sign_in(page, api_key[1])
     assert page.evaluate("document.activeElement.id") == "assess-title"  # focus follows the sign-in
-    page.click("[data-example=growth]")
-    page.evaluate("document.activeElement.blur(); window.scrollTo(0, 0)")
+    page.reload()  # the session's key signs in again; the first tab stops are the skip links
+    page.wait_for_selector("body[data-ready=true]")
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.getAttribute('href')") == "#main"
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.id") == "skip-submit"
+    page.click("[data-example=growth]")
+    page.focus("#skip-submit")
     page.keyboard.press("Enter")  # straight to the submit button, past ~90 fields
     assert page.evaluate("document.activeElement.id") == "submit-score"
     page.keyboard.press("Enter")

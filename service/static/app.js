@@ -817,11 +817,13 @@ function renderHistory() {
     body.replaceChildren(h("tr", {}, h("td", { colspan: 8, class: "muted" }, text)));
     return;
   }
+  // data-label: the column's name, shown beside each cell where the table is laid out as cards (phones)
+  const cell = (key, attrs, text) => h("td", { ...attrs, dataset: { label: t(key) } }, text);
   body.replaceChildren(...hs.items.map((a) => h("tr", { dataset: { id: a.assessment_id } },
-    h("td", {}, fmtTime(a.assessed_at)),
-    h("td", { class: "code" }, a.firm_id ?? ""), h("td", { class: "name" }, a.name ?? ""),
-    h("td", { class: "num" }, a.score === null ? "" : Number(a.score).toFixed(2)), h("td", {}, a.grade ?? ""),
-    h("td", {}, t(`channel_${a.channel}`)), h("td", {}, a.model_version),
+    cell("col_time", {}, fmtTime(a.assessed_at)),
+    cell("col_firm", { class: "code" }, a.firm_id ?? ""), cell("col_name", { class: "name" }, a.name ?? ""),
+    cell("score", { class: "num" }, a.score === null ? "" : Number(a.score).toFixed(2)), cell("grade", {}, a.grade ?? ""),
+    cell("col_channel", {}, t(`channel_${a.channel}`)), cell("model_version", {}, a.model_version),
     h("td", {}, h("button", { type: "button", "aria-label": `${t("open")} ${a.name ?? a.firm_id ?? ""}`,
       onclick: () => openAssessment(a) }, t("open"))))));
 }

@@ -725,7 +725,7 @@ def _tour(page, api_key, tmp_path, shoot) -> dict:
     out["history"] = shoot("history")
     page.click("#tabs [data-tab=batch]")
     firms = generate(8, seed=5).drop(columns=["default_12m", "true_pd"])
-    firms.loc[2, "rd_staff"] = 10_000
+    firms.loc[2, ["staff_total", "rd_staff"]] = [10, 10_000]  # a reject, for the summary of rules
     src = tmp_path / "tour.csv"
     firms.to_csv(src, index=False)
     page.set_input_files("#batch-file", str(src))

@@ -1,6 +1,6 @@
 // TechScore loan officer's page: sign-in, profile form, result, what-if, memo, history, batch.
 import * as api from "./api.js";
-import { DERIVED_LABELS, RULE_TERMS, makeT, splitBilingual } from "./i18n.js";
+import { DERIVED_LABELS, DETAIL_TEXTS, RULE_TERMS, makeT, splitBilingual } from "./i18n.js";
 import { radarChart } from "./radar.js";
 
 const LANG_STORE = "techscore.lang";
@@ -120,10 +120,21 @@ function failureBlock(err, { lead = null, fieldLines = true } = {}) {
   }
   const detail = err.problem?.detail;
   if (err.kind === "http" && detail && !err.fieldErrors.length && err.status < 500 && ![401, 403, 413].includes(err.status)) {
-    const [zh, enText] = splitBilingual(detail);
-    box.append(h("div", { class: "muted detail" }, zh === enText ? h("span", { lang: "en" }, detail) : bi(zh, enText)));
+    box.append(h("div", { class: "muted detail" }, detailText(detail)));
   }
   return box;
+}
+
+/** A problem's detail in the officer's language: bilingual details split, known English ones translated. */
+function detailText(detail) {
+  const [zh, enText] = splitBilingual(detail);
+  if (zh !== enText) return bi(zh, enText);
+  for (const [re, zhT, enT] of DETAIL_TEXTS) {
+    const m = re.exec(detail);
+    const fill = (tpl) => tpl.replace(/\$(\d)/g, (_, i) => m[i]);
+    if (m) return bi(fill(zhT), fill(enT));
+  }
+  return h("span", { lang: "en" }, detail);
 }
 
 /** One per-field problem from the API: its bilingual message, or a clear one of our own for a what-if change. */

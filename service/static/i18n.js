@@ -11,7 +11,6 @@ export const STRINGS = {
     "Enter your API key. It is kept for this browser tab's session only."],
   api_key: ["API 密钥", "API key"],
   bad_key: ["API 密钥无效，请检查后重试。", "The API key was not accepted; check it and try again."],
-  network_error: ["无法连接评分服务：", "Cannot reach the scoring service: "],
   examples: ["示例企业：", "Example firms:"],
   example_startup: ["初创期", "Startup"],
   example_growth: ["成长期", "Growth"],
@@ -163,6 +162,18 @@ export const STRINGS = {
   rule_firm: ["本企业", "firm"],
   close: ["关闭", "Close"],
 };
+
+/** The API's English-only problem details the officer can meet, in both languages (others are shown as sent). */
+export const DETAIL_TEXTS = [
+  [/neither UTF-8 nor GBK/, "文件既不是 UTF-8 也不是 GBK/GB18030 编码的文本，请另存为 UTF-8 CSV 后重试。",
+    "The file is neither UTF-8 nor GBK/GB18030 text; save it as a UTF-8 CSV and try again."],
+  [/the file is empty/, "文件为空：需要一行表头和至少一行数据。", "The file is empty: a header line and at least one row are needed."],
+  [/not a readable CSV table/, "文件无法读取为 CSV 表格(请检查分隔符与引号)。", "The file cannot be read as a CSV table (check separators and quotes)."],
+  [/columns (.+) and (.+) both map to field '([^']+)'/, "表头 $1 与 $2 对应同一字段 $3，请删除其中一列。",
+    "Columns $1 and $2 both map to field $3; remove one of them."],
+  [/needs a file field named 'file'/, "上传内容中没有文件，请选择 CSV 文件后重试。", "No file was uploaded; choose a CSV file and try again."],
+  [/exceed the batch limit of (\d+)/, "超过单次上限 $1 户，请分批提交。", "More than the limit of $1 firms at once; send them in parts."],
+];
 
 /** Policy terms that appear in rule texts written by models/ (English formulas): shown in the officer's
  *  language. Field names are replaced with the schema's labels by the page; these are the rest. */

@@ -767,3 +767,17 @@ def test_the_page_runs_under_its_content_security_policy(browser, server, api_ke
     page.wait_for_selector("#history-table tbody tr[data-id]")
     assert not page.errors, page.errors
     page.context.close()
+
+
+def test_a_file_that_cannot_be_read_is_explained_in_the_officers_language(page, api_key, tmp_path):
+    src = tmp_path / "empty.csv"
+    src.write_bytes(b"")
+    sign_in(page, api_key[1])
+    page.click("#tabs [data-tab=batch]")
+    page.set_input_files("#batch-file", str(src))
+    page.click("#batch-form button[type=submit]")
+    expect(page.locator("#batch-error")).to_contain_text("文件为空：需要一行表头和至少一行数据")
+    assert "the file is empty" not in page.text_content("#batch-error")
+    assert page.text_content("#batch-stage") == "失败"
+    page.click("#lang-en")
+    assert "The file is empty" in page.text_content("#batch-error")

@@ -1042,7 +1042,7 @@ async function start() {
   $("#signin-form").addEventListener("submit", signIn);
   $("#sign-out").addEventListener("click", signOut);
   for (const b of $$("[data-lang]")) b.addEventListener("click", () => setLang(b.dataset.lang));
-  for (const b of $$("#tabs [data-tab]")) b.addEventListener("click", () => showTab(b.dataset.tab, true));
+  for (const b of $$("#tabs [data-tab]")) b.addEventListener("click", () => showTab(b.dataset.tab));
   $("#tabs").addEventListener("keydown", onTabKey);
   $("#profile-form").addEventListener("submit", submitProfile);
   $("#clear-form").addEventListener("click", () => fillForm({}));

@@ -145,9 +145,12 @@ def main() -> None:
           f"({', '.join(f'{k} {v / 1024:.1f}' for k, v in assets.items())})")
     static = [e for e in entries if not e["name"].startswith("/v1/")]
     api_meta = [e for e in entries if e["name"].startswith("/v1/")]
-    print(f"page weight, cold (gzip on the wire / decoded): page {sum(e['wire'] for e in static) / 1024:.1f} / "
-          f"{sum(e['body'] for e in static) / 1024:.1f} KiB in {len(static)} requests; after sign-in the form "
-          f"metadata and examples {sum(e['wire'] for e in api_meta) / 1024:.1f} / {sum(e['body'] for e in api_meta) / 1024:.1f} KiB")
+    def kib(rows: list[dict], key: str) -> str:
+        return f"{sum(e[key] for e in rows) / 1024:.1f}"
+
+    print(f"page weight, cold (gzip on the wire / decoded): page {kib(static, 'wire')} / {kib(static, 'body')} KiB "
+          f"in {len(static)} requests; after sign-in the form metadata and examples {kib(api_meta, 'wire')} / "
+          f"{kib(api_meta, 'body')} KiB")
     print(f"time to interactive, cold, loopback (navigation → sign-in usable), median of {len(ready)}: "
           f"{median_ms(ready):8.1f} ms; sign-in → form usable: {median_ms(form):8.1f} ms")
     print(f"page load + sign-in (form metadata and examples):     {load_ms:8.1f} ms")

@@ -20,7 +20,8 @@ def _like(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def history_page(store: AuditStore, key_id: str | None, q: str, offset: int, limit: int) -> tuple[list[dict[str, Any]], int]:
+def history_page(store: AuditStore, key_id: str | None, q: str, offset: int,
+                 limit: int) -> tuple[list[dict[str, Any]], int]:
     """(summaries of rows offset … offset+limit−1, total matching) for `key_id` (all keys when None)."""
     single, rows = assessments.c, upload_assessments.c
     s = select(single.id.label("id"), single.assessed_at.label("at"), literal(0).label("csv"), literal(0).label("row"))

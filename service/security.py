@@ -97,8 +97,23 @@ def _merge(headers: list[tuple[bytes, bytes]], extra: list[tuple[bytes, bytes]])
     return [(k, v) for k, v in headers if k.lower() not in names] + new
 
 
+class GzipIfAccepted:
+    """Starlette's GZipMiddleware, entered only by requests that accept gzip: the others (API clients,
+    load balancers' probes) go straight to the app instead of through its identity responder."""
+
+    def __init__(self, app: ASGIApp, minimum_size: int, compresslevel: int):
+        self.app = app
+        self.gzip = GZipMiddleware(app, minimum_size=minimum_size, compresslevel=compresslevel)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and any(k == b"accept-encoding" and b"gzip" in v for k, v in scope["headers"]):
+            await self.gzip(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
 def install_security(app: FastAPI) -> None:
     """Security headers around every other middleware (413s included), compression outermost (so the
     docs' inline scripts are hashed before compression)."""
     app.add_middleware(SecurityHeadersMiddleware)
-    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=GZIP_LEVEL)
+    app.add_middleware(GzipIfAccepted, minimum_size=GZIP_MIN_BYTES, compresslevel=GZIP_LEVEL)

@@ -44,7 +44,8 @@ router = APIRouter(tags=["web"])
 def _field(name: str) -> dict[str, Any]:
     spec = asdict(FIELD_SPECS[name])
     spec["enum"] = list(spec["enum"])
-    spec["unit_zh"], spec["unit_en"] = UNIT_LABELS.get(spec["unit"], (spec["unit"], _UNIT_EN.get(spec["unit"], spec["unit"])))
+    default = (spec["unit"], _UNIT_EN.get(spec["unit"], spec["unit"]))
+    spec["unit_zh"], spec["unit_en"] = UNIT_LABELS.get(spec["unit"], default)
     # display names of the enum values (features.enum_labels), in schema order
     spec["enum_labels"] = [{"value": v, "label_zh": zh, "label_en": en}
                            for v, (zh, en) in (enum_labels(name).items() if spec["kind"] == "enum" else ())]

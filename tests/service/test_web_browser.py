@@ -291,7 +291,8 @@ def test_history_reopens_an_assessment_exactly_as_stored(page, api_key):
     assert page.input_value("#f-firm_id") == page.text_content("#result-firm-id")
 
 
-def test_batch_upload_shows_progress_and_downloads_scored_file_and_rejects(page, api_key, direct_scorer, tmp_path, shots):
+def test_batch_upload_shows_progress_and_downloads_scored_file_and_rejects(page, api_key, direct_scorer, tmp_path,
+                                                                           shots):
     from features.validate import validate_frame
     from training.synthetic import generate
 
@@ -371,7 +372,8 @@ def new_page(browser, server, size=DESKTOP, bypass_csp=False):
     pg.set_default_timeout(TIMEOUT_MS)
     pg.errors = []
     pg.on("pageerror", lambda e: pg.errors.append(str(e)))
-    pg.on("console", lambda m: pg.errors.append(m.text) if m.type == "error" and "Content Security Policy" in m.text else None)
+    pg.on("console", lambda m: pg.errors.append(m.text)
+          if m.type == "error" and "Content Security Policy" in m.text else None)
     pg.goto(server + "/")
     pg.wait_for_selector("body[data-ready=true]")
     return pg
@@ -391,7 +393,8 @@ def axe_counts(page) -> dict:
         page.add_script_tag(path=str(AXE))
     found = page.evaluate("""async () => (await axe.run(document, {resultTypes: ['violations']})).violations
         .map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.length}))""")
-    counts = {k: sum(v["nodes"] for v in found if v["impact"] == k) for k in ("critical", "serious", "moderate", "minor")}
+    impacts = ("critical", "serious", "moderate", "minor")
+    counts = {k: sum(v["nodes"] for v in found if v["impact"] == k) for k in impacts}
     counts["rules"] = sorted({f"{v['id']}:{v['impact']}" for v in found})
     return counts
 
@@ -499,7 +502,8 @@ def test_an_expired_key_signs_in_again_with_everything_typed_kept(browser, serve
     page.click("[data-example=mature]")
     page.fill("#f-name", "自填企业名称有限公司")
     page.fill("#f-revenue_y0", "41000")
-    typed = page.locator("#form-sections input, #form-sections select").evaluate_all("els => els.map(e => e.value)")
+    fields = page.locator("#form-sections input, #form-sections select")
+    typed = fields.evaluate_all("els => els.map(e => e.value)")
     fail_next(page, "**/v1/scores", 401)
     page.click("#submit-score")
     expect(page.locator("#signin-error")).to_contain_text("登录已失效，请重新登录；已填写的内容会保留")
@@ -507,7 +511,7 @@ def test_an_expired_key_signs_in_again_with_everything_typed_kept(browser, serve
     assert page.evaluate("sessionStorage.getItem('techscore.apiKey')") is None
     assert page.evaluate("document.activeElement.id") == "signin-title"
     sign_in(page, api_key[1])
-    assert page.locator("#form-sections input, #form-sections select").evaluate_all("els => els.map(e => e.value)") == typed
+    assert fields.evaluate_all("els => els.map(e => e.value)") == typed
     page.click("#submit-score")
     page.wait_for_selector("#result-score")
     want = score_of(example_profiles()["mature"] | {"name": "自填企业名称有限公司", "revenue_y0": 41000})

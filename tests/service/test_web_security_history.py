@@ -28,7 +28,8 @@ def app_keys(tmp_path_factory, model_dir):
 
 
 def _csp(resp) -> dict[str, str]:
-    return {d.split()[0]: d.partition(" ")[2] for d in (p.strip() for p in resp.headers["content-security-policy"].split(";"))}
+    directives = (p.strip() for p in resp.headers["content-security-policy"].split(";"))
+    return {d.split()[0]: d.partition(" ")[2] for d in directives}
 
 
 def test_every_response_carries_the_security_headers(app_keys):

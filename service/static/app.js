@@ -862,10 +862,10 @@ function fromFlatRow(row) {
 function flatRecommendation(row) {
   const amounts = String(row.joint_loan_shares ?? "").split(";").filter(Boolean).map(Number);
   const steps = [
-    ["basis", "测算基础", "Limit basis", row.limit_basis_amount, `limit_basis ${row.limit_basis ?? ""}`],
+    ["basis", "测算基础", "Limit basis", row.limit_basis_amount, ""],
     ["grade_factor", "评级系数", "Grade factor", row.grade_factor, `grade_factors.${row.grade}`],
     ["cap", "上限", "Cap", row.limit_cap, row.limit_cap_rule],
-    ["limit", "建议额度", "Limit", row.limit, "min(amount, cap) rounded down to"],
+    ["limit", "建议额度", "Limit", row.limit, ""],
   ].filter((s) => s[3] !== undefined && s[3] !== null && s[3] !== "")
     .map(([key, zh, enText, value, rule]) => ({ key, label_zh: zh, label_en: enText, value: Number(value), rule }));
   return {

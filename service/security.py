@@ -67,14 +67,25 @@ class SecurityHeadersMiddleware:
         await self.app(scope, receive, send_with_headers)
 
     async def _docs(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Buffer the (small) docs page to hash its inline scripts into the policy."""
+        """Buffer the (small) docs HTML page to hash its inline scripts into the policy; the docs'
+        other files (scripts, styles served under /docs) pass straight through."""
         start: Message | None = None
+        html = False
         body = bytearray()
 
         async def buffer(msg: Message) -> None:
-            nonlocal start
+            nonlocal start, html
             if msg["type"] == "http.response.start":
                 start = msg
+                headers = dict(msg.get("headers", []))
+                html = headers.get(b"content-type", b"").startswith(b"text/html")
+                if not html:
+                    csp = DOCS_CSP.format(hashes="").replace("'self' ;", "'self';")
+                    msg["headers"] = _merge(msg.get("headers", []), [(b"content-security-policy", csp.encode())])
+                    await send(msg)
+                return
+            if not html:
+                await send(msg)
                 return
             body.extend(msg.get("body", b""))
             if msg.get("more_body"):

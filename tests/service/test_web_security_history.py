@@ -140,3 +140,25 @@ def test_history_pages_and_searches_by_name_or_credit_code(app_keys):
     admin = {"X-API-Key": keys["admin"]}
     assert c.get("/v1/me/assessments", params={"q": "测05"}, headers=admin).headers["x-total-count"] == "1"
     assert c.get("/v1/me/assessments?offset=-1", headers=bob).status_code == 422
+
+
+def test_the_docs_own_assets_pass_through_with_the_docs_policy():
+    """Swagger UI's files served under /docs (when shipped locally) are streamed, not buffered or hashed."""
+    from fastapi import FastAPI
+    from fastapi.responses import PlainTextResponse
+
+    from service.security import install_security
+
+    app = FastAPI()
+    script = "window.ui = 1;" * 300
+
+    @app.get("/docs/swagger-ui-bundle.js")
+    def bundle() -> PlainTextResponse:
+        return PlainTextResponse(script, media_type="text/javascript")
+
+    install_security(app)
+    resp = TestClient(app).get("/docs/swagger-ui-bundle.js", headers={"Accept-Encoding": "gzip"})
+    assert resp.text == script and resp.headers["content-encoding"] == "gzip"
+    csp = _csp(resp)
+    assert csp["script-src"] == "'self'" and csp["frame-ancestors"] == "'none'"
+    assert resp.headers["x-content-type-options"] == "nosniff"

@@ -74,6 +74,38 @@ def api_latencies(url: str, key: str, repeat: int) -> list[float]:
     return out
 
 
+# Bytes of everything the page fetched (resource timing: on the wire, and decoded), by kind.
+WEIGHT_JS = """() => {
+  const all = [performance.getEntriesByType('navigation')[0], ...performance.getEntriesByType('resource')];
+  return all.map(e => ({name: new URL(e.name).pathname, wire: e.transferSize, body: e.decodedBodySize}));
+}"""
+
+
+def cold_load(url: str, key: str, runs: int) -> tuple[list[float], list[float], list[dict]]:
+    """Cold starts (new browser context: empty cache, no session): ms from navigation start to the
+    page being interactive (sign-in usable, body[data-ready]) and to the form being usable after
+    sign-in; and the bytes fetched by the last run."""
+    ready, form = [], []
+    entries: list[dict] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))
+        for _ in range(runs):
+            context = browser.new_context(viewport={"width": 1366, "height": 768})
+            page = context.new_page()
+            page.goto(url + "/")
+            page.wait_for_selector("body[data-ready=true]")
+            ready.append(page.evaluate("performance.now()"))  # ms since this navigation started
+            page.fill("#api-key", key)
+            t0 = page.evaluate("performance.now()")
+            page.click("#signin-form button[type=submit]")
+            page.wait_for_selector("#f-revenue_y0")
+            form.append(page.evaluate("performance.now()") - t0)
+            entries = page.evaluate(WEIGHT_JS)
+            context.close()
+        browser.close()
+    return ready, form, entries
+
+
 def page_latencies(url: str, key: str, repeat: int) -> tuple[float, list[float], list[float]]:
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=list(CHROMIUM_ARGS))
@@ -107,9 +139,20 @@ def main() -> None:
         with background_server(create_app(settings)) as url:
             api = api_latencies(url, key, args.repeat)
             load_ms, submit, whatif = page_latencies(url, key, args.repeat)
+            ready, form, entries = cold_load(url, key, max(3, args.repeat // 6))
     assets = {p.name: p.stat().st_size for p in sorted(STATIC_DIR.iterdir())}
     print(f"static assets: {sum(assets.values()) / 1024:.1f} KiB in {len(assets)} files "
           f"({', '.join(f'{k} {v / 1024:.1f}' for k, v in assets.items())})")
+    static = [e for e in entries if not e["name"].startswith("/v1/")]
+    api_meta = [e for e in entries if e["name"].startswith("/v1/")]
+    def kib(rows: list[dict], key: str) -> str:
+        return f"{sum(e[key] for e in rows) / 1024:.1f}"
+
+    print(f"page weight, cold (gzip on the wire / decoded): page {kib(static, 'wire')} / {kib(static, 'body')} KiB "
+          f"in {len(static)} requests; after sign-in the form metadata and examples {kib(api_meta, 'wire')} / "
+          f"{kib(api_meta, 'body')} KiB")
+    print(f"time to interactive, cold, loopback (navigation → sign-in usable), median of {len(ready)}: "
+          f"{median_ms(ready):8.1f} ms; sign-in → form usable: {median_ms(form):8.1f} ms")
     print(f"page load + sign-in (form metadata and examples):     {load_ms:8.1f} ms")
     print(f"API alone, POST /v1/scores (httpx), median of {args.repeat}:    {median_ms(api):8.1f} ms")
     print(f"page, submit → result rendered, median of {args.repeat}:        {median_ms(submit):8.1f} ms"

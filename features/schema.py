@@ -671,6 +671,8 @@ def violations_from_error(exc: ValidationError) -> list[dict[str, Any]]:
         else:
             items = [(str(err["loc"][0]) if err["loc"] else "", None, err.get("input"))]
         for field, rule, value in items:
+            if err["type"] == "missing":  # pydantic's input of a missing field is the whole profile
+                value = None
             if field not in FIELD_SPECS:  # extra='forbid' on an unknown key
                 out.append({"field": field, "rule": "unknown_field", "value": value,
                             "message": f"未知字段 {field} / unknown field {field}"})

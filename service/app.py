@@ -39,6 +39,7 @@ from service.monitoring import DriftMonitor, monitoring_router
 from service.rows_api import install_model_mismatch_handler, rows_router
 from service.settings import Settings
 from service.store import AuditRecord, AuditStore, Record, StoreError, UploadRecord
+from service.security import install_security
 from service.web import mount_web
 
 log = logging.getLogger(__name__)
@@ -401,6 +402,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=api.metrics)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     mount_web(app, api.audit, officer)
+    install_security(app)
     return app
 
 

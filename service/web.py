@@ -14,13 +14,15 @@ from typing import Any, Callable
 from fastapi import APIRouter, FastAPI, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.params import Depends
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from features.enum_labels import enum_labels
 from features.registry import DIMENSIONS, INDICATORS
 from features.schema import _UNIT_EN, FIELD_SPECS, GROUPS, example_profiles
 from service.api_models import AssessmentSummary
 from service.auth import ApiKey
+from service.history import history_page
 from service.store import AuditStore
 
 STATIC_DIR = Path(__file__).with_name("static")
@@ -33,13 +35,20 @@ OTHER_GROUP_LABELS = {"identity": ("企业基本信息", "Firm identity"), "requ
 SECTION_ORDER = ("identity", "ip", "rd", "talent", "capital", "financials", "credit", "request")
 assert set(SECTION_ORDER) == set(GROUPS), "every schema group needs a form section"
 
+# Units as the page shows them (the schema's unit codes are Chinese except the 0–1 share).
+UNIT_LABELS = {"share 0-1": ("比例(0–1)", "share (0–1)")}
+
 router = APIRouter(tags=["web"])
 
 
 def _field(name: str) -> dict[str, Any]:
     spec = asdict(FIELD_SPECS[name])
     spec["enum"] = list(spec["enum"])
-    spec["unit_en"] = _UNIT_EN.get(spec["unit"], spec["unit"])
+    default = (spec["unit"], _UNIT_EN.get(spec["unit"], spec["unit"]))
+    spec["unit_zh"], spec["unit_en"] = UNIT_LABELS.get(spec["unit"], default)
+    # display names of the enum values (features.enum_labels), in schema order
+    spec["enum_labels"] = [{"value": v, "label_zh": zh, "label_en": en}
+                           for v, (zh, en) in (enum_labels(name).items() if spec["kind"] == "enum" else ())]
     return spec
 
 
@@ -81,18 +90,21 @@ class RecentAssessment(AssessmentSummary):
     name: str | None
 
 
-def recent_assessments(store: AuditStore, key_id: str | None, limit: int) -> list[dict[str, Any]]:
-    """Newest assessments made with `key_id` (all keys when None), with the firm's name as submitted."""
-    return store.summaries(key_id=key_id, limit=limit)
-
-
 def mount_web(app: FastAPI, audit: Callable[[], AuditStore], officer: Depends) -> None:
     """Add the page (`/`, `/static/*`), its metadata endpoints and the officer's recent assessments."""
 
     @app.get("/v1/me/assessments", response_model=list[RecentAssessment], tags=["audit"],
-             summary="My recent assessments (all keys' for an admin), newest first")
-    async def my_assessments(limit: int = Query(50, ge=1, le=500), key: ApiKey = officer) -> list[dict[str, Any]]:
-        return await run_in_threadpool(recent_assessments, audit(), None if key.role == "admin" else key.id, limit)
+             summary="My assessments (all keys' for an admin), newest first, a page at a time; "
+                     "the X-Total-Count header gives the number matching")
+    async def my_assessments(response: Response, limit: int = Query(50, ge=1, le=500),
+                             offset: int = Query(0, ge=0, description="rows to skip (paging)"),
+                             q: str = Query("", max_length=100, description="企业名称或统一社会信用代码 / "
+                                            "firm name (substring) or credit code (prefix)"),
+                             key: ApiKey = officer) -> list[dict[str, Any]]:
+        rows, total = await run_in_threadpool(history_page, audit(), None if key.role == "admin" else key.id,
+                                              q, offset, limit)
+        response.headers["X-Total-Count"] = str(total)
+        return rows
 
     app.include_router(router, dependencies=[officer])
     app.add_api_route("/", index, include_in_schema=False)

@@ -32,7 +32,7 @@ export function radarChart(axes, title) {
   });
   for (const ring of RINGS) { // ring values along the bisector of the first two axes, clear of the labels
     const [x, y] = point(0.5, n, ring);
-    svg.appendChild(el("text", { x: x.toFixed(1), y: y.toFixed(1), fill: "#8a94a3", "font-size": "9" }, String(ring)));
+    svg.appendChild(el("text", { x: x.toFixed(1), y: y.toFixed(1), class: "ring" }, String(ring)));
   }
   svg.appendChild(polygon(Array(n).fill(50), "median"));
   svg.appendChild(polygon(axes.map((a) => a.rating), "firm"));

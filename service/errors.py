@@ -21,9 +21,11 @@ _PLACEHOLDER_ID = make_uscc("91110000000000000")
 
 _TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
            405: "Method not allowed", 409: "Conflict", 413: "Content too large", 415: "Unsupported media type",
-           422: "Unprocessable content", 500: "Internal server error", 503: "Service unavailable"}
+           422: "Unprocessable content", 429: "Too many requests", 500: "Internal server error",
+           503: "Service unavailable"}
 _SLUGS = {400: "bad-request", 401: "unauthorized", 403: "forbidden", 404: "not-found", 405: "method-not-allowed",
           409: "conflict", 413: "too-large", 415: "unsupported-media-type", 422: "validation",
+          429: "too-many-requests",
           500: "internal", 503: "unavailable"}
 
 

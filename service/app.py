@@ -454,14 +454,14 @@ def _batch_answer(engine: ScoringEngine, body: bytes, limit: int,
         raise ApiProblem(422, "the body must be a JSON array of firm profiles")
     if len(data) > limit:
         raise ApiProblem(413, f"{len(data)} firms exceed the batch limit of {limit}")
-    items: list[dict[str, Any]] = []
+    items: list[bytes] = []
     good: list[tuple[int, FirmProfile]] = []
     for i, raw in enumerate(data):
         try:
             good.append((i, _parse_profile(raw, f"/{i}")))
-            items.append({"index": i, "ok": True})
+            items.append(b"")  # filled in once scored
         except ApiProblem as exc:
-            items.append({"index": i, "ok": False, "errors": exc.errors})
+            items.append(_dumps({"index": i, "ok": False, "errors": exc.errors}))
     records: list[AuditRecord] = []
     grades: list[str] = []
     if good:
@@ -469,11 +469,14 @@ def _batch_answer(engine: ScoringEngine, body: bytes, limit: int,
         at = _now()
         for row, (i, _) in enumerate(good):
             out = _assessment(batch, row, new_id(), at)
-            items[i]["assessment"] = out
+            out_json = _dumps(out)
+            # the answer reuses the audit record's bytes: {"index":i,"ok":true,"assessment":{…}}, as orjson writes it
+            items[i] = b'{"index":%d,"ok":true,"assessment":%s}' % (i, out_json)
             grades.append(out["grade"])
-            records.append(_audit_row(out, json.dumps(data[i], ensure_ascii=False), _dumps(out), key, "batch"))
-    payload = _dumps({"scored": len(good), "rejected": len(data) - len(good), "results": items})
-    return payload, records, grades, len(data) - len(good)
+            records.append(_audit_row(out, json.dumps(data[i], ensure_ascii=False), out_json, key, "batch"))
+    rejected = len(data) - len(good)
+    payload = b'{"scored":%d,"rejected":%d,"results":[%s]}' % (len(good), rejected, b",".join(items))
+    return payload, records, grades, rejected
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

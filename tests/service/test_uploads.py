@@ -8,6 +8,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -221,3 +222,13 @@ def test_a_second_upload_beyond_the_limit_gets_429_while_the_first_is_scored(upl
     assert first.status_code == 200 and len(_read(first.text)) == 3
     assert order == ["working", "second upload 429", "healthz 200", "released"]
     assert upload_app.post("/v1/scores/csv", content=data, headers=h).status_code == 200  # the slot is free again
+
+
+def test_the_batch_answer_is_the_json_orjson_writes_for_it(client, keys):
+    """The answer is assembled from the audit records' bytes: it must be the same bytes as dumping it whole."""
+    firms = [FIRMS[0], FIRMS[1] | {"revenue_y0": "lots"}, FIRMS[2]]
+    r = client.post("/v1/scores/batch", json=firms, headers=keys.h())
+    assert r.status_code == 200
+    body = r.json()
+    assert r.content == orjson.dumps(body)
+    assert (body["scored"], body["rejected"]) == (2, 1) and [x["index"] for x in body["results"]] == [0, 1, 2]

@@ -294,6 +294,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise ApiProblem(413, str(exc), _limit_error(exc.setting, exc.limit, str(exc))) from exc
         except CsvError as exc:
             raise ApiProblem(422, str(exc)) from exc
+        except OSError as exc:  # the spool's disk is full or failing: the server's problem, not the file's
+            log.error("upload not spooled: %s", exc)
+            raise ApiProblem(503, "上传文件暂存失败，请稍后重试 / the upload could not be stored for scoring; retry "
+                                  "later", headers={"Retry-After": str(UPLOAD_RETRY_AFTER_SECONDS)}) from exc
         if scored.scored:
             try:
                 await api.record([await api.cpu.run(_upload_record, scored, model, key)])

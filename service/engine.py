@@ -82,9 +82,9 @@ class ScoringEngine:
         old, self.model = self.model, model
         return old
 
-    def score_profiles(self, profiles: Sequence[FirmProfile]) -> ScoreBatch:
-        """Score validated profiles now, on the current model (as_of defaults to today)."""
-        model = self.model
+    def score_profiles(self, profiles: Sequence[FirmProfile], model: LoadedModel | None = None) -> ScoreBatch:
+        """Score validated profiles now, on `model` or else the current one (as_of defaults to today)."""
+        model = model or self.model
         return model.scorer.score_columns(profiles_to_columns(profiles, date.today()))
 
     async def score_one(self, profile: FirmProfile | Callable[[], FirmProfile]) -> tuple[ScoreBatch, int]:
@@ -124,10 +124,12 @@ class ScoringEngine:
         self._expected = max(len(waiting), self._in_flight)
         if not waiting:
             return
-        job = asyncio.get_running_loop().run_in_executor(self._worker, self._score_batch, [p for p, _ in waiting])
+        # the model is taken here, when the batch closes: a reload meanwhile does not change it
+        job = asyncio.get_running_loop().run_in_executor(self._worker, self._score_batch, self.model,
+                                                         [p for p, _ in waiting])
         job.add_done_callback(partial(_answer, [fut for _, fut in waiting]))
 
-    def _score_batch(self, profiles: list[FirmProfile | Callable[[], FirmProfile]]) -> list[Outcome]:
+    def _score_batch(self, model: LoadedModel, profiles: list[FirmProfile | Callable[[], FirmProfile]]) -> list[Outcome]:
         """Validate and score a batch (on the worker thread): each request's result or its own exception."""
         outcomes: list[Outcome] = []
         good: list[tuple[int, FirmProfile]] = []
@@ -140,21 +142,21 @@ class ScoringEngine:
         if not good:
             return outcomes
         try:
-            batch = self.score_profiles([p for _, p in good])
+            batch = self.score_profiles([p for _, p in good], model)
         except Exception as exc:
             if len(good) == 1:
                 outcomes[good[0][0]] = exc
                 return outcomes
             for i, p in good:  # isolate the profile that breaks scoring
-                outcomes[i] = self._score_alone(p)
+                outcomes[i] = self._score_alone(model, p)
             return outcomes
         for row, (i, _) in enumerate(good):
             outcomes[i] = (batch, row)
         return outcomes
 
-    def _score_alone(self, profile: FirmProfile) -> Outcome:
+    def _score_alone(self, model: LoadedModel, profile: FirmProfile) -> Outcome:
         try:
-            return self.score_profiles([profile]), 0
+            return self.score_profiles([profile], model), 0
         except Exception as exc:
             return exc
 

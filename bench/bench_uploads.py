@@ -5,10 +5,11 @@
 1. Three concurrent uploads of `--upload-mb` MB each: the server's peak RSS (VmHWM, reset before the
    run) and the latency of `GET /healthz` (and of a single `POST /v1/scores`) sampled meanwhile from
    another process.
-2. Ten concurrent 1000-firm `POST /v1/scores/batch` requests (two rounds): `/healthz` latency meanwhile.
-3. `POST /v1/scores` against `GET /healthz` at concurrency 8 (bench_api's alternating slices) on this
-   checkout and on the code it branched from (`git archive` of the merge base with main), same run:
-   the micro-batcher now scores on a worker thread and must keep its throughput.
+2. On the code this branch started from (`git archive` of the merge base with main) and on this
+   checkout, one after the other in the same run: `POST /v1/scores` against `GET /healthz` at
+   concurrency 8 (bench_api's alternating slices: the micro-batcher now scores on a worker thread
+   and must keep its throughput), a 10,000-row CSV upload's rows/s, and ten concurrent 1000-firm
+   `POST /v1/scores/batch` requests (two rounds) with the `/healthz` latency meanwhile.
 """
 from __future__ import annotations
 
@@ -201,16 +202,34 @@ def base_checkout(work: Path) -> tuple[Path, str]:
     return target, commit[:10]
 
 
-def api_ratio(work: Path, model: Path, key: str, seconds: int) -> None:
+def csv_rate(server: Server, key: str, data: bytes) -> float:
+    """Rows a second through POST /v1/scores/csv (best of three)."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        r = httpx.post(server.url + "/v1/scores/csv", content=data, timeout=600,
+                       headers={"X-API-Key": key, "Content-Type": "text/csv"})
+        r.raise_for_status()
+        best = min(best, time.perf_counter() - started)
+    return (data.count(b"\n") - 1) / best
+
+
+def before_after(work: Path, model: Path, key: str, seconds: int, synchronous: str) -> None:
+    """The same measurements on the code this branch started from and on this branch, one after the other."""
     script = work / "post.lua"
     script.write_text(LUA_POST.format(key=key, body=json.dumps(example_profiles()["growth"])))
+    write_profiles(generate(10_000, seed=21), work / "10k.csv")
+    data = (work / "10k.csv").read_bytes()
     base_root, commit = base_checkout(work)
     for label, root in ((f"before ({commit})", base_root), ("after (this branch)", ROOT)):
-        with Server(root, work, model) as server:
+        print(f"-- {label}")
+        with Server(root, work, model, sqlite_synchronous=synchronous) as server:
             paired(server, script, 8, 2)  # warm-up
             health, post = paired(server, script, 8, seconds)
-        print(f"POST /v1/scores vs /healthz at concurrency 8, {label}: {post['rps']:,.0f} vs {health['rps']:,.0f} "
-              f"req/s, ratio {post['rps'] / health['rps']:.0%} (p99 {post['p99']:.1f} ms)")
+            print(f"POST /v1/scores vs /healthz at concurrency 8: {post['rps']:,.0f} vs {health['rps']:,.0f} req/s, "
+                  f"ratio {post['rps'] / health['rps']:.0%} (p99 {post['p99']:.1f} ms)")
+            print(f"10,000-row CSV via POST /v1/scores/csv: {csv_rate(server, key, data):,.0f} rows/s")
+            batches(server, key, 10)
 
 
 def main() -> None:
@@ -220,7 +239,7 @@ def main() -> None:
     parser.add_argument("--uploads", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--synchronous", default="NORMAL", help="TECHSCORE_SQLITE_SYNCHRONOUS of the servers")
-    parser.add_argument("--skip", default="", help="comma-separated parts to skip: uploads,batches,ratio")
+    parser.add_argument("--skip", default="", help="comma-separated parts to skip: uploads,compare")
     args = parser.parse_args()
     model, skip = args.model.resolve(), set(args.skip.split(","))
     with tempfile.TemporaryDirectory() as tmp:
@@ -233,11 +252,8 @@ def main() -> None:
                         sqlite_synchronous=args.synchronous) as server:
                 uploads(server, key, data, args.uploads)
             data.unlink()
-        if "batches" not in skip:
-            with Server(ROOT, work, model, sqlite_synchronous=args.synchronous) as server:
-                batches(server, key, 10)
-        if "ratio" not in skip:
-            api_ratio(work, model, key, args.seconds)
+        if "compare" not in skip:
+            before_after(work, model, key, args.seconds, args.synchronous)
 
 
 if __name__ == "__main__":

@@ -105,6 +105,9 @@ def test_rows_with_too_few_or_too_many_cells_are_rejected_with_rule_columns(clie
     for o, n in ((out[1], len(cells) // 2), (out[3], len(cells) + 1)):
         assert f"the line has {n} cells, the header has {len(cells)}" in o["error"] and o["assessment_id"] == ""
     assert [o["firm_id"] for o in (out[0], out[2], out[4])] == [f["firm_id"] for f in FIRMS]
+    for o, firm in zip((out[0], out[2], out[4]), FIRMS):  # the audit trail finds each row's own cells
+        stored = client.get(f"/v1/assessments/{o['assessment_id']}", headers=keys.h()).json()
+        assert stored["input"]["firm_id"] == firm["firm_id"] and stored["upload"]["row"] == int(o["row"])
 
 
 def test_an_upload_read_in_small_chunks_answers_as_one_read_whole(scorer, tmp_path):

@@ -393,7 +393,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(rows_router(lambda: api.scoring().model, api.record, officer, settings.batch_limit))
     install_model_mismatch_handler(app)
     app.add_middleware(errors.BodyLimitMiddleware, default_limit=settings.max_body_bytes,
-                       limits={"/v1/scores/csv": settings.max_upload_bytes})
+                       limits={"/v1/scores/csv": settings.max_upload_bytes},
+                       settings={"/v1/scores/csv": "max_upload_bytes"})
     app.add_middleware(MetricsMiddleware, metrics=api.metrics)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     mount_web(app, api.audit, officer)

@@ -235,3 +235,10 @@ def test_the_batch_answer_is_the_json_orjson_writes_for_it(client, keys):
     body = r.json()
     assert r.content == orjson.dumps(body)
     assert (body["scored"], body["rejected"]) == (2, 1) and [x["index"] for x in body["results"]] == [0, 1, 2]
+
+
+def test_an_upload_above_the_byte_limit_is_a_413_naming_the_setting(client, keys, settings):
+    data = _csv([FIRMS[0]]).encode() + b"x" * settings.max_upload_bytes
+    r = client.post("/v1/scores/csv", content=data, headers=keys.h() | {"Content-Type": "text/csv"})
+    assert r.status_code == 413 and r.headers["content-type"] == "application/problem+json"
+    assert r.json()["errors"][0]["field"] == "max_upload_bytes" and "上限" in r.json()["detail"]

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from features.io import InputError, RawChunk, csv_blocks, csv_header_bytes
+from features.io import InputError, RawChunk, csv_blocks, csv_header_bytes, unique_header
 from features.schema import ALIASES
 from models.decision import RECOMMENDATION_COLUMNS
 from models.scoring import RESULT_COLUMNS, Scorer
@@ -181,6 +181,10 @@ def _header(path: Path, encoding: str, limits: UploadLimits) -> list[str]:
         header = next(csv.reader([raw.decode(encoding).lstrip("\ufeff").rstrip("\r\n")]))
     except (UnicodeDecodeError, csv.Error) as exc:
         raise CsvError(f"表头无法读取 / the header line cannot be read: {exc}") from exc
+    try:
+        unique_header(header, "the upload")
+    except InputError as exc:
+        raise CsvError(str(exc)) from exc
     if len(header) > limits.max_columns:
         raise UploadLimitExceeded(
             "max_upload_columns", limits.max_columns,

@@ -242,3 +242,13 @@ def test_an_upload_above_the_byte_limit_is_a_413_naming_the_setting(client, keys
     r = client.post("/v1/scores/csv", content=data, headers=keys.h() | {"Content-Type": "text/csv"})
     assert r.status_code == 413 and r.headers["content-type"] == "application/problem+json"
     assert r.json()["errors"][0]["field"] == "max_upload_bytes" and "上限" in r.json()["detail"]
+
+
+def test_a_header_that_repeats_a_name_is_refused_by_the_api_and_the_command_line(client, keys, tmp_path, model_dir):
+    data = b"firm_id,a,a\n1,2,3\n"
+    r = client.post("/v1/scores/csv", content=data, headers=keys.h() | {"Content-Type": "text/csv"})
+    assert r.status_code == 422 and "repeats column names: a" in r.json()["detail"]
+    src, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    src.write_bytes(data)
+    res = CliRunner().invoke(cli, ["score", str(src), "-o", str(out), "--model", str(model_dir), "--workers", "1"])
+    assert res.exit_code == 2 and "repeats column names: a" in res.output and not out.exists()

@@ -232,7 +232,7 @@ def score_upload(scorer: Scorer, path: Path, as_of: date, limits: UploadLimits) 
     yield None
     try:
         schema = result_schema(scorer, upload.header)
-    except ValueError as exc:  # two headers mapping to one field
+    except ValueError as exc:  # two headers mapping to one field; a generic-mode model's missing columns
         raise CsvError(str(exc)) from exc
     reply_schema = pa.schema([pa.field("row", pa.int64()), pa.field("assessment_id", pa.string()), *schema,
                               pa.field("error", pa.string())])
@@ -245,9 +245,9 @@ def score_upload(scorer: Scorer, path: Path, as_of: date, limits: UploadLimits) 
             for block in csv_blocks(path, upload.encoding, limits.block_bytes):
                 try:
                     chunk = block.read()
-                except InputError as exc:
+                    res = score_chunk(scorer, chunk, as_of, schema, "parquet")  # neutralised below, with the reply
+                except ValueError as exc:  # InputError, or a file the model's columns cannot be read from
                     raise CsvError(str(exc).replace(str(path), "the upload")) from exc
-                res = score_chunk(scorer, chunk, as_of, schema, "parquet")  # neutralised below, with the reply
                 table = neutralise_formulas(_reply(res, chunk, out, reply_schema, name_column))
                 out.reply.write(csv_bytes(table))
                 ipc.write_table(table)

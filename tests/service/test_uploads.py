@@ -252,3 +252,22 @@ def test_a_header_that_repeats_a_name_is_refused_by_the_api_and_the_command_line
     src.write_bytes(data)
     res = CliRunner().invoke(cli, ["score", str(src), "-o", str(out), "--model", str(model_dir), "--workers", "1"])
     assert res.exit_code == 2 and "repeats column names: a" in res.output and not out.exists()
+
+
+def test_a_generic_mode_model_scores_uploads_as_the_command_line_does(settings, tmp_path, keys, book, book_model):
+    """One chunk scorer: the upload validates with the model's own columns (Scorer.validate), like `techscore score`."""
+    mine = settings.model_copy(update={"model_dir": book_model / "model",
+                                       "database_url": f"sqlite:///{tmp_path / 'audit.db'}"})
+    rows = book.drop(columns=["defaulted"]).head(50)
+    src, out = tmp_path / "book.csv", tmp_path / "out.csv"
+    rows.to_csv(src, index=False)
+    res = CliRunner().invoke(cli, ["score", str(src), "-o", str(out), "--model", str(book_model / "model"),
+                                   "--workers", "1"])
+    assert res.exit_code == 0, res.output
+    with TestClient(create_app(mine)) as client:
+        r = client.post("/v1/scores/csv", content=src.read_bytes(), headers=keys.h() | {"Content-Type": "text/csv"})
+    assert r.status_code == 200, r.text
+    api = [row for row in _read(r.text) if not row["error"]]
+    cli_rows = _read(out.read_text(encoding="utf-8"))
+    assert len(api) == len(cli_rows) > 0
+    assert [(a["score"], a["grade"]) for a in api] == [(c["score"], c["grade"]) for c in cli_rows]

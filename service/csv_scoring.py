@@ -16,6 +16,7 @@ import csv
 import hashlib
 import io
 import tempfile
+import weakref
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
@@ -26,7 +27,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from features.io import InputError, RawChunk, csv_blocks, csv_header_bytes, unique_header
+from features.io import CSV_BLOCK_BYTES, InputError, RawChunk, csv_blocks, csv_header_bytes, unique_header
 from features.schema import ALIASES
 from models.decision import RECOMMENDATION_COLUMNS
 from models.scoring import RESULT_COLUMNS, Scorer
@@ -39,7 +40,7 @@ READ_BYTES = 1 << 20  # the checking pass reads the file in pieces of this size
 SPOOL_BYTES = 1 << 20  # a reply larger than this is spooled to disk
 REPLY_PIECE_BYTES = 64 << 10
 ASSESSED_COLUMNS = ("assessment_id", "row", "firm_id", "name", "score", "grade")
-UPLOAD_BLOCK_BYTES = 1 << 20  # ≈ 2,500 rows a chunk: a smaller working set than the batch engine's 4 MB blocks
+SCHEMAS_PER_MODEL = 64  # reply schemas remembered per model (by header)
 _ZSTD = pa.Codec("zstd", compression_level=1)  # as service.store compresses (it decompresses our copy)
 
 
@@ -60,7 +61,7 @@ class UploadLimits:
     """Shape limits checked before any row is parsed (see Settings.max_upload_columns / max_upload_line_bytes)."""
     max_columns: int = 1000
     max_line_bytes: int = 64 << 10
-    block_bytes: int = UPLOAD_BLOCK_BYTES
+    block_bytes: int = CSV_BLOCK_BYTES  # the batch engine's chunks: ~10k rows (validation has a fixed cost per chunk)
 
 
 def decode(data: bytes) -> str:
@@ -231,7 +232,7 @@ def score_upload(scorer: Scorer, path: Path, as_of: date, limits: UploadLimits) 
     upload = check_upload(path, limits)
     yield None
     try:
-        schema = result_schema(scorer, upload.header)
+        schema = _result_schema(scorer, tuple(upload.header))
     except ValueError as exc:  # two headers mapping to one field; a generic-mode model's missing columns
         raise CsvError(str(exc)) from exc
     reply_schema = pa.schema([pa.field("row", pa.int64()), pa.field("assessment_id", pa.string()), *schema,
@@ -261,6 +262,20 @@ def score_upload(scorer: Scorer, path: Path, as_of: date, limits: UploadLimits) 
         raise
     out.output_arrow = sink.getvalue().to_pybytes()
     yield out
+
+
+_SCHEMAS: "weakref.WeakKeyDictionary[Scorer, dict[tuple[str, ...], pa.Schema]]" = weakref.WeakKeyDictionary()
+
+
+def _result_schema(scorer: Scorer, header: tuple[str, ...]) -> pa.Schema:
+    """`service.batch.result_schema`, remembered per model and header (it scores an empty frame: ~0.2 s,
+    and a bank sends the same export layout again and again)."""
+    known = _SCHEMAS.setdefault(scorer, {})
+    if header not in known:
+        if len(known) >= SCHEMAS_PER_MODEL:
+            known.clear()
+        known[header] = result_schema(scorer, list(header))
+    return known[header]
 
 
 def _reply(res: ChunkResult, chunk: RawChunk, out: ScoredUpload, schema: pa.Schema,

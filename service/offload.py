@@ -40,7 +40,10 @@ class CpuPool:
                 raise RuntimeError("the steps ended without a result")
             return item
         finally:
-            self._pool.submit(_close, steps)
+            try:
+                self._pool.submit(_close, steps)
+            except RuntimeError:  # the pool is shut down (the app is stopping): nothing runs the steps any more
+                pass
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

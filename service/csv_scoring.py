@@ -115,37 +115,47 @@ class UploadFile:
     header: list[str]
 
 
-class _LineMeter:
-    """Longest physical line so far, fed piece by piece (vectorised: no loop over lines)."""
+class _RecordMeter:
+    """Longest CSV record so far, fed piece by piece (vectorised: no loop over lines). A line break
+    inside quotes continues the record, as the chunk reader cuts them: so an unclosed quote, which
+    would make the rest of the file one record read whole, breaks the limit instead."""
 
     def __init__(self, limit: int):
-        self.limit, self.carry, self.lines = limit, 0, 0
+        self.limit, self.carry, self.lines, self.odd = limit, 0, 0, 0  # odd: quotes seen so far, mod 2
 
     def feed(self, piece: bytes) -> None:
-        breaks = np.flatnonzero(np.frombuffer(piece, dtype=np.uint8) == 10)
+        data = np.frombuffer(piece, dtype=np.uint8)
+        breaks = np.flatnonzero(data == 10)
+        quotes = np.cumsum(data == 34)
         if breaks.size:
-            lengths = np.diff(breaks, prepend=-1 - self.carry) - 1  # bytes before each line break
-            over = np.flatnonzero(lengths > self.limit)
-            if over.size:
-                self._fail(self.lines + int(over[0]) + 1)
+            ends = np.flatnonzero((quotes[breaks] + self.odd) % 2 == 0)  # breaks outside quotes end a record
+            if ends.size:
+                lengths = np.diff(breaks[ends], prepend=-1 - self.carry) - 1
+                over = np.flatnonzero(lengths > self.limit)
+                if over.size:
+                    self._fail(self.lines + int(ends[over[0]]) + 1)
+                self.carry = len(piece) - int(breaks[ends[-1]]) - 1
+            else:
+                self.carry += len(piece)
             self.lines += breaks.size
-            self.carry = len(piece) - int(breaks[-1]) - 1
         else:
             self.carry += len(piece)
+        self.odd = (self.odd + int(quotes[-1] if quotes.size else 0)) % 2
         if self.carry > self.limit:
             self._fail(self.lines + 1)
 
     def _fail(self, line: int) -> None:
         raise UploadLimitExceeded(
             "max_upload_line_bytes", self.limit,
-            f"第 {line} 行超过 {self.limit:,} 字节的行长上限 / line {line} is longer than the limit of "
-            f"{self.limit:,} bytes (max_upload_line_bytes)")
+            f"第 {line} 行的记录超过 {self.limit:,} 字节的上限（未闭合的引号会把其后所有行并为一条记录）/ the record "
+            f"at line {line} is longer than the limit of {self.limit:,} bytes (max_upload_line_bytes); an unclosed "
+            f"quote makes every line after it part of one record")
 
 
 def check_upload(path: Path, limits: UploadLimits) -> UploadFile:
-    """One pass over the spooled upload: no NUL bytes, UTF-8 or else GB18030, no line over the limit, a
-    header within the column limit; its hash and compressed copy on the way."""
-    sha, meter = hashlib.sha256(), _LineMeter(limits.max_line_bytes)
+    """One pass over the spooled upload: no NUL bytes, UTF-8 or else GB18030, no record over the line
+    limit, a header within the column limit; its hash and compressed copy on the way."""
+    sha, meter = hashlib.sha256(), _RecordMeter(limits.max_line_bytes)
     utf8 = codecs.getincrementaldecoder("utf-8")()
     is_utf8, size = True, 0
     sink = pa.BufferOutputStream()

@@ -271,3 +271,18 @@ def test_a_generic_mode_model_scores_uploads_as_the_command_line_does(settings, 
     cli_rows = _read(out.read_text(encoding="utf-8"))
     assert len(api) == len(cli_rows) > 0
     assert [(a["score"], a["grade"]) for a in api] == [(c["score"], c["grade"]) for c in cli_rows]
+
+
+def test_an_unclosed_quote_is_a_413_not_the_whole_file_read_as_one_record(scorer, tmp_path):
+    """A quoted line break continues a record: an unclosed quote would make the rest of the file one
+    chunk read whole, so the record limit catches it (here at 4 KB) however short each line is."""
+    good = _csv([FIRMS[0]] * 3).splitlines()
+    path = tmp_path / "u.csv"
+    path.write_text("\n".join([good[0], '"' + good[1]] + good[2:] * 40) + "\n", encoding="utf-8")
+    with pytest.raises(csv_scoring.UploadLimitExceeded, match="unclosed") as caught:
+        list(score_upload(scorer, path, date(2025, 6, 30), UploadLimits(max_line_bytes=4096)))
+    assert caught.value.setting == "max_upload_line_bytes"
+    closed = tmp_path / "ok.csv"  # a quoted line break that closes is one record among others: scored
+    closed.write_text(_csv([FIRMS[0] | {"name": "北京\n某科技"}, FIRMS[1], FIRMS[2]]), encoding="utf-8")
+    scored = list(score_upload(scorer, closed, date(2025, 6, 30), UploadLimits(max_line_bytes=4096)))[-1]
+    assert (scored.rows, scored.scored) == (3, 3)

@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
-from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -125,9 +124,10 @@ class ScoringEngine:
         if not waiting:
             return
         # the model is taken here, when the batch closes: a reload meanwhile does not change it
-        job = asyncio.get_running_loop().run_in_executor(self._worker, self._score_batch, self.model,
-                                                         [p for p, _ in waiting])
-        job.add_done_callback(partial(_answer, [fut for _, fut in waiting]))
+        loop, futures = asyncio.get_running_loop(), [fut for _, fut in waiting]
+        job = self._worker.submit(self._score_batch, self.model, [p for p, _ in waiting])
+        # one wake-up of the loop per batch (asyncio's run_in_executor wraps the job in two futures)
+        job.add_done_callback(lambda done: _answer_on(loop, futures, done))
 
     def _score_batch(self, model: LoadedModel, profiles: list[FirmProfile | Callable[[], FirmProfile]]) -> list[Outcome]:
         """Validate and score a batch (on the worker thread): each request's result or its own exception."""
@@ -161,7 +161,15 @@ class ScoringEngine:
             return exc
 
 
-def _answer(futures: list[asyncio.Future[tuple[ScoreBatch, int]]], job: asyncio.Future[list[Outcome]]) -> None:
+def _answer_on(loop: asyncio.AbstractEventLoop, futures: list[asyncio.Future[tuple[ScoreBatch, int]]],
+               job: Future[list[Outcome]]) -> None:
+    try:
+        loop.call_soon_threadsafe(_answer, futures, job)
+    except RuntimeError:  # the loop has closed (shutdown): nobody waits for these answers
+        pass
+
+
+def _answer(futures: list[asyncio.Future[tuple[ScoreBatch, int]]], job: Future[list[Outcome]]) -> None:
     """Resolve each request's future with its outcome (on the loop; a request that gave up is skipped)."""
     try:
         outcomes: list[Outcome] = job.result()

@@ -262,11 +262,25 @@ def input_columns(path: Path, encoding: str | None = None) -> list[str]:
     if is_parquet(path):
         return pq.ParquetFile(path).schema_arrow.names
     enc = check_encoding(encoding) if encoding else detect_encoding(path)
+    raw = csv_header_bytes(path)
+    if b"\0" in raw:  # UTF-16 or a binary file: no bank export we read has NUL bytes
+        raise InputError(f"{path}: 表头含 NUL 字节，不是 UTF-8 或 GBK 文本 CSV / the header line has NUL bytes: "
+                         "not a UTF-8 or GBK text CSV file")
     try:
-        first = csv_header_bytes(path).decode(enc).lstrip("\ufeff").rstrip("\r\n")
+        return unique_header(next(csv.reader([raw.decode(enc).lstrip("\ufeff").rstrip("\r\n")]), []), path)
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: the header line is not {enc} text; pass --encoding") from exc
-    return next(csv.reader([first]), [])
+    except csv.Error as exc:  # e.g. a header cell above the csv module's field limit (128 KB)
+        raise InputError(f"{path}: 表头无法按 CSV 读取 / the header line cannot be read as CSV: {exc}") from exc
+
+
+def unique_header(names: list[str], where: object) -> list[str]:
+    """The header's names, or InputError when one repeats (its cells could not be told apart)."""
+    seen: set[str] = set()
+    repeated = list(dict.fromkeys(n for n in names if n in seen or seen.add(n)))  # type: ignore[func-returns-value]
+    if repeated:
+        raise InputError(f"{where}: 表头列名重复 / the header repeats column names: {', '.join(repeated)[:200]}")
+    return names
 
 
 def file_pieces(path: Path, encoding: str | None = None) -> Iterator[CsvBlock | ParquetBatch]:

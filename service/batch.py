@@ -27,7 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.io import CsvBlock, MalformedRow, ParquetBatch, RawChunk, file_pieces, input_columns, input_files
+from features.io import CsvBlock, InputError, MalformedRow, ParquetBatch, RawChunk, file_pieces, input_columns, input_files
 from features.validate import REJECT_COLUMNS
 from models.scoring import Scorer
 from service.output import AtomicFile, OrderedAppends, TableSink, csv_bytes, for_output, format_of
@@ -193,6 +193,12 @@ def shift_rows(rejects: pa.Table, offset: int) -> pa.Table:
     return rejects.set_column(0, REJECTS_SCHEMA.field("row"), rows)
 
 
+def check_has_rows(summary: BatchSummary, src: Path | str) -> None:
+    """InputError for an input without a single data row (a header-only file is a mistake, not a run)."""
+    if not summary.rows:
+        raise InputError(f"{src}: 没有数据行 / no data rows, only a header (or nothing): nothing to score")
+
+
 def default_workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
@@ -262,6 +268,7 @@ def score_file(scorer: Scorer, src: Path | str, out: Path | str, as_of: date | N
         else:
             rej_path.unlink(missing_ok=True)  # no stale rejects from an earlier run
         summary.seconds = time.perf_counter() - started
+        check_has_rows(summary, src)
         if max_reject_rate is not None and summary.reject_rate > max_reject_rate:
             raise RejectRateExceeded(summary, max_reject_rate)
         out_file.commit()

@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 from features.io import (check_encoding, csv_block_bounds, csv_blocks, detect_encoding, input_columns, input_files,
                          is_parquet, parquet_batches)
 from models.scoring import Scorer
-from service.batch import (REJECTS_SCHEMA, BatchSummary, ChunkResult, Progress, RejectRateExceeded,
+from service.batch import (REJECTS_SCHEMA, BatchSummary, ChunkResult, Progress, RejectRateExceeded, check_has_rows,
                            rejects_path_for, result_schema, score_piece, shift_rows)
 from service.output import AtomicFile, TableSink, format_of
 
@@ -169,6 +169,7 @@ def score_dataset(scorer: Scorer, src: Path | str, out: Path | str, as_of: date 
         summary.rejects_path = _write_rejects(parts, [results[i].stats.n_input for i in range(len(pieces))],
                                               rejects_path_for(out), summary.rejected > 0)
         summary.seconds = time.perf_counter() - started
+        check_has_rows(summary, src)
         if max_reject_rate is not None and summary.reject_rate > max_reject_rate:
             raise RejectRateExceeded(summary, max_reject_rate)
         for rej in parts.glob("rejects-*.parquet"):

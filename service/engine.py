@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -17,6 +18,7 @@ from models.scoring import ScoreBatch, Scorer
 BATCH_WINDOW_SECONDS = 0.002  # a batch closes when no request joined it for this long...
 MAX_WAIT_SECONDS = 0.008  # ...or when its first request has waited this long
 MAX_BATCH = 64  # a full batch is scored at once
+Outcome = tuple[ScoreBatch, int] | Exception | None  # one request's answer from the worker
 
 
 @dataclass(frozen=True)
@@ -55,8 +57,10 @@ class ScoringEngine:
     a batch half-way: requests in flight finish on the scorer they started with.
     """
 
-    def __init__(self, model: LoadedModel):
+    def __init__(self, model: LoadedModel, worker: Executor | None = None):
         self.model = model
+        # one thread: batches are scored in the order they closed, while the loop gathers the next
+        self._worker = worker or ThreadPoolExecutor(max_workers=1, thread_name_prefix="micro-batch")
         self._pending: list[tuple[FirmProfile | Callable[[], FirmProfile], asyncio.Future[tuple[ScoreBatch, int]]]] = []
         self._timer: asyncio.TimerHandle | None = None
         self._in_flight = 0  # requests inside `admit`
@@ -77,9 +81,9 @@ class ScoringEngine:
         old, self.model = self.model, model
         return old
 
-    def score_profiles(self, profiles: Sequence[FirmProfile]) -> ScoreBatch:
-        """Score validated profiles now, on the current model (as_of defaults to today)."""
-        model = self.model
+    def score_profiles(self, profiles: Sequence[FirmProfile], model: LoadedModel | None = None) -> ScoreBatch:
+        """Score validated profiles now, on `model` or else the current one (as_of defaults to today)."""
+        model = model or self.model
         return model.scorer.score_columns(profiles_to_columns(profiles, date.today()))
 
     async def score_one(self, profile: FirmProfile | Callable[[], FirmProfile]) -> tuple[ScoreBatch, int]:
@@ -113,37 +117,68 @@ class ScoringEngine:
         self._flush()
 
     def _flush(self) -> None:
+        """Close the batch: it is validated and scored on the engine's worker thread (not on the event
+        loop, which meanwhile reads the next requests); its futures are answered back on the loop."""
         waiting, self._pending, self._timer = self._pending, [], None
         self._expected = max(len(waiting), self._in_flight)
-        pending = []
-        for profile, fut in waiting:
+        if not waiting:
+            return
+        # the model is taken here, when the batch closes: a reload meanwhile does not change it
+        loop, futures = asyncio.get_running_loop(), [fut for _, fut in waiting]
+        job = self._worker.submit(self._score_batch, self.model, [p for p, _ in waiting])
+        # one wake-up of the loop per batch (asyncio's run_in_executor wraps the job in two futures)
+        job.add_done_callback(lambda done: _answer_on(loop, futures, done))
+
+    def _score_batch(self, model: LoadedModel, profiles: list[FirmProfile | Callable[[], FirmProfile]]) -> list[Outcome]:
+        """Validate and score a batch (on the worker thread): each request's result or its own exception."""
+        outcomes: list[Outcome] = []
+        good: list[tuple[int, FirmProfile]] = []
+        for i, profile in enumerate(profiles):
             try:
-                pending.append((profile() if callable(profile) else profile, fut))
+                good.append((i, profile() if callable(profile) else profile))
+                outcomes.append(None)
             except Exception as exc:  # this request's invalid profile: its own answer
-                fut.set_exception(exc)
-        if not pending:
-            return
+                outcomes.append(exc)
+        if not good:
+            return outcomes
         try:
-            batch = self.score_profiles([p for p, _ in pending])
+            batch = self.score_profiles([p for _, p in good], model)
         except Exception as exc:
-            if len(pending) == 1:
-                if not pending[0][1].done():
-                    pending[0][1].set_exception(exc)
-                return
-            for p, fut in pending:  # isolate the profile that breaks scoring
-                self._score_alone(p, fut)
-            return
-        for i, (_, fut) in enumerate(pending):
-            if not fut.done():
-                fut.set_result((batch, i))
+            if len(good) == 1:
+                outcomes[good[0][0]] = exc
+                return outcomes
+            for i, p in good:  # isolate the profile that breaks scoring
+                outcomes[i] = self._score_alone(model, p)
+            return outcomes
+        for row, (i, _) in enumerate(good):
+            outcomes[i] = (batch, row)
+        return outcomes
 
-    def _score_alone(self, profile: FirmProfile, fut: asyncio.Future[tuple[ScoreBatch, int]]) -> None:
+    def _score_alone(self, model: LoadedModel, profile: FirmProfile) -> Outcome:
         try:
-            result = (self.score_profiles([profile]), 0)
+            return self.score_profiles([profile], model), 0
         except Exception as exc:
-            if not fut.done():
-                fut.set_exception(exc)
-            return
-        if not fut.done():
-            fut.set_result(result)
+            return exc
 
+
+def _answer_on(loop: asyncio.AbstractEventLoop, futures: list[asyncio.Future[tuple[ScoreBatch, int]]],
+               job: Future[list[Outcome]]) -> None:
+    try:
+        loop.call_soon_threadsafe(_answer, futures, job)
+    except RuntimeError:  # the loop has closed (shutdown): nobody waits for these answers
+        pass
+
+
+def _answer(futures: list[asyncio.Future[tuple[ScoreBatch, int]]], job: Future[list[Outcome]]) -> None:
+    """Resolve each request's future with its outcome (on the loop; a request that gave up is skipped)."""
+    try:
+        outcomes: list[Outcome] = job.result()
+    except BaseException as exc:  # the worker itself failed: every request of the batch gets the error
+        outcomes = [exc if isinstance(exc, Exception) else RuntimeError("scoring was cancelled")] * len(futures)
+    for fut, outcome in zip(futures, outcomes):
+        if fut.done():
+            continue
+        if isinstance(outcome, BaseException):
+            fut.set_exception(outcome)
+        else:
+            fut.set_result(outcome)

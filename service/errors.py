@@ -21,9 +21,11 @@ _PLACEHOLDER_ID = make_uscc("91110000000000000")
 
 _TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
            405: "Method not allowed", 409: "Conflict", 413: "Content too large", 415: "Unsupported media type",
-           422: "Unprocessable content", 500: "Internal server error", 503: "Service unavailable"}
+           422: "Unprocessable content", 429: "Too many requests", 500: "Internal server error",
+           503: "Service unavailable"}
 _SLUGS = {400: "bad-request", 401: "unauthorized", 403: "forbidden", 404: "not-found", 405: "method-not-allowed",
           409: "conflict", 413: "too-large", 415: "unsupported-media-type", 422: "validation",
+          429: "too-many-requests",
           500: "internal", 503: "unavailable"}
 
 
@@ -144,24 +146,31 @@ def install(app: FastAPI) -> None:
 class BodyTooLarge(HTTPException):
     """Raised while reading a body past its limit (an HTTPException, so FastAPI's body parsing lets it through)."""
 
-    def __init__(self, limit: int):
-        super().__init__(413, f"request body exceeds the limit of {limit:,} bytes")
+    def __init__(self, limit: int, setting: str = "max_body_bytes"):
+        super().__init__(413, too_large_detail(limit, setting))
+
+
+def too_large_detail(limit: int, setting: str) -> str:
+    return f"请求体超过 {limit:,} 字节的上限 / request body exceeds the limit of {limit:,} bytes ({setting})"
 
 
 class BodyLimitMiddleware:
     """413 for bodies above the route's limit: by Content-Length up front, or while streaming."""
 
-    def __init__(self, app: ASGIApp, default_limit: int, limits: dict[str, int]):
+    def __init__(self, app: ASGIApp, default_limit: int, limits: dict[str, int],
+                 settings: dict[str, str] | None = None):
         self.app, self.default_limit, self.limits = app, default_limit, limits
+        self.settings = settings or {}  # path → the setting its limit comes from (named in the 413)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         limit = self.limits.get(scope["path"], self.default_limit)
+        setting = self.settings.get(scope["path"], "max_body_bytes")
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > limit:
-                await _send_413(send, scope["path"], limit)
+                await _send_413(send, scope["path"], limit, setting)
                 return
         seen = 0
         started = False
@@ -172,7 +181,7 @@ class BodyLimitMiddleware:
             if msg["type"] == "http.request":
                 seen += len(msg.get("body", b""))
                 if seen > limit:
-                    raise BodyTooLarge(limit)
+                    raise BodyTooLarge(limit, setting)
             return msg
 
         async def tracking_send(msg: Message) -> None:
@@ -184,11 +193,13 @@ class BodyLimitMiddleware:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await _send_413(send, scope["path"], limit)
+                await _send_413(send, scope["path"], limit, setting)
 
 
-async def _send_413(send: Send, path: str, limit: int) -> None:
-    body = json.dumps(problem_body(413, f"request body exceeds the limit of {limit:,} bytes", path)).encode()
+async def _send_413(send: Send, path: str, limit: int, setting: str) -> None:
+    detail = too_large_detail(limit, setting)
+    errors = [{"path": "/", "field": setting, "rule": f"max:{limit}", "value": None, "problem": detail}]
+    body = json.dumps(problem_body(413, detail, path, errors), ensure_ascii=False).encode()
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})

@@ -13,8 +13,16 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-# OWASP "CSV injection": a cell starting with one of these is run as a formula by spreadsheets.
-FORMULA_FIRST_CHARS = pa.array(["=", "+", "-", "@", "\t", "\r"])
+# OWASP "CSV injection": a cell starting with one of these is run as a formula by spreadsheets, also
+# in their full-width (＝＋－＠) and small (﹦﹢﹣﹫) forms, which spreadsheet input methods fold to ASCII,
+# and after leading white space (spaces, NBSP, the ideographic space, BOM, zero-width space) that
+# spreadsheets trim; a cell starting with a tab or CR is neutralised whatever follows.
+_FORMULA_CHARS = "=+-@\uff1d\uff0b\uff0d\uff20\ufe66\ufe62\ufe63\ufe6b"
+_LEADING_SPACE = (" \t\n\v\f\r\u00a0\u1680\u2028\u2029\u202f\u205f\u3000\u200b\ufeff"
+                  + "".join(map(chr, range(0x2000, 0x200B))))
+FORMULA_FIRST_CHARS = pa.array(sorted(set(_FORMULA_CHARS + _LEADING_SPACE)))  # cheap pre-check on the first char
+_FORMULA = (r"^[\t\r]|^[\p{Z}\t\n\v\f\r\x{200B}\x{FEFF}]*"
+            r"[=+\-@\x{FF1D}\x{FF0B}\x{FF0D}\x{FF20}\x{FE66}\x{FE62}\x{FE63}\x{FE6B}]")
 _PLAIN_NUMBER = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$"  # "-5" is a number to a spreadsheet, not a formula
 FORMATS = ("csv", "parquet")
 
@@ -106,7 +114,8 @@ def neutralise_formulas(table: pa.Table) -> pa.Table:
         starts = pc.is_in(pc.utf8_slice_codeunits(col, 0, 1), value_set=FORMULA_FIRST_CHARS)
         if not pc.any(starts).as_py():  # the usual case: the number test below is a regex
             continue
-        risky = pc.and_kleene(starts, pc.invert(pc.match_substring_regex(col, _PLAIN_NUMBER)))
+        risky = pc.and_kleene(pc.match_substring_regex(col, _FORMULA),
+                              pc.invert(pc.match_substring_regex(col, _PLAIN_NUMBER)))
         if pc.any(risky).as_py():
             fixed = pc.if_else(risky, pc.binary_join_element_wise("'", col, ""), col)
             table = table.set_column(i, field, fixed)

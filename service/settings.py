@@ -33,6 +33,12 @@ class Settings(BaseModel):
     batch_limit: int = Field(1000, ge=1, description="Most firms in one POST /v1/scores/batch")
     max_body_bytes: int = Field(16 * MiB, ge=1024, description="Largest JSON request body")
     max_upload_bytes: int = Field(64 * MiB, ge=1024, description="Largest CSV upload")
+    max_upload_columns: int = Field(1000, ge=1, description="Most columns in a CSV upload's header (413 above)")
+    max_upload_line_bytes: int = Field(64 * 1024, ge=1024, le=128 * 1024,
+                                       description="Longest line of a CSV upload in bytes (413 above)")
+    max_concurrent_uploads: int = Field(2, ge=1, description="CSV uploads received and scored at once (429 above)")
+    cpu_threads: int = Field(1, ge=1, le=64, description="Worker threads scoring JSON batches and CSV uploads "
+                                                         "off the event loop")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> "Settings":

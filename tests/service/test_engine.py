@@ -16,7 +16,7 @@ def test_concurrent_requests_are_scored_in_one_batch_in_order(model_dir):
     engine = ScoringEngine(load_model(model_dir))
     sizes: list[int] = []
     score = engine.score_profiles
-    engine.score_profiles = lambda ps: sizes.append(len(ps)) or score(ps)  # type: ignore[method-assign]
+    engine.score_profiles = lambda ps, *m: sizes.append(len(ps)) or score(ps, *m)  # type: ignore[method-assign]
 
     async def main():
         return await asyncio.gather(*(engine.score_one(p) for p in PROFILES))
@@ -51,7 +51,7 @@ def test_a_batch_closes_once_as_many_requests_as_were_in_flight_have_arrived(mod
     engine = ScoringEngine(load_model(model_dir))
     sizes: list[int] = []
     score = engine.score_profiles
-    engine.score_profiles = lambda ps: sizes.append(len(ps)) or score(ps)  # type: ignore[method-assign]
+    engine.score_profiles = lambda ps, *m: sizes.append(len(ps)) or score(ps, *m)  # type: ignore[method-assign]
 
     async def request(profile: FirmProfile):
         with engine.admit():
@@ -83,7 +83,7 @@ def test_a_batch_stays_open_while_requests_keep_joining_up_to_the_longest_wait(m
     async def staggered(n: int, gap: float) -> None:
         engine = ScoringEngine(model)  # nothing scored yet: no batch size is expected
         score = engine.score_profiles
-        engine.score_profiles = lambda ps: sizes.append(len(ps)) or score(ps)  # type: ignore[method-assign]
+        engine.score_profiles = lambda ps, *m: sizes.append(len(ps)) or score(ps, *m)  # type: ignore[method-assign]
         tasks = []
         for k in range(n):
             tasks.append(asyncio.ensure_future(engine.score_one(PROFILES[k % len(PROFILES)])))
@@ -101,7 +101,7 @@ def test_a_profile_validated_in_the_batch_that_fails_fails_only_its_own_request(
     engine = ScoringEngine(load_model(model_dir))
     sizes: list[int] = []
     score = engine.score_profiles
-    engine.score_profiles = lambda ps: sizes.append(len(ps)) or score(ps)  # type: ignore[method-assign]
+    engine.score_profiles = lambda ps, *m: sizes.append(len(ps)) or score(ps, *m)  # type: ignore[method-assign]
 
     def invalid() -> FirmProfile:
         return FirmProfile.model_validate({"firm_id": "not a credit code"})

@@ -61,3 +61,11 @@ def test_csv_sink_writes_the_header_once(tmp_path):
         f.commit()
     assert (tmp_path / "o.csv").read_text() == '"a","b"\n"x",1.5\n"x",1.5\n'
     assert format_of(tmp_path / "o.parquet") == "parquet" and format_of(tmp_path / "o.txt", "CSV") == "csv"
+
+
+def test_full_width_and_space_prefixed_formulas_are_neutralised_too():
+    risky = ["\uff1d1+1", "\uff0bA1", "\uff0d1", "\uff20SUM(A1)", "\ufe66cmd", " =1+1", "\u3000=1", "\u00a0+1",
+             "\ufeff@x", "\u200b-1+1", "\n=1", "\r", "\t-5"]
+    safe = ["Acme = good", " Acme", "\u3000北京科技", "-5", "+3.5e2", "1-2", "'=already", ""]
+    out = neutralise_formulas(pa.table({"text": risky + safe})).column("text").to_pylist()
+    assert out == ["'" + v for v in risky] + safe

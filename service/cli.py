@@ -93,7 +93,8 @@ def train(
     from features.io import read_table
     from features.tabular import TabularConfigError, load_tabular_config
     from training.synthetic import generate as gen
-    from training.tabular import prepare_any
+    from training.book import fit_book
+    from training.tabular import BookPrepared, prepare_any
     from training.train import TrainConfig, TrainingDataError, cross_validate, fit_prepared, write_training_output
 
     if cv == 1:
@@ -102,15 +103,23 @@ def train(
     try:
         raw = read_table(data) if data else gen(rows, seed)
         prepared = prepare_any(raw, cfg, load_tabular_config(config))
-        result = fit_prepared(prepared, cfg)
-        if cv:
-            result.metrics["cv"] = cross_validate(prepared, cfg, cv)
+        if isinstance(prepared, BookPrepared):  # a bank's own book: tuned, chosen and graded out of fold
+            result = fit_book(prepared, cfg, cv or 5)
+        else:
+            result = fit_prepared(prepared, cfg)
+            if cv:
+                result.metrics["cv"] = cross_validate(prepared, cfg, cv)
     except (TrainingDataError, TabularConfigError, ValueError) as exc:
         _fail(str(exc))
     manifest = write_training_output(result, output)
     console.print(_metrics_table(result.metrics))
     console.print(_champion_table(result.metrics))
     console.print(_grade_table(result.metrics))
+    for name, why in result.metrics.get("excluded_columns", {}).items():
+        console.print(f"excluded column [bold]{name}[/]: {why}")
+    if "release" in result.metrics:
+        rel = result.metrics["release"]
+        console.print(f"release: [bold]{rel['release']}[/]" + "".join(f"\n  - {r}" for r in rel["reasons"] + rel["notes"]))
     console.print(f"model {manifest['version']} ({result.metrics['trees']} trees, {result.metrics['seconds']} s) → {output}")
 
 

@@ -1,15 +1,27 @@
 """Bring your own data: pick the firm-profile pipeline or the generic tabular mode for a labelled table."""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
 import numpy as np
 import pandas as pd
 
-from features.tabular import TabularConfig, TabularConfigError, TabularSpec, strip_headers, target_labels
+from features.tabular import SMOOTHING, TabularConfig, TabularConfigError, TabularSpec, strip_headers, target_labels
 from features.validate import _field_of, clean_header
 from models.catalogue import Catalogue
 from training.train import Prepared, TrainConfig, TrainingDataError, data_fingerprint, prepare_profiles
 
 MIN_SCHEMA_FIELDS = 10  # a firm-profile file has firm_id and at least this many schema fields
+
+
+@dataclass
+class BookPrepared(Prepared):
+    """A bank's own table: `featurise_with(train_rows, smoothing)` also takes the categorical
+    smoothing (tuned by inner cross-validation); `config` holds the bank's release bounds."""
+
+    featurise_with: Callable[[np.ndarray, float], tuple[np.ndarray, Catalogue, dict[str, Any]]] | None = None
+    config: TabularConfig = field(default_factory=TabularConfig)
 
 
 def is_firm_profile_table(columns: list) -> bool:
@@ -29,15 +41,21 @@ def prepare_tabular(raw: pd.DataFrame, cfg: TrainConfig, config: TabularConfig |
     if y.sum() < 50 or (len(y) - y.sum()) < 50:
         raise TrainingDataError(f"{int(y.sum())} defaults and {int(len(y) - y.sum())} non-defaults in {cfg.target!r}: at least 50 of each are needed")
 
-    def featurise(train_rows: np.ndarray) -> tuple[np.ndarray, Catalogue, dict]:
+    def featurise(train_rows: np.ndarray, smoothing: float = SMOOTHING) -> tuple[np.ndarray, Catalogue, dict]:
         try:
-            spec = TabularSpec.fit(raw, y, train_rows, cfg.target, config)
+            spec = TabularSpec.fit(raw, y, train_rows, cfg.target, config, smoothing)
         except TabularConfigError as exc:
             raise TrainingDataError(str(exc)) from exc
-        X = spec.transform(spec.validate(raw).clean)
+        checked = spec.validate(raw)
+        if len(checked.rejects):
+            r = checked.rejects.iloc[0]
+            raise TrainingDataError(f"row {r['row']}, column {r['field']!r}: {r['message']} "
+                                    f"({len(checked.rejects)} cells like it) / 第 {r['row']} 行 {r['field']} 列无法解析")
+        X = spec.transform(checked.clean)
         return X, Catalogue.from_dict(spec.catalogue_dict()), {"tabular": spec.to_dict()}
 
-    return Prepared(y, np.full(len(y), "all", dtype=object), raw.index, len(raw), data_fingerprint(raw), featurise)
+    return BookPrepared(y, np.full(len(y), "all", dtype=object), raw.index, len(raw), data_fingerprint(raw), featurise,
+                        featurise_with=featurise, config=config)
 
 
 def prepare_any(raw: pd.DataFrame, cfg: TrainConfig, config: TabularConfig | None = None) -> Prepared:

@@ -420,6 +420,7 @@ def serve(
     port: int = typer.Option(8000, "--port"),
     model: Optional[Path] = typer.Option(None, "--model", help="Model bundle directory (default TECHSCORE_MODEL_DIR)"),
     workers: int = typer.Option(1, "--workers", min=1),
+    allow_not_ready: bool = typer.Option(False, "--allow-not-ready", help="Admin override: serve a bundle whose release verdict is not_ready (recorded in TECHSCORE_RELEASE_OVERRIDES_FILE)"),
 ) -> None:
     """Serve the scoring API with uvicorn (settings from TECHSCORE_* environment variables)."""
     import os
@@ -428,6 +429,20 @@ def serve(
 
     if model is not None:
         os.environ["TECHSCORE_MODEL_DIR"] = str(model)
+    if allow_not_ready:
+        os.environ["TECHSCORE_ALLOW_NOT_READY"] = "1"
+    from models.bundle import read_manifest
+    from service.release_gate import release_of
+    from service.settings import Settings
+
+    settings = Settings.from_env()
+    try:
+        verdict = release_of(read_manifest(settings.model_dir))
+    except BundleError:
+        verdict = None  # the server starts and /readyz says why no model is served
+    if verdict and verdict.get("release") != "ready" and not settings.allow_not_ready:
+        _fail(f"model at {settings.model_dir} is not ready for release: {'; '.join(verdict.get('reasons', []))}; "
+              "serve it only with --allow-not-ready (an admin override, recorded)")
     uvicorn.run("service.app:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level="info", access_log=False)
 

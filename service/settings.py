@@ -27,6 +27,8 @@ class Settings(BaseModel):
     batch_limit: int = Field(1000, ge=1, description="Most firms in one POST /v1/scores/batch")
     max_body_bytes: int = Field(16 * MiB, ge=1024, description="Largest JSON request body")
     max_upload_bytes: int = Field(64 * MiB, ge=1024, description="Largest CSV upload")
+    allow_not_ready: bool = Field(False, description="Admin override: serve a bundle whose release verdict is not_ready (recorded)")
+    release_overrides_file: Path = Field(Path("var/release_overrides.jsonl"), description="Where each release override is recorded")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> "Settings":

@@ -217,15 +217,17 @@ def _fold_metrics(y: np.ndarray, fb: FittedBook, ho: np.ndarray) -> dict[str, An
     return out
 
 
-def out_of_fold(prep: BookPrepared, cfg: TrainConfig, folds: int) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, Any]]:
+def out_of_fold(prep: BookPrepared, cfg: TrainConfig, folds: int,
+                splits: list[tuple[np.ndarray, np.ndarray]] | None = None) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, Any]]:
     """Every row's PD from a model selected and fitted without it (and from the boosted model and
     the scorecard of that fold); per-fold metrics of every candidate."""
     y = prep.y
     oof = np.empty(len(y))
     by_kind = {CHAMPION: np.empty(len(y)), woe.NAME: np.empty(len(y))}
     per_fold = []
-    kfold = StratifiedKFold(n_splits=folds, shuffle=True, random_state=cfg.seed)
-    for k, (rest, ho) in enumerate(kfold.split(np.zeros(len(y)), y)):
+    if splits is None:
+        splits = list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=cfg.seed).split(np.zeros(len(y)), y))
+    for k, (rest, ho) in enumerate(splits):
         fb = select_and_fit(prep, rest, cfg)
         oof[ho] = _sigmoid(fb.chosen.raw_score(fb.X[ho]))
         for kind, out in by_kind.items():

@@ -128,11 +128,15 @@ def _as_numbers(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _as_categories(s: pd.Series) -> np.ndarray:
-    """Column → object array of stripped strings, None for missing."""
-    miss = _missing_mask(s)
-    out = s.astype(str).str.strip().to_numpy(dtype=object)
-    out[miss] = None
-    return out
+    """Column → object array of stripped strings, None for missing.
+
+    The string work is done once per distinct value (model selection parses the same columns
+    dozens of times, and a category column has few distinct values)."""
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    txt = pd.Series(uniques, dtype=object).astype(str).str.strip()
+    keep = ~txt.str.lower().isin(MISSING_TOKENS).to_numpy()
+    labels = np.append(np.where(keep, txt.to_numpy(dtype=object), None), None)  # code −1 (missing) → the last slot
+    return labels[codes]
 
 
 def infer_kind(name: str, s: pd.Series) -> tuple[str, str]:
@@ -238,9 +242,11 @@ class TabularSpec:
 
     @classmethod
     def fit(cls, raw: pd.DataFrame, y: np.ndarray, train_rows: np.ndarray, target: str,
-            config: TabularConfig | None = None, smoothing: float = SMOOTHING) -> "TabularSpec":
+            config: TabularConfig | None = None, smoothing: float = SMOOTHING,
+            inferred: dict[str, tuple[str, str]] | None = None) -> "TabularSpec":
         """Infer types on the whole table; order categories by default rate on the training rows only
-        (`smoothing` pseudo-rows at the overall rate); leakage is screened on the training rows only."""
+        (`smoothing` pseudo-rows at the overall rate); leakage is screened on the training rows only.
+        `inferred` holds `infer_kind` results already computed for this table (they read no labels)."""
         config = config or TabularConfig()
         raw = strip_headers(raw)
         unknown = [c for c in [*config.columns, *config.exclude, *config.keep, *([config.id] if config.id else [])] if c not in raw]
@@ -255,7 +261,7 @@ class TabularSpec:
             if name == config.id or name in config.exclude or over.type == "exclude":
                 excluded[name] = "identifier (config)" if name == config.id else "excluded by config"
                 continue
-            kind, why = (over.type, "config") if over.type else infer_kind(name, raw[name])
+            kind, why = (over.type, "config") if over.type else (inferred or {}).get(name) or infer_kind(name, raw[name])
             if kind == "exclude":
                 excluded[name] = why
                 continue

@@ -8,8 +8,8 @@ blend stay exact, and a feature monotone in both models stays monotone in the bl
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 
+from features.columns import rank_auc
 from models.explain import AdditiveTables
 
 
@@ -35,7 +35,7 @@ MIX_GRID = np.round(np.arange(0.1, 0.91, 0.1), 2)  # 0 and 1 are the two models 
 
 def mix_weight(zc: np.ndarray, zw: np.ndarray, y: np.ndarray) -> float:
     """Share α of the champion in α·zc + (1 − α)·zw (both calibrated log-odds) with the best AUC."""
-    aucs = [roc_auc_score(y, a * zc + (1 - a) * zw) for a in MIX_GRID]
+    aucs = [rank_auc(y, a * zc + (1 - a) * zw) for a in MIX_GRID]
     return float(MIX_GRID[int(np.argmax(aucs))])
 
 

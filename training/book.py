@@ -26,9 +26,9 @@ from typing import Any
 
 import lightgbm as lgb
 import numpy as np
-from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
+from features.columns import rank_auc
 from models.bundle import ModelBundle
 from models.catalogue import Catalogue
 from models.drift import DriftReference
@@ -170,8 +170,8 @@ def choose(feats: Features, y: np.ndarray, rows: np.ndarray, cfg: TrainConfig) -
     for s in candidate_settings(int(len(rows) * (k - 1) / k)):
         rounds, champ, card = _inner_cv(feats, y, rows, s, cfg, inner)
         blended = cross_fitted_mix(_calibrated(champ, yr), _calibrated(card, yr), yr, fold_of)
-        auc = {CHAMPION: float(roc_auc_score(yr, champ)), woe.NAME: float(roc_auc_score(yr, card)),
-               BLEND: float(roc_auc_score(yr, blended))}
+        auc = {CHAMPION: float(rank_auc(yr, champ)), woe.NAME: float(rank_auc(yr, card)),
+               BLEND: float(rank_auc(yr, blended))}
         kind = max(auc, key=auc.__getitem__)
         tried.append({**asdict(s), "rounds": rounds, **{f"auc_{n}": round(v, 6) for n, v in auc.items()}})
         if best is None or auc[kind] > best.auc[best.kind]:
@@ -211,9 +211,9 @@ def _fold_metrics(y: np.ndarray, fb: FittedBook, ho: np.ndarray) -> dict[str, An
                            "rounds": fb.choice.rounds}
     for kind, t in fb.tables.items():
         p = _sigmoid(t.raw_score(fb.X[ho]))
-        out[kind] = {"auc": float(roc_auc_score(y[ho], p)), "ks": ks_statistic(y[ho], p)}
+        out[kind] = {"auc": float(rank_auc(y[ho], p)), "ks": ks_statistic(y[ho], p)}
     p = _sigmoid(fb.chosen.raw_score(fb.X[ho]))
-    out["selected"] = {"auc": float(roc_auc_score(y[ho], p)), "ks": ks_statistic(y[ho], p)}
+    out["selected"] = {"auc": float(rank_auc(y[ho], p)), "ks": ks_statistic(y[ho], p)}
     return out
 
 

@@ -7,7 +7,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from features.tabular import SMOOTHING, TabularConfig, TabularConfigError, TabularSpec, strip_headers, target_labels
+from features.tabular import SMOOTHING, TabularConfig, TabularConfigError, TabularSpec, infer_kind, strip_headers, target_labels
 from features.validate import _field_of, clean_header
 from models.catalogue import Catalogue
 from training.train import Prepared, TrainConfig, TrainingDataError, data_fingerprint, prepare_profiles
@@ -41,12 +41,21 @@ def prepare_tabular(raw: pd.DataFrame, cfg: TrainConfig, config: TabularConfig |
     if y.sum() < 50 or (len(y) - y.sum()) < 50:
         raise TrainingDataError(f"{int(y.sum())} defaults and {int(len(y) - y.sum())} non-defaults in {cfg.target!r}: at least 50 of each are needed")
 
+    # Model selection featurises the same table dozens of times: column types (which read no
+    # labels) are inferred once, and the parsed cells are reused while the columns are the same.
+    inferred = {c: infer_kind(c, raw[c]) for c in raw.columns if c != cfg.target and c not in config.columns}
+    parsed: dict[tuple, Any] = {}
+
     def featurise(train_rows: np.ndarray, smoothing: float = SMOOTHING) -> tuple[np.ndarray, Catalogue, dict]:
         try:
-            spec = TabularSpec.fit(raw, y, train_rows, cfg.target, config, smoothing)
+            spec = TabularSpec.fit(raw, y, train_rows, cfg.target, config, smoothing, inferred)
         except TabularConfigError as exc:
             raise TrainingDataError(str(exc)) from exc
-        checked = spec.validate(raw)
+        key = tuple((c.name, c.kind) for c in spec.columns)
+        if key not in parsed:
+            parsed.clear()
+            parsed[key] = spec.validate(raw)
+        checked = parsed[key]
         if len(checked.rejects):
             r = checked.rejects.iloc[0]
             raise TrainingDataError(f"row {r['row']}, column {r['field']!r}: {r['message']} "

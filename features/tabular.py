@@ -27,6 +27,7 @@ MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "-", "-
 _ID_NAME = re.compile(r"(^id$|_id$|^id_|\bid\b|编号|代码|^no\.?$|_no$|number$|^uuid|^key$)", re.IGNORECASE)
 _DATE_LIKE = re.compile(r"^\d{4}[-/.]\d{1,2}([-/.]\d{1,2})?([ T].*)?$|^\d{1,2}[-/.]\d{1,2}[-/.]\d{4}$|^[A-Za-z]{3}-\d{2,4}$")
 SMOOTHING = 20.0  # pseudo-rows pulling a category's default rate to the overall rate
+TREND_Z = 2.0  # rank-correlation z-score from which a numeric column's direction is taken as known
 DEFAULT_GROUP = "all"
 log = logging.getLogger(__name__)
 
@@ -243,10 +244,13 @@ class TabularSpec:
     @classmethod
     def fit(cls, raw: pd.DataFrame, y: np.ndarray, train_rows: np.ndarray, target: str,
             config: TabularConfig | None = None, smoothing: float = SMOOTHING,
-            inferred: dict[str, tuple[str, str]] | None = None) -> "TabularSpec":
+            inferred: dict[str, tuple[str, str]] | None = None, auto_direction: bool = False) -> "TabularSpec":
         """Infer types on the whole table; order categories by default rate on the training rows only
         (`smoothing` pseudo-rows at the overall rate); leakage is screened on the training rows only.
-        `inferred` holds `infer_kind` results already computed for this table (they read no labels)."""
+        `inferred` holds `infer_kind` results already computed for this table (they read no labels).
+        With `auto_direction`, a numeric column without a configured direction gets the sign of its
+        rank correlation with the target on the training rows when that is clearly non-zero
+        (|z| > TREND_Z), as a scorecard modeller's monotone binning would."""
         config = config or TabularConfig()
         raw = strip_headers(raw)
         unknown = [c for c in [*config.columns, *config.exclude, *config.keep, *([config.id] if config.id else [])] if c not in raw]
@@ -280,11 +284,14 @@ class TabularSpec:
                     row = int(np.flatnonzero(bad)[0])
                     raise TabularConfigError(f"column {name!r} is configured numeric but row {row} holds {raw[name].iloc[row]!r}")
                 col = ColumnSpec(name, kind, over.direction or 0, group, label_zh, label_en)
-            leak = _leakage(col, raw, y, train_rows, config)
+            x = _train_values(col, raw, train_rows)
+            leak = _leakage(col.name, x, y[train_rows], config)
             if leak:
                 excluded[name] = leak
                 log.warning("column %r excluded: %s", name, leak)
                 continue
+            if auto_direction and col.kind != "categorical" and over.direction is None:
+                col.direction = _trend(x, y[train_rows])
             columns.append(col)
         if not columns:
             raise TabularConfigError(f"no usable feature columns; excluded: {excluded}")
@@ -400,17 +407,29 @@ def _date_ages(raw: pd.DataFrame, c: ColumnSpec) -> tuple[np.ndarray, np.ndarray
     return np.asarray(days, dtype=np.float64) / 365.25, bad
 
 
-def _leakage(col: ColumnSpec, raw: pd.DataFrame, y: np.ndarray, train_rows: np.ndarray, config: TabularConfig) -> str | None:
-    """The exclusion reason when the column alone predicts the target almost perfectly on the training rows."""
-    if col.name in config.keep:
-        return None
+def _train_values(col: ColumnSpec, raw: pd.DataFrame, train_rows: np.ndarray) -> np.ndarray:
+    """The column's model values on the training rows."""
     if col.kind == "categorical":
-        x = TabularSpec("", None, [col], {}, {}).transform(pd.DataFrame({col.name: raw[col.name].iloc[train_rows]}))[:, 0]
-    elif col.kind == "date_age":
-        x = _date_ages(raw.iloc[train_rows], col)[0]
-    else:
-        x = _as_numbers(raw[col.name].iloc[train_rows])[0]
-    auc = single_column_auc(x, y[train_rows])
+        return TabularSpec("", None, [col], {}, {}).transform(pd.DataFrame({col.name: raw[col.name].iloc[train_rows]}))[:, 0]
+    if col.kind == "date_age":
+        return _date_ages(raw.iloc[train_rows], col)[0]
+    return _as_numbers(raw[col.name].iloc[train_rows])[0]
+
+
+def _trend(x: np.ndarray, y: np.ndarray) -> int:
+    """+1 / −1 when the default rate clearly rises / falls with x (Spearman z beyond TREND_Z), else 0."""
+    ok = ~np.isnan(x)
+    if ok.sum() < 30 or np.ptp(x[ok]) == 0 or y[ok].min() == y[ok].max():
+        return 0
+    rho = float(np.corrcoef(pd.Series(x[ok]).rank().to_numpy(), y[ok])[0, 1])
+    return int(np.sign(rho)) if abs(rho) * np.sqrt(ok.sum() - 1) > TREND_Z else 0
+
+
+def _leakage(name: str, x: np.ndarray, y: np.ndarray, config: TabularConfig) -> str | None:
+    """The exclusion reason when the column alone predicts the target almost perfectly on the training rows."""
+    if name in config.keep:
+        return None
+    auc = single_column_auc(x, y)
     if auc < config.leakage_auc:
         return None
     return (f"leakage suspect: alone it predicts the target with AUC {auc:.3f} on the training rows "

@@ -47,6 +47,8 @@ from training.validation import evaluate
 SMALL_BOOK = 2000  # rows up to which a book gets the conservative settings
 CHAMPION, BLEND = "lightgbm_additive", "blend"
 KINDS = (CHAMPION, woe.NAME, BLEND)
+INNER_FOLDS = 3
+INNER_PATIENCE = 60  # rounds without improvement before an inner fold stops boosting
 
 
 @dataclass(frozen=True)
@@ -58,18 +60,22 @@ class Setting:
     max_bin: int
     smoothing: float
     num_leaves: int = 6
+    monotone: bool = True  # numeric columns without a configured direction get the training rows' trend
+    woe_bins: int = 10  # the challenger's initial quantile bins
 
 
-def candidate_settings(n_rows: int) -> list[Setting]:
-    """A few settings sized to the rows that will be fitted: small books get slow learning, large
-    leaves, coarse bins and heavy smoothing of category rates, so none of the candidates can
-    memorise a thousand loans."""
-    if n_rows <= SMALL_BOOK:
+def candidate_settings(n_rows: int, defaults: int) -> list[Setting]:
+    """A few settings sized to the rows that will be fitted. A book is small when it has at most
+    SMALL_BOOK rows, or so few defaults that it holds as little information as one (10 × defaults
+    ≤ SMALL_BOOK): small books get slow learning, large leaves, coarse bins, heavy smoothing of
+    category rates and monotone trends, so no candidate can memorise a thousand loans."""
+    if min(n_rows, 10 * defaults) <= SMALL_BOOK:
         leaf = max(25, n_rows // 30)
-        return [Setting(0.03, leaf, 15, 50.0, 4), Setting(0.03, 2 * leaf, 7, 100.0, 3), Setting(0.05, leaf, 31, 20.0, 4)]
+        return [Setting(0.03, leaf, 15, 50.0, 4, True, 5), Setting(0.03, 2 * leaf, 7, 100.0, 3, True, 5),
+                Setting(0.05, leaf, 31, 20.0, 4, False, 10)]
     leaf = int(np.clip(n_rows // 200, 40, 300))
-    return [Setting(0.05, leaf, 63, 20.0), Setting(0.1, leaf, 255, 10.0), Setting(0.05, 3 * leaf, 31, 50.0),
-            Setting(0.1, max(20, leaf // 2), 127, 5.0)]
+    return [Setting(0.05, leaf, 63, 20.0, 6, True, 10), Setting(0.1, leaf, 255, 10.0, 6, False, 10),
+            Setting(0.05, 3 * leaf, 31, 50.0, 6, True, 8), Setting(0.1, max(20, leaf // 2), 127, 5.0, 6, False, 10)]
 
 
 def _params(cfg: TrainConfig, s: Setting, n_features: int, directions: list[int]) -> dict[str, Any]:
@@ -87,17 +93,17 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 class Features:
-    """featurise(rows, smoothing) once per (rows, smoothing): the inner folds reuse them across settings."""
+    """featurise(rows, setting) once per (rows, smoothing, monotone): the inner folds reuse them across settings."""
 
     def __init__(self, prep: BookPrepared):
         self.prep = prep
-        self._cache: dict[tuple[bytes, float], tuple[np.ndarray, Catalogue, dict[str, Any]]] = {}
+        self._cache: dict[tuple[bytes, float, bool], tuple[np.ndarray, Catalogue, dict[str, Any]]] = {}
 
-    def __call__(self, rows: np.ndarray, smoothing: float) -> tuple[np.ndarray, Catalogue, dict[str, Any]]:
-        key = (np.sort(rows).tobytes(), smoothing)
+    def __call__(self, rows: np.ndarray, s: Setting) -> tuple[np.ndarray, Catalogue, dict[str, Any]]:
+        key = (np.sort(rows).tobytes(), s.smoothing, s.monotone)
         if key not in self._cache:
             assert self.prep.featurise_with is not None
-            self._cache[key] = self.prep.featurise_with(np.sort(rows), smoothing)
+            self._cache[key] = self.prep.featurise_with(np.sort(rows), s.smoothing, s.monotone)
         return self._cache[key]
 
 
@@ -138,12 +144,12 @@ def _inner_cv(feats: Features, y: np.ndarray, rows: np.ndarray, s: Setting, cfg:
     """(rounds best on average, inner OOF raw log-odds of the boosted model and of the WoE card) for one setting."""
     curves, fitted = [], []
     for itr, ite in folds:
-        X, cat, _ = feats(rows[itr], s.smoothing)
+        X, cat, _ = feats(rows[itr], s)
         ev: dict[str, Any] = {}
         dtrain = lgb.Dataset(X[rows[itr]], y[rows[itr]], free_raw_data=False)
         dvalid = lgb.Dataset(X[rows[ite]], y[rows[ite]], reference=dtrain)
         booster = lgb.train(_params(cfg, s, X.shape[1], cat.directions()), dtrain, num_boost_round=cfg.max_rounds,
-                            valid_sets=[dvalid], callbacks=[lgb.early_stopping(cfg.early_stopping_rounds, verbose=False),
+                            valid_sets=[dvalid], callbacks=[lgb.early_stopping(INNER_PATIENCE, verbose=False),
                                                             lgb.record_evaluation(ev)])
         curves.append(np.asarray(ev["valid_0"]["binary_logloss"]))
         fitted.append((booster, X, cat))
@@ -153,13 +159,13 @@ def _inner_cv(feats: Features, y: np.ndarray, rows: np.ndarray, s: Setting, cfg:
     champ, card_oof = np.empty(len(rows)), np.empty(len(rows))
     for (itr, ite), (booster, X, cat) in zip(folds, fitted):
         champ[ite] = booster.predict(X[rows[ite]], raw_score=True, num_iteration=rounds)
-        card_oof[ite] = woe.fit_challenger(X, y, rows[itr], cat.directions()).tables().raw_score(X[rows[ite]])
+        card_oof[ite] = woe.fit_challenger(X, y, rows[itr], cat.directions(), s.woe_bins).tables().raw_score(X[rows[ite]])
     return rounds, champ, card_oof
 
 
 def choose(feats: Features, y: np.ndarray, rows: np.ndarray, cfg: TrainConfig) -> Choice:
     """Inner K-fold on `rows` only: the best setting × candidate by out-of-fold AUC."""
-    k = 5 if len(rows) <= SMALL_BOOK else 3
+    k = INNER_FOLDS
     inner = list(StratifiedKFold(n_splits=k, shuffle=True, random_state=cfg.seed + 7).split(np.zeros(len(rows)), y[rows]))
     fold_of = np.empty(len(rows), dtype=int)
     for f, (_, ite) in enumerate(inner):
@@ -167,7 +173,7 @@ def choose(feats: Features, y: np.ndarray, rows: np.ndarray, cfg: TrainConfig) -
     yr = y[rows]
     best: Choice | None = None
     tried = []
-    for s in candidate_settings(int(len(rows) * (k - 1) / k)):
+    for s in candidate_settings(int(len(rows) * (k - 1) / k), int(yr.sum() * (k - 1) / k)):
         rounds, champ, card = _inner_cv(feats, y, rows, s, cfg, inner)
         blended = cross_fitted_mix(_calibrated(champ, yr), _calibrated(card, yr), yr, fold_of)
         auc = {CHAMPION: float(rank_auc(yr, champ)), woe.NAME: float(rank_auc(yr, card)),
@@ -186,10 +192,10 @@ def select_and_fit(prep: BookPrepared, rows: np.ndarray, cfg: TrainConfig, feats
     y = prep.y
     rows = np.sort(rows)
     c = choose(feats, y, rows, cfg)
-    X, cat, extras = feats(rows, c.setting.smoothing)
+    X, cat, extras = feats(rows, c.setting)
     booster = lgb.train(_params(cfg, c.setting, X.shape[1], cat.directions()),
                         lgb.Dataset(X[rows], y[rows], feature_name=cat.keys, free_raw_data=False), num_boost_round=c.rounds)
-    card = woe.fit_challenger(X, y, rows, cat.directions())
+    card = woe.fit_challenger(X, y, rows, cat.directions(), c.setting.woe_bins)
     boosted, scorecard = AdditiveTables.from_booster(booster), card.tables()
     # Every candidate is calibrated on its inner out-of-fold log-odds (Platt), the blend after mixing.
     pc, pw = platt(c.champ_oof, c.y), platt(c.woe_oof, c.y)
@@ -297,7 +303,8 @@ def fit_book(prep: BookPrepared, cfg: TrainConfig, folds: int = 5) -> TrainResul
         "trees": fb.booster.num_trees(),
         "additivity_max_error": float(np.max(np.abs(AdditiveTables.from_booster(fb.booster).raw_score(X[:1000])
                                                     - fb.booster.predict(X[:1000], raw_score=True)))),
-        "calibration": {"method": "platt on inner out-of-fold log-odds" if champion != BLEND else "stacking weights on inner out-of-fold log-odds"},
+        "calibration": {"method": "Platt scaling of inner out-of-fold log-odds" + (" after the blend's mix" if champion == BLEND else ""),
+                        "served_tables_are": "logit(PD)"},
         "validation": evaluate(y=y, pd_=oof, score=score_oof, grade=published, points=fitted.points, X=X, stage=stage,
                                catalogue=catalogue, reference=reference, champion_tables=scorer.tables,
                                challenger_pd=challenger_oof, seed=cfg.seed, names=(champion, other)),

@@ -50,10 +50,10 @@ class FeatureBins:
     woe_missing: float
 
 
-def fit_bins(x: np.ndarray, y: np.ndarray, direction: int) -> FeatureBins:
+def fit_bins(x: np.ndarray, y: np.ndarray, direction: int, n_bins: int = N_BINS) -> FeatureBins:
     """Monotone WoE bins of one feature from training rows."""
     bad_all, good_all = float(y.sum()), float(len(y) - y.sum())
-    edges = bin_edges(x, N_BINS)
+    edges = bin_edges(x, n_bins)
     nan = np.isnan(x)
     total = bin_counts(x, edges)
     bad = bin_counts(np.where(y == 1, x, np.nan), edges)
@@ -101,10 +101,10 @@ class WoeScorecard:
         return [{"feature": n, "bins": int(len(b.woe)), "coef": round(float(c), 6)} for n, b, c in zip(names, self.bins, self.coef)]
 
 
-def fit_challenger(X: np.ndarray, y: np.ndarray, train_rows: np.ndarray, directions: list[int]) -> WoeScorecard:
+def fit_challenger(X: np.ndarray, y: np.ndarray, train_rows: np.ndarray, directions: list[int], n_bins: int = N_BINS) -> WoeScorecard:
     """Bin and fit on `train_rows` only; no other row of X or y is read."""
     Xt, yt = X[train_rows], y[train_rows]
-    bins = [fit_bins(Xt[:, j], yt, d) for j, d in enumerate(directions)]
+    bins = [fit_bins(Xt[:, j], yt, d, n_bins) for j, d in enumerate(directions)]
     card = WoeScorecard(bins, np.zeros(len(bins)), 0.0)
     W = card.woe_matrix(Xt)
     # Classic scorecard practice: a feature whose coefficient comes out with the wrong sign

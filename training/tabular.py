@@ -17,10 +17,11 @@ MIN_SCHEMA_FIELDS = 10  # a firm-profile file has firm_id and at least this many
 
 @dataclass
 class BookPrepared(Prepared):
-    """A bank's own table: `featurise_with(train_rows, smoothing)` also takes the categorical
-    smoothing (tuned by inner cross-validation); `config` holds the bank's release bounds."""
+    """A bank's own table: `featurise_with(train_rows, smoothing, auto_direction)` also takes the
+    categorical smoothing and whether unconfigured numeric columns get a monotone direction from
+    the training rows (both tuned by inner cross-validation); `config` holds the release bounds."""
 
-    featurise_with: Callable[[np.ndarray, float], tuple[np.ndarray, Catalogue, dict[str, Any]]] | None = None
+    featurise_with: Callable[[np.ndarray, float, bool], tuple[np.ndarray, Catalogue, dict[str, Any]]] | None = None
     config: TabularConfig = field(default_factory=TabularConfig)
 
 
@@ -46,9 +47,9 @@ def prepare_tabular(raw: pd.DataFrame, cfg: TrainConfig, config: TabularConfig |
     inferred = {c: infer_kind(c, raw[c]) for c in raw.columns if c != cfg.target and c not in config.columns}
     parsed: dict[tuple, Any] = {}
 
-    def featurise(train_rows: np.ndarray, smoothing: float = SMOOTHING) -> tuple[np.ndarray, Catalogue, dict]:
+    def featurise(train_rows: np.ndarray, smoothing: float = SMOOTHING, auto_direction: bool = False) -> tuple[np.ndarray, Catalogue, dict]:
         try:
-            spec = TabularSpec.fit(raw, y, train_rows, cfg.target, config, smoothing, inferred)
+            spec = TabularSpec.fit(raw, y, train_rows, cfg.target, config, smoothing, inferred, auto_direction)
         except TabularConfigError as exc:
             raise TrainingDataError(str(exc)) from exc
         key = tuple((c.name, c.kind) for c in spec.columns)

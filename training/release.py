@@ -5,7 +5,9 @@ saw it). Adjacent grades are merged, best first, until each published band holds
 expected defaults for its binomial test to mean something; a merged band is published under
 its worst grade's label (conservative, and the credit policy's grade names still apply). Each
 band is tested one-sided: H0 "the band's true default rate ≤ its mean PD"; a rejection means
-the band's PD is too optimistic. The verdict is `ready` only when no band is rejected, the ECE
+the band's PD is too optimistic. With several bands, some would fail a 5% test by chance alone
+(six honest bands: one chance in four), so a band fails when its Holm-adjusted p-value (family-wise
+5% over the bands) is below 5%; a band below 5% only on its own is a note to watch. The verdict is `ready` only when no band is rejected, the ECE
 is within the bank's bound and at least MIN_BANDS bands remain.
 """
 from __future__ import annotations
@@ -61,22 +63,42 @@ def band_table(y: np.ndarray, pd_: np.ndarray, grade: np.ndarray, grade_map: dic
             m = float(pd_[mask].mean())
             ci = wilson(k, n)
             p = float(binomtest(k, n, m, alternative="greater").pvalue)
-            row.update(default_rate=round(k / n, 6), ci_low=round(ci[0], 6), ci_high=round(ci[1], 6), mean_pd=round(m, 6),
-                       p_value=round(p, 6), rejected=bool(p < 1 - CONFIDENCE))
+            row.update(default_rate=round(k / n, 6), ci_low=round(float(ci[0]), 6), ci_high=round(float(ci[1]), 6),
+                       mean_pd=round(m, 6), p_value=round(p, 6))
         else:
-            row.update(default_rate=None, ci_low=None, ci_high=None, mean_pd=None, p_value=None, rejected=False)
+            row.update(default_rate=None, ci_low=None, ci_high=None, mean_pd=None, p_value=None)
         rows.append(row)
+    tested = [r for r in rows if r["p_value"] is not None]
+    for r, adj in zip(tested, holm([r["p_value"] for r in tested])):
+        r["p_holm"] = round(adj, 6)
+    for r in rows:
+        r.setdefault("p_holm", None)
+        r["rejected"] = r["p_holm"] is not None and r["p_holm"] < 1 - CONFIDENCE
     return rows
+
+
+def holm(p: list[float]) -> list[float]:
+    """Holm's step-down adjusted p-values (family-wise error over the tests), in the input order."""
+    m = len(p)
+    order = np.argsort(p, kind="stable")
+    adjusted = np.empty(m)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        adjusted[i] = running
+    return adjusted.tolist()
 
 
 def verdict(bands: list[dict[str, Any]], ece: float, max_ece: float, defaults: int) -> dict[str, Any]:
     """`release: ready | not_ready` with the reasons (what blocks) and notes (what was adjusted)."""
     reasons, notes = [], []
     for b in bands:
-        if b["rejected"]:
-            reasons.append(f"grade {b['grade']}: observed default rate {b['default_rate']:.2%} "
-                           f"(95% CI {b['ci_low']:.2%}–{b['ci_high']:.2%}, {b['defaults']} of {b['count']}) is above its "
-                           f"mean PD {b['mean_pd']:.2%} (one-sided binomial p = {b['p_value']:.4f})")
+        if b["p_value"] is None or b["p_value"] >= 1 - CONFIDENCE:
+            continue
+        text = (f"grade {b['grade']}: observed default rate {b['default_rate']:.2%} (95% CI {b['ci_low']:.2%}–{b['ci_high']:.2%}, "
+                f"{b['defaults']} of {b['count']}) is above its mean PD {b['mean_pd']:.2%} (one-sided binomial p = {b['p_value']:.4f}, "
+                f"Holm-adjusted over {sum(x['p_value'] is not None for x in bands)} grades {b['p_holm']:.4f})")
+        (reasons if b["rejected"] else notes).append(text if b["rejected"] else f"watch {text}")
     if ece > max_ece:
         reasons.append(f"expected calibration error {ece:.4f} is above the bound {max_ece:.4f}")
     used = [b for b in bands if b["count"]]

@@ -48,6 +48,7 @@ SMALL_BOOK = 2000  # rows up to which a book gets the conservative settings
 CHAMPION, BLEND = "lightgbm_additive", "blend"
 KINDS = (CHAMPION, woe.NAME, BLEND)
 INNER_FOLDS = 3
+WOE_MIN_IV = 0.02  # the scorecard leaves out columns with less information value ("unpredictive")
 INNER_PATIENCE = 60  # rounds without improvement before an inner fold stops boosting
 
 
@@ -71,7 +72,7 @@ def candidate_settings(n_rows: int, defaults: int) -> list[Setting]:
     category rates and monotone trends, so no candidate can memorise a thousand loans."""
     if min(n_rows, 10 * defaults) <= SMALL_BOOK:
         leaf = max(25, n_rows // 30)
-        return [Setting(0.03, leaf, 15, 50.0, 4, True, 5), Setting(0.03, 2 * leaf, 7, 100.0, 3, True, 5),
+        return [Setting(0.03, leaf, 15, 50.0, 4, True, 10), Setting(0.03, 2 * leaf, 7, 100.0, 3, True, 5),
                 Setting(0.05, leaf, 31, 20.0, 4, False, 10)]
     leaf = int(np.clip(n_rows // 200, 40, 300))
     return [Setting(0.05, leaf, 63, 20.0, 6, True, 10), Setting(0.1, leaf, 255, 10.0, 6, False, 10),
@@ -159,7 +160,7 @@ def _inner_cv(feats: Features, y: np.ndarray, rows: np.ndarray, s: Setting, cfg:
     champ, card_oof = np.empty(len(rows)), np.empty(len(rows))
     for (itr, ite), (booster, X, cat) in zip(folds, fitted):
         champ[ite] = booster.predict(X[rows[ite]], raw_score=True, num_iteration=rounds)
-        card_oof[ite] = woe.fit_challenger(X, y, rows[itr], cat.directions(), s.woe_bins).tables().raw_score(X[rows[ite]])
+        card_oof[ite] = woe.fit_challenger(X, y, rows[itr], cat.directions(), s.woe_bins, WOE_MIN_IV).tables().raw_score(X[rows[ite]])
     return rounds, champ, card_oof
 
 
@@ -195,7 +196,7 @@ def select_and_fit(prep: BookPrepared, rows: np.ndarray, cfg: TrainConfig, feats
     X, cat, extras = feats(rows, c.setting)
     booster = lgb.train(_params(cfg, c.setting, X.shape[1], cat.directions()),
                         lgb.Dataset(X[rows], y[rows], feature_name=cat.keys, free_raw_data=False), num_boost_round=c.rounds)
-    card = woe.fit_challenger(X, y, rows, cat.directions(), c.setting.woe_bins)
+    card = woe.fit_challenger(X, y, rows, cat.directions(), c.setting.woe_bins, WOE_MIN_IV)
     boosted, scorecard = AdditiveTables.from_booster(booster), card.tables()
     # Every candidate is calibrated on its inner out-of-fold log-odds (Platt), the blend after mixing.
     pc, pw = platt(c.champ_oof, c.y), platt(c.woe_oof, c.y)

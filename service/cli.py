@@ -36,7 +36,7 @@ def generate(
 
 
 def _metrics_table(metrics: dict) -> Table:
-    table = Table(title="Holdout metrics")
+    table = Table(title="Out-of-fold metrics (whole book)" if "evaluation" in metrics else "Holdout metrics")
     table.add_column("metric")
     table.add_column("model", justify="right")
     table.add_column("oracle (true PD)", justify="right")
@@ -50,7 +50,7 @@ def _metrics_table(metrics: dict) -> Table:
 
 
 def _grade_table(metrics: dict) -> Table:
-    table = Table(title="Grades on the holdout")
+    table = Table(title="Grades out of fold (merged bands)" if "evaluation" in metrics else "Grades on the holdout")
     for col in ("grade", "count", "default rate", "mean PD"):
         table.add_column(col, justify="right")
     for row in metrics["grade_table"]:

@@ -162,7 +162,8 @@ def infer_kind(name: str, s: pd.Series) -> tuple[str, str]:
         if unique_share == 1.0 and integer and np.all(np.diff(v) > 0):
             return "exclude", "identifier (unique increasing integers)"
         digits = np.floor(np.log10(np.abs(v[v != 0]) + 0.5)) if v.size else v
-        if unique_share > 0.99 and integer and v.size >= 100 and digits.size and np.ptp(digits) == 0 and digits[0] >= 5:
+        # unique integers all of one length, 7 digits or more: an account or application number, not an amount
+        if unique_share > 0.99 and integer and v.size >= 100 and digits.size and np.ptp(digits) == 0 and digits[0] >= 6:
             return "exclude", f"identifier (unique {int(digits[0]) + 1}-digit integers)"
         return "numeric", "numbers"
     sample = present.astype(str).str.strip().head(500)

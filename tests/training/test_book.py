@@ -177,3 +177,18 @@ def test_blend_is_monotone_where_both_models_are():
     up2 = AdditiveTables(0.0, [np.array([1.5])], [np.array([-0.2, 0.4])], np.array([0.1]))
     v = comb([(up, 0.7), (up2, 0.4)]).values[0]
     assert np.all(np.diff(v) >= 0)
+
+
+def test_auto_direction_takes_only_clear_trends_of_unconfigured_columns():
+    rng = np.random.default_rng(8)
+    n = 2000
+    risk = rng.normal(size=n)
+    noise = rng.normal(size=n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-(-2 + 1.2 * risk)))).astype(int)
+    raw = pd.DataFrame({"risk": risk, "safe": -risk + rng.normal(size=n), "noise": noise, "y": y})
+    rows = np.arange(n)
+    spec = TabularSpec.fit(raw, y, rows, "y", auto_direction=True)
+    assert {c.name: c.direction for c in spec.columns} == {"risk": 1, "safe": -1, "noise": 0}
+    assert {c.direction for c in TabularSpec.fit(raw, y, rows, "y").columns} == {0}
+    cfg = TabularConfig.model_validate({"columns": {"risk": {"direction": 0}}})
+    assert TabularSpec.fit(raw, y, rows, "y", cfg, auto_direction=True).columns[0].direction == 0  # configured wins

@@ -11,7 +11,6 @@ from typer.testing import CliRunner
 from service.app import create_app
 from service.cli import app as cli
 from service.release_gate import NotReadyError, admit
-from service.settings import Settings
 
 REASONS = ["grade A: observed default rate 7.50% is above its mean PD 0.40% (one-sided binomial p = 0.0001)"]
 

@@ -8,6 +8,7 @@ can carry a monotone constraint (+1) and compile into the same additive lookup t
 """
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from features.columns import LEAKAGE_AUC, single_column_auc, text_reason
 from features.validate import REJECT_COLUMNS, ValidationResult
 
 OTHER = "__other__"
@@ -25,7 +27,9 @@ MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "?", "-", "-
 _ID_NAME = re.compile(r"(^id$|_id$|^id_|\bid\b|编号|代码|^no\.?$|_no$|number$|^uuid|^key$)", re.IGNORECASE)
 _DATE_LIKE = re.compile(r"^\d{4}[-/.]\d{1,2}([-/.]\d{1,2})?([ T].*)?$|^\d{1,2}[-/.]\d{1,2}[-/.]\d{4}$|^[A-Za-z]{3}-\d{2,4}$")
 SMOOTHING = 20.0  # pseudo-rows pulling a category's default rate to the overall rate
+TREND_Z = 2.0  # rank-correlation z-score from which a numeric column's direction is taken as known
 DEFAULT_GROUP = "all"
+log = logging.getLogger(__name__)
 
 
 class TabularConfigError(ValueError):
@@ -36,7 +40,10 @@ class ColumnConfig(BaseModel):
     """Overrides for one column."""
 
     model_config = ConfigDict(extra="forbid")
-    type: Literal["numeric", "categorical", "exclude"] | None = None
+    type: Literal["numeric", "categorical", "date_age", "exclude"] | None = None
+    # date_age: the column is a date, used as its age in years on the row's reference date:
+    # `age_from` names another date column of the same row (e.g. application_date) or is an ISO date.
+    age_from: str | None = None
     direction: Literal[-1, 0, 1] | None = None
     group: str | None = None
     label_zh: str | None = None
@@ -59,6 +66,9 @@ class TabularConfig(BaseModel):
     groups: dict[str, GroupConfig] = Field(default_factory=dict)
     columns: dict[str, ColumnConfig] = Field(default_factory=dict)
     min_category_share: float = Field(0.005, ge=0.0, lt=0.5)
+    keep: list[str] = Field(default_factory=list, description="columns kept although they look like leakage")
+    leakage_auc: float = Field(LEAKAGE_AUC, gt=0.5, le=1.0, description="single-column AUC from which a column is a leakage suspect")
+    max_ece: float = Field(0.03, gt=0.0, le=1.0, description="release bound on the out-of-fold expected calibration error")
 
 
 def load_tabular_config(path: Path | str | None) -> TabularConfig:
@@ -86,6 +96,7 @@ class ColumnSpec:
     label_zh: str
     label_en: str
     categories: list[str] = field(default_factory=list)  # categorical: ordered by training default rate
+    age_from: str | None = None  # date_age: reference date column or ISO date
 
 
 def strip_headers(df: pd.DataFrame) -> pd.DataFrame:
@@ -118,11 +129,15 @@ def _as_numbers(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _as_categories(s: pd.Series) -> np.ndarray:
-    """Column → object array of stripped strings, None for missing."""
-    miss = _missing_mask(s)
-    out = s.astype(str).str.strip().to_numpy(dtype=object)
-    out[miss] = None
-    return out
+    """Column → object array of stripped strings, None for missing.
+
+    The string work is done once per distinct value (model selection parses the same columns
+    dozens of times, and a category column has few distinct values)."""
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    txt = pd.Series(uniques, dtype=object).astype(str).str.strip()
+    keep = ~txt.str.lower().isin(MISSING_TOKENS).to_numpy()
+    labels = np.append(np.where(keep, txt.to_numpy(dtype=object), None), None)  # code −1 (missing) → the last slot
+    return labels[codes]
 
 
 def infer_kind(name: str, s: pd.Series) -> tuple[str, str]:
@@ -143,14 +158,20 @@ def infer_kind(name: str, s: pd.Series) -> tuple[str, str]:
         return "exclude", "identifier"
     if numeric:
         v = values[~np.isnan(values)]
-        if unique_share == 1.0 and np.all(v == np.round(v)) and np.all(np.diff(v) > 0):
+        integer = np.all(v == np.round(v))
+        if unique_share == 1.0 and integer and np.all(np.diff(v) > 0):
             return "exclude", "identifier (unique increasing integers)"
+        digits = np.floor(np.log10(np.abs(v[v != 0]) + 0.5)) if v.size else v
+        # unique integers all of one length, 7 digits or more: an account or application number, not an amount
+        if unique_share > 0.99 and integer and v.size >= 100 and digits.size and np.ptp(digits) == 0 and digits[0] >= 6:
+            return "exclude", f"identifier (unique {int(digits[0]) + 1}-digit integers)"
         return "numeric", "numbers"
     sample = present.astype(str).str.strip().head(500)
     if sample.str.match(_DATE_LIKE).mean() > 0.9:
-        return "exclude", "date (derive an age or a duration as a numeric column to use it)"
-    if n_unique > 50 and unique_share > 0.5:
-        return "exclude", f"identifier or free text ({n_unique} distinct values)"
+        return "exclude", "date (configure it as type date_age with age_from to use its age)"
+    why = text_reason(present)
+    if why:
+        return "exclude", why
     return "categorical", "text"
 
 
@@ -223,11 +244,17 @@ class TabularSpec:
 
     @classmethod
     def fit(cls, raw: pd.DataFrame, y: np.ndarray, train_rows: np.ndarray, target: str,
-            config: TabularConfig | None = None) -> "TabularSpec":
-        """Infer types on the whole table; order categories by default rate on the training rows only."""
+            config: TabularConfig | None = None, smoothing: float = SMOOTHING,
+            inferred: dict[str, tuple[str, str]] | None = None, auto_direction: bool = False) -> "TabularSpec":
+        """Infer types on the whole table; order categories by default rate on the training rows only
+        (`smoothing` pseudo-rows at the overall rate); leakage is screened on the training rows only.
+        `inferred` holds `infer_kind` results already computed for this table (they read no labels).
+        With `auto_direction`, a numeric column without a configured direction gets the sign of its
+        rank correlation with the target on the training rows when that is clearly non-zero
+        (|z| > TREND_Z), as a scorecard modeller's monotone binning would."""
         config = config or TabularConfig()
         raw = strip_headers(raw)
-        unknown = [c for c in [*config.columns, *config.exclude, *([config.id] if config.id else [])] if c not in raw]
+        unknown = [c for c in [*config.columns, *config.exclude, *config.keep, *([config.id] if config.id else [])] if c not in raw]
         if unknown:
             raise TabularConfigError(f"config names columns not in the table: {', '.join(unknown)}")
         groups = {k: (g.label_zh, g.label_en) for k, g in config.groups.items()} or {DEFAULT_GROUP: ("全部变量", "All variables")}
@@ -239,7 +266,7 @@ class TabularSpec:
             if name == config.id or name in config.exclude or over.type == "exclude":
                 excluded[name] = "identifier (config)" if name == config.id else "excluded by config"
                 continue
-            kind, why = (over.type, "config") if over.type else infer_kind(name, raw[name])
+            kind, why = (over.type, "config") if over.type else (inferred or {}).get(name) or infer_kind(name, raw[name])
             if kind == "exclude":
                 excluded[name] = why
                 continue
@@ -248,14 +275,25 @@ class TabularSpec:
                 raise TabularConfigError(f"column {name!r}: group {group!r} is not defined under groups")
             label_zh, label_en = over.label_zh or name, over.label_en or name
             if kind == "categorical":
-                cats = _ordered_categories(_as_categories(raw[name])[train_rows], y[train_rows], config.min_category_share)
-                columns.append(ColumnSpec(name, kind, 1, group, label_zh, label_en, cats))
+                cats = _ordered_categories(_as_categories(raw[name])[train_rows], y[train_rows], config.min_category_share, smoothing)
+                col = ColumnSpec(name, kind, 1, group, label_zh, label_en, cats)
+            elif kind == "date_age":
+                col = ColumnSpec(name, kind, over.direction or 0, group, label_zh, label_en, age_from=_age_reference(raw, name, over.age_from))
             else:
                 _, bad = _as_numbers(raw[name])
                 if bad.any():
                     row = int(np.flatnonzero(bad)[0])
                     raise TabularConfigError(f"column {name!r} is configured numeric but row {row} holds {raw[name].iloc[row]!r}")
-                columns.append(ColumnSpec(name, kind, over.direction or 0, group, label_zh, label_en))
+                col = ColumnSpec(name, kind, over.direction or 0, group, label_zh, label_en)
+            x = _train_values(col, raw, train_rows)
+            leak = _leakage(col.name, x, y[train_rows], config)
+            if leak:
+                excluded[name] = leak
+                log.warning("column %r excluded: %s", name, leak)
+                continue
+            if auto_direction and col.kind != "categorical" and over.direction is None:
+                col.direction = _trend(x, y[train_rows])
+            columns.append(col)
         if not columns:
             raise TabularConfigError(f"no usable feature columns; excluded: {excluded}")
         id_column = config.id or next((c for c, why in excluded.items() if why.startswith("identifier")), None)
@@ -282,14 +320,15 @@ class TabularSpec:
         ids = self.row_ids(raw)
         rejects, bad_rows = [], np.zeros(len(raw), dtype=bool)
         for c in self.columns:
-            if c.kind == "numeric":
-                values, bad = _as_numbers(raw[c.name])
+            if c.kind in ("numeric", "date_age"):
+                values, bad = _as_numbers(raw[c.name]) if c.kind == "numeric" else _date_ages(raw, c)
                 clean[c.name] = values
                 if bad.any():
                     rows = np.flatnonzero(bad)
                     vals = raw[c.name].iloc[rows].astype(str).to_numpy(dtype=object)
-                    rejects.append(pd.DataFrame({"row": rows, "firm_id": ids[rows], "field": c.name, "rule": "number",
-                                                 "value": vals, "message": [f"{c.name}: {v!r} is not a number" for v in vals]}))
+                    rule = "number" if c.kind == "numeric" else "date"
+                    rejects.append(pd.DataFrame({"row": rows, "firm_id": ids[rows], "field": c.name, "rule": rule,
+                                                 "value": vals, "message": [f"{c.name}: {v!r} is not a {rule}" for v in vals]}))
                     bad_rows[rows] = True
             else:
                 clean[c.name] = _as_categories(raw[c.name])
@@ -303,7 +342,7 @@ class TabularSpec:
         out = np.empty((len(clean), len(self.columns)), dtype=np.float64)
         for j, c in enumerate(self.columns):
             s = clean[c.name]
-            if c.kind == "numeric":
+            if c.kind in ("numeric", "date_age"):  # validate() has turned a date into its age already
                 out[:, j] = _as_numbers(s)[0]
             else:
                 pos = {cat: float(k) for k, cat in enumerate(c.categories)}
@@ -321,7 +360,7 @@ class TabularSpec:
         return np.asarray([str(i) for i in frame.index], dtype=object)
 
 
-def _ordered_categories(values: np.ndarray, y: np.ndarray, min_share: float) -> list[str]:
+def _ordered_categories(values: np.ndarray, y: np.ndarray, min_share: float, smoothing: float = SMOOTHING) -> list[str]:
     """Categories by smoothed training default rate, lowest first; rare ones pooled into OTHER."""
     present = pd.notna(values)
     s = pd.Series(values[present], dtype=object)
@@ -331,7 +370,68 @@ def _ordered_categories(values: np.ndarray, y: np.ndarray, min_share: float) -> 
     pooled = s.where(s.isin(keep), OTHER)
     prior = float(y.mean())
     stats = t.groupby(pooled.to_numpy()).agg(["sum", "count"])
-    rate = (stats["sum"] + SMOOTHING * prior) / (stats["count"] + SMOOTHING)
+    rate = (stats["sum"] + smoothing * prior) / (stats["count"] + smoothing)
     if OTHER not in rate.index:
         rate[OTHER] = prior
     return [str(c) for c in rate.sort_values(kind="stable").index]
+
+
+def _parse_dates(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Column → (datetime64 values with NaT for missing, mask of present cells that are not dates)."""
+    miss = _missing_mask(s)
+    d = pd.to_datetime(s.where(~miss), errors="coerce", format="mixed")
+    return d.to_numpy(dtype="datetime64[ns]"), ~miss & d.isna().to_numpy()
+
+
+def _age_reference(raw: pd.DataFrame, name: str, age_from: str | None) -> str:
+    """The reference of a date_age column: another column of the row, or a fixed ISO date."""
+    if age_from is None:
+        raise TabularConfigError(f"column {name!r} is configured date_age: set age_from to a date column "
+                                 "(e.g. application_date) or an ISO date")
+    if age_from in raw:
+        return age_from
+    try:
+        return pd.Timestamp(age_from).date().isoformat()
+    except ValueError as exc:
+        raise TabularConfigError(f"column {name!r}: age_from {age_from!r} is neither a column nor a date") from exc
+
+
+def _date_ages(raw: pd.DataFrame, c: ColumnSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Age in years of a date column on each row's reference date; (ages, cells that are not dates)."""
+    when, bad = _parse_dates(raw[c.name])
+    if c.age_from in raw:
+        ref, bad_ref = _parse_dates(raw[c.age_from])
+        bad = bad | bad_ref
+    else:
+        ref = np.datetime64(c.age_from, "ns")
+    days = (ref - when) / np.timedelta64(1, "D")
+    return np.asarray(days, dtype=np.float64) / 365.25, bad
+
+
+def _train_values(col: ColumnSpec, raw: pd.DataFrame, train_rows: np.ndarray) -> np.ndarray:
+    """The column's model values on the training rows."""
+    if col.kind == "categorical":
+        return TabularSpec("", None, [col], {}, {}).transform(pd.DataFrame({col.name: raw[col.name].iloc[train_rows]}))[:, 0]
+    if col.kind == "date_age":
+        return _date_ages(raw.iloc[train_rows], col)[0]
+    return _as_numbers(raw[col.name].iloc[train_rows])[0]
+
+
+def _trend(x: np.ndarray, y: np.ndarray) -> int:
+    """+1 / −1 when the default rate clearly rises / falls with x (Spearman z beyond TREND_Z), else 0."""
+    ok = ~np.isnan(x)
+    if ok.sum() < 30 or np.ptp(x[ok]) == 0 or y[ok].min() == y[ok].max():
+        return 0
+    rho = float(np.corrcoef(pd.Series(x[ok]).rank().to_numpy(), y[ok])[0, 1])
+    return int(np.sign(rho)) if abs(rho) * np.sqrt(ok.sum() - 1) > TREND_Z else 0
+
+
+def _leakage(name: str, x: np.ndarray, y: np.ndarray, config: TabularConfig) -> str | None:
+    """The exclusion reason when the column alone predicts the target almost perfectly on the training rows."""
+    if name in config.keep:
+        return None
+    auc = single_column_auc(x, y)
+    if auc < config.leakage_auc:
+        return None
+    return (f"leakage suspect: alone it predicts the target with AUC {auc:.3f} on the training rows "
+            f"(list it under keep: in the config to use it anyway)")

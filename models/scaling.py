@@ -45,7 +45,16 @@ class ScoreScale:
         return asdict(self)
 
 
-def grade_of(pd_: np.ndarray) -> np.ndarray:
-    """Grade label for each PD (upper bounds exclusive: PD 0.1% is AA, not AAA)."""
+def grade_of(pd_: np.ndarray, published: np.ndarray | None = None) -> np.ndarray:
+    """Grade label for each PD (upper bounds exclusive: PD 0.1% is AA, not AAA); with `published`
+    (one label per grade, see `published_grades`) the label of the merged band the grade belongs to."""
     idx = np.searchsorted(np.asarray(GRADE_UPPER_PD[:-1]), np.asarray(pd_, dtype=float), side="right")
-    return np.asarray(GRADES, dtype=object)[idx]
+    return (np.asarray(GRADES, dtype=object) if published is None else published)[idx]
+
+
+def published_grades(grade_map: dict[str, str] | None) -> np.ndarray | None:
+    """The published label of each of the nine grades, in order (a bank's book too small for nine
+    grades merges adjacent ones; training stores the map in the bundle), or None for all nine."""
+    if not grade_map:
+        return None
+    return np.asarray([grade_map.get(g, g) for g in GRADES], dtype=object)

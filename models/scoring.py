@@ -21,7 +21,7 @@ from models.explain import SMALL_BATCH, AdditiveTables
 from models.knockouts import knockout_matrix
 from models.policy import KnockOutRule, Policy, load_policy
 from models.rules import positions
-from models.scaling import ScoreScale, grade_of
+from models.scaling import ScoreScale, grade_of, published_grades
 
 DIMENSION_KEYS: tuple[str, ...] = tuple(DIMENSIONS)
 N_REASONS = 4
@@ -256,6 +256,7 @@ class Scorer:
         # Called with every ScoreBatch this scorer produces (e.g. the service's drift window).
         self.listeners: list[Callable[[ScoreBatch], None]] = []
         self.scale = ScoreScale(**bundle.scale)
+        self._published = published_grades(bundle.extras.get("grade_map"))  # grades merged where the book is thin
         a, b = bundle.calibration["a"], bundle.calibration["b"]
         self._a, self._b = a, b
         self.points_per_raw = -self.scale.factor * a
@@ -319,7 +320,7 @@ class Scorer:
             stage=np.asarray(stage, dtype=object),
             pd=pd_,
             score=score_cents / 100.0,
-            grade=grade_of(pd_),
+            grade=grade_of(pd_, self._published),
             base_points=base_cents / 100.0,
             dimension_points=dim_cents / 100.0,
             clip_points=(score_cents - unclipped) / 100.0,

@@ -132,6 +132,7 @@ class ModelInfo(BaseModel):
 
 class ReloadRequest(BaseModel):
     model_dir: str | None = Field(None, description="Bundle directory; the configured one when omitted")
+    override_not_ready: bool = Field(False, description="Serve the bundle even if its release verdict is not_ready (recorded)")
 
 
 class Health(BaseModel):

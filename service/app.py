@@ -26,7 +26,7 @@ from features.schema import FIELD_SPECS, FirmProfile, example_profiles
 from models.bundle import BundleError
 from models.policy import PolicyError
 from models.scoring import ScoreBatch
-from service import errors
+from service import errors, release_gate
 from service.api_models import (Assessment, AssessmentHistory, AssessmentSummary, BatchResult, Health, ModelInfo,
                                 ReloadRequest, StoredAssessment)
 from service.audit_archive import RetentionJob
@@ -103,6 +103,8 @@ class Api:
             self.retention = RetentionJob(self.store, s.audit_retention_days, s.audit_archive_dir).start()
         try:
             model = load_model(self.settings.model_dir)
+            release_gate.admit(model.manifest, self.settings.model_dir, self.settings.allow_not_ready,
+                               "TECHSCORE_ALLOW_NOT_READY at start-up", self.settings.release_overrides_file)
         except (BundleError, PolicyError) as exc:  # the process stays up; /readyz says why it is not ready
             self.model_error = str(exc)
             log.error("no model served: %s", exc)
@@ -361,6 +363,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         directory = Path(body.model_dir) if body and body.model_dir else settings.model_dir
         try:
             model = await run_in_threadpool(load_model, directory)
+            release_gate.admit(model.manifest, directory, bool(body and body.override_not_ready), f"admin key {key.id}",
+                               settings.release_overrides_file)
         except (BundleError, OSError) as exc:
             raise ApiProblem(409, f"model not reloaded, still serving the previous one: {exc}") from exc
         if api.engine is None:

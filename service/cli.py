@@ -36,7 +36,7 @@ def generate(
 
 
 def _metrics_table(metrics: dict) -> Table:
-    table = Table(title="Holdout metrics")
+    table = Table(title="Out-of-fold metrics (whole book)" if "evaluation" in metrics else "Holdout metrics")
     table.add_column("metric")
     table.add_column("model", justify="right")
     table.add_column("oracle (true PD)", justify="right")
@@ -50,7 +50,7 @@ def _metrics_table(metrics: dict) -> Table:
 
 
 def _grade_table(metrics: dict) -> Table:
-    table = Table(title="Grades on the holdout")
+    table = Table(title="Grades out of fold (merged bands)" if "evaluation" in metrics else "Grades on the holdout")
     for col in ("grade", "count", "default rate", "mean PD"):
         table.add_column(col, justify="right")
     for row in metrics["grade_table"]:
@@ -93,7 +93,8 @@ def train(
     from features.io import read_table
     from features.tabular import TabularConfigError, load_tabular_config
     from training.synthetic import generate as gen
-    from training.tabular import prepare_any
+    from training.book import fit_book
+    from training.tabular import BookPrepared, prepare_any
     from training.train import TrainConfig, TrainingDataError, cross_validate, fit_prepared, write_training_output
 
     if cv == 1:
@@ -102,15 +103,23 @@ def train(
     try:
         raw = read_table(data) if data else gen(rows, seed)
         prepared = prepare_any(raw, cfg, load_tabular_config(config))
-        result = fit_prepared(prepared, cfg)
-        if cv:
-            result.metrics["cv"] = cross_validate(prepared, cfg, cv)
+        if isinstance(prepared, BookPrepared):  # a bank's own book: tuned, chosen and graded out of fold
+            result = fit_book(prepared, cfg, cv or 5)
+        else:
+            result = fit_prepared(prepared, cfg)
+            if cv:
+                result.metrics["cv"] = cross_validate(prepared, cfg, cv)
     except (TrainingDataError, TabularConfigError, ValueError) as exc:
         _fail(str(exc))
     manifest = write_training_output(result, output)
     console.print(_metrics_table(result.metrics))
     console.print(_champion_table(result.metrics))
     console.print(_grade_table(result.metrics))
+    for name, why in result.metrics.get("excluded_columns", {}).items():
+        console.print(f"excluded column [bold]{name}[/]: {why}")
+    if "release" in result.metrics:
+        rel = result.metrics["release"]
+        console.print(f"release: [bold]{rel['release']}[/]" + "".join(f"\n  - {r}" for r in rel["reasons"] + rel["notes"]))
     console.print(f"model {manifest['version']} ({result.metrics['trees']} trees, {result.metrics['seconds']} s) → {output}")
 
 
@@ -411,6 +420,7 @@ def serve(
     port: int = typer.Option(8000, "--port"),
     model: Optional[Path] = typer.Option(None, "--model", help="Model bundle directory (default TECHSCORE_MODEL_DIR)"),
     workers: int = typer.Option(1, "--workers", min=1),
+    allow_not_ready: bool = typer.Option(False, "--allow-not-ready", help="Admin override: serve a bundle whose release verdict is not_ready (recorded in TECHSCORE_RELEASE_OVERRIDES_FILE)"),
 ) -> None:
     """Serve the scoring API with uvicorn (settings from TECHSCORE_* environment variables)."""
     import os
@@ -423,9 +433,22 @@ def serve(
 
     if model is not None:
         os.environ["TECHSCORE_MODEL_DIR"] = str(model)
-    engine = make_engine(Settings.from_env().database_url)
+    if allow_not_ready:
+        os.environ["TECHSCORE_ALLOW_NOT_READY"] = "1"
+    from models.bundle import read_manifest
+    from service.release_gate import release_of
+
+    settings = Settings.from_env()
+    engine = make_engine(settings.database_url)
     upgrade(engine)  # once, before the workers start (each would otherwise race to do it)
     engine.dispose()
+    try:
+        verdict = release_of(read_manifest(settings.model_dir))
+    except BundleError:
+        verdict = None  # the server starts and /readyz says why no model is served
+    if verdict and verdict.get("release") != "ready" and not settings.allow_not_ready:
+        _fail(f"model at {settings.model_dir} is not ready for release: {'; '.join(verdict.get('reasons', []))}; "
+              "serve it only with --allow-not-ready (an admin override, recorded)")
     uvicorn.run("service.app:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level="info", access_log=False)
 

@@ -39,6 +39,8 @@ class Settings(BaseModel):
     max_concurrent_uploads: int = Field(2, ge=1, description="CSV uploads received and scored at once (429 above)")
     cpu_threads: int = Field(1, ge=1, le=64, description="Worker threads scoring JSON batches and CSV uploads "
                                                          "off the event loop")
+    allow_not_ready: bool = Field(False, description="Admin override: serve a bundle whose release verdict is not_ready (recorded)")
+    release_overrides_file: Path = Field(Path("var/release_overrides.jsonl"), description="Where each release override is recorded")
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> "Settings":

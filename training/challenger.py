@@ -50,10 +50,10 @@ class FeatureBins:
     woe_missing: float
 
 
-def fit_bins(x: np.ndarray, y: np.ndarray, direction: int) -> FeatureBins:
+def fit_bins(x: np.ndarray, y: np.ndarray, direction: int, n_bins: int = N_BINS) -> FeatureBins:
     """Monotone WoE bins of one feature from training rows."""
     bad_all, good_all = float(y.sum()), float(len(y) - y.sum())
-    edges = bin_edges(x, N_BINS)
+    edges = bin_edges(x, n_bins)
     nan = np.isnan(x)
     total = bin_counts(x, edges)
     bad = bin_counts(np.where(y == 1, x, np.nan), edges)
@@ -101,16 +101,19 @@ class WoeScorecard:
         return [{"feature": n, "bins": int(len(b.woe)), "coef": round(float(c), 6)} for n, b, c in zip(names, self.bins, self.coef)]
 
 
-def fit_challenger(X: np.ndarray, y: np.ndarray, train_rows: np.ndarray, directions: list[int]) -> WoeScorecard:
-    """Bin and fit on `train_rows` only; no other row of X or y is read."""
+def fit_challenger(X: np.ndarray, y: np.ndarray, train_rows: np.ndarray, directions: list[int], n_bins: int = N_BINS,
+                   min_iv: float = 0.0) -> WoeScorecard:
+    """Bin and fit on `train_rows` only; no other row of X or y is read. Features whose information
+    value (E_good[WoE] − E_bad[WoE]) is below `min_iv` are left out, as a scorecard modeller would."""
     Xt, yt = X[train_rows], y[train_rows]
-    bins = [fit_bins(Xt[:, j], yt, d) for j, d in enumerate(directions)]
+    bins = [fit_bins(Xt[:, j], yt, d, n_bins) for j, d in enumerate(directions)]
     card = WoeScorecard(bins, np.zeros(len(bins)), 0.0)
     W = card.woe_matrix(Xt)
     # Classic scorecard practice: a feature whose coefficient comes out with the wrong sign
     # (positive on ln(good/bad) WoE — collinearity flipping its bins' order) is dropped and the
     # regression refitted, so every kept feature moves the score the way its bins say.
-    active = np.array([np.ptp(W[:, j]) > 0 for j in range(W.shape[1])])
+    iv = W[yt == 0].mean(axis=0) - W[yt == 1].mean(axis=0)
+    active = np.array([np.ptp(W[:, j]) > 0 for j in range(W.shape[1])]) & (iv >= min_iv)
     # A regression this small is fastest on one BLAS thread; threaded BLAS on a busy machine is 10× slower.
     with threadpool_limits(1, user_api="blas"):
         while active.any():

@@ -14,7 +14,7 @@ import numpy as np
 from features.stage import STAGES
 
 STAGE_KEYS: tuple[str, ...] = (*STAGES, "all")  # "all": generic-mode rows, compared with every training row
-DEFAULT_MIN_COVERAGE = 0.5
+DEFAULT_MIN_COVERAGE = 0.25
 
 
 @dataclass(frozen=True)

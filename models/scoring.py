@@ -133,7 +133,7 @@ class ScoreBatch:
                 col = np.asarray(self.inputs[name])
                 col = col.reshape(-1) if col.ndim else np.full(len(self), col)
                 part = col[rows[sel]]
-                hit |= pd.isna(part) if part.dtype == object else np.isnan(part.astype(float, copy=False))
+                hit |= np.isnan(part) if part.dtype.kind == "f" else np.asarray(pd.isna(part), dtype=bool)
             out[sel] = hit
         return out
 

@@ -84,7 +84,7 @@ class TrainConfig:
     missing_quantile: float = 0.25
     # Insufficient data: below this share of a dimension's indicators with a value, the answer is
     # "refer: insufficient data" with the fields to collect.
-    min_coverage: float = 0.5
+    min_coverage: float = 0.25
     scale: ScoreScale = field(default_factory=ScoreScale)
 
 

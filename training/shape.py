@@ -84,6 +84,18 @@ def _monotone_levels(levels: np.ndarray, shape: str) -> np.ndarray:
     return levels
 
 
+def _spread(x: np.ndarray) -> float:
+    """The 5–95% range of an indicator's values, or of its non-zero values when zeros dominate (a
+    zero-inflated indicator's ramps must still be as wide as the range where its values vary)."""
+    if not x.size:
+        return 0.0
+    spread = float(np.subtract(*np.quantile(x, [0.95, 0.05])))
+    nonzero = x[x != 0.0]
+    if nonzero.size >= 20:
+        spread = max(spread, float(np.subtract(*np.quantile(nonzero, [0.95, 0.05]))))
+    return spread
+
+
 def shape_of(direction: int, peak: bool) -> str:
     if direction > 0:
         return "increasing"
@@ -104,7 +116,7 @@ def shape_tables(tables: AdditiveTables, X: np.ndarray, shapes: list[str], rel_w
             val = _isotonic(val, w, increasing=shape == "increasing")
         elif shape == "peak":
             val, _ = _valley(val, w)
-        spread = float(np.subtract(*np.quantile(x, [0.95, 0.05]))) if x.size else 0.0
+        spread = _spread(x)
         half = np.maximum(rel_width * np.abs(br), max(abs_width * spread, 1e-6))
         k, v = _ramps(br, val, half)
         v = _monotone_levels(v, shape)

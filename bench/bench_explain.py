@@ -33,6 +33,7 @@ from models.reasons import KINDS, contradicts  # noqa: E402
 from models.scoring import Scorer, ScoreBatch  # noqa: E402
 from training.metrics import classification_metrics  # noqa: E402
 from training.synthetic import generate, true_pd_of  # noqa: E402
+from training.shape import age_shifted  # noqa: E402
 from training.train import TrainConfig, train_model  # noqa: E402
 
 JUMP_BOUND = 3.0
@@ -68,12 +69,9 @@ def numeric_fields() -> list[str]:
 
 
 def shift_age(cols: dict, factor: float) -> np.ndarray:
-    """founded_on moved so that the age (as_of − founded_on) is multiplied by factor (NaT stays NaT)."""
-    as_of, founded = cols["as_of"].astype("datetime64[D]"), cols["founded_on"].astype("datetime64[D]")
-    age = (as_of - founded).astype("timedelta64[D]").astype(float)
-    days = np.rint(age * factor)
-    ok = ~(np.isnat(as_of) | np.isnat(founded))
-    return np.where(ok, as_of - np.where(ok, days, 0).astype("int64").astype("timedelta64[D]"), np.datetime64("NaT"))
+    """founded_on (float days, as features.indicators.frame_to_columns gives it) moved so that the age
+    as_of − founded_on is multiplied by factor."""
+    return age_shifted(cols, factor)
 
 
 def sensitivity(scorer: Scorer, cols: dict, base: np.ndarray) -> tuple[float, str, float]:

@@ -345,7 +345,8 @@ def _ip12(c: Cols) -> np.ndarray:
 
 @indicator(key="ip_young_firm_inventions", code="IP13", dimension="tech_ip",
            formula="clip((3 − age_years) / 3, 0, 1) × (1 − exp(−invention_patents_granted / 4)): granted "
-                   "inventions that stand in for a thin operating history (0 from 3 years of age)",
+                   "inventions that stand in for a thin operating history (0 from 3 years of age; patents not "
+                   "given count as none)",
            unit="share 0-1", direction=-1,
            label=("年轻企业的发明专利支撑", "Invention patents backing a young firm"),
            down=("成立不足三年且发明专利对经营历史的支撑弱于同阶段中位企业",
@@ -356,9 +357,11 @@ def _ip12(c: Cols) -> np.ndarray:
 def _ip13(c: Cols) -> np.ndarray:
     # Cross-dimension effect (tech_ip × operations): strong IP mitigates a thin history; a firm of
     # 3 years or more has no thin history to mitigate, whatever its patents.
+    # Patents not given count as none here (no backing; IP01 carries the missing value's own cost), so
+    # the value stays continuous in age; unknown age leaves it unknown.
     thin = np.clip((YOUNG_FIRM_YEARS - age_years(c)) / YOUNG_FIRM_YEARS, 0.0, 1.0)
-    backing = 1.0 - np.exp(-np.maximum(c["invention_patents_granted"], 0.0) / 4.0)
-    return np.where(thin == 0.0, 0.0, thin * backing)
+    patents = np.where(np.isnan(c["invention_patents_granted"]), 0.0, c["invention_patents_granted"])
+    return thin * (1.0 - np.exp(-np.maximum(patents, 0.0) / 4.0))
 
 
 # =============================== rd_input ===============================
@@ -503,7 +506,8 @@ def _rd11(c: Cols) -> np.ndarray:
 @indicator(key="rd_burn_uncovered", code="RD12", dimension="rd_input",
            formula="clip(ln(intensity / 10%) / ln 4, 0, 1) × clip(1 − cash / (2 × rd_expense_y0), 0, 1): "
                    "R&D intensity above 10% (in full from 40%; pre-revenue R&D counts in full) times the share "
-                   "of two years of R&D spend that cash does not cover; 0 without R&D spend",
+                   "of two years of R&D spend that cash does not cover; 0 without R&D spend; cash not given "
+                   "counts as none",
            unit="share 0-1", direction=1,
            label=("高强度研发的现金缺口", "High R&D burn not covered by cash"),
            down=("高强度研发支出的现金覆盖缺口大于同阶段中位企业",
@@ -514,13 +518,16 @@ def _rd11(c: Cols) -> np.ndarray:
 def _rd12(c: Cols) -> np.ndarray:
     # Cross-dimension effect (rd_input × operations): very high intensity is only risky when the cash
     # to fund it is short; each factor alone is an indicator of its own (RD01, RD10).
-    rd, rev, cash = c["rd_expense_y0"], c["revenue_y0"], c["cash"]
+    # Cash not given counts as none (the worst case: missing data never helps), so the value stays
+    # continuous in R&D and revenue; unknown R&D or revenue leaves it unknown.
+    rd, rev = c["rd_expense_y0"], c["revenue_y0"]
+    cash = np.where(np.isnan(c["cash"]), 0.0, c["cash"])
     intensity = np.where((rev == 0) & (rd > 0), np.inf, _div(rd, rev))
     with np.errstate(divide="ignore", invalid="ignore"):
         high = np.clip(np.log(intensity / BURN_INTENSITY_FROM) / np.log(BURN_INTENSITY_SPAN), 0.0, 1.0)
     short = np.clip(1.0 - _div(cash, BURN_CASH_YEARS * rd), 0.0, 1.0)
-    out = high * short
-    return np.where(rd == 0, 0.0, np.where(high == 0.0, 0.0, out))
+    out = np.where(rd == 0, 0.0, high * short)
+    return np.where(np.isnan(rd) | np.isnan(rev), np.nan, out)
 
 
 # =============================== talent ===============================

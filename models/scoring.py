@@ -173,13 +173,13 @@ class ScoreBatch:
             cols[f"reason_up_{r + 1}"] = self._reason_cells(self.reasons_up[:, r], "U")
         cols["model_version"] = pa.repeat(pa.scalar(self.model_version, pa.string()), n)
         insufficient = np.zeros(n, dtype=bool) if self.insufficient is None else self.insufficient
-        cols["insufficient_data"] = insufficient
+        cols["insufficient_data"] = insufficient.astype(np.int8)  # 0/1: reads back the same from CSV and the audit store
         collect = np.full(n, "", dtype=object)
         for i in np.flatnonzero(insufficient):  # rare rows only
             collect[i] = ";".join(self.fields_to_collect(i))
         cols["fields_to_collect"] = _text(collect)
         cols["stage_declared"] = _text(self.stages.declared if self.stages is not None else np.full(n, None, dtype=object))
-        cols["stage_conflict"] = self.stages.conflict if self.stages is not None else np.zeros(n, dtype=bool)
+        cols["stage_conflict"] = (self.stages.conflict if self.stages is not None else np.zeros(n, dtype=bool)).astype(np.int8)
         if self.recommendations is not None:
             cols |= self.recommendations.columns()
         return cols

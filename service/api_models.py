@@ -61,6 +61,11 @@ class ScoreRecord(BaseModel):
     reasons_down: list[Reason] = Field(description="Up to 4 indicators costing the most points")
     reasons_up: list[Reason] = Field(description="Up to 4 indicators earning the most points")
     model_version: str
+    insufficient_data: dict[str, Any] | None = Field(
+        default=None, description="Set when a dimension's data coverage is below the minimum: the dimensions, the "
+                                  "fields to collect; the decision is then refer (insufficient data)")
+    stage_check: dict[str, Any] | None = Field(
+        default=None, description="Declared stage against the data's; on a conflict the stricter sets the limit")
     recommendation: Recommendation = Field(description="Decision, limit and its arithmetic, products (credit policy)")
 
 

@@ -19,13 +19,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import Mapping
+
 import numpy as np
 from sklearn.isotonic import isotonic_regression
 
+from features.indicators import transform_columns
+from features.registry import INDICATORS
+from features.schema import FIELD_SPECS
 from models.explain import AdditiveTables, CurveTables
 
 REL_WIDTH = 0.12      # a jump at threshold t ramps over t × (1 ± 0.12)
 ABS_WIDTH = 0.03      # … and over at least ± 3% of the indicator's 5–95% range
+# Largest log-odds one indicator may move for a 1% change of one raw input (2 points at PDO 20):
+# slopes steeper than that where training firms lie are flattened (`limit_slopes`).
+SLOPE_BUDGET = 2.0 / (20.0 / np.log(2.0))
+SENSITIVITY_ROWS = 8_000  # training rows sampled to measure how far 1% of an input moves each indicator
 
 
 @dataclass(frozen=True)
@@ -96,6 +105,49 @@ def _spread(x: np.ndarray) -> float:
     return spread
 
 
+def age_shifted(cols: Mapping[str, np.ndarray], factor: float) -> np.ndarray:
+    """founded_on (float days) such that the age as_of − founded_on is multiplied by factor."""
+    as_of, founded = np.asarray(cols["as_of"], dtype=float), np.asarray(cols["founded_on"], dtype=float)
+    return as_of - (as_of - founded) * factor
+
+
+def input_sensitivity(cols: Mapping[str, np.ndarray], X: np.ndarray) -> np.ndarray:
+    """(n, F): the largest change of each indicator when one numeric raw input (or the age) of the row
+    moves by ±1% — how far along its curve a 1% change can carry a firm."""
+    used = {f for ind in INDICATORS for f in ind.inputs}
+    fields = [f for f, spec in FIELD_SPECS.items() if spec.kind in ("number", "integer") and f in used]
+    out = np.zeros_like(X)
+    for field in [*fields, "age"]:
+        for factor in (1.01, 0.99):
+            changed = dict(cols)
+            if field == "age":
+                changed["founded_on"] = age_shifted(cols, factor)
+            else:
+                changed[field] = np.asarray(cols[field], dtype=float) * factor
+            moved = np.abs(transform_columns(changed) - X)
+            np.maximum(out, np.where(np.isnan(moved), 0.0, moved), out=out)
+    return out
+
+
+def limit_slopes(knots: np.ndarray, levels: np.ndarray, x: np.ndarray, s: np.ndarray,
+                 budget: float = SLOPE_BUDGET) -> np.ndarray:
+    """Flatten the segments where a training firm at x could move more than `budget` log-odds when a 1%
+    change of an input moves its value by s; the curve keeps its shape and, over those firms, its mean."""
+    if knots.size < 2:
+        return levels
+    seg = np.clip(np.searchsorted(knots, x, side="right") - 1, 0, knots.size - 2)
+    reach = np.zeros(knots.size - 1)
+    np.maximum.at(reach, seg, s)
+    reach = np.maximum(reach, np.maximum(np.r_[reach[1:], 0.0], np.r_[0.0, reach[:-1]]))  # firms near a segment
+    with np.errstate(divide="ignore"):
+        allowed = np.where(reach > 0, budget / reach, np.inf) * np.diff(knots)
+    steps = np.clip(np.diff(levels), -allowed, allowed)
+    out = levels[0] + np.r_[0.0, np.cumsum(steps)]
+    if x.size:  # keep the firms' mean contribution (the calibration's intercept is refitted anyway)
+        out += np.mean(np.interp(x, knots, levels)) - np.mean(np.interp(x, knots, out))
+    return out
+
+
 def shape_of(direction: int, peak: bool) -> str:
     if direction > 0:
         return "increasing"
@@ -105,8 +157,10 @@ def shape_of(direction: int, peak: bool) -> str:
 
 
 def shape_tables(tables: AdditiveTables, X: np.ndarray, shapes: list[str], rel_width: float = REL_WIDTH,
-                 abs_width: float = ABS_WIDTH) -> tuple[CurveTables, ShapeReport]:
-    """Curves from step tables, weighted by the training rows `X` (see the module docstring)."""
+                 abs_width: float = ABS_WIDTH, sensitivity: tuple[np.ndarray, np.ndarray] | None = None
+                 ) -> tuple[CurveTables, ShapeReport]:
+    """Curves from step tables, weighted by the training rows `X` (see the module docstring);
+    `sensitivity` = (rows of X, `input_sensitivity` of those rows) bounds each curve's slope."""
     knots, levels, optimum = [], [], []
     for f, shape in enumerate(shapes):
         br, val = tables.breaks[f], tables.values[f]
@@ -120,6 +174,10 @@ def shape_tables(tables: AdditiveTables, X: np.ndarray, shapes: list[str], rel_w
         half = np.maximum(rel_width * np.abs(br), max(abs_width * spread, 1e-6))
         k, v = _ramps(br, val, half)
         v = _monotone_levels(v, shape)
+        if sensitivity is not None:
+            xs, ss = sensitivity[0][:, f], sensitivity[1][:, f]
+            known = ~np.isnan(xs)
+            v = limit_slopes(k, v, xs[known], ss[known])
         knots.append(k)
         levels.append(v)
         if shape == "peak":

@@ -33,6 +33,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
+from features.indicators import frame_to_columns, transform_columns
 from features.transformer import IndicatorTransformer
 from features.registry import monotone_constraints
 from features.stage import STAGES, assess_stage
@@ -46,7 +47,7 @@ from models.evidence import STAGE_KEYS, missing_fill
 from models.scoring import Scorer
 from training import challenger as woe
 from training.metrics import classification_metrics, grade_rates_rise, grade_table, ks_statistic
-from training.shape import shape_of, shape_tables
+from training.shape import SENSITIVITY_ROWS, input_sensitivity, shape_of, shape_tables
 from training.validation import evaluate
 
 REFERENCE_QUANTILES = np.linspace(0.0, 1.0, 1001)
@@ -272,6 +273,9 @@ class Prepared:
     featurise: Featurise
     true_pd: np.ndarray | None = None
     weights: np.ndarray | None = None
+    # training rows → (indicator values, how far a 1% change of one input moves each indicator) of a
+    # sample of them, to bound the curves' slopes (firm profiles; None in generic mode)
+    sensitivity: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
 
 
 def prepare_profiles(raw: pd.DataFrame, cfg: TrainConfig) -> Prepared:
@@ -282,16 +286,25 @@ def prepare_profiles(raw: pd.DataFrame, cfg: TrainConfig) -> Prepared:
     X = IndicatorTransformer().fit_transform(clean).to_numpy(dtype=float)
     true_pd = pd.to_numeric(clean["true_pd"], errors="coerce").to_numpy() if "true_pd" in clean else None
     stages = assess_stage(clean)
+    cols = frame_to_columns(clean)
+
+    def sensitivity(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pick = np.sort(np.random.default_rng(cfg.seed).choice(rows, min(len(rows), SENSITIVITY_ROWS), replace=False))
+        sample = {k: np.asarray(v)[pick] for k, v in cols.items()}
+        base = transform_columns(sample)
+        return base, input_sensitivity(sample, base)
+
     return Prepared(y, stages.stage, clean.index, checked.n_input, data_fingerprint(raw),
-                    lambda _rows: (X, Catalogue.from_registry(), {}), true_pd, stages.weights)
+                    lambda _rows: (X, Catalogue.from_registry(), {}), true_pd, stages.weights, sensitivity)
 
 
 def finish_tables(tables: AdditiveTables, X: np.ndarray, tr: np.ndarray, stage: np.ndarray, catalogue: Catalogue,
-                  cfg: TrainConfig) -> tuple[CurveTables, dict[str, Any]]:
+                  cfg: TrainConfig, sensitivity: tuple[np.ndarray, np.ndarray] | None = None
+                  ) -> tuple[CurveTables, dict[str, Any]]:
     """Shaped curves (training.shape) and what explanations need: per stage, the median value of each
     indicator and quantiles of its contributions (the missing-value treatment), the shapes and optima."""
     shapes = [shape_of(f.direction, catalogue.kind == "firm_profile") for f in catalogue.features]
-    curves, report = shape_tables(tables, X[tr], shapes)
+    curves, report = shape_tables(tables, X[tr], shapes, sensitivity=sensitivity)
     explain = {"missing_quantile": cfg.missing_quantile, "min_coverage": cfg.min_coverage,
                "missing_grid": MISSING_GRID.tolist(), **report.to_dict(),
                "contribution_quantiles": _contribution_quantiles(curves, X[tr], stage[tr]),
@@ -343,7 +356,8 @@ def fit_prepared(prep: Prepared, cfg: TrainConfig) -> TrainResult:
     champion = woe.NAME if models[woe.NAME]["auc"] > models["lightgbm_additive"]["auc"] else "lightgbm_additive"
     other = woe.NAME if champion == "lightgbm_additive" else "lightgbm_additive"
     candidates = {other: raw_candidates[other]}
-    tables, explain = finish_tables(raw_candidates[champion][0], X, tr, stage, catalogue, cfg)
+    sensitivity = prep.sensitivity(tr) if prep.sensitivity is not None else None
+    tables, explain = finish_tables(raw_candidates[champion][0], X, tr, stage, catalogue, cfg, sensitivity)
     fill = (weights[va], missing_fill(explain, cfg.missing_quantile))
     calibration = calibrate_by_stage(tables.raw_score(X[va], fill), y[va], weights[va])
     candidates[champion] = (tables, calibration)

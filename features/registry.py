@@ -506,8 +506,8 @@ def _rd11(c: Cols) -> np.ndarray:
 @indicator(key="rd_burn_uncovered", code="RD12", dimension="rd_input",
            formula="clip(ln(intensity / 10%) / ln 4, 0, 1) × clip(1 − cash / (2 × rd_expense_y0), 0, 1): "
                    "R&D intensity above 10% (in full from 40%; pre-revenue R&D counts in full) times the share "
-                   "of two years of R&D spend that cash does not cover; 0 without R&D spend; cash not given "
-                   "counts as none",
+                   "of two years of R&D spend that cash does not cover; 0 without R&D spend; unknown when "
+                   "R&D is spent and cash not given",
            unit="share 0-1", direction=1,
            label=("高强度研发的现金缺口", "High R&D burn not covered by cash"),
            down=("高强度研发支出的现金覆盖缺口大于同阶段中位企业",
@@ -518,10 +518,9 @@ def _rd11(c: Cols) -> np.ndarray:
 def _rd12(c: Cols) -> np.ndarray:
     # Cross-dimension effect (rd_input × operations): very high intensity is only risky when the cash
     # to fund it is short; each factor alone is an indicator of its own (RD01, RD10).
-    # Cash not given counts as none (the worst case: missing data never helps), so the value stays
-    # continuous in R&D and revenue; unknown R&D or revenue leaves it unknown.
-    rd, rev = c["rd_expense_y0"], c["revenue_y0"]
-    cash = np.where(np.isnan(c["cash"]), 0.0, c["cash"])
+    # Unknown whenever a firm spending on R&D gives no cash (whatever its intensity, so the value never
+    # switches between known and unknown as R&D or revenue move a little); 0 without R&D spend.
+    rd, rev, cash = c["rd_expense_y0"], c["revenue_y0"], c["cash"]
     intensity = np.where((rev == 0) & (rd > 0), np.inf, _div(rd, rev))
     with np.errstate(divide="ignore", invalid="ignore"):
         high = np.clip(np.log(intensity / BURN_INTENSITY_FROM) / np.log(BURN_INTENSITY_SPAN), 0.0, 1.0)

@@ -324,6 +324,15 @@ def _sum_columns(m: np.ndarray, groups: list[np.ndarray]) -> np.ndarray:
     return out
 
 
+def _weighted(w: np.ndarray, per_stage: np.ndarray) -> np.ndarray:
+    """Σ_s w[:, s] × per_stage[s], added column by column: a row's result never depends on its batch
+    (a BLAS product may round differently with the shape)."""
+    out = np.zeros(len(w))
+    for s, v in enumerate(per_stage):
+        out += w[:, s] * v
+    return out
+
+
 def _top_reasons(points: np.ndarray, missing: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Indices of the N_REASONS indicators costing the most points (down) and earning the most (up),
     strongest first; −1 pads. A missing value is never an up reason.
@@ -466,12 +475,12 @@ class Scorer:
         ex = self.explainer
         contrib = self.tables.contributions(X, None if ex.fill is None else (w, ex.fill))
         raw = self.tables.bias + _sum_columns(contrib, self._all_features)[:, 0]
-        intercept = w @ self._b_stage
+        intercept = _weighted(w, self._b_stage)
         logit = self._a * raw + intercept
         pd_ = 1.0 / (1.0 + np.exp(-logit))
         points = np.ascontiguousarray(self.points_per_raw * contrib)  # row-major: the reason passes scan rows
         dim_cents = np.rint(_sum_columns(points, self._groups) * 100).astype(np.int64)
-        base_cents = np.rint((w @ self._base_by_stage) * 100).astype(np.int64)
+        base_cents = np.rint(_weighted(w, self._base_by_stage) * 100).astype(np.int64)
         unclipped = base_cents + dim_cents.sum(axis=1)
         lo, hi = int(self.scale.min_score * 100), int(self.scale.max_score * 100)
         score_cents = np.clip(unclipped, lo, hi)

@@ -31,9 +31,10 @@ from models.explain import AdditiveTables, CurveTables
 
 REL_WIDTH = 0.12      # a jump at threshold t ramps over t × (1 ± 0.12)
 ABS_WIDTH = 0.03      # … and over at least ± 3% of the indicator's 5–95% range
-# Largest log-odds one indicator may move for a 1% change of one raw input (2 points at PDO 20):
+# Largest log-odds one indicator may move for a 1% change of one raw input (1.5 points at PDO 20;
+# an input feeds several indicators, whose moves add up):
 # slopes steeper than that where training firms lie are flattened (`limit_slopes`).
-SLOPE_BUDGET = 2.0 / (20.0 / np.log(2.0))
+SLOPE_BUDGET = 1.5 / (20.0 / np.log(2.0))
 SENSITIVITY_ROWS = 8_000  # training rows sampled to measure how far 1% of an input moves each indicator
 
 

@@ -114,8 +114,6 @@ def test_curves_keep_their_declared_shape(scorer):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="known gap (README, issue 14): the redemption-clause × falling-revenue indicator (CP11) "
-                          "moves up to ~7-14 points for a 1% revenue change on a few firms in 10,000", strict=False)
 def test_a_one_percent_change_of_one_input_moves_the_score_by_at_most_3_points(scorer, fresh):
     clean = fresh[1].iloc[:800]
     cols = frame_to_columns(clean)

@@ -196,6 +196,16 @@ def main() -> None:
     for field, (count, worst_fall) in fav.items():
         if count:
             print(f"  {field}: {count} firms, by up to {worst_fall:.2f} points")
+    rd = dict(cols)
+    rd["rd_expense_y0"] = cols["rd_expense_y0"] * 1.2
+    rd["net_profit_y0"] = cols["net_profit_y0"] - cols["rd_expense_y0"] * 0.2
+    after = scorer.score_columns(rd, with_recommendation=False).score
+    fell = after < small.score - 1e-9
+    below = small.values[:, [i.key for i in INDICATORS].index("rd_intensity")] < scorer.explainer.peak_low[
+        [i.key for i in INDICATORS].index("rd_intensity")]
+    print(f"R&D +20% (profit reduced to match): score falls for {fell.mean():.1%} of firms, by up to "
+          f"{np.nanmax(np.where(fell, small.score - after, 0)):.2f} points; for {fell[below].mean():.1%} of firms "
+          f"below the intensity's sound range ({below.mean():.1%} of firms)")
     print(f"insufficient data: {small.insufficient.mean():.2%} of firms; declared stage contradicting the data: "
           f"{small.stages.conflict.sum():,} firms")
 

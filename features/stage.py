@@ -93,7 +93,8 @@ class StageAssessment:
 
 def _ramp(distance: np.ndarray, half: float) -> np.ndarray:
     """0 → 1 as distance goes from −half to +half (0.5 on the threshold); NaN → 0 (rule not met)."""
-    return np.nan_to_num(np.clip(0.5 + distance / (2.0 * half), 0.0, 1.0))
+    r = np.minimum(np.maximum(0.5 + distance / (2.0 * half), 0.0), 1.0)  # NaN stays NaN (np.clip's cost is per call)
+    return np.where(r == r, r, 0.0)
 
 
 def assess_stage(frame_or_cols: pd.DataFrame | Mapping[str, Any], rules: StageRules = DEFAULT_STAGE_RULES) -> StageAssessment:

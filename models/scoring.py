@@ -101,15 +101,15 @@ class ScoreBatch:
         return self.catalogue.reason_cells.take(pa.array(pos % len(self.catalogue.reason_cells)))
 
     def reason_kinds(self, idx: np.ndarray, side: str) -> np.ndarray:
-        """Position in KINDS of the reason at indicator idx (−1: none) of each row, vectorised."""
-        rows = np.arange(len(self))
+        """Position in KINDS of the reason at indicator idx (−1: none) of each row (idx (n,) or (n, slots)), vectorised."""
+        rows = np.arange(len(self)).reshape((-1,) + (1,) * (idx.ndim - 1)) + np.zeros_like(idx)
         at = np.maximum(idx, 0)
         value = self.values[rows, at]
         missing = np.isnan(value) & (idx >= 0)
         if side == "up":
-            kind = np.full(len(self), KINDS.index("U"))
+            kind = np.full(idx.shape, KINDS.index("U"))
         else:
-            kind = np.full(len(self), KINDS.index("D"))
+            kind = np.full(idx.shape, KINDS.index("D"))
             if self.explainer is not None and self.explainer.peak_low is not None:
                 low, high = self.explainer.peak_low[at], self.explainer.peak_high[at]
                 peak = ~np.isnan(low)
@@ -201,7 +201,7 @@ class ScoreBatch:
             "pd": self.pd.tolist(), "score": self.score.tolist(), "clip": self.clip_points.tolist(),
             "points": self.dimension_points.tolist(), "ratings": self.ratings.tolist(),
             "knockouts": self.knockouts.tolist(),
-            "base": np.broadcast_to(np.asarray(self.base_points, dtype=float), (len(self),)).tolist(),
+            "base": np.asarray(self.base_points, dtype=float).reshape(-1).tolist(),
         }
         relative = self.points if self.relative is None else self.relative
         for direction, idx in (("down", self.reasons_down), ("up", self.reasons_up)):
@@ -209,8 +209,7 @@ class ScoreBatch:
             out[direction] = idx.tolist()
             out[f"{direction}_cells"] = np.stack([self.values[rows, at], self.stage_medians[rows, at],
                                                   relative[rows, at]], axis=2).tolist()
-            kinds = np.stack([self.reason_kinds(idx[:, r], direction) for r in range(idx.shape[1])], axis=1)
-            out[f"{direction}_kinds"] = kinds.tolist()
+            out[f"{direction}_kinds"] = self.reason_kinds(idx, direction).tolist()
         return out
 
     def _reasons(self, i: int, direction: str) -> list[dict[str, Any]]:

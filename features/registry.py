@@ -39,6 +39,11 @@ RUNWAY_CAP_MONTHS = 120.0       # runway when not burning cash, and upper cap
 EXPOSURE_CAP = 10.0             # cap for x / net assets (also used when net assets ≤ 0 and x > 0)
 DAYS_PER_YEAR = 365.25
 DAYS_PER_MONTH = DAYS_PER_YEAR / 12.0
+# Cross-dimension indicators (RD12, CP11, IP13): where each effect starts and is full.
+BURN_INTENSITY_FROM, BURN_INTENSITY_SPAN = 0.10, 4.0  # intensity above 10%, in full from 40%
+BURN_CASH_YEARS = 2.0           # cash short when it covers less than 2 years of R&D spend
+REDEMPTION_FALL_FULL = 0.3      # revenue log-drop at which a redemption clause weighs in full
+YOUNG_FIRM_YEARS = 3.0          # a thin operating history: younger than 3 years
 
 # ---- ordinal encodings of enums (missing/unknown → NaN) ----
 QUALIFICATION_TIER = {"none": 0, "tech_sme": 1, "hnte": 2, "srdi_provincial": 3,
@@ -67,6 +72,15 @@ class Indicator:
     reason_up_en: str
     inputs: tuple[str, ...]
     fn: IndicatorFn = field(compare=False, repr=False)
+    # Single-peaked indicators (direction 0): risk is lowest at an optimum the model learns (training
+    # finds it on the training rows and stores it in the bundle); the two sentences say on which side
+    # of it a firm lies: (too low 中文, too low English, too high 中文, too high English).
+    peak: tuple[str, str, str, str] | None = None
+
+    @property
+    def shape(self) -> str:
+        """"increasing" (risk rises with the value), "decreasing" or "peak" (lowest risk at an optimum)."""
+        return "peak" if self.direction == 0 else ("increasing" if self.direction > 0 else "decreasing")
 
 
 _REGISTERED: list[Indicator] = []
@@ -74,7 +88,8 @@ _REGISTERED: list[Indicator] = []
 
 def indicator(*, key: str, code: str, dimension: str, formula: str, unit: str, direction: int,
               label: tuple[str, str], down: tuple[str, str], up: tuple[str, str],
-              inputs: tuple[str, ...] | None = None, form: Form | None = None) -> Any:
+              inputs: tuple[str, ...] | None = None, form: Form | None = None,
+              peak: tuple[str, str, str, str] | None = None) -> Any:
     """Register an indicator once, with its metadata: `form=` registers a `Form` at once (its inputs are
     its fields); without it, the result decorates the indicator's formula function (`inputs=` required)."""
     def register(fn: IndicatorFn) -> IndicatorFn:
@@ -85,10 +100,12 @@ def indicator(*, key: str, code: str, dimension: str, formula: str, unit: str, d
             raise ValueError(f"{key}: code {code} does not match dimension {dimension}")
         if direction not in (-1, 0, 1):
             raise ValueError(f"{key}: direction must be -1, 0 or +1")
+        if (direction == 0) != (peak is not None):
+            raise ValueError(f"{key}: an indicator is monotone (direction ±1) or single-peaked (direction 0 with peak=)")
         if any(i.key == key or i.code == code for i in _REGISTERED):
             raise ValueError(f"duplicate indicator key or code: {key} / {code}")
         _REGISTERED.append(Indicator(key, code, dimension, formula, unit, direction, label[0],
-                                     label[1], down[0], down[1], up[0], up[1], tuple(fields), fn))
+                                     label[1], down[0], down[1], up[0], up[1], tuple(fields), fn, peak))
         return fn
     return register if form is None else register(form)
 
@@ -326,28 +343,52 @@ def _ip12(c: Cols) -> np.ndarray:
     return 100.0 * _div(c["invention_patents_granted"], c["staff_total"])
 
 
+@indicator(key="ip_young_firm_inventions", code="IP13", dimension="tech_ip",
+           formula="clip((3 − age_years) / 3, 0, 1) × (1 − exp(−invention_patents_granted / 4)): granted "
+                   "inventions that stand in for a thin operating history (0 from 3 years of age; patents not "
+                   "given count as none)",
+           unit="share 0-1", direction=-1,
+           label=("年轻企业的发明专利支撑", "Invention patents backing a young firm"),
+           down=("成立不足三年且发明专利对经营历史的支撑弱于同阶段中位企业",
+                 "Less backing from granted inventions for a short operating history than the median firm of its stage"),
+           up=("成立不足三年但发明专利对经营历史的支撑强于同阶段中位企业",
+               "More backing from granted inventions for a short operating history than the median firm of its stage"),
+           inputs=("as_of", "founded_on", "invention_patents_granted"))
+def _ip13(c: Cols) -> np.ndarray:
+    # Cross-dimension effect (tech_ip × operations): strong IP mitigates a thin history; a firm of
+    # 3 years or more has no thin history to mitigate, whatever its patents.
+    # Patents not given count as none here (no backing; IP01 carries the missing value's own cost), so
+    # the value stays continuous in age; unknown age leaves it unknown.
+    thin = np.clip((YOUNG_FIRM_YEARS - age_years(c)) / YOUNG_FIRM_YEARS, 0.0, 1.0)
+    patents = np.where(np.isnan(c["invention_patents_granted"]), 0.0, c["invention_patents_granted"])
+    return thin * (1.0 - np.exp(-np.maximum(patents, 0.0) / 4.0))
+
+
 # =============================== rd_input ===============================
 
 indicator(key="rd_intensity", code="RD01", dimension="rd_input",
           formula="rd_expense_y0 / revenue_y0 (revenue 0 → NaN)", unit="share", direction=0,
           label=("研发投入强度", "R&D intensity"),
-          # Non-monotone: very high intensity with cash burn is risky, so no constraint.
-          down=("研发投入强度处于同阶段企业中风险较高的区间",
-                "R&D intensity lies in a higher-risk range for its stage"),
-          up=("研发投入强度处于同阶段企业中较稳健的区间",
-              "R&D intensity lies in a sound range for its stage"),
+          # Single-peaked: too little R&D is a weak innovator, very high intensity burns cash.
+          down=("研发投入强度比同阶段中位企业更偏离稳健区间",
+                "R&D intensity is further from the sound range than the median firm of its stage"),
+          up=("研发投入强度比同阶段中位企业更接近稳健区间",
+              "R&D intensity is closer to the sound range than the median firm of its stage"),
+          peak=("研发投入强度低于稳健区间", "R&D intensity is below the sound range for its stage",
+                "研发投入强度高于稳健区间，研发烧钱压力大",
+                "R&D intensity is above the sound range for its stage (heavy R&D burn)"),
           form=ratio_of("rd_expense_y0", "revenue_y0"))
 
 
 @indicator(key="rd_hnte_gap", code="RD02", dimension="rd_input",
            formula="rd_expense_y0 / revenue_y0 − threshold; threshold 5% if revenue ≤ 5000, "
                    "4% if ≤ 20000, else 3%",
-           unit="share", direction=0,
+           unit="share", direction=-1,
            label=("研发强度与高企标准差距", "R&D intensity gap to the high-tech threshold"),
-           down=("研发投入强度与高新技术企业标准的差距处于风险较高的区间",
-                 "R&D intensity versus the high-tech-enterprise threshold lies in a higher-risk range"),
-           up=("研发投入强度达到高新技术企业标准且处于稳健区间",
-               "R&D intensity meets the high-tech-enterprise threshold within a sound range"),
+           down=("研发投入强度相对高新技术企业标准的余量低于同阶段企业中位数",
+                 "R&D intensity stands lower against the high-tech-enterprise threshold than the median firm of its stage"),
+           up=("研发投入强度相对高新技术企业标准的余量高于同阶段企业中位数",
+               "R&D intensity stands higher against the high-tech-enterprise threshold than the median firm of its stage"),
            inputs=("rd_expense_y0", "revenue_y0"))
 def _rd02(c: Cols) -> np.ndarray:
     rev = c["revenue_y0"]
@@ -366,11 +407,12 @@ indicator(key="rd_expense_log", code="RD03", dimension="rd_input",
 
 @indicator(key="rd_growth_3y", code="RD04", dimension="rd_input",
            formula="sqrt(rd_expense_y0 / rd_expense_y2) − 1 (annualised over 2 intervals; y2 0 → NaN)",
-           unit="share/yr", direction=0,
+           unit="share/yr", direction=-1,
            label=("研发投入三年复合增速", "R&D spending 3-year growth (annualised)"),
-           down=("研发投入近三年增速处于风险较高的区间",
-                 "R&D spending growth over 3 years lies in a higher-risk range"),
-           up=("研发投入近三年保持稳健增长", "R&D spending has grown soundly over 3 years"),
+           down=("研发投入近三年增速低于同阶段企业中位数",
+                 "Slower 3-year R&D spending growth than the median firm of its stage"),
+           up=("研发投入近三年增速高于同阶段企业中位数",
+               "Faster 3-year R&D spending growth than the median firm of its stage"),
            inputs=("rd_expense_y0", "rd_expense_y2"))
 def _rd04(c: Cols) -> np.ndarray:
     return np.sqrt(_div(c["rd_expense_y0"], c["rd_expense_y2"])) - 1.0
@@ -447,15 +489,44 @@ indicator(key="rd_cash_coverage_years", code="RD10", dimension="rd_input",
            formula="(rd_expense_y0 + y1 + y2) / (revenue_y0 + y1 + y2) (any missing → NaN)",
            unit="share", direction=0,
            label=("近三年平均研发强度", "3-year average R&D intensity"),
-           down=("近三年平均研发强度处于风险较高的区间",
-                 "Average R&D intensity over 3 years lies in a higher-risk range"),
-           up=("近三年平均研发强度处于稳健区间",
-               "Average R&D intensity over 3 years lies in a sound range"),
+           down=("近三年平均研发强度比同阶段中位企业更偏离稳健区间",
+                 "3-year average R&D intensity is further from the sound range than the median firm of its stage"),
+           up=("近三年平均研发强度比同阶段中位企业更接近稳健区间",
+               "3-year average R&D intensity is closer to the sound range than the median firm of its stage"),
+           peak=("近三年平均研发强度低于稳健区间", "3-year average R&D intensity is below the sound range for its stage",
+                 "近三年平均研发强度高于稳健区间，研发烧钱压力大",
+                 "3-year average R&D intensity is above the sound range for its stage (heavy R&D burn)"),
            inputs=("rd_expense_y0", "rd_expense_y1", "rd_expense_y2",
                    "revenue_y0", "revenue_y1", "revenue_y2"))
 def _rd11(c: Cols) -> np.ndarray:
     rd = c["rd_expense_y0"] + c["rd_expense_y1"] + c["rd_expense_y2"]
     return _div(rd, c["revenue_y0"] + c["revenue_y1"] + c["revenue_y2"])
+
+
+@indicator(key="rd_burn_uncovered", code="RD12", dimension="rd_input",
+           formula="clip(ln(intensity / 10%) / ln 4, 0, 1) × clip(1 − cash / (2 × rd_expense_y0), 0, 1): "
+                   "R&D intensity above 10% (in full from 40%; pre-revenue R&D counts in full) times the share "
+                   "of two years of R&D spend that cash does not cover; 0 without R&D spend; unknown when "
+                   "R&D is spent and cash not given",
+           unit="share 0-1", direction=1,
+           label=("高强度研发的现金缺口", "High R&D burn not covered by cash"),
+           down=("高强度研发支出的现金覆盖缺口大于同阶段中位企业",
+                 "A larger share of heavy R&D spending is not covered by cash than for the median firm of its stage"),
+           up=("高强度研发支出的现金覆盖缺口小于同阶段中位企业",
+               "Heavy R&D spending is better covered by cash than for the median firm of its stage"),
+           inputs=("rd_expense_y0", "revenue_y0", "cash"))
+def _rd12(c: Cols) -> np.ndarray:
+    # Cross-dimension effect (rd_input × operations): very high intensity is only risky when the cash
+    # to fund it is short; each factor alone is an indicator of its own (RD01, RD10).
+    # Unknown whenever a firm spending on R&D gives no cash (whatever its intensity, so the value never
+    # switches between known and unknown as R&D or revenue move a little); 0 without R&D spend.
+    rd, rev, cash = c["rd_expense_y0"], c["revenue_y0"], c["cash"]
+    intensity = np.where((rev == 0) & (rd > 0), np.inf, _div(rd, rev))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        high = np.clip(np.log(intensity / BURN_INTENSITY_FROM) / np.log(BURN_INTENSITY_SPAN), 0.0, 1.0)
+    short = np.clip(1.0 - _div(cash, BURN_CASH_YEARS * rd), 0.0, 1.0)
+    out = np.where(rd == 0, 0.0, high * short)
+    return np.where(np.isnan(rd) | np.isnan(rev), np.nan, out)
 
 
 # =============================== talent ===============================
@@ -640,12 +711,12 @@ indicator(key="cp_redemption_clause", code="CP08", dimension="capital",
 
 @indicator(key="cp_months_since_round", code="CP09", dimension="capital",
            formula="(as_of − latest_round_date) in months (days / 30.4375)", unit="months",
-           direction=0,
+           direction=1,
            label=("距最近一轮融资月数", "Months since the latest round"),
-           down=("距上一轮融资时间处于风险较高的区间",
-                 "Time since the latest funding round lies in a higher-risk range"),
-           up=("距上一轮融资时间处于较稳健的区间",
-               "Time since the latest funding round lies in a sound range"),
+           down=("距最近一轮融资的时间长于同阶段企业中位数",
+                 "Longer since the latest funding round than the median firm of its stage"),
+           up=("距最近一轮融资的时间短于同阶段企业中位数",
+               "Less time since the latest funding round than the median firm of its stage"),
            inputs=("as_of", "latest_round_date"))
 def _cp09(c: Cols) -> np.ndarray:
     return (c["as_of"] - c["latest_round_date"]) / DAYS_PER_MONTH
@@ -657,6 +728,24 @@ indicator(key="cp_paid_in_log", code="CP10", dimension="capital",
           down=("实缴资本规模较小", "Small paid-in capital"),
           up=("实缴资本规模较大", "Large paid-in capital"),
           form=log1p_of("paid_in_capital"))
+
+
+@indicator(key="cp_redemption_falling_revenue", code="CP11", dimension="capital",
+           formula="redemption_clause × clip(−ln((revenue_y0 + 1) / (revenue_y1 + 1)) / 0.3, 0, 1): a redemption "
+                   "clause weighs in full once revenue has fallen by a log-drop of 0.3; 0 without a clause",
+           unit="share 0-1", direction=1,
+           label=("对赌条款叠加收入下滑", "Redemption clause with falling revenue"),
+           down=("存在回购或对赌条款且营业收入下滑，触发回购的压力高于同阶段中位企业",
+                 "A redemption clause with falling revenue: more payout pressure than the median firm of its stage"),
+           up=("回购或对赌条款叠加收入下滑的压力低于同阶段中位企业",
+               "Less redemption payout pressure from falling revenue than the median firm of its stage"),
+           inputs=("redemption_clause", "revenue_y0", "revenue_y1"))
+def _cp11(c: Cols) -> np.ndarray:
+    # Cross-dimension effect (capital × operations): a clause only bites when revenue falls.
+    clause = c["redemption_clause"]
+    fall = np.clip(-np.log((np.maximum(c["revenue_y0"], 0.0) + 1.0) / (np.maximum(c["revenue_y1"], 0.0) + 1.0))
+                   / REDEMPTION_FALL_FULL, 0.0, 1.0)
+    return np.where(clause == 0, 0.0, clause * fall)
 
 
 # =============================== operations ===============================

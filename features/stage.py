@@ -67,3 +67,82 @@ def derive_stage(frame_or_cols: pd.DataFrame | Mapping[str, Any], rules: StageRu
     for stage in STAGES:  # element-wise == copes with None/NaN mixed into object arrays
         given |= declared == stage
     return np.where(given, declared, derived).astype(object)
+
+
+# ---- the stage a model reads, and a declared stage checked against the data ----
+STRICTNESS = {"startup": 0, "growth": 1, "mature": 2}  # lower = stricter (smaller caps, domain brief §5)
+AGE_RAMP_YEARS = 0.25   # soft stage weights: an age rule blends over ± 3 months …
+REVENUE_RAMP_LOG = 0.05  # … a revenue rule over ± 5% of the threshold
+
+
+@dataclass(frozen=True)
+class StageAssessment:
+    """Per row: the declared stage (None when not given), the stage the data shows (None when the data
+    cannot tell), the stage the model reads (`stage`: the data's, else the declared one, else growth),
+    whether a declared stage contradicts the data, the stricter of the two for limits, and soft weights
+    over STAGES (sum 1) that blend per-stage model parameters near the rules' thresholds, so that a small
+    change of age or revenue never flips a score."""
+
+    declared: np.ndarray
+    data: np.ndarray
+    stage: np.ndarray
+    conflict: np.ndarray
+    limit_stage: np.ndarray
+    weights: np.ndarray  # (n, len(STAGES))
+
+
+def _ramp(distance: np.ndarray, half: float) -> np.ndarray:
+    """0 → 1 as distance goes from −half to +half (0.5 on the threshold); NaN → 0 (rule not met)."""
+    r = np.minimum(np.maximum(0.5 + distance / (2.0 * half), 0.0), 1.0)  # NaN stays NaN (np.clip's cost is per call)
+    return np.where(r == r, r, 0.0)
+
+
+def assess_stage(frame_or_cols: pd.DataFrame | Mapping[str, Any], rules: StageRules = DEFAULT_STAGE_RULES) -> StageAssessment:
+    """Stage per row from the data (age, revenue) and the declaration (see `StageAssessment`)."""
+    if isinstance(frame_or_cols, pd.DataFrame):
+        n = len(frame_or_cols)
+        cols: Mapping[str, Any] = frame_to_columns(frame_or_cols, _FIELDS)
+    else:
+        cols = frame_or_cols
+        n = next((np.size(v) for v in cols.values() if v is not None), 0)
+    declared = _column(cols, "lifecycle_stage", n)
+    given = np.zeros(n, dtype=bool)
+    for s in STAGES:
+        given |= declared == s
+    declared = np.where(given, declared, None).astype(object)
+    revenue = _column(cols, "revenue_y0", n)
+    age = (_column(cols, "as_of", n) - _column(cols, "founded_on", n)) / DAYS_PER_YEAR
+    with np.errstate(invalid="ignore"):
+        startup = (age < rules.startup_max_age_years) | (revenue < rules.startup_max_revenue)
+        not_startup = (age >= rules.startup_max_age_years) & (revenue >= rules.startup_max_revenue)
+        mature = (revenue >= rules.mature_min_revenue) & (age >= rules.mature_min_age_years)
+        not_mature = (revenue < rules.mature_min_revenue) | (age < rules.mature_min_age_years)
+    data = np.where(startup, "startup", np.where(not_startup & mature, "mature",
+                                                 np.where(not_startup & not_mature, "growth", None))).astype(object)
+    known = data != None  # noqa: E711 (element-wise on an object array)
+    stage = np.where(known, data, np.where(given, declared, "growth")).astype(object)
+    conflict = known & given & (data != declared)
+    stricter = np.where(conflict & (_rank(declared) < _rank(data)), declared, stage)
+    weights = _soft_weights(age, revenue, rules)
+    onehot = (stage[:, None] == np.array(STAGES, dtype=object)[None, :]).astype(float)
+    weights = np.where(known[:, None], weights, onehot)
+    return StageAssessment(declared, data, stage, conflict, stricter.astype(object), weights)
+
+
+def _rank(stage: np.ndarray) -> np.ndarray:
+    """STRICTNESS of each stage (unknown → growth's)."""
+    return np.where(stage == "startup", STRICTNESS["startup"],
+                    np.where(stage == "mature", STRICTNESS["mature"], STRICTNESS["growth"]))
+
+
+def _soft_weights(age: np.ndarray, revenue: np.ndarray, rules: StageRules) -> np.ndarray:
+    """The stage rules with each threshold blended over a narrow ramp (hard rules where far from it)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_rev = np.log1p(np.maximum(revenue, 0.0))
+        young = _ramp(rules.startup_max_age_years - age, AGE_RAMP_YEARS)
+        small = _ramp(np.log1p(rules.startup_max_revenue) - log_rev, REVENUE_RAMP_LOG)
+        big = _ramp(log_rev - np.log1p(rules.mature_min_revenue), REVENUE_RAMP_LOG)
+        old = _ramp(age - rules.mature_min_age_years, AGE_RAMP_YEARS)
+    s = np.maximum(young, small)
+    m = (1.0 - s) * np.minimum(big, old)
+    return np.stack([s, 1.0 - s - m, m], axis=1)

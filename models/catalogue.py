@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from features.registry import DIMENSIONS, INDICATORS
+from models.reasons import KINDS, sentence_texts
 
 KIND_FIRM_PROFILE = "firm_profile"
 KIND_TABULAR = "tabular"
@@ -35,6 +36,7 @@ class Feature:
     reason_up_en: str
     unit: str = ""
     categories: tuple[str, ...] = ()  # categorical column: value k of the feature is categories[k]
+    peak: tuple[str, ...] = ()  # single-peaked: (too low 中文, English, too high 中文, English)
 
 
 @dataclass(frozen=True)
@@ -49,14 +51,15 @@ class Catalogue:
     def from_registry(cls) -> "Catalogue":
         feats = tuple(
             Feature(i.key, i.code, i.dimension, i.direction, i.label_zh, i.label_en, i.reason_down_zh,
-                    i.reason_down_en, i.reason_up_zh, i.reason_up_en, i.unit)
+                    i.reason_down_en, i.reason_up_zh, i.reason_up_en, i.unit, (), i.peak or ())
             for i in INDICATORS
         )
         return cls(KIND_FIRM_PROFILE, feats, dict(DIMENSIONS))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Catalogue":
-        feats = tuple(Feature(**{**f, "categories": tuple(f.get("categories", ()))}) for f in d["features"])
+        feats = tuple(Feature(**{**f, "categories": tuple(f.get("categories", ())), "peak": tuple(f.get("peak", ()))})
+                      for f in d["features"])
         return cls(d["kind"], feats, {k: tuple(v) for k, v in d["groups"].items()})
 
     def to_dict(self) -> dict[str, Any]:
@@ -85,23 +88,20 @@ class Catalogue:
         """Reason cell per feature, 'CODE 中文 / English', plus "" at index −1 (no reason)."""
         out = []
         for f in self.features:
-            if kind == "M":
-                zh, en = f"未提供{f.label_zh}数据", f"{f.label_en} not provided"
-            else:
-                zh = f.reason_down_zh if kind == "D" else f.reason_up_zh
-                en = f.reason_down_en if kind == "D" else f.reason_up_en
+            zh, en = sentence_texts(f, kind)
             out.append(f"{f.code}{kind} {zh} / {en}")
         return np.array(out + [""], dtype=object)
 
     @cached_property
     def texts(self) -> dict[str, np.ndarray]:
-        """Reason cells per kind: D (costs points), U (earns points), M (missing value costs points)."""
-        return {k: self.reason_texts(k) for k in ("D", "U", "M")}
+        """Reason cells per kind (models.reasons.KINDS): D worse than the stage median, U better, M not
+        provided, N not computable, L / H below / above a single-peaked indicator's sound range."""
+        return {k: self.reason_texts(k) for k in KINDS}
 
     @cached_property
     def reason_cells(self) -> pa.Array:
-        """Every reason cell as one Arrow column, kinds D, M then U (each ending with ""), to pick from by index."""
-        return pa.array(np.concatenate([self.texts[k] for k in ("D", "M", "U")]), type=pa.string())
+        """Every reason cell as one Arrow column, in KINDS order (each block ending with ""), to pick from by index."""
+        return pa.array(np.concatenate([self.texts[k] for k in KINDS]), type=pa.string())
 
     @cached_property
     def reason_templates(self) -> dict[str, list[dict[str, Any]]]:

@@ -246,7 +246,9 @@ def recommend(batch: ScoreBatch, clean: Columns, policy: Policy) -> Recommendati
     cols = columns_of(clean, _MONEY_FIELDS)
     wc = policy.working_capital
     grade_idx = positions(batch.grade, GRADES)  # best 0; len(GRADES) for an unknown grade
-    stage_idx = positions(batch.stage, _STAGES)
+    # A declared stage the data contradicts: the stricter of the two sets the basis and cap (issue 14).
+    limit_stage = batch.stage if batch.stages is None else batch.stages.limit_stage
+    stage_idx = positions(limit_stage, _STAGES)
     startup = stage_idx == 0
 
     revenue, revenue_1 = cols["revenue_y0"], cols["revenue_y1"]
@@ -286,7 +288,7 @@ def recommend(batch: ScoreBatch, clean: Columns, policy: Policy) -> Recommendati
     joint = (decision != "decline") & (limit > appetite)
     products[:, -1] = joint
     banks = np.where(joint, np.ceil(limit / appetite - 1e-9), 0).astype(np.int64)
-    return Recommendations(policy, batch.stage, batch.grade, decision, rule, basis, revenue, margin_used, growth,
+    return Recommendations(policy, limit_stage, batch.grade, decision, rule, basis, revenue, margin_used, growth,
                            growth_observed, _nz(need), own, loans, equity, base, factor, after, cap, star, limit,
                            products, hits, values, banks)
 
@@ -310,6 +312,11 @@ def _decide(batch: ScoreBatch, grade_idx: np.ndarray, limit: np.ndarray, basis_c
         why = np.where(basis_code[no_limit] == _BASIS_NONE, "; but no basis for a limit → refer",
                        "; but the policy gives a limit of 0 → refer")
         rule[no_limit] = rule[no_limit] + why.astype(object)
+    # Too little data in a dimension (models.evidence): refer to collect it, whatever the grade says.
+    insufficient = (~knocked & batch.insufficient) if batch.insufficient is not None else np.zeros(len(batch), dtype=bool)
+    if insufficient.any():
+        decision[insufficient] = "refer"
+        rule[insufficient] = "refer: insufficient data (dimension coverage below the minimum)"
     if knocked.any():
         rule[knocked] = "knock-out: " + batch.knockout_codes()[knocked]
     return decision, rule

@@ -1,4 +1,8 @@
-"""Scoring core: indicators → PD, score, grade, exact points, ratings, knock-outs and reasons."""
+"""Scoring core: indicators → PD, score, grade, exact points, ratings, knock-outs and reasons.
+
+Reasons compare the firm with the median firm of its stage (models.reasons); a missing value gets
+the bank's conservative treatment and a "not provided" reason only; too little data in a
+dimension makes the answer "insufficient data" (models.evidence)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -10,14 +14,16 @@ import pandas as pd
 import pyarrow as pa
 
 from features.indicators import frame_to_columns, transform_columns
-from features.registry import DIMENSIONS
-from features.stage import STAGES, derive_stage
+from features.registry import DIMENSIONS, by_key
+from features.stage import STAGES, StageAssessment, assess_stage
 from features.tabular import TabularSpec
 from features.validate import ValidationResult, validate_frame
 from models.bundle import BundleError, ModelBundle
 from models.catalogue import KIND_TABULAR, Catalogue, catalogue_of
 from models.decision import Recommendations, recommend
+from models.evidence import DEFAULT_MIN_COVERAGE, STAGE_KEYS, Evidence, coverage, missing_fill
 from models.explain import SMALL_BATCH, AdditiveTables
+from models.reasons import KINDS, comparison, display_of, reason_kind
 from models.knockouts import knockout_matrix
 from models.policy import KnockOutRule, Policy, load_policy
 from models.rules import positions
@@ -37,13 +43,12 @@ def result_columns(group_keys: tuple[str, ...]) -> tuple[str, ...]:
         + ("knockouts",)
         + tuple(f"reason_down_{i}" for i in range(1, N_REASONS + 1))
         + tuple(f"reason_up_{i}" for i in range(1, N_REASONS + 1))
-        + ("model_version",)
+        + ("model_version", "insufficient_data", "fields_to_collect", "stage_declared", "stage_conflict")
     )
 
 
 RESULT_COLUMNS: tuple[str, ...] = result_columns(DIMENSION_KEYS)
 REGISTRY_CATALOGUE = Catalogue.from_registry()
-STAGE_KEYS: tuple[str, ...] = (*STAGES, "all")  # "all": generic-mode rows, compared with every training row
 
 
 @dataclass
@@ -56,7 +61,7 @@ class ScoreBatch:
     pd: np.ndarray
     score: np.ndarray
     grade: np.ndarray
-    base_points: float
+    base_points: np.ndarray  # (n,): the calibration's intercept depends on the firm's stage
     dimension_points: np.ndarray  # (n, 6), rounded to 0.01
     clip_points: np.ndarray
     ratings: np.ndarray  # (n, 6), 0–100
@@ -67,6 +72,12 @@ class ScoreBatch:
     reasons_up: np.ndarray
     stage_medians: np.ndarray  # (n, F) reference median of each firm's stage
     model_version: str
+    relative: np.ndarray | None = None  # (n, F) points against the stage-median firm (what reasons rank by)
+    insufficient: np.ndarray | None = None  # (n,) bool: a dimension's data coverage is below the minimum
+    coverage: np.ndarray | None = None  # (n, G) share of each dimension's indicators with a value
+    stages: StageAssessment | None = None  # declared vs data stage, conflict, stricter stage for limits
+    inputs: Mapping[str, np.ndarray] | None = field(default=None, repr=False)  # raw columns (not-provided vs not computable)
+    explainer: "Explainer | None" = field(default=None, repr=False)
     knockout_rules: tuple[KnockOutRule, ...] = ()  # the policy's rules, columns of `knockouts`
     recommendations: Recommendations | None = None  # decision, limit, products (models.decision), set by Scorer
     catalogue: Catalogue = field(default=REGISTRY_CATALOGUE, repr=False)
@@ -81,16 +92,63 @@ class ScoreBatch:
             out[hit] = np.where(out[hit] == "", ko.code, out[hit] + ";" + ko.code)
         return out
 
-    def _reason_cells(self, idx: np.ndarray, kind: str) -> pa.Array:
-        """Reason texts picked from the catalogue's cells by index (no per-row strings); a down reason
-        whose value is missing reads "not provided" (kind M)."""
-        if kind == "D":
-            rows = np.arange(len(self))
-            missing = (idx >= 0) & np.isnan(self.values[rows, np.maximum(idx, 0)])
-            idx = np.where(missing, idx + len(self.catalogue.texts["D"]), idx)  # into the M half
-        else:  # up reasons are the U half: after D and M
-            idx = np.where(idx >= 0, idx + 2 * len(self.catalogue.texts["D"]), -1)
-        return self.catalogue.reason_cells.take(pa.array(idx % len(self.catalogue.reason_cells)))
+    def _reason_cells(self, idx: np.ndarray, side: str) -> pa.Array:
+        """Reason texts picked from the catalogue's cells by index (no per-row strings), the block of the
+        reason's kind (models.reasons.KINDS) chosen per row."""
+        block = len(self.catalogue.texts["D"])
+        kind = self.reason_kinds(idx, side)
+        pos = np.where(idx >= 0, idx + block * kind, -1)
+        return self.catalogue.reason_cells.take(pa.array(pos % len(self.catalogue.reason_cells)))
+
+    def reason_kinds(self, idx: np.ndarray, side: str) -> np.ndarray:
+        """Position in KINDS of the reason at indicator idx (−1: none) of each row (idx (n,) or (n, slots)), vectorised."""
+        rows = np.arange(len(self)).reshape((-1,) + (1,) * (idx.ndim - 1)) + np.zeros_like(idx)
+        at = np.maximum(idx, 0)
+        value = self.values[rows, at]
+        missing = np.isnan(value) & (idx >= 0)
+        if side == "up":
+            kind = np.full(idx.shape, KINDS.index("U"))
+        else:
+            kind = np.full(idx.shape, KINDS.index("D"))
+            if self.explainer is not None and self.explainer.peak_low is not None:
+                low, high = self.explainer.peak_low[at], self.explainer.peak_high[at]
+                peak = ~np.isnan(low)
+                kind = np.where(peak & (value < low), KINDS.index("L"), np.where(peak & (value > high), KINDS.index("H"), kind))
+        if missing.any():
+            kind[missing] = np.where(self._inputs_missing(rows[missing], idx[missing]), KINDS.index("M"), KINDS.index("N"))
+        return kind
+
+    def _inputs_missing(self, rows: np.ndarray, feats: np.ndarray) -> np.ndarray:
+        """Whether some input field of indicator feats[k] is missing in row rows[k] (True without raw columns)."""
+        out = np.ones(len(rows), dtype=bool)
+        if self.inputs is None or self.explainer is None:
+            return out
+        for f in np.unique(feats):
+            sel = feats == f
+            fields = self.explainer.inputs[f]
+            if not fields or any(name not in self.inputs for name in fields):
+                continue
+            hit = np.zeros(sel.sum(), dtype=bool)
+            for name in fields:
+                col = np.asarray(self.inputs[name])
+                col = col.reshape(-1) if col.ndim else np.full(len(self), col)
+                part = col[rows[sel]]
+                hit |= np.isnan(part) if part.dtype.kind == "f" else np.asarray(pd.isna(part), dtype=bool)
+            out[sel] = hit
+        return out
+
+    def fields_to_collect(self, i: int) -> list[str]:
+        """Input fields of row i's indicators without a value, in dimensions below the minimum coverage."""
+        if self.insufficient is None or not self.insufficient[i] or self.explainer is None:
+            return []
+        low = self.coverage[i] < self.explainer.min_coverage
+        fields: dict[str, None] = {}
+        for f, g in enumerate(self.explainer.group_of):
+            if low[g] and self.values[i, f] != self.values[i, f]:
+                for name in self.explainer.inputs[f]:
+                    if self.inputs is None or name not in self.inputs or pd.isna(np.asarray(self.inputs[name]).reshape(-1)[i]):
+                        fields[name] = None
+        return list(fields)
 
     def columns(self) -> dict[str, Any]:
         """RESULT_COLUMNS (then RECOMMENDATION_COLUMNS) as numpy or Arrow arrays, one row per firm."""
@@ -101,7 +159,7 @@ class ScoreBatch:
             "pd": self.pd,
             "score": self.score,
             "grade": _text(self.grade),
-            "base_points": np.full(n, self.base_points),
+            "base_points": np.broadcast_to(np.asarray(self.base_points, dtype=float), (n,)),
         }
         for d, key in enumerate(self.catalogue.group_keys):
             cols[f"{key}_points"] = self.dimension_points[:, d]
@@ -114,6 +172,14 @@ class ScoreBatch:
         for r in range(N_REASONS):
             cols[f"reason_up_{r + 1}"] = self._reason_cells(self.reasons_up[:, r], "U")
         cols["model_version"] = pa.repeat(pa.scalar(self.model_version, pa.string()), n)
+        insufficient = np.zeros(n, dtype=bool) if self.insufficient is None else self.insufficient
+        cols["insufficient_data"] = insufficient.astype(np.int8)  # 0/1: reads back the same from CSV and the audit store
+        collect = np.full(n, "", dtype=object)
+        for i in np.flatnonzero(insufficient):  # rare rows only
+            collect[i] = ";".join(self.fields_to_collect(i))
+        cols["fields_to_collect"] = _text(collect)
+        cols["stage_declared"] = _text(self.stages.declared if self.stages is not None else np.full(n, None, dtype=object))
+        cols["stage_conflict"] = (self.stages.conflict if self.stages is not None else np.zeros(n, dtype=bool)).astype(np.int8)
         if self.recommendations is not None:
             cols |= self.recommendations.columns()
         return cols
@@ -135,12 +201,15 @@ class ScoreBatch:
             "pd": self.pd.tolist(), "score": self.score.tolist(), "clip": self.clip_points.tolist(),
             "points": self.dimension_points.tolist(), "ratings": self.ratings.tolist(),
             "knockouts": self.knockouts.tolist(),
+            "base": np.asarray(self.base_points, dtype=float).reshape(-1).tolist(),
         }
+        relative = self.points if self.relative is None else self.relative
         for direction, idx in (("down", self.reasons_down), ("up", self.reasons_up)):
             at = np.maximum(idx, 0)  # −1 pads: any column, never read
             out[direction] = idx.tolist()
             out[f"{direction}_cells"] = np.stack([self.values[rows, at], self.stage_medians[rows, at],
-                                                  self.points[rows, at]], axis=2).tolist()
+                                                  relative[rows, at]], axis=2).tolist()
+            out[f"{direction}_kinds"] = self.reason_kinds(idx, direction).tolist()
         return out
 
     def _reasons(self, i: int, direction: str) -> list[dict[str, Any]]:
@@ -148,15 +217,24 @@ class ScoreBatch:
         lists, features = self._lists, self.catalogue.features
         templates = self.catalogue.reason_templates
         out = []
-        for f, (value, median, points) in zip(lists[direction][i], lists[f"{direction}_cells"][i]):
+        for f, (value, median, points), kind in zip(lists[direction][i], lists[f"{direction}_cells"][i],
+                                                    lists[f"{direction}_kinds"][i]):
             if f < 0:
                 break
             missing = value != value  # NaN
-            reason = templates["M" if direction == "down" and missing else direction[0].upper()][f].copy()
-            reason["value"] = None if missing else value
-            reason["stage_median"] = None if median != median else median
+            feature = features[f]
+            reason = templates[KINDS[kind]][f].copy()
+            show = display_of(feature.key, feature.unit)
+            # values in the field's unit (万元, %, 件, enum names), never in model units
+            reason["value"] = show.value(value)
+            reason["stage_median"] = show.value(median)
             reason["points"] = round(points, 2)
-            categories = features[f].categories
+            reason["comparison"] = comparison(value, median)
+            reason["unit"] = show.unit[0] if show.kind in ("log", "number", "percent") else ""
+            for lang in ("zh", "en"):
+                reason[f"value_text_{lang}"] = show.text(value, lang)
+                reason[f"stage_median_text_{lang}"] = show.text(median, lang)
+            categories = feature.categories
             if categories:  # a categorical column: its value is the category's position
                 reason["category"] = None if missing else categories[int(value)]
             out.append(reason)
@@ -172,7 +250,7 @@ class ScoreBatch:
             "pd": lists["pd"][i],
             "score": lists["score"][i],
             "grade": self.grade[i],
-            "base_points": self.base_points,
+            "base_points": lists["base"][i],
             "dimensions": [
                 {
                     "key": key,
@@ -192,7 +270,36 @@ class ScoreBatch:
             "reasons_down": self._reasons(i, "down"),
             "reasons_up": self._reasons(i, "up"),
             "model_version": self.model_version,
+            "insufficient_data": self._insufficient_record(i),
+            "stage_check": self._stage_record(i),
         } | ({} if self.recommendations is None else {"recommendation": self.recommendations.record(i)})
+
+    def _insufficient_record(self, i: int) -> dict[str, Any] | None:
+        """None, or the dimensions below the minimum coverage and the fields to collect (the decision is
+        then "refer": the score is shown for information, not as a grade the data supports)."""
+        if self.insufficient is None or not self.insufficient[i] or self.explainer is None:
+            return None
+        low = [g for g, c in zip(self.catalogue.group_keys, self.coverage[i].tolist()) if c < self.explainer.min_coverage]
+        return {"decision": "refer: insufficient data", "min_coverage": self.explainer.min_coverage,
+                "dimensions": [{"key": g, "label_zh": self.catalogue.groups[g][0], "label_en": self.catalogue.groups[g][1],
+                                "coverage": round(float(self.coverage[i, self.catalogue.group_keys.index(g)]), 3)} for g in low],
+                "fields_to_collect": self.fields_to_collect(i),
+                "text_zh": "数据不足，无法给出可靠评级：请补充所列字段后重新评分",
+                "text_en": "Insufficient data for a reliable grade: collect the fields listed and score again"}
+
+    def _stage_record(self, i: int) -> dict[str, Any] | None:
+        """Declared stage checked against the data; the stricter sets the limit's cap."""
+        st = self.stages
+        if st is None:
+            return None
+        conflict = bool(st.conflict[i])
+        out = {"declared": st.declared[i], "from_data": st.data[i], "used": self.stage[i],
+               "conflict": conflict, "limit_stage": st.limit_stage[i]}
+        if conflict:
+            out["text_zh"] = f"申报阶段（{st.declared[i]}）与数据（{st.data[i]}）不符：额度按较严格的{st.limit_stage[i]}阶段"
+            out["text_en"] = (f"The declared stage ({st.declared[i]}) contradicts the data ({st.data[i]}): "
+                              f"limits use the stricter {st.limit_stage[i]} stage")
+        return out
 
 
 def _text(values: np.ndarray) -> pa.Array:
@@ -216,14 +323,23 @@ def _sum_columns(m: np.ndarray, groups: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def _top_reasons(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _weighted(w: np.ndarray, per_stage: np.ndarray) -> np.ndarray:
+    """Σ_s w[:, s] × per_stage[s], added column by column: a row's result never depends on its batch
+    (a BLAS product may round differently with the shape)."""
+    out = np.zeros(len(w))
+    for s, v in enumerate(per_stage):
+        out += w[:, s] * v
+    return out
+
+
+def _top_reasons(points: np.ndarray, missing: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Indices of the N_REASONS indicators costing the most points (down) and earning the most (up),
-    strongest first; −1 pads.
+    strongest first; −1 pads. A missing value is never an up reason.
 
     A few argmax passes beat a full argsort/argpartition over ~70 columns by an order of magnitude;
     both directions share them (the rows of −points above those of points).
     """
-    signed = np.concatenate([-points, points])
+    signed = np.concatenate([-points, points if missing is None else np.where(missing, -np.inf, points)])
     rows = np.arange(len(signed))
     out = np.full((len(signed), N_REASONS), -1, dtype=np.int64)
     for r in range(min(N_REASONS, signed.shape[1])):
@@ -234,10 +350,25 @@ def _top_reasons(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return out[: len(points)], out[len(points):]
 
 
+@dataclass
+class Explainer:
+    """What reasons and evidence need from a bundle, per STAGE_KEYS stage: the median firm's contribution
+    of each indicator, a missing value's contribution (the bank's treatment), single-peaked indicators'
+    sound ranges, and each indicator's input fields and group."""
+
+    median_contrib: np.ndarray  # (S, F) raw log-odds
+    fill: np.ndarray | None  # (S, F) raw log-odds of a missing value; None: the learned effect (old bundles)
+    peak_low: np.ndarray | None  # (F,) NaN where not single-peaked
+    peak_high: np.ndarray | None
+    inputs: list[tuple[str, ...]]
+    group_of: np.ndarray  # (F,) group position
+    min_coverage: float
+
+
 class Scorer:
     """Scores clean profile frames with one bundle; cheap to call, built once per bundle."""
 
-    def __init__(self, bundle: ModelBundle, policy: Policy | None = None):
+    def __init__(self, bundle: ModelBundle, policy: Policy | None = None, evidence: Evidence | None = None):
         self.catalogue = catalogue_of(bundle)
         if list(bundle.feature_names) != self.catalogue.keys or (
             self.catalogue.kind != KIND_TABULAR and self.catalogue.keys != list(REGISTRY_CATALOGUE.keys)
@@ -258,12 +389,39 @@ class Scorer:
         self.scale = ScoreScale(**bundle.scale)
         self._published = published_grades(bundle.extras.get("grade_map"))  # grades merged where the book is thin
         a, b = bundle.calibration["a"], bundle.calibration["b"]
+        by_stage = bundle.calibration.get("b_stage", {})
         self._a, self._b = a, b
+        self._b_stage = np.array([by_stage.get(k, b) for k in STAGE_KEYS])  # intercept per stage key
         self.points_per_raw = -self.scale.factor * a
         self.base_points = round(self.scale.offset - self.scale.factor * (a * self.tables.bias + b), 2)
+        self._base_by_stage = self.scale.offset - self.scale.factor * (a * self.tables.bias + self._b_stage)
         self.medians = {s: np.asarray(v, dtype=float) for s, v in bundle.stage_medians.items()}
         self.dim_ref = {s: np.sort(np.asarray(v, dtype=float), axis=0) for s, v in bundle.dimension_reference.items()}
+        self.explainer = self._explainer(bundle, evidence or Evidence())
 
+    def _explainer(self, bundle: ModelBundle, evidence: Evidence) -> Explainer:
+        explain = bundle.extras.get("explain")
+        n_feat = len(self.catalogue.keys)
+        fill = None
+        min_coverage = evidence.min_coverage if evidence.min_coverage is not None else DEFAULT_MIN_COVERAGE
+        low = high = None
+        if explain:
+            quantile = evidence.missing_quantile if evidence.missing_quantile is not None else explain["missing_quantile"]
+            fill = missing_fill(explain, quantile)
+            if evidence.min_coverage is None:
+                min_coverage = explain.get("min_coverage", DEFAULT_MIN_COVERAGE)
+            optimum = explain.get("optimum") or [None] * n_feat
+            low = np.array([np.nan if o is None else o[0] for o in optimum])
+            high = np.array([np.nan if o is None else o[1] for o in optimum])
+        medians = self._median_stack
+        median_contrib = np.empty_like(medians)
+        for f in range(n_feat):
+            median_contrib[:, f] = self.tables.at(f, medians[:, f])
+        if fill is not None:  # a stage without a median value (no firm had one): the missing value's
+            median_contrib = np.where(np.isnan(medians), fill, median_contrib)
+        inputs = [by_key(k).inputs if self.catalogue.kind != KIND_TABULAR else (k,) for k in self.catalogue.keys]
+        group_of = np.array([self.catalogue.group_keys.index(f.group) for f in self.catalogue.features])
+        return Explainer(median_contrib, fill, low, high, inputs, group_of, float(min_coverage))
     def validate(self, raw: pd.DataFrame, as_of_default: Any = None) -> ValidationResult:
         """Check raw rows against what this model reads: the firm-profile schema or the bank's own columns."""
         if self.tabular is not None:
@@ -276,10 +434,12 @@ class Scorer:
             n = len(clean)
             return self.score_matrix(self.tabular.transform(clean), np.full(n, "all", dtype=object),
                                      np.zeros((n, 0), dtype=bool), clean.index, self.tabular.row_ids(clean))
-        X = transform_columns(frame_to_columns(clean))
+        cols = frame_to_columns(clean)
+        X = transform_columns(cols)
         firm_id = clean["firm_id"].to_numpy(dtype=object) if "firm_id" in clean else np.full(len(clean), None, dtype=object)
-        stage = derive_stage(clean, self.policy.stage.rules())
-        batch = self.score_matrix(X, stage, knockout_matrix(clean, self.policy.knockouts), clean.index, firm_id)
+        stages = assess_stage(cols, self.policy.stage.rules())
+        batch = self.score_matrix(X, stages.stage, knockout_matrix(clean, self.policy.knockouts), clean.index, firm_id,
+                                  weights=stages.weights, stages=stages, inputs=cols)
         batch.recommendations = recommend(batch, clean, self.policy)
         return batch
 
@@ -292,28 +452,44 @@ class Scorer:
             raise BundleError(f"model {self.version} reads a bank's own columns, not firm profiles: score rows with score_frame (POST /v1/scores/rows)")
         firm_id = np.asarray(cols["firm_id"], dtype=object)
         X = transform_columns(cols)
-        stage = derive_stage(cols, self.policy.stage.rules())
-        batch = self.score_matrix(X, stage, knockout_matrix(cols, self.policy.knockouts), pd.RangeIndex(len(firm_id)), firm_id)
+        stages = assess_stage(cols, self.policy.stage.rules())
+        batch = self.score_matrix(X, stages.stage, knockout_matrix(cols, self.policy.knockouts), pd.RangeIndex(len(firm_id)),
+                                  firm_id, weights=stages.weights, stages=stages, inputs=cols)
         if with_recommendation:
             batch.recommendations = recommend(batch, cols, self.policy)
         return batch
 
     def score_matrix(
-        self, X: np.ndarray, stage: np.ndarray, knockouts: np.ndarray, index: pd.Index, firm_id: np.ndarray
+        self, X: np.ndarray, stage: np.ndarray, knockouts: np.ndarray, index: pd.Index, firm_id: np.ndarray,
+        weights: np.ndarray | None = None, stages: StageAssessment | None = None,
+        inputs: Mapping[str, np.ndarray] | None = None,
     ) -> ScoreBatch:
-        """Score an indicator matrix (n, F) with its stages and knock-out hits."""
-        contrib = self.tables.contributions(X)
+        """Score an indicator matrix (n, F) with its stages and knock-out hits; `weights` (n, ≤ len(STAGE_KEYS)):
+        soft stage weights that blend the stage parameters (one-hot on `stage` when not given)."""
+        pos = self._stage_positions(stage)
+        w = np.zeros((len(X), len(STAGE_KEYS)))
+        if weights is None:
+            w[np.arange(len(X)), pos] = 1.0
+        else:
+            w[:, : weights.shape[1]] = weights
+        ex = self.explainer
+        contrib = self.tables.contributions(X, None if ex.fill is None else (w, ex.fill))
         raw = self.tables.bias + _sum_columns(contrib, self._all_features)[:, 0]
-        logit = self._a * raw + self._b
+        intercept = _weighted(w, self._b_stage)
+        logit = self._a * raw + intercept
         pd_ = 1.0 / (1.0 + np.exp(-logit))
         points = np.ascontiguousarray(self.points_per_raw * contrib)  # row-major: the reason passes scan rows
         dim_cents = np.rint(_sum_columns(points, self._groups) * 100).astype(np.int64)
-        base_cents = int(round(self.base_points * 100))
+        base_cents = np.rint(_weighted(w, self._base_by_stage) * 100).astype(np.int64)
         unclipped = base_cents + dim_cents.sum(axis=1)
         lo, hi = int(self.scale.min_score * 100), int(self.scale.max_score * 100)
         score_cents = np.clip(unclipped, lo, hi)
-        pos = self._stage_positions(stage)
-        down, up = _top_reasons(points)
+        missing = np.isnan(X)
+        # a reason's points: the firm's contribution minus the median firm's of its stage
+        relative = points - self.points_per_raw * ex.median_contrib[pos]
+        down, up = _top_reasons(relative, missing)
+        cover = coverage(~missing, self._groups)
+        insufficient = (cover < ex.min_coverage).any(axis=1)
         batch = ScoreBatch(
             index=index,
             firm_id=firm_id,
@@ -332,6 +508,12 @@ class Scorer:
             reasons_up=up,
             stage_medians=self._median_stack[pos],
             model_version=self.version,
+            relative=relative,
+            insufficient=insufficient,
+            coverage=cover,
+            stages=stages,
+            inputs=inputs,
+            explainer=ex,
             knockout_rules=tuple(self.policy.knockouts) if knockouts.shape[1] else (),  # training and generic mode pass none
             catalogue=self.catalogue,
         )

@@ -28,16 +28,23 @@ class KnockOutResult(BaseModel):
 
 
 class Reason(BaseModel):
-    code: str = Field(description="Indicator code + D (costs points), U (earns points) or M (missing)")
+    code: str = Field(description="Indicator code + D (worse than the stage median), U (better), M (not provided), "
+                                  "N (not computable), L / H (below / above the sound range)")
     indicator: str
     dimension: str
     label_zh: str
     label_en: str
-    value: float | None = Field(description="The firm's indicator value (null when missing)")
-    stage_median: float | None = Field(description="Median of the indicator among reference firms of the same stage")
-    points: float
+    value: float | None = Field(description="The firm's value in the field's unit (万元, %, 件 …; null when missing)")
+    stage_median: float | None = Field(description="Median among reference firms of the same stage, same unit")
+    points: float = Field(description="The firm's points minus the stage-median firm's for this indicator")
     text_zh: str
     text_en: str
+    comparison: str | None = Field(default=None, description="higher / lower / equal than the stage median, or not_provided")
+    unit: str | None = None
+    value_text_zh: str | None = None
+    value_text_en: str | None = None
+    stage_median_text_zh: str | None = None
+    stage_median_text_en: str | None = None
 
 
 class ScoreRecord(BaseModel):
@@ -54,6 +61,11 @@ class ScoreRecord(BaseModel):
     reasons_down: list[Reason] = Field(description="Up to 4 indicators costing the most points")
     reasons_up: list[Reason] = Field(description="Up to 4 indicators earning the most points")
     model_version: str
+    insufficient_data: dict[str, Any] | None = Field(
+        default=None, description="Set when a dimension's data coverage is below the minimum: the dimensions, the "
+                                  "fields to collect; the decision is then refer (insufficient data)")
+    stage_check: dict[str, Any] | None = Field(
+        default=None, description="Declared stage against the data's; on a conflict the stricter sets the limit")
     recommendation: Recommendation = Field(description="Decision, limit and its arithmetic, products (credit policy)")
 
 

@@ -3,7 +3,11 @@
 Every tree is constrained to split on a single indicator (LightGBM `interaction_constraints`),
 so the model is a sum of one step function per indicator. That keeps attribution exact and
 cheap (see models.explain) and makes every indicator's points curve readable as a scorecard.
-Platt scaling acts on the raw log-odds, so points stay additive after calibration.
+training.shape then makes each curve monotone in its declared direction (or single-peaked) and
+continuous. Missing values get the bank's conservative treatment (a stage's lower-quartile
+points or worse) before calibration. Calibration is Platt scaling on the raw log-odds with one
+slope and an intercept per lifecycle stage (blended near the stage rules' thresholds), so points
+stay additive and every stage is calibrated on its own.
 
 Every fit also trains the WoE scorecard challenger (training.challenger) on the same split and
 stores the holdout validation statistics (training.validation) and the drift reference bins
@@ -29,21 +33,28 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
+from features.indicators import frame_to_columns, transform_columns
 from features.transformer import IndicatorTransformer
 from features.registry import monotone_constraints
-from features.stage import STAGES, derive_stage
+from features.stage import STAGES, assess_stage
 from features.validate import validate_frame
 from models.bundle import ModelBundle, save_bundle
 from models.catalogue import Catalogue
 from models.drift import DriftReference
-from models.explain import AdditiveTables
+from models.explain import AdditiveTables, CurveTables
 from models.scaling import ScoreScale
+from models.evidence import STAGE_KEYS, missing_fill
 from models.scoring import Scorer
 from training import challenger as woe
 from training.metrics import classification_metrics, grade_rates_rise, grade_table, ks_statistic
+from training.shape import SENSITIVITY_ROWS, input_sensitivity, shape_of, shape_tables
 from training.validation import evaluate
 
 REFERENCE_QUANTILES = np.linspace(0.0, 1.0, 1001)
+# Quantiles of each indicator's contributions per stage, kept in the bundle so a bank can pick its
+# missing-value treatment (a quantile up to the median) when scoring, without retraining.
+MISSING_GRID = np.round(np.linspace(0.0, 0.5, 11), 2)
+MIN_STAGE_ROWS = 20  # a stage with fewer training rows is described by all rows
 
 
 class TrainingDataError(ValueError):
@@ -66,6 +77,15 @@ class TrainConfig:
     # more than a second core gives, and collapses under CPU contention (bench: 14.7 s on 1 thread
     # vs 144 s on 2 for 100k firms on a busy 2-core machine).
     num_threads: int = 1
+    # Each tree sees this share of the indicators: weak but real effects (a state-fund backer, the
+    # funding round) get their turn instead of being crowded out by correlated strong ones.
+    feature_fraction: float = 0.5
+    # Missing data: an indicator without a value gets at most the points of this quantile of its
+    # stage's firms (0.25: the lower quartile; 0: the stage's worst), or the learned effect if worse.
+    missing_quantile: float = 0.25
+    # Insufficient data: below this share of a dimension's indicators with a value, the answer is
+    # "refer: insufficient data" with the fields to collect.
+    min_coverage: float = 0.25
     scale: ScoreScale = field(default_factory=ScoreScale)
 
 
@@ -116,6 +136,7 @@ def lgb_params(cfg: TrainConfig, n_features: int, constraints: list[int] | None 
         "monotone_constraints": monotone_constraints() if constraints is None else constraints,
         "monotone_constraints_method": "advanced",
         "interaction_constraints": [[i] for i in range(n_features)],
+        "feature_fraction": cfg.feature_fraction,
         "num_threads": cfg.num_threads,
         "seed": cfg.seed,
         "deterministic": True,
@@ -126,6 +147,7 @@ def lgb_params(cfg: TrainConfig, n_features: int, constraints: list[int] | None 
 
 def fit_booster(X: np.ndarray, y: np.ndarray, tr: np.ndarray, va: np.ndarray, cfg: TrainConfig,
                 catalogue: Catalogue | None = None) -> lgb.Booster:
+    # single-peaked indicators are fitted unconstrained and shaped afterwards (training.shape)
     """Boost with early stopping on the validation split; keep only the best iteration."""
     catalogue = catalogue or Catalogue.from_registry()
     dtrain = lgb.Dataset(X[tr], y[tr], feature_name=catalogue.keys, free_raw_data=False)
@@ -147,12 +169,78 @@ def platt(raw: np.ndarray, y: np.ndarray) -> dict[str, float]:
     return {"a": float(lr.coef_[0, 0]), "b": float(lr.intercept_[0])}
 
 
-def _stage_medians(X: np.ndarray, stage: np.ndarray) -> dict[str, list[float]]:
-    out = {"all": np.nanmedian(X, axis=0)}
+def _stage_rows(stage: np.ndarray) -> dict[str, np.ndarray]:
+    """Row mask per stage key with enough rows ("all" always)."""
+    out = {"all": np.ones(len(stage), dtype=bool)}
     for s in STAGES:
-        if (stage == s).sum() >= 20:
-            out[s] = np.nanmedian(X[stage == s], axis=0)
-    return {s: [float(v) for v in m] for s, m in out.items()}
+        if (stage == s).sum() >= MIN_STAGE_ROWS:
+            out[s] = stage == s
+    return out
+
+
+def _lower_median(X: np.ndarray) -> np.ndarray:
+    """Per column, the lower median of the known values: a value some firm really has (an enum level, a
+    count), so a reason can show it in the field's unit; NaN for a column without values."""
+    out = np.full(X.shape[1], np.nan)
+    for f in range(X.shape[1]):
+        col = X[:, f][~np.isnan(X[:, f])]
+        if col.size:
+            out[f] = np.partition(col, (col.size - 1) // 2)[(col.size - 1) // 2]
+    return out
+
+
+def _stage_medians(X: np.ndarray, stage: np.ndarray) -> dict[str, list[float]]:
+    return {s: [float(v) for v in _lower_median(X[rows])] for s, rows in _stage_rows(stage).items()}
+
+
+def _contribution_quantiles(tables: CurveTables, X: np.ndarray, stage: np.ndarray) -> dict[str, list[list[float]]]:
+    """Per stage key, the contribution at each MISSING_GRID quantile of points, over firms that have a value."""
+    contrib = tables.contributions(X)
+    contrib[np.isnan(X)] = np.nan
+    out = {}
+    for s, rows in _stage_rows(stage).items():
+        with np.errstate(all="ignore"):
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # an indicator no firm of the stage has: NaN
+                # points fall as the contribution (log-odds of default) rises: the points' quantile q
+                # is the contributions' quantile 1 − q
+                q = np.nanquantile(contrib[rows], 1.0 - MISSING_GRID, axis=0)
+        out[s] = np.where(np.isnan(q), tables.missing[None, :], q).tolist()
+    return out
+
+
+def stage_weights(prep_weights: np.ndarray | None, stage: np.ndarray) -> np.ndarray:
+    """(n, len(STAGE_KEYS)) weights: the soft firm-profile stage weights, or "all" for generic rows."""
+    out = np.zeros((len(stage), len(STAGE_KEYS)))
+    if prep_weights is None:
+        out[:, STAGE_KEYS.index("all")] = 1.0
+    else:
+        out[:, : prep_weights.shape[1]] = prep_weights
+    return out
+
+
+def calibrate_by_stage(raw: np.ndarray, y: np.ndarray, weights: np.ndarray) -> dict[str, Any]:
+    """logit(PD) = a × raw + Σ_s w_s b_s: one slope, one intercept per stage key (those with at least
+    MIN_STAGE_ROWS weight and 5 defaults; the others take the pooled intercept)."""
+    from scipy.optimize import minimize
+    from scipy.special import expit
+
+    pooled = platt(raw, y)
+    strong = (weights.sum(axis=0) >= MIN_STAGE_ROWS) & ((weights * y[:, None]).sum(axis=0) >= 5)
+    Z = np.column_stack([raw, weights[:, strong]])
+    offset = weights[:, ~strong].sum(axis=1) * pooled["b"]
+
+    def loss(beta: np.ndarray) -> tuple[float, np.ndarray]:
+        eta = offset + Z @ beta
+        return float(np.sum(np.logaddexp(0.0, eta) - y * eta)), Z.T @ (expit(eta) - y)
+
+    beta0 = np.concatenate([[pooled["a"]], np.full(strong.sum(), pooled["b"])])
+    beta = minimize(loss, beta0, jac=True, method="L-BFGS-B").x
+    b = np.full(len(STAGE_KEYS), pooled["b"])
+    b[strong] = beta[1:]
+    return {"a": float(beta[0]), "b": float(pooled["b"]), "b_stage": dict(zip(STAGE_KEYS, map(float, b)))}
 
 
 def _dimension_reference(dim_points: np.ndarray, stage: np.ndarray) -> dict[str, list[list[float]]]:
@@ -174,7 +262,8 @@ Featurise = Callable[[np.ndarray], tuple[np.ndarray, Catalogue, dict[str, Any]]]
 @dataclass
 class Prepared:
     """Labelled rows ready to fit; `featurise(train_rows)` gives the feature matrix of every row,
-    its catalogue and bundle extras, learning anything it learns from the training rows only."""
+    its catalogue and bundle extras, learning anything it learns from the training rows only.
+    `weights`: soft lifecycle-stage weights (firm profiles; None in generic mode)."""
 
     y: np.ndarray
     stage: np.ndarray
@@ -183,6 +272,10 @@ class Prepared:
     fingerprint: str
     featurise: Featurise
     true_pd: np.ndarray | None = None
+    weights: np.ndarray | None = None
+    # training rows → (indicator values, how far a 1% change of one input moves each indicator) of a
+    # sample of them, to bound the curves' slopes (firm profiles; None in generic mode)
+    sensitivity: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
 
 
 def prepare_profiles(raw: pd.DataFrame, cfg: TrainConfig) -> Prepared:
@@ -192,8 +285,47 @@ def prepare_profiles(raw: pd.DataFrame, cfg: TrainConfig) -> Prepared:
     y = _labels(clean, cfg.target)
     X = IndicatorTransformer().fit_transform(clean).to_numpy(dtype=float)
     true_pd = pd.to_numeric(clean["true_pd"], errors="coerce").to_numpy() if "true_pd" in clean else None
-    return Prepared(y, derive_stage(clean), clean.index, checked.n_input, data_fingerprint(raw),
-                    lambda _rows: (X, Catalogue.from_registry(), {}), true_pd)
+    stages = assess_stage(clean)
+    cols = frame_to_columns(clean)
+
+    def sensitivity(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        pick = np.sort(np.random.default_rng(cfg.seed).choice(rows, min(len(rows), SENSITIVITY_ROWS), replace=False))
+        sample = {k: np.asarray(v)[pick] for k, v in cols.items()}
+        base = transform_columns(sample)
+        return base, input_sensitivity(sample, base)
+
+    return Prepared(y, stages.stage, clean.index, checked.n_input, data_fingerprint(raw),
+                    lambda _rows: (X, Catalogue.from_registry(), {}), true_pd, stages.weights, sensitivity)
+
+
+def finish_tables(tables: AdditiveTables, X: np.ndarray, tr: np.ndarray, stage: np.ndarray, catalogue: Catalogue,
+                  cfg: TrainConfig, sensitivity: tuple[np.ndarray, np.ndarray] | None = None
+                  ) -> tuple[CurveTables, dict[str, Any]]:
+    """Shaped curves (training.shape) and what explanations need: per stage, the median value of each
+    indicator and quantiles of its contributions (the missing-value treatment), the shapes and optima."""
+    shapes = [shape_of(f.direction, catalogue.kind == "firm_profile") for f in catalogue.features]
+    curves, report = shape_tables(tables, X[tr], shapes, sensitivity=sensitivity)
+    explain = {"missing_quantile": cfg.missing_quantile, "min_coverage": cfg.min_coverage,
+               "missing_grid": MISSING_GRID.tolist(), **report.to_dict(),
+               "contribution_quantiles": _contribution_quantiles(curves, X[tr], stage[tr]),
+               "learned_missing": curves.missing.tolist()}
+    return curves, explain
+
+
+def stage_metrics(y: np.ndarray, pd_: np.ndarray, stage: np.ndarray, true_pd: np.ndarray | None) -> dict[str, Any]:
+    """AUC, ECE, mean PD and default rate per stage (and the oracle's AUC when the true PD is known)."""
+    out = {}
+    for s in STAGES:
+        m = stage == s
+        if m.sum() < 50 or y[m].min() == y[m].max():
+            continue
+        row = classification_metrics(y[m], pd_[m])
+        if true_pd is not None:
+            row["oracle_auc"] = float(roc_auc_score(y[m], true_pd[m]))
+            row["auc_ratio_to_oracle"] = row["auc"] / row["oracle_auc"]
+            row["mean_true_pd"] = float(np.mean(true_pd[m]))
+        out[s] = row
+    return out
 
 
 def pd_of(tables: AdditiveTables, calibration: dict[str, float], X: np.ndarray) -> np.ndarray:
@@ -212,17 +344,24 @@ def fit_prepared(prep: Prepared, cfg: TrainConfig) -> TrainResult:
     y, stage = prep.y, prep.stage
     tr, va, ho = _split(y, cfg)
     X, catalogue, extras = prep.featurise(tr)
+    weights = stage_weights(prep.weights, stage)
 
     booster = fit_booster(X, y, tr, va, cfg, catalogue)
-    tables = AdditiveTables.from_booster(booster)
-    additivity_error = float(np.max(np.abs(tables.raw_score(X[va]) - booster.predict(X[va], raw_score=True))))
-    calibration = platt(tables.raw_score(X[va]), y[va])
+    step_tables = AdditiveTables.from_booster(booster)
     card = woe.fit_challenger(X, y, tr, catalogue.directions())
-    candidates = {"lightgbm_additive": (tables, calibration), woe.NAME: (card.tables(), {"a": 1.0, "b": 0.0})}
-    models = {name: classification_metrics(y[ho], pd_of(t, c, X[ho])) for name, (t, c) in candidates.items()}
+    raw_candidates = {"lightgbm_additive": (step_tables, platt(step_tables.raw_score(X[va]), y[va])),
+                      woe.NAME: (card.tables(), {"a": 1.0, "b": 0.0})}
+    models = {name: classification_metrics(y[ho], pd_of(t, c, X[ho])) for name, (t, c) in raw_candidates.items()}
     # The champion is the better holdout AUC; a tie keeps the boosted model.
     champion = woe.NAME if models[woe.NAME]["auc"] > models["lightgbm_additive"]["auc"] else "lightgbm_additive"
     other = woe.NAME if champion == "lightgbm_additive" else "lightgbm_additive"
+    candidates = {other: raw_candidates[other]}
+    sensitivity = prep.sensitivity(tr) if prep.sensitivity is not None else None
+    tables, explain = finish_tables(raw_candidates[champion][0], X, tr, stage, catalogue, cfg, sensitivity)
+    fill = (weights[va], missing_fill(explain, cfg.missing_quantile))
+    calibration = calibrate_by_stage(tables.raw_score(X[va], fill), y[va], weights[va])
+    candidates[champion] = (tables, calibration)
+    explain["stage_calibration"] = calibration["b_stage"]
 
     fingerprint = prep.fingerprint
     created = datetime.now(timezone.utc)
@@ -230,11 +369,12 @@ def fit_prepared(prep: Prepared, cfg: TrainConfig) -> TrainResult:
               "challenger": {"name": other, "tables": candidates[other][0].to_dict(), "calibration": candidates[other][1],
                              "woe_features": card.summary(catalogue.keys)}}
     extras["scoring_tables"] = candidates[champion][0].to_dict()  # scoring never needs LightGBM itself
+    extras["explain"] = explain
     bundle = ModelBundle(
         version=f"{created:%Y%m%d.%H%M%S}-{fingerprint[:8]}",
         booster_model=booster.model_to_string(),
         feature_names=catalogue.keys,
-        calibration=calibration if champion != woe.NAME else {"a": 1.0, "b": 0.0},
+        calibration=calibration,
         scale=cfg.scale.to_dict(),
         stage_medians=_stage_medians(X[tr], stage[tr]),
         dimension_reference={"all": [[0.0] * len(catalogue.groups)]},
@@ -246,24 +386,29 @@ def fit_prepared(prep: Prepared, cfg: TrainConfig) -> TrainResult:
     )
     scorer = Scorer(bundle)
     empty_ko = np.zeros((len(tr), 0), dtype=bool)
-    train_batch = scorer.score_matrix(X[tr], stage[tr], empty_ko, prep.index[tr], np.empty(len(tr), dtype=object))
+    train_batch = scorer.score_matrix(X[tr], stage[tr], empty_ko, prep.index[tr], np.empty(len(tr), dtype=object),
+                                      weights=weights[tr])
     bundle.dimension_reference = _dimension_reference(train_batch.dimension_points, stage[tr])
     reference = DriftReference.fit(X[tr], train_batch.score, catalogue.keys)
     bundle.extras["drift_reference"] = reference.to_dict()
 
     scorer = Scorer(bundle)
-    hold = scorer.score_matrix(X[ho], stage[ho], np.zeros((len(ho), 0), dtype=bool), prep.index[ho], np.empty(len(ho), dtype=object))
+    hold = scorer.score_matrix(X[ho], stage[ho], np.zeros((len(ho), 0), dtype=bool), prep.index[ho],
+                               np.empty(len(ho), dtype=object), weights=weights[ho])
+    sums = hold.base_points + hold.dimension_points.sum(axis=1) + hold.clip_points
     grades = grade_table(y[ho], hold.pd, hold.grade)
     metrics: dict[str, Any] = {"holdout": classification_metrics(y[ho], hold.pd), "champion": champion, "models": models}
     if prep.true_pd is not None:
         metrics["oracle"] = classification_metrics(y[ho], prep.true_pd[ho])
         metrics["auc_ratio_to_oracle"] = metrics["holdout"]["auc"] / metrics["oracle"]["auc"]
+    metrics["by_stage"] = stage_metrics(y[ho], hold.pd, stage[ho], None if prep.true_pd is None else prep.true_pd[ho])
     metrics.update(
         grade_table=grades.astype(object).where(grades.notna(), None).to_dict(orient="records"),  # JSON has no NaN
         grade_default_rates_rise=grade_rates_rise(grades),
         rows={"input": prep.n_input, "rejected": int(prep.n_input - len(y)), "train": len(tr), "valid": len(va), "holdout": len(ho)},
         trees=booster.num_trees(),
-        additivity_max_error=additivity_error,
+        # base + Σ dimension points + clip = score, in cents: exact by construction
+        additivity_max_error=float(np.max(np.abs(sums - hold.score))) if len(ho) else 0.0,
         calibration=bundle.calibration,
         validation=evaluate(y=y[ho], pd_=hold.pd, score=hold.score, grade=hold.grade, points=hold.points, X=X[ho],
                             stage=stage[ho], catalogue=catalogue, reference=reference, champion_tables=scorer.tables,

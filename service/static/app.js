@@ -509,7 +509,9 @@ function reasonList(reasons, kind) {
   return h("ol", { class: `reasons ${kind}`, id: `reasons-${kind}` }, reasons.map((x) => {
     const ind = state.indicators[x.indicator];
     const label = ind ? pick(ind, "label") : "";
-    const meta = ind ? `${x.code} · ${label}: ${t("value")} ${fmtNum(x.value)} / ${t("median")} ${fmtNum(x.stage_median)}` : x.code;
+    // values in the field's unit (万元, %, 件, enum names) when the API gives them
+    const shown = (text, num) => text ?? fmtNum(num);
+    const meta = ind ? `${x.code} · ${label}: ${t("value")} ${shown(x.value_text_zh === undefined ? undefined : pick(x, "value_text"), x.value)} / ${t("median")} ${shown(x.stage_median_text_zh === undefined ? undefined : pick(x, "stage_median_text"), x.stage_median)}` : x.code;
     return h("li", { dataset: { code: x.code } },
       x.points === null ? null : h("span", { class: "pts" }, fmtPoints(x.points)), " ", pick(x, "text"),
       h("div", { class: "meta" }, meta));

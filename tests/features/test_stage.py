@@ -103,3 +103,31 @@ def test_rules_from_a_policy_replace_the_defaults():
                        mature_min_age_years=5)
     assert list(derive_stage(df)) == ["startup", "growth", "growth", "growth"]
     assert list(derive_stage(df, rules)) == ["growth", "startup", "mature", "growth"]
+
+
+def test_assessment_flags_a_declared_stage_the_data_contradicts():
+    from features.stage import assess_stage
+
+    a = assess_stage(_frame([
+        ("mature", "2020-01-01", 170.0),   # 5 years, 170 万元: the data says startup
+        ("growth", "2012-01-01", 25000.0),  # the data says mature: growth is stricter
+        ("mature", "2012-01-01", 25000.0),  # agrees
+        ("startup", None, np.nan),         # the data cannot tell: the declaration is used
+    ]))
+    assert list(a.data) == ["startup", "mature", "mature", None]
+    assert list(a.stage) == ["startup", "mature", "mature", "startup"]
+    assert list(a.conflict) == [True, True, False, False]
+    assert list(a.limit_stage) == ["startup", "growth", "mature", "startup"]
+
+
+def test_soft_weights_are_the_rules_away_from_the_thresholds_and_blend_near_them():
+    from features.stage import assess_stage
+
+    a = assess_stage(_frame([
+        (None, "2010-01-01", 3000.0),   # growth, far from every threshold
+        (None, "2010-01-01", 500.0),    # exactly on the startup revenue threshold: half startup
+        (None, "2022-01-01", 3000.0),   # age 3.0 exactly: half startup
+    ]))
+    np.testing.assert_allclose(a.weights[0], [0.0, 1.0, 0.0])
+    assert abs(a.weights[1, 0] - 0.5) < 0.01 and abs(a.weights[2, 0] - 0.5) < 0.02
+    np.testing.assert_allclose(a.weights.sum(axis=1), 1.0)

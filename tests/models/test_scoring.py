@@ -34,8 +34,12 @@ def test_score_and_grade_follow_the_pd(batch):
     assert (grade_of(batch.pd) == batch.grade).all()
 
 
-def test_indicator_points_equal_treeshap(scorer, batch):
-    contrib = scorer.bundle.booster().predict(batch.values[:200], pred_contrib=True)[:, :-1]
+def test_indicator_points_are_the_shaped_curves_contributions(scorer, batch):
+    # the booster's step functions are shaped into curves (training.shape); points are those curves'
+    # contributions, a missing value's being the bank's conservative fill of the firm's stage
+    w = np.zeros((200, scorer.explainer.fill.shape[0]))
+    w[:, :3] = batch.stages.weights[:200]
+    contrib = scorer.tables.contributions(batch.values[:200], (w, scorer.explainer.fill))
     np.testing.assert_allclose(batch.points[:200], scorer.points_per_raw * contrib, atol=1e-8)
 
 
@@ -56,17 +60,18 @@ def test_pd_is_monotone_along_every_constrained_indicator(scorer, batch):
         assert (steps >= -1e-12).all(), f"{ind.key} is not monotone in its declared direction"
 
 
-def test_reasons_rank_by_points(batch):
+def test_reasons_rank_by_points_against_the_stage_median(batch):
+    # a reason's points: the firm's contribution minus the stage-median firm's
     for r in range(N_REASONS - 1):
         a, b = batch.reasons_down[:, r], batch.reasons_down[:, r + 1]
         rows = np.flatnonzero(b >= 0)
-        assert (batch.points[rows, a[rows]] <= batch.points[rows, b[rows]]).all()
+        assert (batch.relative[rows, a[rows]] <= batch.relative[rows, b[rows]]).all()
     used = batch.reasons_down[:, 0]
     rows = np.flatnonzero(used >= 0)
-    assert (batch.points[rows, used[rows]] < 0).all()
+    assert (batch.relative[rows, used[rows]] < 0).all()
     used = batch.reasons_up[:, 0]
     rows = np.flatnonzero(used >= 0)
-    assert (batch.points[rows, used[rows]] > 0).all()
+    assert (batch.relative[rows, used[rows]] > 0).all()
 
 
 def test_ratings_are_percentiles_within_the_stage(batch):

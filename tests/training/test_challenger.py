@@ -52,7 +52,7 @@ def test_a_winning_challenger_is_served_with_exact_points(trained, portfolio):
     bundle = trained.bundle
     ch = bundle.extras["challenger"]
     assert bundle.extras["champion"] == "lightgbm_additive" and ch["name"] == "woe_logistic"
-    as_champion = replace(bundle, calibration=ch["calibration"], extras={**bundle.extras, "scoring_tables": ch["tables"]})
+    as_champion = replace(bundle, calibration=ch["calibration"], extras={**bundle.extras, "scoring_tables": ch["tables"], "explain": None})
     clean = validate_frame(portfolio.head(500)).clean
     batch = Scorer(as_champion).score_frame(clean)
     expected = pd_of(AdditiveTables.from_dict(ch["tables"]), ch["calibration"], batch.values)

@@ -1,0 +1,48 @@
+"""training.shape: monotone / single-peaked projection, ramps, slope limit — hand-computed cases."""
+import numpy as np
+
+from models.explain import AdditiveTables
+from training.shape import _ramps, _valley, limit_slopes, shape_tables
+
+
+def test_a_jump_becomes_a_linear_ramp_around_its_threshold():
+    # step 0 → 1 at t = 10, half-width 1: 0 up to 9, 1 from 11, 0.5 at 10
+    knots, levels = _ramps(np.array([10.0]), np.array([0.0, 1.0]), np.array([1.0]))
+    np.testing.assert_allclose(knots, [9.0, 11.0])
+    np.testing.assert_allclose(levels, [0.0, 1.0])
+    assert np.interp(10.0, knots, levels) == 0.5
+
+
+def test_overlapping_ramps_add_up():
+    knots, levels = _ramps(np.array([1.0, 2.0]), np.array([0.0, 1.0, 3.0]), np.array([1.0, 1.0]))
+    np.testing.assert_allclose(knots, [0.0, 1.0, 2.0, 3.0])
+    # at 1: first ramp half way (0.5), second starts (0) → 0.5; at 2: 1 + 2 × 0.5 = 2
+    np.testing.assert_allclose(levels, [0.0, 0.5, 2.0, 3.0])
+
+
+def test_valley_fit_falls_then_rises():
+    y = np.array([3.0, 1.0, 2.0, 0.0, 1.0, 4.0])
+    fit, low = _valley(y, np.ones_like(y))
+    p = int(np.argmin(fit))
+    assert (np.diff(fit[: p + 1]) <= 0).all() and (np.diff(fit[p:]) >= 0).all()
+    assert low == 3 and fit[3] == 0.0
+
+
+def test_slope_limit_flattens_only_where_firms_could_move_too_far():
+    knots, levels = np.array([0.0, 1.0, 2.0]), np.array([0.0, 1.0, 1.1])
+    # firms at 0.5 move by 0.1 for 1% of an input: the budget 0.05 allows a rise of 0.5 per unit
+    out = limit_slopes(knots, levels, np.array([0.5, 0.5]), np.array([0.1, 0.1]), budget=0.05)
+    steps = np.diff(out)
+    np.testing.assert_allclose(steps, [0.5, 0.1])  # the neighbour segment's 0.1 is within its allowed 0.5
+    np.testing.assert_allclose(np.interp(0.5, knots, out), np.interp(0.5, knots, levels))  # the firms' mean kept
+
+
+def test_shaped_tables_are_monotone_and_continuous():
+    tables = AdditiveTables(0.0, [np.array([1.0, 2.0, 3.0])], [np.array([0.0, 0.4, 0.3, 1.0])], np.array([0.2]))
+    X = np.array([[0.5], [1.5], [2.5], [3.5]] * 10)
+    curves, report = shape_tables(tables, X, ["increasing"])
+    _, levels = curves.curve(0)
+    assert (np.diff(levels) >= 0).all() and report.optimum == [None]
+    x = np.linspace(0, 4, 401)
+    assert np.abs(np.diff(curves.at(0, x))).max() < 0.05  # no jump
+    assert curves.missing[0] == 0.2

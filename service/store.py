@@ -50,7 +50,7 @@ IDLE_SECONDS = 0.25  # a checkpoint waits for a pause in commits this long...
 # ...unless this much has been committed since the last one. Small enough that a passive checkpoint
 # under sustained load copies a few thousand pages, not a WAL of hundreds of MB at once (that was
 # the soak's rising p99: the WAL grew to 0.5-1 GB and then cost seconds of fsync to checkpoint).
-BUSY_CHECKPOINT_BYTES = 16 << 20
+BUSY_CHECKPOINT_BYTES = 8 << 20
 WAL_RESTART_BYTES = 64 << 20  # a WAL longer than this after a checkpoint in a pause is truncated...
 WAL_LIMIT_BYTES = 256 << 20  # ...and after one under sustained load only beyond this (writers wait for it)
 JOURNAL_SIZE_LIMIT = 64 << 20  # a WAL reset after a complete checkpoint shrinks the file back to this
@@ -496,7 +496,7 @@ class AuditStore:
             for sql, params in statements:
                 conn.exec_driver_sql(sql, params)
         if self._checkpointer is not None:  # WAL bytes: the rows, and the index pages a commit rewrites
-            self._checkpoint_due |= self._checkpointer.committed(nbytes + 4 * 8192)
+            self._checkpoint_due |= self._checkpointer.committed(nbytes + 6 * 8192)
             self._checkpointer.start()
 
     def _pack(self, records: Sequence[AuditRecord]) -> list[tuple[Any, ...]]:

@@ -9,7 +9,10 @@
    p99 of the first and the last slice (the target: last ≤ 1.5 × first), the server's RSS, and the
    audit store's bytes per assessment at the end.
 3. `POST /v1/scores` at concurrency 8 as a share of `GET /healthz` on the same server in the same run
-   (alternating one-second slices, as bench_api.py): SQLite with 1 worker, PostgreSQL with 1 and 2.
+   (alternating one-second slices, as bench_api.py): SQLite with 1 worker, PostgreSQL with 1 and 2,
+   with synchronous_commit on (PostgreSQL's default: a commit waits for the WAL fsync) and off (the
+   durability of SQLite's synchronous=NORMAL: an answered record survives a crash of the API, not
+   one of the database server within its wal_writer_delay).
 """
 from __future__ import annotations
 
@@ -232,7 +235,7 @@ def ratio(work: Path, model: Path, url: str, workers: int, script: Path, seconds
         base, post = paired(server, script, 8, seconds)  # type: ignore[arg-type]
     finally:
         server.stop()
-    print(f"{label:<26} POST /v1/scores c8 {post['rps']:>7,.0f} req/s p99 {post['p99']:>6.1f} ms | /healthz "
+    print(f"{label:<42} POST /v1/scores c8 {post['rps']:>7,.0f} req/s p99 {post['p99']:>6.1f} ms | /healthz "
           f"{base['rps']:>7,.0f} req/s | ratio {post['rps'] / base['rps']:.0%}")
 
 
@@ -263,9 +266,12 @@ def main() -> None:
             soak(work, model, f"sqlite:///{work / 'soak.db'}", key, args.soak_slices, args.slice_seconds)
         if "ratio" not in skip:
             ratio(work, model, f"sqlite:///{work / 'ratio.db'}", 1, script, args.seconds, "SQLite, 1 worker")
-            for workers in (1, 2):
-                with pg_schema(args.pg) as url:
-                    ratio(work, model, url, workers, script, args.seconds, f"PostgreSQL, {workers} worker(s)")
+            for sync in ("on", "off"):  # off: the commit waits for PostgreSQL's WAL buffer, not its fsync
+                for workers in (1, 2):
+                    with pg_schema(args.pg) as url:
+                        url = url.replace("options=", f"options=-csynchronous_commit%3D{sync}%20")
+                        ratio(work, model, url, workers, script, args.seconds,
+                              f"PostgreSQL sync_commit={sync}, {workers} worker(s)")
 
 
 if __name__ == "__main__":

@@ -379,6 +379,9 @@ class AuditStore:
                 conn.execute(delete(probe))
                 conn.execute(insert(probe), [{"id": "probe"}])
             self.last_error = None
+            if self._checkpointer is not None:  # its page goes to the WAL too: let a pause copy it back
+                self._checkpointer.committed(2 * 8192)
+                self._checkpointer.start()
         except Exception as exc:
             self.last_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             log.warning("audit store heartbeat failed: %s", exc)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import queue
 import re
@@ -630,18 +631,30 @@ def _summary(row: Any, channel: str) -> dict[str, Any]:
 
 def _summary_fields(raw_input: bytes, raw_output: bytes) -> tuple[float | None, str | None, str | None]:
     """Score and grade from an answer, the firm's name (a text, else none) from its input."""
-    given = orjson.loads(raw_input)
+    given = _loads(raw_input)
     name = next((given[k] for k in _NAME_KEYS if given.get(k)), None) if isinstance(given, dict) else None
     name = name if isinstance(name, str) else None
     found = _SCORE_GRADE.search(raw_output, 0, 400)  # our own answers: read where they put them
     if found is not None:
         return float(found[1]), found[2].decode("utf-8"), name
-    result = orjson.loads(raw_output)  # any other shape: parse it (~50 µs for an answer)
+    result = _loads(raw_output)  # any other shape: parse it (~50 µs for an answer)
     if not isinstance(result, dict):
         return None, None, name
     score, grade = result.get("score"), result.get("grade")
     return (float(score) if isinstance(score, (int, float)) and not isinstance(score, bool) else None,
             grade if isinstance(grade, str) else None, name)
+
+
+def _loads(raw: bytes) -> Any:
+    """JSON as stored; what orjson refuses (an integer beyond 64 bits) through the standard parser,
+    and None for anything else: the record is stored whatever its summary columns get."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return None
 
 
 def _resolve(fut: asyncio.Future[None], err: BaseException | None) -> None:

@@ -424,8 +424,13 @@ def serve(
     if model is not None:
         os.environ["TECHSCORE_MODEL_DIR"] = str(model)
     engine = make_engine(Settings.from_env().database_url)
-    upgrade(engine)  # once, before the workers start (each would otherwise race to do it)
-    engine.dispose()
+    try:
+        upgrade(engine)  # once, before the workers start (each would otherwise race to do it)
+    except Exception as exc:  # unreachable or unwritable store: say which, no traceback
+        _fail(f"the audit store {engine.url.render_as_string(hide_password=True)} cannot be opened: "
+              f"{str(exc).splitlines()[0]}")
+    finally:
+        engine.dispose()
     uvicorn.run("service.app:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level="info", access_log=False)
 

@@ -9,7 +9,10 @@
    p99 of the first and the last slice (the target: last ≤ 1.5 × first), the server's RSS, and the
    audit store's bytes per assessment at the end.
 3. `POST /v1/scores` at concurrency 8 as a share of `GET /healthz` on the same server in the same run
-   (alternating one-second slices, as bench_api.py): SQLite with 1 worker, PostgreSQL with 1 and 2.
+   (alternating one-second slices, as bench_api.py): SQLite with 1 worker, PostgreSQL with 1 and 2,
+   with synchronous_commit on (PostgreSQL's default: a commit waits for the WAL fsync) and off (the
+   durability of SQLite's synchronous=NORMAL: an answered record survives a crash of the API, not
+   one of the database server within its wal_writer_delay).
 """
 from __future__ import annotations
 
@@ -37,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_api import LUA_POST, free_port, paired  # noqa: E402
-from features.schema import example_profiles  # noqa: E402
+from features.schema import FIELD_SPECS, example_profiles  # noqa: E402
 from models.bundle import DEFAULT_MODEL_DIR, load_bundle  # noqa: E402
 from service.auth import create_key  # noqa: E402
 from service.store import PG_DATA_BYTES, AuditStore, make_engine  # noqa: E402
@@ -169,15 +172,45 @@ def wrk_raw(url: str, conns: int, seconds: int, script: Path) -> dict[str, float
             "errors": (int(non2xx.group(1)) if non2xx else 0) + (sum(map(int, sock.groups())) if sock else 0)}
 
 
-def soak(work: Path, model: Path, url: str, script: Path, slices: int, slice_seconds: int) -> None:
+LUA_MANY = """wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["X-API-Key"] = "{key}"
+bodies = {{{bodies}}}
+request = function() return wrk.format(nil, nil, nil, bodies[math.random(#bodies)]) end
+"""
+
+
+def varied_script(server: Server, key: str, work: Path, firms: int = 300) -> Path:
+    """A wrk script posting a different synthetic firm each time (those the server scores: 200)."""
+    from training.synthetic import generate
+
+    frame = generate(firms, seed=17)
+    cols = [c for c in frame.columns if c in FIELD_SPECS]
+    bodies = []
+    for row in frame[cols].to_dict(orient="records"):
+        body = json.dumps({k: (v.isoformat() if hasattr(v, "isoformat") else v.item() if hasattr(v, "item") else v)
+                           for k, v in row.items() if not (isinstance(v, float) and v != v)}, ensure_ascii=False)
+        if httpx.post(server.url + "/v1/scores", content=body.encode(), timeout=30,
+                      headers={"X-API-Key": key, "Content-Type": "application/json"}).status_code == 200:
+            bodies.append(f"[==[{body}]==]")
+    script = work / "varied.lua"
+    script.write_text(LUA_MANY.format(key=key, bodies=",\n".join(bodies)), encoding="utf-8")
+    return script
+
+
+def soak(work: Path, model: Path, url: str, key: str, slices: int, slice_seconds: int) -> None:
     server = Server(work, model, url)
     server.start()
     try:
+        script = varied_script(server, key, work)
         runs = []
         for i in range(slices):
             runs.append(wrk_raw(server.url + "/v1/scores", 32, slice_seconds, script))
+            wal = Path(f"{make_engine(url).url.database}-wal")
+            runs[-1]["wal_mb"] = wal.stat().st_size / 1e6 if wal.exists() else 0.0
             print(f"  soak slice {i + 1}/{slices}: {runs[-1]['rps']:,.0f} req/s, p99 {runs[-1]['p99']:.1f} ms, "
-                  f"errors {runs[-1]['errors']}, RSS {server.rss_mb():.0f} MB", flush=True)
+                  f"errors {runs[-1]['errors']}, RSS {server.rss_mb():.0f} MB, WAL file {runs[-1]['wal_mb']:.1f} MB",
+                  flush=True)
         rss = server.rss_mb()
     finally:
         server.stop()
@@ -189,7 +222,7 @@ def soak(work: Path, model: Path, url: str, script: Path, slices: int, slice_sec
     print(f"soak c32 {slices} × {slice_seconds} s: {sum(r['requests'] for r in runs):,} requests, "
           f"{sum(r['errors'] for r in runs)} errors, p99 first {first:.1f} ms / last {last:.1f} ms "
           f"= {last / first:.2f}× (target ≤ 1.5), RSS {rss:.0f} MB, audit {size / max(count, 1):,.0f} bytes per "
-          f"assessment ({count:,} stored, {size / 1e6:.1f} MB)")
+          f"assessment ({count:,} stored, {size / 1e6:.1f} MB; WAL file at most {max(r['wal_mb'] for r in runs):.1f} MB)")
 
 
 def ratio(work: Path, model: Path, url: str, workers: int, script: Path, seconds: int, label: str) -> None:
@@ -202,7 +235,7 @@ def ratio(work: Path, model: Path, url: str, workers: int, script: Path, seconds
         base, post = paired(server, script, 8, seconds)  # type: ignore[arg-type]
     finally:
         server.stop()
-    print(f"{label:<26} POST /v1/scores c8 {post['rps']:>7,.0f} req/s p99 {post['p99']:>6.1f} ms | /healthz "
+    print(f"{label:<42} POST /v1/scores c8 {post['rps']:>7,.0f} req/s p99 {post['p99']:>6.1f} ms | /healthz "
           f"{base['rps']:>7,.0f} req/s | ratio {post['rps'] / base['rps']:.0%}")
 
 
@@ -230,12 +263,15 @@ def main() -> None:
             with pg_schema(args.pg) as url:
                 durability(work, model, url, key, "PostgreSQL")
         if "soak" not in skip:
-            soak(work, model, f"sqlite:///{work / 'soak.db'}", script, args.soak_slices, args.slice_seconds)
+            soak(work, model, f"sqlite:///{work / 'soak.db'}", key, args.soak_slices, args.slice_seconds)
         if "ratio" not in skip:
             ratio(work, model, f"sqlite:///{work / 'ratio.db'}", 1, script, args.seconds, "SQLite, 1 worker")
-            for workers in (1, 2):
-                with pg_schema(args.pg) as url:
-                    ratio(work, model, url, workers, script, args.seconds, f"PostgreSQL, {workers} worker(s)")
+            for sync in ("on", "off"):  # off: the commit waits for PostgreSQL's WAL buffer, not its fsync
+                for workers in (1, 2):
+                    with pg_schema(args.pg) as url:
+                        url = url.replace("options=", f"options=-csynchronous_commit%3D{sync}%20")
+                        ratio(work, model, url, workers, script, args.seconds,
+                              f"PostgreSQL sync_commit={sync}, {workers} worker(s)")
 
 
 if __name__ == "__main__":

@@ -440,8 +440,13 @@ def serve(
 
     settings = Settings.from_env()
     engine = make_engine(settings.database_url)
-    upgrade(engine)  # once, before the workers start (each would otherwise race to do it)
-    engine.dispose()
+    try:
+        upgrade(engine)  # once, before the workers start (each would otherwise race to do it)
+    except Exception as exc:  # unreachable or unwritable store: say which, no traceback
+        _fail(f"the audit store {engine.url.render_as_string(hide_password=True)} cannot be opened: "
+              f"{str(exc).splitlines()[0]}")
+    finally:
+        engine.dispose()
     try:
         verdict = release_of(read_manifest(settings.model_dir))
     except BundleError:

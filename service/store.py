@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 import queue
 import re
@@ -50,7 +51,7 @@ IDLE_SECONDS = 0.25  # a checkpoint waits for a pause in commits this long...
 # ...unless this much has been committed since the last one. Small enough that a passive checkpoint
 # under sustained load copies a few thousand pages, not a WAL of hundreds of MB at once (that was
 # the soak's rising p99: the WAL grew to 0.5-1 GB and then cost seconds of fsync to checkpoint).
-BUSY_CHECKPOINT_BYTES = 16 << 20
+BUSY_CHECKPOINT_BYTES = 8 << 20
 WAL_RESTART_BYTES = 64 << 20  # a WAL longer than this after a checkpoint in a pause is truncated...
 WAL_LIMIT_BYTES = 256 << 20  # ...and after one under sustained load only beyond this (writers wait for it)
 JOURNAL_SIZE_LIMIT = 64 << 20  # a WAL reset after a complete checkpoint shrinks the file back to this
@@ -379,6 +380,9 @@ class AuditStore:
                 conn.execute(delete(probe))
                 conn.execute(insert(probe), [{"id": "probe"}])
             self.last_error = None
+            if self._checkpointer is not None:  # its page goes to the WAL too: let a pause copy it back
+                self._checkpointer.committed(2 * 8192)
+                self._checkpointer.start()
         except Exception as exc:
             self.last_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             log.warning("audit store heartbeat failed: %s", exc)
@@ -496,7 +500,7 @@ class AuditStore:
             for sql, params in statements:
                 conn.exec_driver_sql(sql, params)
         if self._checkpointer is not None:  # WAL bytes: the rows, and the index pages a commit rewrites
-            self._checkpoint_due |= self._checkpointer.committed(nbytes + 4 * 8192)
+            self._checkpoint_due |= self._checkpointer.committed(nbytes + 6 * 8192)
             self._checkpointer.start()
 
     def _pack(self, records: Sequence[AuditRecord]) -> list[tuple[Any, ...]]:
@@ -627,18 +631,30 @@ def _summary(row: Any, channel: str) -> dict[str, Any]:
 
 def _summary_fields(raw_input: bytes, raw_output: bytes) -> tuple[float | None, str | None, str | None]:
     """Score and grade from an answer, the firm's name (a text, else none) from its input."""
-    given = orjson.loads(raw_input)
+    given = _loads(raw_input)
     name = next((given[k] for k in _NAME_KEYS if given.get(k)), None) if isinstance(given, dict) else None
     name = name if isinstance(name, str) else None
     found = _SCORE_GRADE.search(raw_output, 0, 400)  # our own answers: read where they put them
     if found is not None:
         return float(found[1]), found[2].decode("utf-8"), name
-    result = orjson.loads(raw_output)  # any other shape: parse it (~50 µs for an answer)
+    result = _loads(raw_output)  # any other shape: parse it (~50 µs for an answer)
     if not isinstance(result, dict):
         return None, None, name
     score, grade = result.get("score"), result.get("grade")
     return (float(score) if isinstance(score, (int, float)) and not isinstance(score, bool) else None,
             grade if isinstance(grade, str) else None, name)
+
+
+def _loads(raw: bytes) -> Any:
+    """JSON as stored; what orjson refuses (an integer beyond 64 bits) through the standard parser,
+    and None for anything else: the record is stored whatever its summary columns get."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return None
 
 
 def _resolve(fut: asyncio.Future[None], err: BaseException | None) -> None:

@@ -75,3 +75,57 @@ def test_every_answered_assessment_survives_kill_9(model_dir, tmp_path, audit_ur
     store = AuditStore(audit_url)
     assert set(answered) <= store.ids()
     store.close()
+
+
+@pytest.mark.slow
+def test_two_workers_share_one_postgresql_store(model_dir, tmp_path, pg_url):
+    """`techscore serve --workers 2`: both workers write to and read from the one store."""
+    _, key = create_key(tmp_path / "keys.json", "officer", "shared")
+    env = os.environ | {"TECHSCORE_MODEL_DIR": str(model_dir), "TECHSCORE_KEYS_FILE": str(tmp_path / "keys.json"),
+                        "TECHSCORE_DATABASE_URL": pg_url, "PYTHONPATH": str(ROOT)}
+    port, log = _free_port(), tmp_path / "server.log"
+    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--workers", "2"],
+                            cwd=ROOT, env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        workers: set[str] = set()
+        while len(workers) < 2:  # the worker processes have started
+            assert proc.poll() is None, log.read_text()
+            workers = set(subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split())
+            proc_wait(proc)
+        while not _ready(url):
+            assert proc.poll() is None, log.read_text()
+            proc_wait(proc)
+
+        def one(_: int) -> str:
+            with httpx.Client() as client:  # a new connection each time: the kernel spreads them over the workers
+                r = client.post(url + "/v1/scores", json=example_profiles()["growth"], headers={"X-API-Key": key})
+                assert r.status_code == 200, r.text
+                return r.json()["assessment_id"]
+
+        with ThreadPoolExecutor(4) as pool:
+            ids = list(pool.map(one, range(40)))
+        assert all(httpx.get(f"{url}/v1/assessments/{a}", headers={"X-API-Key": key}).status_code == 200 for a in ids)
+        assert len(workers) >= 2  # two workers (and multiprocessing's resource tracker)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    store = AuditStore(pg_url)
+    assert set(ids) <= store.ids()
+    with store.engine.connect() as conn:  # migrated once, by `serve` before its workers started
+        assert conn.exec_driver_sql("SELECT count(*) FROM alembic_version").scalar() == 1
+    store.close()
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(url + "/readyz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def proc_wait(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        proc.wait(timeout=0.2)
+    except subprocess.TimeoutExpired:
+        pass

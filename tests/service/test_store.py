@@ -174,6 +174,7 @@ def test_a_checkpoint_waits_for_a_pause_in_commits_or_a_long_wal(tmp_path, monke
     monkeypatch.setattr(store_module, "BUSY_CHECKPOINT_BYTES", 1000)
     store = AuditStore(f"sqlite:///{tmp_path / 'a.db'}")
     cp = store._checkpointer
+    cp._unsaved = 0  # (the opening heartbeat's page)
     assert not cp.due(now=100.0)  # nothing committed yet
     assert not cp.committed(400, now=100.0)
     assert not cp.due(now=100.1)  # commits are coming: wait
@@ -214,3 +215,16 @@ def test_a_new_database_gets_8k_pages_and_an_existing_one_keeps_its_own(tmp_path
     assert store.get(_rec(2).id)["firm_id"] == "F1"
     sizes = [sqlite3.connect(p).execute("PRAGMA page_size").fetchone()[0] for p in (tmp_path / "new.db", old)]
     assert sizes == [8192, 4096]
+
+
+def test_a_record_is_stored_whatever_its_json_holds(tmp_path):
+    """Summary columns are best effort: a 400-digit integer, a list as name or text that is not JSON
+    never stop the record itself."""
+    store = AuditStore(f"sqlite:///{tmp_path / 'a.db'}")
+    odd = [('{"name": ["x"], "n": ' + "9" * 400 + "}", '{"score": 1.5, "grade": "B"}'), ("not json", "[]")]
+    store.write_sync([AuditRecord(f"odd-{i}", "2025-01-01T00:00:00+00:00", "F1", "k1", "single", "v1", given, answer)
+                      for i, (given, answer) in enumerate(odd)])
+    assert [store.get_bytes(f"odd-{i}") for i in range(2)] == [(g.encode(), a.encode()) for g, a in odd]
+    got = {s["assessment_id"]: (s["score"], s["grade"], s["name"]) for s in store.summaries("F1")}
+    assert got == {"odd-0": (1.5, "B", None), "odd-1": (None, None, None)}
+    store.close()

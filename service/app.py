@@ -5,6 +5,7 @@ import functools
 import gc
 import json
 import logging
+import time
 from contextlib import asynccontextmanager
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -22,17 +23,19 @@ from pydantic import ValidationError
 from features.registry import INDICATORS
 from features.schema import FIELD_SPECS, FirmProfile, example_profiles
 from models.bundle import BundleError
+from models.trust import read_trusted
 from models.policy import PolicyError
 from models.scoring import ScoreBatch
 from service import errors
 from service.api_models import (Assessment, AssessmentHistory, AssessmentSummary, BatchResult, Health, ModelInfo,
                                 ReloadRequest, StoredAssessment)
-from service.auth import ApiKey, KeyRing
+from service.auth import ApiKey, KeyFileError, KeyRing
 from service.csv_scoring import CsvError, ScoredUpload, decode, read_csv_text, score_upload
 from service.decision_api import decision_router
 from service.engine import LoadedModel, ScoringEngine, load_model
 from service.errors import ApiProblem
 from service.ids import new_id
+from service.model_paths import resolve_model_dir
 from service.metrics import ApiMetrics, MetricsMiddleware
 from service.monitoring import DriftMonitor, monitoring_router
 from service.rows_api import install_model_mismatch_handler, rows_router
@@ -44,6 +47,8 @@ log = logging.getLogger(__name__)
 _JSON = orjson.OPT_SERIALIZE_NUMPY
 NO_DECISION = "the audit record could not be written, so no decision is returned; retry later"
 GC_YOUNG_THRESHOLD = 10_000  # allocations between young-generation collections (CPython's default: 700)
+AUDIT_FAILURE_HOLD_SECONDS = 10.0  # /readyz stays 503 this long after an audit write failed
+KEYS_UNAVAILABLE = "API keys cannot be checked right now; retry later"
 
 
 def _dumps(obj: Any) -> bytes:
@@ -77,9 +82,11 @@ _CSV_BODY = {"requestBody": {"required": True, "content": {
 class Api:
     """State shared by the endpoints of one app (one per create_app call)."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic):
         self.settings = settings
-        self.keys = KeyRing(settings.keys_file)
+        self.clock = clock
+        self.keys = KeyRing(settings.keys_file, clock)
+        self.audit_failed_at: float | None = None
         self.metrics = ApiMetrics()
         self.engine: ScoringEngine | None = None
         self.store: AuditStore | None = None
@@ -89,7 +96,7 @@ class Api:
     def start(self) -> None:
         self.store = AuditStore(self.settings.database_url, self.settings.sqlite_synchronous)
         try:
-            model = load_model(self.settings.model_dir)
+            model = load_model(self.settings.model_dir, self.trusted())
         except (BundleError, PolicyError) as exc:  # the process stays up; /readyz says why it is not ready
             self.model_error = str(exc)
             log.error("no model served: %s", exc)
@@ -97,6 +104,10 @@ class Api:
         self.engine = ScoringEngine(model)
         self.monitor.attach(model.scorer)
         self.metrics.set_model(model.version)
+
+    def trusted(self) -> set[str]:
+        """The registered bundle identities, read afresh (registering takes effect at the next load)."""
+        return set(read_trusted(self.settings.trusted_bundles_file))
 
     def stop(self) -> None:
         if self.store is not None:
@@ -116,6 +127,7 @@ class Api:
         try:
             await self.audit().write(records)
         except StoreError as exc:
+            self.audit_failed_at = self.clock()
             self.metrics.audit_failures.inc(len(records))
             log.error("audit write failed: %s", exc)
             raise ApiProblem(503, NO_DECISION, headers={"Retry-After": "5"}) from exc
@@ -123,7 +135,10 @@ class Api:
 
 def _authorise(api: Api, request: Request, roles: tuple[str, ...]) -> ApiKey:
     """The caller's key, 401 without a valid one, 403 when its role is not allowed."""
-    key = api.keys.lookup(request.headers.get("x-api-key"))
+    try:
+        key = api.keys.lookup(request.headers.get("x-api-key"))
+    except KeyFileError as exc:  # fail closed, every time, until the keys file is fixed (the log says why)
+        raise ApiProblem(503, KEYS_UNAVAILABLE, headers={"Retry-After": "5"}) from exc
     if key is None:
         raise ApiProblem(401, "a valid API key is required in the X-API-Key header",
                          headers={"WWW-Authenticate": 'ApiKey header="X-API-Key"'})
@@ -343,18 +358,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                          "formula": formulas.get(f.key, f"column {f.key} of the bank's own file ({f.unit})")}
                         for f in cat.features])
 
-    @app.post("/v1/model/reload", response_model=Health, tags=["model"], responses=errors.openapi_responses(401, 403, 409),
-              summary="Swap in a new model bundle (admin)")
+    @app.post("/v1/model/reload", response_model=Health, tags=["model"],
+              responses=errors.openapi_responses(401, 403, 409, 422, 503), summary="Swap in a new model bundle (admin)")
     async def reload_model(body: ReloadRequest | None = None, key: ApiKey = admin) -> Health:
-        """Load a bundle, verify its sha256 against its manifest, then swap it in atomically.
+        """Load a trusted bundle from under the models root, verify it, then swap it in atomically.
 
-        Requests already being scored finish on the old model; a bundle that fails verification
-        leaves the old model serving and answers 409.
+        `model_dir` is relative to the configured models root (absolute paths, `..`, NUL bytes and
+        symlinks leading out of the root are a 422). The bundle's identity (sha256 of its
+        manifest.json) must be registered by an admin (`techscore bundle trust DIR`) before any of
+        it is read. Requests already being scored finish on the old model; a bundle that fails
+        verification leaves the old model serving and answers 409.
         """
-        directory = Path(body.model_dir) if body and body.model_dir else settings.model_dir
+        if body and body.model_dir:
+            directory = resolve_model_dir(settings.reload_root, body.model_dir)
+        else:
+            directory = settings.model_dir
         try:
-            model = await run_in_threadpool(load_model, directory)
-        except (BundleError, OSError) as exc:
+            model = await run_in_threadpool(load_model, directory, api.trusted())
+        except (BundleError, PolicyError, OSError, ValueError) as exc:
             raise ApiProblem(409, f"model not reloaded, still serving the previous one: {exc}") from exc
         if api.engine is None:
             api.engine, api.model_error = ScoringEngine(model), None
@@ -370,15 +391,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Response(b'{"status":"ok"}', media_type="application/json")
 
     @app.get("/readyz", response_model=Health, tags=["health"], responses=errors.openapi_responses(503),
-             summary="Model loaded and audit store writable")
+             summary="Model loaded, API keys readable and audit store committing")
     async def readyz() -> Response:
-        if api.engine is None:
-            return errors.problem_response(503, f"no model loaded: {api.model_error}", "/readyz")
-        try:
-            await run_in_threadpool(api.audit().check_writable)
-        except StoreError as exc:
-            return errors.problem_response(503, str(exc), "/readyz")
-        return Response(_dumps({"status": "ready", "model_version": api.engine.model.version}),
+        """200 only when a request could be served end to end; 503 naming what is missing (details in the log)."""
+        problems = await _readiness_problems(api)
+        if problems:
+            return errors.problem_response(503, "not ready: " + "; ".join(problems), "/readyz",
+                                           headers={"Retry-After": "5"})
+        return Response(_dumps({"status": "ready", "model_version": api.engine.model.version}),  # type: ignore[union-attr]
                         media_type="application/json")
 
     @app.get("/metrics", tags=["health"], summary="Prometheus metrics",
@@ -395,6 +415,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     mount_web(app, api.audit, officer)
     return app
+
+
+async def _readiness_problems(api: Api) -> list[str]:
+    """What stops this process from serving, in words safe to show anyone (the causes go to the log)."""
+    problems = []
+    if api.engine is None:
+        problems.append("no model is loaded")
+    if api.keys.problem() is not None:
+        problems.append("the API keys file cannot be read")
+    failed = api.audit_failed_at is not None and api.clock() - api.audit_failed_at < AUDIT_FAILURE_HOLD_SECONDS
+    try:
+        await run_in_threadpool(api.audit().check_commit)
+    except Exception as exc:  # noqa: BLE001 - any failure of the probe means "cannot commit"
+        log.error("readiness: audit store cannot commit: %s", exc)
+        failed = True
+    if failed:
+        problems.append("the audit store cannot commit")
+    return problems
 
 
 async def _upload_bytes(request: Request) -> bytes:

@@ -24,9 +24,20 @@ class Settings(BaseModel):
     sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
         "NORMAL", description="SQLite WAL sync level: NORMAL survives a process crash, FULL also a power cut")
     keys_file: Path = Field(Path("var/api_keys.json"), description="API key hashes and roles")
+    # Bundles the server may load (sha256 of each manifest.json); edited by `techscore bundle trust|untrust`.
+    # The default reads the variable when a Settings is built directly, so every app of a process agrees.
+    trusted_bundles_file: Path = Field(
+        default_factory=lambda: Path(os.environ.get(ENV_PREFIX + "TRUSTED_BUNDLES_FILE", "var/trusted_bundles.json")),
+        description="Registry of trusted model bundles (their manifest sha256)")
+    models_root: Path | None = Field(
+        None, description="POST /v1/model/reload loads only folders under this one (default: model_dir's parent)")
     batch_limit: int = Field(1000, ge=1, description="Most firms in one POST /v1/scores/batch")
     max_body_bytes: int = Field(16 * MiB, ge=1024, description="Largest JSON request body")
     max_upload_bytes: int = Field(64 * MiB, ge=1024, description="Largest CSV upload")
+
+    @property
+    def reload_root(self) -> Path:
+        return self.models_root if self.models_root is not None else self.model_dir.parent
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> "Settings":

@@ -443,6 +443,17 @@ class AuditStore:
         except Exception as exc:
             raise StoreError(f"audit store is not writable: {exc}") from exc
 
+    def check_commit(self) -> None:
+        """Commit a probe row, then its deletion (real commits: a full disk fails them); StoreError when not."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(delete(probe))
+                conn.execute(insert(probe), [{"id": "probe"}])
+            with self.engine.begin() as conn:
+                conn.execute(delete(probe))
+        except Exception as exc:
+            raise StoreError(f"audit store cannot commit: {exc}") from exc
+
     def close(self) -> None:
         if self._checkpointer is not None:
             self._checkpointer.stop()

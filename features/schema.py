@@ -83,6 +83,11 @@ _UNIT_EN = {"万元": "10k CNY", "人": "persons", "件": "items", "项": "items
             "级": "level", "share 0-1": "share 0-1", "date": "date", "": ""}
 
 
+# Plausible upper bounds by unit: no SME comes near them (a 科技型中小企业 has ≤ 500 staff and
+# ≤ 20000 万元 revenue), so a value beyond one is a typo or an attack, not a firm.
+PLAUSIBLE_MAX = {"万元": 1e8, "人": 1_000_000, "件": 1_000_000, "项": 1_000_000, "次": 1_000_000, "家": 1_000_000}
+
+
 def _f(name: str, zh: str, en: str, unit: str, group: str, kind: Kind, *,
        note_zh: str = "", note_en: str = "", required: bool = False, **constraints: Any) -> Any:
     """Declare one field: bilingual description, metadata and the Chinese label as an alias."""
@@ -94,6 +99,10 @@ def _f(name: str, zh: str, en: str, unit: str, group: str, kind: Kind, *,
         extra |= {"note_zh": note_zh, "note_en": note_en}
     if kind == "number":
         constraints.setdefault("allow_inf_nan", False)  # NaN/inf strings are errors, not missing
+    if kind in ("number", "integer") and unit in PLAUSIBLE_MAX:
+        constraints.setdefault("le", PLAUSIBLE_MAX[unit])
+        if kind == "number":
+            constraints.setdefault("ge", -PLAUSIBLE_MAX[unit])
     info = Field(... if required else None, title=en, description=desc, json_schema_extra=extra,
                  validation_alias=AliasChoices(name, zh), **constraints)
     # The field's own before-validator, without ValidationInfo: a `field_validator("*")` taking the
@@ -207,6 +216,8 @@ def _normalise_value(name: str, kind: str, v: Any) -> Any:
         return _parse_text(v)
     if kind == "integer" and isinstance(v, str):
         return _parse_int_text(v)
+    if kind in ("number", "integer") and isinstance(v, (bool, np.bool_)):  # JSON true/false is not a number
+        raise _err(f"type:{kind}", f"a yes/no value is not a number: {v!r}")
     return v
 
 

@@ -71,7 +71,7 @@ def _parse_numeric(field: str, spec: Any, text: str) -> Change:
         return Change(field, "set", _check_finite(field, float(spec)), text)
     rel = _RELATIVE.fullmatch(text)
     if rel:
-        amount = float(rel.group(2)) * (-1 if rel.group(1) == "-" else 1)
+        amount = _check_finite(field, float(rel.group(2))) * (-1 if rel.group(1) == "-" else 1)
         if amount == 0:
             raise ChangeError(f"{field}: change {text!r} changes nothing")
         return Change(field, "scale", amount / 100.0, text) if rel.group(3) else Change(field, "add", amount, text)

@@ -91,7 +91,7 @@ class StoredAssessment(BaseModel):
     assessed_at: str
     firm_id: str | None
     key_id: str
-    channel: Literal["single", "batch", "csv"]
+    channel: Literal["single", "batch", "csv", "rows"]
     model_version: str
     input: dict[str, Any]
     output: dict[str, Any]

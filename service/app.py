@@ -35,6 +35,7 @@ from service.decision_api import decision_router
 from service.engine import LoadedModel, ScoringEngine, load_model
 from service.errors import ApiProblem
 from service.ids import new_id
+from service.json_body import loads as loads_json
 from service.model_paths import resolve_model_dir
 from service.metrics import ApiMetrics, MetricsMiddleware
 from service.monitoring import DriftMonitor, monitoring_router
@@ -177,6 +178,10 @@ def _parse_profile(data: Any, prefix: str = "") -> FirmProfile:
         return _with_as_of(FirmProfile.model_validate(data), date.today())
     except ValidationError as exc:
         raise errors.invalid_profile(exc, prefix, data) from exc
+    except OverflowError as exc:  # a number too large for a float in a rule: implausible, not a crash
+        raise ApiProblem(422, f"a number in the profile is too large: {exc}",
+                         [{"path": prefix or "/", "field": "", "rule": "le", "value": None,
+                           "problem": "数值过大 / a number is too large"}]) from exc
 
 
 _AS_OF_BYTES = tuple(k.encode() for k in _AS_OF_KEYS)
@@ -191,13 +196,9 @@ def _parse_profile_json(body: bytes) -> FirmProfile:
     if any(k in body for k in _AS_OF_BYTES) and b"NaN" not in body:
         try:
             return _with_as_of(FirmProfile.model_validate_json(body), date.today())
-        except ValidationError:
+        except (ValidationError, ValueError, OverflowError):
             pass
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise errors.not_json(exc) from exc
-    return _parse_profile(data)
+    return _parse_profile(loads_json(body))
 
 
 def _assessment(batch: ScoreBatch, i: int, assessment_id: str, at: str) -> dict[str, Any]:
@@ -211,10 +212,7 @@ def _audit_row(out: dict[str, Any], raw_input: str, out_json: bytes, key: ApiKey
 
 async def _json_body(request: Request) -> Any:
     body = await request.body()
-    try:
-        return body, orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise errors.not_json(exc) from exc
+    return body, loads_json(body)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

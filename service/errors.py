@@ -85,11 +85,13 @@ def field_errors(exc: ValidationError, prefix: str = "") -> list[dict[str, Any]]
 
 
 def _jsonable(value: Any) -> Any:
-    """Values as JSON can carry them (dates → ISO text, anything else odd → str)."""
+    """Values as JSON can carry them (dates → ISO text, infinity and anything else odd → str)."""
+    if isinstance(value, int) and not isinstance(value, bool) and not -(1 << 63) <= value < (1 << 64):
+        return str(value)  # beyond what orjson (the API's serialiser) writes
     try:
-        json.dumps(value)
+        json.dumps(value, allow_nan=False)
         return value
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 

@@ -83,7 +83,19 @@ class RecentAssessment(AssessmentSummary):
 
 def recent_assessments(store: AuditStore, key_id: str | None, limit: int) -> list[dict[str, Any]]:
     """Newest assessments made with `key_id` (all keys when None), with the firm's name as submitted."""
-    return store.summaries(key_id=key_id, limit=limit)
+    return [_readable(s) for s in store.summaries(key_id=key_id, limit=limit)]
+
+
+def _readable(summary: dict[str, Any]) -> dict[str, Any]:
+    """A summary as its response model reads it, whatever an old record holds (a list stored as a name
+    once made every later read of the history fail): text fields text, the score a number or null."""
+    out = dict(summary)
+    for k in ("firm_id", "name", "grade"):
+        if out.get(k) is not None and not isinstance(out[k], str):
+            out[k] = None
+    if not isinstance(out.get("score"), (int, float)) or isinstance(out.get("score"), bool):
+        out["score"] = None
+    return out
 
 
 def mount_web(app: FastAPI, audit: Callable[[], AuditStore], officer: Depends) -> None:

@@ -610,6 +610,7 @@ _RULE_TEXT: dict[str, tuple[str, str]] = {
     "date": ("不是有效日期(格式 YYYY-MM-DD，1700–2199年)", "is not a valid date (YYYY-MM-DD, years 1700–2199)"),
     "pattern": ("格式不正确", "has the wrong format"),
     "max_length": ("超过最大长度", "is too long"),
+    "type:text": ("应为文本", "must be text"),
 }
 
 
@@ -637,7 +638,7 @@ def rule_text(field: str, rule: str) -> tuple[str, str]:
     cross = {r.code: r for r in CROSS_RULES}
     if rule in cross:
         return f"违反交叉校验：{cross[rule].message_zh}", f"breaks a cross-field rule: {cross[rule].message_en}"
-    return _RULE_TEXT[rule]
+    return _RULE_TEXT.get(rule) or (f"不符合规则 {rule}", f"breaks the rule {rule}")  # any rule pydantic adds
 
 
 def message_template(field: str, rule: str) -> str:
@@ -656,7 +657,7 @@ def violation_message(field: str, rule: str, value: Any) -> str:
 _PYDANTIC_RULES = {"literal_error": "enum", "string_pattern_mismatch": "pattern", "string_too_long": "max_length",
                    "float_parsing": "type:number", "float_type": "type:number", "finite_number": "type:number",
                    "int_parsing": "type:integer", "int_type": "type:integer", "int_from_float": "integer",
-                   "int_parsing_size": "type:integer", "missing": "required"}
+                   "int_parsing_size": "type:integer", "missing": "required", "string_type": "type:text"}
 
 
 def _rule_of(err: Mapping[str, Any], field: str) -> str:

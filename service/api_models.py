@@ -138,3 +138,29 @@ class Health(BaseModel):
     status: str
     model_version: str | None = None
     detail: str | None = None
+
+
+class RowAssessment(Assessment):
+    """A row scored by POST /v1/scores/rows: a generic-mode model may have no id column and no credit policy."""
+    firm_id: str | None  # type: ignore[assignment]
+    recommendation: Recommendation | None = None  # type: ignore[assignment]
+
+
+class RowError(BaseModel):
+    field: str = Field(description="Column name ('' for the row as a whole)")
+    rule: str = Field(description="Rule code, e.g. required, type:number, le:1e+08, type:scalar")
+    value: Any = Field(None, description="The value submitted")
+    problem: str = Field(description="中文 / English explanation")
+
+
+class RowItem(BaseModel):
+    index: int = Field(description="Position of the row in the submitted array")
+    ok: bool = Field(description="True when the row was scored (then `assessment` is set, else `errors`)")
+    assessment: RowAssessment | None = None
+    errors: list[RowError] | None = None
+
+
+class RowsResult(BaseModel):
+    scored: int
+    rejected: int
+    results: list[RowItem]

@@ -32,6 +32,7 @@ from service.api_models import (Assessment, AssessmentHistory, AssessmentSummary
 from service.auth import ApiKey, KeyFileError, KeyRing
 from service.csv_scoring import CsvError, ScoredUpload, decode, read_csv_text, score_upload
 from service.decision_api import decision_router
+from service.docs import mount_docs
 from service.engine import LoadedModel, ScoringEngine, load_model
 from service.errors import ApiProblem
 from service.ids import new_id
@@ -238,7 +239,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             gc.set_threshold(*thresholds)
             api.stop()
 
-    app = FastAPI(title="TechScore API", version="1.0", lifespan=lifespan,
+    app = FastAPI(title="TechScore API", version="1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Credit scores for technology SMEs (科技型中小企业): PD, points, grade, six dimension "
                               "ratings, knock-outs and reasons in Chinese and English, each recorded in an audit "
                               "trail. Send your key in the `X-API-Key` header.")
@@ -412,6 +413,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=api.metrics)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     mount_web(app, api.audit, officer)
+    mount_docs(app)  # after the web page's routes; assets served locally, no CDN
     return app
 
 
@@ -471,5 +473,5 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         if path.startswith("/v1/"):
             for op in ops.values():
                 op["security"] = [{"ApiKey": []}]
-    app.openapi_schema = schema
+    app.openapi_schema = errors.complete_openapi(schema)
     return schema

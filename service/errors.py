@@ -194,3 +194,46 @@ async def _send_413(send: Send, path: str, limit: int) -> None:
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
+
+
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+
+
+def _problem_entry(status: int) -> dict[str, Any]:
+    return {"description": _TITLES.get(status, "Error"), "content": {MEDIA_TYPE: {"schema": _PROBLEM_REF}}}
+
+
+def complete_openapi(schema: dict[str, Any]) -> dict[str, Any]:
+    """Every status each route can answer, each error as problem+json.
+
+    Added where a route's own declaration cannot know them: 401/403/503 on every /v1 route (the key
+    check; a keys file that cannot be read answers 503), 413 on every route with a body (the body
+    limit), 400 on JSON bodies, 422 wherever there is a parameter or a body, 409 on scoring routes
+    (firm profiles sent to a generic-mode model). FastAPI's own 422 schema is replaced by Problem,
+    which is what the handlers send."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.setdefault("Problem", Problem.model_json_schema(ref_template="#/components/schemas/{model}"))
+    components.setdefault("FieldError", FieldError.model_json_schema())
+    components["Problem"].pop("$defs", None)
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+    for path, ops in schema.get("paths", {}).items():
+        for op in ops.values():
+            codes: set[int] = set()
+            body = op.get("requestBody", {}).get("content", {})
+            if path.startswith("/v1/"):
+                codes |= {401, 403, 503}
+            if body:
+                codes |= {413, 422} | ({400} if "application/json" in body else set())
+            if op.get("parameters"):
+                codes.add(422)
+            if path.startswith("/v1/scores"):
+                codes.add(409)
+            responses = op.setdefault("responses", {})
+            for code in codes:
+                responses.setdefault(str(code), _problem_entry(code))
+            for code, entry in responses.items():
+                if code.isdigit() and int(code) >= 400:
+                    entry["content"] = {MEDIA_TYPE: {"schema": _PROBLEM_REF}}
+                    entry.setdefault("description", _TITLES.get(int(code), "Error"))
+    return schema

@@ -83,7 +83,8 @@ def monitoring_router(current_model: Callable[[], Any], monitor: DriftMonitor,
         return JSONResponse(await run_in_threadpool(monitor.report, model.scorer))
 
     @router.get("/v1/model/report", summary="Validation report of the served model",
-                responses={200: {"content": {"text/html": {}, "application/json": {}}}})
+                responses={200: {"content": {"text/html": {}, "application/json": {}}},
+                           409: {"description": "The model predates validation reports"}})
     async def model_report(
         fmt: Literal["html", "json"] = Query("html", alias="format", description="html: the report page; json: its numbers"),
     ) -> Response:

@@ -20,13 +20,20 @@ from fastapi.params import Depends
 from fastapi.responses import Response
 
 from features.tabular import TabularConfigError
+from features.schema import example_profiles
 from models.bundle import BundleError
+from service.api_models import RowsResult
 from service.errors import ApiProblem, problem_response
 from service.ids import new_id
 from service.json_body import loads as loads_json
 from service.store import AuditRecord
 
 CHANNEL = "rows"
+_ROWS_BODY = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": {"type": "array", "minItems": 1, "description": "One flat object per row, keyed by the model's column names",
+               "items": {"type": "object", "additionalProperties": {
+                   "anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}, {"type": "null"}]}}},
+    "examples": {"one firm": {"value": [example_profiles()["growth"]]}}}}}}
 
 
 def _score(scorer: Any, rows: list[dict[str, Any]]) -> tuple[Any, pd.DataFrame, list[int]]:
@@ -81,7 +88,8 @@ def rows_router(current_model: Callable[[], Any], record: Callable[[list[AuditRe
     """The rows endpoint; `record` writes audit records (or raises the API's 503), `key_dependency` authenticates."""
     router = APIRouter(tags=["scoring"])
 
-    @router.post("/v1/scores/rows", summary="Score rows in the model's own columns (any model, incl. generic mode)")
+    @router.post("/v1/scores/rows", summary="Score rows in the model's own columns (any model, incl. generic mode)",
+                 response_model=RowsResult, openapi_extra=_ROWS_BODY)
     async def score_rows(request: Request, key: Any = key_dependency) -> Response:
         """A JSON array of flat objects keyed by the model's column names → one result per row, in order;
         a row that breaks a rule gets its own errors (field, rule, value) and does not fail the request."""

@@ -533,13 +533,9 @@ def bundle_list(registry: Optional[Path] = _TRUSTED_OPTION) -> None:
         entries = read_trusted(path)
     except BundleError as exc:
         _fail(str(exc))
-    table = Table(title=f"Trusted bundles in {path}")
-    for col in ("sha256", "version", "registered", "source", "note"):
-        table.add_column(col)
-    for e in entries.values():
-        table.add_row(e["sha256"], str(e.get("version", "")), str(e.get("registered_at", "")),
-                      str(e.get("source", "")), str(e.get("note", "")))
-    console.print(table)
+    err_console.print(f"{len(entries)} trusted bundle(s) in {path} (sha256, version, registered, source, note):")
+    for e in entries.values():  # one tab-separated line each: full hashes, for scripts and eyes alike
+        print("\t".join(str(e.get(k, "")) for k in ("sha256", "version", "registered_at", "source", "note")))
 
 
 @bundle_app.command("convert")

@@ -349,13 +349,28 @@ CROSS_RULES: tuple[CrossRule, ...] = (
 )
 
 
+def _document_rules(schema: dict[str, Any]) -> None:
+    """JSON Schema (OpenAPI) of FirmProfile: the credit-code format, the date range and the
+    cross-field rules, which the validators check but field constraints cannot express."""
+    props = schema.get("properties", {})
+    if "firm_id" in props:
+        props["firm_id"].update(pattern=f"^{USCC_PATTERN}$", minLength=18, maxLength=18)
+    for prop in props.values():
+        if prop.get("kind") == "date":
+            prop["description"] += f" (ISO date YYYY-MM-DD, {DATE_MIN}–{DATE_MAX})"
+    rules = "; ".join(f"{r.code} ({r.message_en})" for r in CROSS_RULES)
+    schema["description"] = (schema.get("description", "") + " The check character of firm_id follows "
+                             "GB 32100-2015. Cross-field rules: " + rules + ".")
+
+
 # --------------------------------------------------------------------------------------------
 # The model
 # --------------------------------------------------------------------------------------------
 class FirmProfile(BaseModel):
     """One firm's raw profile as an officer or a CSV row submits it (money in 万元)."""
 
-    model_config = ConfigDict(populate_by_name=True, extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(populate_by_name=True, extra="forbid", str_strip_whitespace=True,
+                              json_schema_extra=_document_rules)
 
     # identity
     firm_id: str = _f("firm_id", "统一社会信用代码", "Unified social credit code", "", "identity", "text",

@@ -153,15 +153,16 @@ def _check_directory(directory: Path | str) -> Path:
 def _read_capped(path: Path, limit: int) -> bytes:
     """A regular file's bytes (no symlink as the last component, no device, at most `limit` bytes)."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        # no symlink as the last component; O_NONBLOCK: a FIFO planted as a bundle file cannot stall the open
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         raise
     except OSError as exc:
         raise BundleError(f"{path.name} cannot be read: {exc.strerror or exc}") from exc
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise BundleError(f"{path.name} is not a regular file")
     with os.fdopen(fd, "rb") as fh:
-        st = os.fstat(fh.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            raise BundleError(f"{path.name} is not a regular file")
         data = fh.read(limit + 1)
     if len(data) > limit:
         raise BundleError(f"{path.name} is larger than {limit:,} bytes")

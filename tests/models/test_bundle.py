@@ -160,3 +160,15 @@ def test_convert_turns_an_old_joblib_bundle_into_json(trained, tmp_path):
 def test_save_writes_manifest_last_and_returns_its_hash(trained, tmp_path):
     manifest = save_bundle(trained.bundle, tmp_path / "b")
     assert manifest["bundle_sha256"] == _sha(tmp_path / "b" / MANIFEST_FILE)
+
+
+def test_a_fifo_or_a_directory_as_the_manifest_is_refused_without_blocking(tmp_path):
+    import os
+
+    fifo_dir, dir_dir = tmp_path / "fifo", tmp_path / "dir"
+    fifo_dir.mkdir()
+    os.mkfifo(fifo_dir / MANIFEST_FILE)
+    (dir_dir / MANIFEST_FILE).mkdir(parents=True)
+    for d in (fifo_dir, dir_dir):
+        with pytest.raises(BundleError, match="not a regular file"):
+            load_bundle(d)

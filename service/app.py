@@ -117,7 +117,8 @@ class Api:
 
     def scoring(self) -> ScoringEngine:
         if self.engine is None:
-            raise ApiProblem(503, f"no model is loaded: {self.model_error}")
+            raise ApiProblem(503, "no model is loaded; an admin loads one (the server log says why none is)",
+                             headers={"Retry-After": "30"})
         return self.engine
 
     def audit(self) -> AuditStore:

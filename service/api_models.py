@@ -131,7 +131,8 @@ class ModelInfo(BaseModel):
 
 
 class ReloadRequest(BaseModel):
-    model_dir: str | None = Field(None, description="Bundle directory; the configured one when omitted")
+    model_dir: str | None = Field(None, max_length=1024,
+                                  description="Bundle directory relative to the models root; the configured one when omitted")
 
 
 class Health(BaseModel):

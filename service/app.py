@@ -23,9 +23,9 @@ from pydantic import ValidationError
 from features.registry import INDICATORS
 from features.schema import FIELD_SPECS, FirmProfile, example_profiles
 from models.bundle import BundleError
-from models.trust import read_trusted
 from models.policy import PolicyError
 from models.scoring import ScoreBatch
+from models.trust import read_trusted
 from service import errors
 from service.api_models import (Assessment, AssessmentHistory, AssessmentSummary, BatchResult, Health, ModelInfo,
                                 ReloadRequest, StoredAssessment)
@@ -37,8 +37,8 @@ from service.engine import LoadedModel, ScoringEngine, load_model
 from service.errors import ApiProblem
 from service.ids import new_id
 from service.json_body import loads as loads_json
-from service.model_paths import resolve_model_dir
 from service.metrics import ApiMetrics, MetricsMiddleware
+from service.model_paths import resolve_model_dir
 from service.monitoring import DriftMonitor, monitoring_router
 from service.rows_api import install_model_mismatch_handler, rows_router
 from service.settings import Settings

@@ -71,11 +71,23 @@ def problem_body(status: int, detail: str, instance: str | None = None,
     return body
 
 
+class ProblemJSON(JSONResponse):
+    """JSON as usual; text that UTF-8 cannot carry (a lone surrogate echoed from the input) is escaped."""
+
+    media_type = MEDIA_TYPE
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return super().render(content)
+        except UnicodeEncodeError:
+            return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
 def problem_response(status: int, detail: str, instance: str | None = None,
                      errors: Sequence[dict[str, Any]] | None = None,
                      headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(problem_body(status, detail, instance, errors), status_code=status,
-                        media_type=MEDIA_TYPE, headers=headers)
+    return ProblemJSON(problem_body(status, detail, instance, errors), status_code=status,
+                       media_type=MEDIA_TYPE, headers=headers)
 
 
 def field_errors(exc: ValidationError, prefix: str = "") -> list[dict[str, Any]]:

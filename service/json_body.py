@@ -27,6 +27,8 @@ def loads(body: bytes) -> Any:
             raise not_json(exc) from exc
         first = exc
     try:
-        return json.loads(body, parse_constant=_no_constant)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        value = json.loads(body, parse_constant=_no_constant)
+        json.dumps(value, ensure_ascii=False).encode("utf-8")  # a lone surrogate orjson would have refused
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and Unicode errors are ValueErrors
         raise not_json(first) from exc
+    return value

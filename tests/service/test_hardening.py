@@ -376,3 +376,15 @@ def test_training_the_served_model_registers_it(tmp_path, monkeypatch):
     assert set(read_trusted(tmp_path / "trusted.json")) == {bundle_sha256(tmp_path / "served")}
     r = CliRunner().invoke(cli, ["train", "--rows", "3000", "-o", str(tmp_path / "other"), "--threads", "1"])
     assert r.exit_code == 0 and len(read_trusted(tmp_path / "trusted.json")) == 1  # not served: not registered
+
+
+def test_reload_path_with_a_lone_surrogate_is_422(client, keys):
+    r = client.post("/v1/model/reload", content=b'{"model_dir": "a\\ud800b"}',
+                    headers=keys.h("admin") | {"Content-Type": "application/json"})
+    assert _problem(r, 422)["errors"][0]["field"] == "model_dir"  # and the problem renders, surrogate and all
+
+
+def test_a_lone_surrogate_is_a_400_wherever_it_is_sent(client, keys):
+    for path in ("/v1/scores", "/v1/scores/batch", "/v1/scores/rows", "/v1/scores/what-if"):
+        r = client.post(path, content=b'[1e400, {"name": "a\\ud800"}]', headers=keys.h() | {"Content-Type": "application/json"})
+        assert _problem(r, 400)["detail"].startswith("request body is not valid JSON"), path

@@ -388,3 +388,11 @@ def test_a_lone_surrogate_is_a_400_wherever_it_is_sent(client, keys):
     for path in ("/v1/scores", "/v1/scores/batch", "/v1/scores/rows", "/v1/scores/what-if"):
         r = client.post(path, content=b'[1e400, {"name": "a\\ud800"}]', headers=keys.h() | {"Content-Type": "application/json"})
         assert _problem(r, 400)["detail"].startswith("request body is not valid JSON"), path
+
+
+@pytest.mark.parametrize("field, change", [("revenue_y0", BIG), ("staff_total", BIG), ("tax_grade", f'"+{BIG}"'),
+                                           ("founded_on", '"9999-01-01"')])
+def test_what_if_changes_beyond_range_are_422_naming_the_field(client, keys, field, change):
+    body = f'{{"profile": {json.dumps(FIRM)}, "changes": {{"{field}": {change}}}}}'
+    p = _problem(_raw(client, "/v1/scores/what-if", body, keys.h()), 422)
+    assert [e["field"] for e in p["errors"]] == [field]

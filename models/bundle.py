@@ -132,7 +132,6 @@ def save_bundle(bundle: ModelBundle, directory: Path) -> dict[str, Any]:
     with `bundle_sha256`, the identity an admin registers (the sha256 of manifest.json)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    bundle.format = BUNDLE_FORMAT
     data = {f.name: getattr(bundle, f.name) for f in fields(bundle) if f.name != "booster_model"}
     payloads = {MODEL_FILE: bundle.booster_model.encode("utf-8"), DATA_FILE: _json_bytes(data)}
     for name, payload in payloads.items():

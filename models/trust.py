@@ -52,8 +52,14 @@ def _write(path: Path, entries: dict[str, dict[str, Any]]) -> None:
 
 
 def trust_bundle(path: Path, directory: Path, note: str = "") -> dict[str, Any]:
-    """Verify the bundle at `directory` loads, then register its identity; return the entry."""
-    _, manifest = load_bundle(directory)
+    """Verify the bundle at `directory` loads and scores, then register its identity; return the entry."""
+    from models.scoring import Scorer  # pandas and the policy: only when registering
+
+    bundle, manifest = load_bundle(directory)
+    try:
+        Scorer(bundle)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        raise BundleError(f"{directory} holds no usable model: {type(exc).__name__}: {exc}") from exc
     entry = {"sha256": manifest["bundle_sha256"], "version": manifest["version"],
              "registered_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
              "source": str(Path(directory).resolve()), "note": note}

@@ -20,7 +20,7 @@ from fastapi.params import Depends
 from fastapi.responses import Response
 
 from features.tabular import TabularConfigError
-from features.schema import example_profiles
+from features.schema import ALIASES, FIELD_SPECS, example_profiles
 from models.bundle import BundleError
 from service.api_models import RowsResult
 from service.errors import ApiProblem, problem_response
@@ -55,10 +55,14 @@ def _shape_errors(row: dict[str, Any]) -> list[dict[str, Any]]:
             for k, v in row.items() if isinstance(v, (list, dict))]
 
 
-def _as_float_if_huge(value: Any) -> Any:
-    """Integers beyond 64 bits (valid JSON) as floats, infinite when they overflow: the validator then
-    rejects them by the field's rule instead of failing to convert them."""
-    if isinstance(value, int) and not isinstance(value, bool) and not -(1 << 63) <= value < (1 << 63):
+def _cell(name: str, value: Any) -> Any:
+    """A JSON cell as the frame validator should judge it. Integers beyond 64 bits become floats (infinite
+    when they overflow) and true/false in a schema number field becomes its text, so the validator
+    rejects them by the field's rule instead of failing to convert them or reading false as 0."""
+    if isinstance(value, bool):
+        field = ALIASES.get(name, name)
+        return str(value).lower() if field in FIELD_SPECS and FIELD_SPECS[field].kind in ("number", "integer") else value
+    if isinstance(value, int) and not -(1 << 63) <= value < (1 << 63):
         try:
             return float(value)
         except OverflowError:
@@ -102,17 +106,17 @@ def rows_router(current_model: Callable[[], Any], record: Callable[[list[AuditRe
         if not rows:
             raise ApiProblem(422, "the array is empty")
         items: list[dict[str, Any]] = [{"index": i, "ok": True} for i in range(len(rows))]
-        good = []  # input positions of the rows sent to the validator
+        good, cells = [], []  # input positions of the rows sent to the validator, and their cells
         for i, row in enumerate(rows):
             if errs := _shape_errors(row):
                 items[i] = {"index": i, "ok": False, "errors": errs}
             else:
                 good.append(i)
-                rows[i] = {k: _as_float_if_huge(v) for k, v in row.items()}
+                cells.append({k: _cell(k, v) for k, v in row.items()})
         positions: list[int] = []
         if good:
             try:
-                batch, rejects, scored = await run_in_threadpool(_score, model.scorer, [rows[i] for i in good])
+                batch, rejects, scored = await run_in_threadpool(_score, model.scorer, cells)
             except TabularConfigError as exc:
                 raise ApiProblem(422, str(exc)) from exc
             positions = [good[k] for k in scored]

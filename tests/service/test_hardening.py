@@ -396,3 +396,11 @@ def test_what_if_changes_beyond_range_are_422_naming_the_field(client, keys, fie
     body = f'{{"profile": {json.dumps(FIRM)}, "changes": {{"{field}": {change}}}}}'
     p = _problem(_raw(client, "/v1/scores/what-if", body, keys.h()), 422)
     assert [e["field"] for e in p["errors"]] == [field]
+
+
+def test_true_false_as_a_number_is_a_row_error_on_the_rows_endpoint(client, keys):
+    body = client.post("/v1/scores/rows", json=[FIRM | {"requested_amount": False}, FIRM | {"state_fund_backed": True}],
+                       headers=keys.h()).json()
+    first, second = body["results"]
+    assert first["ok"] is False and (first["errors"][0]["field"], first["errors"][0]["rule"]) == ("requested_amount", "type:number")
+    assert second["ok"] is True  # a yes/no field takes true/false

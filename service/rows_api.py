@@ -43,16 +43,17 @@ def _score(scorer: Any, rows: list[dict[str, Any]]) -> tuple[Any, pd.DataFrame, 
     return scorer.score_frame(checked.clean), checked.rejects, [int(i) for i in checked.clean.index]
 
 
-def _shape_errors(row: dict[str, Any]) -> list[dict[str, Any]]:
-    """A row's cells must be single values (a list or object would be stored and break every later read)."""
-    if not row:
-        return [{"field": "", "rule": "required", "value": None,
-                 "problem": "空行：没有任何字段 / empty row: it has no fields"}]
-    return [{"field": str(k), "rule": "type:scalar", "value": None,
+def _nested_cells(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Cells that are lists or objects, which the body's schema forbids (stored, one once broke every
+    later read of the officer's history): each with its JSON path, for a 422."""
+    return [{"path": f"/{i}/{k}", "field": str(k), "rule": "type:scalar", "value": None,
              "problem": f"{k} 应为单个值(文本、数字、是/否或空)，而非{'列表' if isinstance(v, list) else '对象'} / "
                         f"{k} must be a single value (text, number, true/false or null), not a "
-                        f"{'list' if isinstance(v, list) else 'object'}"}
-            for k, v in row.items() if isinstance(v, (list, dict))]
+                        f"{'list' if isinstance(v, list) else 'object'} [row {i}]"}
+            for i, row in enumerate(rows) for k, v in row.items() if isinstance(v, (list, dict))]
+
+
+_EMPTY_ROW = [{"field": "", "rule": "required", "value": None, "problem": "空行：没有任何字段 / empty row: it has no fields"}]
 
 
 def _cell(name: str, value: Any) -> Any:
@@ -105,11 +106,13 @@ def rows_router(current_model: Callable[[], Any], record: Callable[[list[AuditRe
             raise ApiProblem(413, f"{len(rows)} rows exceed the batch limit of {batch_limit}")
         if not rows:
             raise ApiProblem(422, "the array is empty")
+        if nested := _nested_cells(rows):
+            raise ApiProblem(422, f"{len(nested)} cell(s) are lists or objects, not single values", nested)
         items: list[dict[str, Any]] = [{"index": i, "ok": True} for i in range(len(rows))]
         good, cells = [], []  # input positions of the rows sent to the validator, and their cells
         for i, row in enumerate(rows):
-            if errs := _shape_errors(row):
-                items[i] = {"index": i, "ok": False, "errors": errs}
+            if not row:
+                items[i] = {"index": i, "ok": False, "errors": _EMPTY_ROW}
             else:
                 good.append(i)
                 cells.append({k: _cell(k, v) for k, v in row.items()})

@@ -8,7 +8,6 @@ import logging
 import time
 from contextlib import asynccontextmanager
 from datetime import date, datetime, timezone
-from pathlib import Path
 from typing import Any, AsyncIterator, Awaitable, Callable
 
 import orjson

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from features.schema import example_profiles
 from models.bundle import DATA_FILE, MANIFEST_FILE, bundle_sha256
-from models.trust import read_trusted, trust_bundle
+from models.trust import read_trusted
 from service.app import create_app
 from service.auth import KeyFileError, KeyRing, create_key, read_keys, revoke_key, rotate_key
 from service.cli import app as cli

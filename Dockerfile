@@ -22,13 +22,15 @@ COPY training ./training
 COPY service ./service
 RUN pip install . \
     && useradd --system --uid 10001 --create-home techscore \
-    && mkdir -p /app/model /data \
-    && chown techscore:techscore /app/model /data
+    && mkdir -p /app/model /app/registry /data \
+    && chown techscore:techscore /app/model /app/registry /data
 
 USER techscore
 
-# The default model (100k synthetic firms), trained once at build time and read-only afterwards.
-RUN techscore train -o /app/model
+# The default model (100k synthetic firms), trained once at build time and read-only afterwards,
+# registered in the image's trusted-bundles registry (`techscore bundle trust` adds others).
+ENV TECHSCORE_TRUSTED_BUNDLES_FILE=/app/registry/trusted_bundles.json
+RUN techscore train -o /app/model --trust
 
 # The audit database and the API-key hashes live on a volume so they outlive the container.
 ENV TECHSCORE_MODEL_DIR=/app/model \

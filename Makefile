@@ -17,10 +17,11 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # The default model: trained on 100k synthetic firms the first time it is needed.
-model: $(MODEL_DIR)/manifest.json
+model: $(MODEL_DIR)/bundle.json
 
-$(MODEL_DIR)/manifest.json: | install
-	$(TECHSCORE) train -o $(MODEL_DIR)
+# Registered as trusted (var/trusted_bundles.json), so the server may load it.
+$(MODEL_DIR)/bundle.json: | install
+	$(TECHSCORE) train -o $(MODEL_DIR) --trust
 
 demo: install model
 	$(TECHSCORE) generate --rows 1000 --seed 7 -o var/demo/firms.csv

@@ -63,7 +63,11 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        from models.trust import trust_bundle
+
+        trust_bundle(self.work / "trusted.json", self.model, "bench")  # the benchmark's own registry
         env = os.environ | {"TECHSCORE_MODEL_DIR": str(self.model), "TECHSCORE_KEYS_FILE": str(self.work / "keys.json"),
+                            "TECHSCORE_TRUSTED_BUNDLES_FILE": str(self.work / "trusted.json"),
                             "TECHSCORE_DATABASE_URL": f"sqlite:///{self.work / 'audit.db'}", "PYTHONPATH": str(ROOT),
                             "TECHSCORE_SQLITE_SYNCHRONOUS": self.synchronous}
         self.proc = subprocess.Popen(

@@ -134,8 +134,11 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         _, key = create_key(Path(tmp) / "keys.json", "officer")
+        from models.trust import trust_bundle
+
+        trust_bundle(Path(tmp) / "trusted.json", args.model, "bench")  # the benchmark's own registry
         settings = Settings(model_dir=args.model, database_url=f"sqlite:///{tmp}/audit.db",
-                            keys_file=Path(tmp) / "keys.json")
+                            keys_file=Path(tmp) / "keys.json", trusted_bundles_file=Path(tmp) / "trusted.json")
         with background_server(create_app(settings)) as url:
             api = api_latencies(url, key, args.repeat)
             load_ms, submit, whatif = page_latencies(url, key, args.repeat)

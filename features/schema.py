@@ -83,6 +83,11 @@ _UNIT_EN = {"万元": "10k CNY", "人": "persons", "件": "items", "项": "items
             "级": "level", "share 0-1": "share 0-1", "date": "date", "": ""}
 
 
+# Plausible upper bounds by unit: no SME comes near them (a 科技型中小企业 has ≤ 500 staff and
+# ≤ 20000 万元 revenue), so a value beyond one is a typo or an attack, not a firm.
+PLAUSIBLE_MAX = {"万元": 1e8, "人": 1_000_000, "件": 1_000_000, "项": 1_000_000, "次": 1_000_000, "家": 1_000_000}
+
+
 def _f(name: str, zh: str, en: str, unit: str, group: str, kind: Kind, *,
        note_zh: str = "", note_en: str = "", required: bool = False, **constraints: Any) -> Any:
     """Declare one field: bilingual description, metadata and the Chinese label as an alias."""
@@ -94,6 +99,10 @@ def _f(name: str, zh: str, en: str, unit: str, group: str, kind: Kind, *,
         extra |= {"note_zh": note_zh, "note_en": note_en}
     if kind == "number":
         constraints.setdefault("allow_inf_nan", False)  # NaN/inf strings are errors, not missing
+    if kind in ("number", "integer") and unit in PLAUSIBLE_MAX:
+        constraints.setdefault("le", PLAUSIBLE_MAX[unit])
+        if kind == "number":
+            constraints.setdefault("ge", -PLAUSIBLE_MAX[unit])
     info = Field(... if required else None, title=en, description=desc, json_schema_extra=extra,
                  validation_alias=AliasChoices(name, zh), **constraints)
     # The field's own before-validator, without ValidationInfo: a `field_validator("*")` taking the
@@ -207,6 +216,8 @@ def _normalise_value(name: str, kind: str, v: Any) -> Any:
         return _parse_text(v)
     if kind == "integer" and isinstance(v, str):
         return _parse_int_text(v)
+    if kind in ("number", "integer") and isinstance(v, (bool, np.bool_)):  # JSON true/false is not a number
+        raise _err(f"type:{kind}", f"a yes/no value is not a number: {v!r}")
     return v
 
 
@@ -338,13 +349,28 @@ CROSS_RULES: tuple[CrossRule, ...] = (
 )
 
 
+def _document_rules(schema: dict[str, Any]) -> None:
+    """JSON Schema (OpenAPI) of FirmProfile: the credit-code format, the date range and the
+    cross-field rules, which the validators check but field constraints cannot express."""
+    props = schema.get("properties", {})
+    if "firm_id" in props:
+        props["firm_id"].update(pattern=f"^{USCC_PATTERN}$", minLength=18, maxLength=18)
+    for prop in props.values():
+        if prop.get("kind") == "date":
+            prop["description"] += f" (ISO date YYYY-MM-DD, {DATE_MIN}–{DATE_MAX})"
+    rules = "; ".join(f"{r.code} ({r.message_en})" for r in CROSS_RULES)
+    schema["description"] = (schema.get("description", "") + " The check character of firm_id follows "
+                             "GB 32100-2015. Cross-field rules: " + rules + ".")
+
+
 # --------------------------------------------------------------------------------------------
 # The model
 # --------------------------------------------------------------------------------------------
 class FirmProfile(BaseModel):
     """One firm's raw profile as an officer or a CSV row submits it (money in 万元)."""
 
-    model_config = ConfigDict(populate_by_name=True, extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(populate_by_name=True, extra="forbid", str_strip_whitespace=True,
+                              json_schema_extra=_document_rules)
 
     # identity
     firm_id: str = _f("firm_id", "统一社会信用代码", "Unified social credit code", "", "identity", "text",
@@ -599,6 +625,7 @@ _RULE_TEXT: dict[str, tuple[str, str]] = {
     "date": ("不是有效日期(格式 YYYY-MM-DD，1700–2199年)", "is not a valid date (YYYY-MM-DD, years 1700–2199)"),
     "pattern": ("格式不正确", "has the wrong format"),
     "max_length": ("超过最大长度", "is too long"),
+    "type:text": ("应为文本", "must be text"),
 }
 
 
@@ -626,7 +653,7 @@ def rule_text(field: str, rule: str) -> tuple[str, str]:
     cross = {r.code: r for r in CROSS_RULES}
     if rule in cross:
         return f"违反交叉校验：{cross[rule].message_zh}", f"breaks a cross-field rule: {cross[rule].message_en}"
-    return _RULE_TEXT[rule]
+    return _RULE_TEXT.get(rule) or (f"不符合规则 {rule}", f"breaks the rule {rule}")  # any rule pydantic adds
 
 
 def message_template(field: str, rule: str) -> str:
@@ -645,7 +672,7 @@ def violation_message(field: str, rule: str, value: Any) -> str:
 _PYDANTIC_RULES = {"literal_error": "enum", "string_pattern_mismatch": "pattern", "string_too_long": "max_length",
                    "float_parsing": "type:number", "float_type": "type:number", "finite_number": "type:number",
                    "int_parsing": "type:integer", "int_type": "type:integer", "int_from_float": "integer",
-                   "int_parsing_size": "type:integer", "missing": "required"}
+                   "int_parsing_size": "type:integer", "missing": "required", "string_type": "type:text"}
 
 
 def _rule_of(err: Mapping[str, Any], field: str) -> str:

@@ -14,7 +14,7 @@ from typing import Any, Literal, MutableMapping
 import numpy as np
 import pandas as pd
 
-from features.schema import FIELD_SPECS
+from features.schema import DATE_MAX, DATE_MIN, FIELD_SPECS
 from models.rules import ENUM_ORDER, rank_of
 
 ChangeKind = Literal["add", "scale", "set", "set_field", "shift"]
@@ -57,8 +57,9 @@ def parse_change(field: str, spec: Any) -> Change:
     if kind in _NUMERIC_KINDS:
         return _parse_numeric(field, spec, text)
     if kind == "enum" and field in ENUM_ORDER and _RELATIVE.fullmatch(text) and not text.endswith("%"):
-        levels = int(float(text))
-        if levels == 0 or levels != float(text):
+        steps = _check_finite(field, float(text))
+        levels = int(steps)
+        if levels == 0 or levels != steps:
             raise ChangeError(f"{field}: a level shift must be a non-zero whole number, got {text!r}")
         return Change(field, "shift", levels, text)
     return Change(field, "set", _absolute(field, kind, spec, text), text)
@@ -68,10 +69,10 @@ def _parse_numeric(field: str, spec: Any, text: str) -> Change:
     if isinstance(spec, bool):
         raise ChangeError(f"{field}: expected a number or a change like +2 / +20% / =other_field, got {spec!r}")
     if isinstance(spec, (int, float)):
-        return Change(field, "set", _check_finite(field, float(spec)), text)
+        return Change(field, "set", _check_finite(field, _float(spec)), text)
     rel = _RELATIVE.fullmatch(text)
     if rel:
-        amount = float(rel.group(2)) * (-1 if rel.group(1) == "-" else 1)
+        amount = _check_finite(field, float(rel.group(2))) * (-1 if rel.group(1) == "-" else 1)
         if amount == 0:
             raise ChangeError(f"{field}: change {text!r} changes nothing")
         return Change(field, "scale", amount / 100.0, text) if rel.group(3) else Change(field, "add", amount, text)
@@ -85,6 +86,14 @@ def _parse_numeric(field: str, spec: Any, text: str) -> Change:
         return Change(field, "set", _check_finite(field, float(text.lstrip("="))), text)
     except ValueError:
         raise ChangeError(f"{field}: expected a number or a change like +2 / +20% / =other_field, got {text!r}") from None
+
+
+def _float(v: int | float) -> float:
+    """A JSON number as a float (an integer beyond a double's range is infinite, then refused)."""
+    try:
+        return float(v)
+    except OverflowError:
+        return float("inf") if v > 0 else float("-inf")
 
 
 def _check_finite(field: str, v: float) -> float:
@@ -109,9 +118,12 @@ def _absolute(field: str, kind: str, spec: Any, text: str) -> Any:
         return value
     if kind == "date":
         try:
-            return pd.Timestamp(date.fromisoformat(text))
+            day = date.fromisoformat(text)
         except ValueError:
             raise ChangeError(f"{field}: expected an ISO date YYYY-MM-DD, got {text!r}") from None
+        if not DATE_MIN <= day <= DATE_MAX:  # the schema's range (beyond it a Timestamp would not even hold it)
+            raise ChangeError(f"{field}: the date must be between {DATE_MIN} and {DATE_MAX}, got {text!r}")
+        return pd.Timestamp(day)
     return text
 
 

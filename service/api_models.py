@@ -103,7 +103,7 @@ class StoredAssessment(BaseModel):
     assessed_at: str
     firm_id: str | None
     key_id: str
-    channel: Literal["single", "batch", "csv"]
+    channel: Literal["single", "batch", "csv", "rows"]
     model_version: str
     input: dict[str, Any]
     output: dict[str, Any]
@@ -143,7 +143,8 @@ class ModelInfo(BaseModel):
 
 
 class ReloadRequest(BaseModel):
-    model_dir: str | None = Field(None, description="Bundle directory; the configured one when omitted")
+    model_dir: str | None = Field(None, max_length=1024,
+                                  description="Bundle directory relative to the models root; the configured one when omitted")
     override_not_ready: bool = Field(False, description="Serve the bundle even if its release verdict is not_ready (recorded)")
 
 
@@ -151,3 +152,29 @@ class Health(BaseModel):
     status: str
     model_version: str | None = None
     detail: str | None = None
+
+
+class RowAssessment(Assessment):
+    """A row scored by POST /v1/scores/rows: a generic-mode model may have no id column and no credit policy."""
+    firm_id: str | None  # type: ignore[assignment]
+    recommendation: Recommendation | None = None  # type: ignore[assignment]
+
+
+class RowError(BaseModel):
+    field: str = Field(description="Column name ('' for the row as a whole)")
+    rule: str = Field(description="Rule code, e.g. required, type:number, le:1e+08, type:scalar")
+    value: Any = Field(None, description="The value submitted")
+    problem: str = Field(description="中文 / English explanation")
+
+
+class RowItem(BaseModel):
+    index: int = Field(description="Position of the row in the submitted array")
+    ok: bool = Field(description="True when the row was scored (then `assessment` is set, else `errors`)")
+    assessment: RowAssessment | None = None
+    errors: list[RowError] | None = None
+
+
+class RowsResult(BaseModel):
+    scored: int
+    rejected: int
+    results: list[RowItem]

@@ -8,6 +8,7 @@ import logging
 import shutil
 import sys
 import tempfile
+import time
 from contextlib import asynccontextmanager
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -26,17 +27,21 @@ from features.schema import FIELD_SPECS, FirmProfile, example_profiles
 from models.bundle import BundleError
 from models.policy import PolicyError
 from models.scoring import ScoreBatch
+from models.trust import read_trusted
 from service import errors, release_gate
 from service.api_models import (Assessment, AssessmentHistory, AssessmentSummary, BatchResult, Health, ModelInfo,
                                 ReloadRequest, StoredAssessment)
 from service.audit_archive import RetentionJob
-from service.auth import ApiKey, KeyRing
+from service.auth import ApiKey, KeyFileError, KeyRing
 from service.csv_scoring import CsvError, ScoredUpload, UploadLimitExceeded, UploadLimits, score_upload
 from service.decision_api import decision_router
+from service.docs import mount_docs
 from service.engine import LoadedModel, ScoringEngine, load_model
 from service.errors import ApiProblem
 from service.ids import new_id
+from service.json_body import loads as loads_json
 from service.metrics import ApiMetrics, MetricsMiddleware
+from service.model_paths import resolve_model_dir
 from service.monitoring import DriftMonitor, monitoring_router
 from service.offload import CpuPool, TooManyUploads, UploadSlots
 from service.rows_api import install_model_mismatch_handler, rows_router
@@ -51,6 +56,8 @@ NO_DECISION = "the audit record could not be written, so no decision is returned
 GC_YOUNG_THRESHOLD = 10_000  # allocations between young-generation collections (CPython's default: 700)
 GIL_SWITCH_SECONDS = 0.0005  # how long a thread waiting for the GIL waits before asking for it
 UPLOAD_RETRY_AFTER_SECONDS = 10
+AUDIT_FAILURE_HOLD_SECONDS = 10.0  # /readyz stays 503 this long after an audit write failed
+KEYS_UNAVAILABLE = "API keys cannot be checked right now; retry later"
 
 
 def _dumps(obj: Any) -> bytes:
@@ -84,9 +91,11 @@ _CSV_BODY = {"requestBody": {"required": True, "content": {
 class Api:
     """State shared by the endpoints of one app (one per create_app call)."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.monotonic):
         self.settings = settings
-        self.keys = KeyRing(settings.keys_file)
+        self.clock = clock
+        self.keys = KeyRing(settings.keys_file, clock)
+        self.audit_failed_at: float | None = None
         self.metrics = ApiMetrics()
         self.engine: ScoringEngine | None = None
         self.store: AuditStore | None = None
@@ -102,7 +111,7 @@ class Api:
         if s.audit_retention_days:
             self.retention = RetentionJob(self.store, s.audit_retention_days, s.audit_archive_dir).start()
         try:
-            model = load_model(self.settings.model_dir)
+            model = load_model(self.settings.model_dir, self.trusted())
             release_gate.admit(model.manifest, self.settings.model_dir, self.settings.allow_not_ready,
                                "TECHSCORE_ALLOW_NOT_READY at start-up", self.settings.release_overrides_file)
         except (BundleError, PolicyError) as exc:  # the process stays up; /readyz says why it is not ready
@@ -113,6 +122,10 @@ class Api:
         self.monitor.attach(model.scorer)
         self.metrics.set_model(model.version)
 
+    def trusted(self) -> set[str]:
+        """The registered bundle identities, read afresh (registering takes effect at the next load)."""
+        return set(read_trusted(self.settings.trusted_bundles_file))
+
     def stop(self) -> None:
         if self.retention is not None:
             self.retention.stop()
@@ -122,7 +135,8 @@ class Api:
 
     def scoring(self) -> ScoringEngine:
         if self.engine is None:
-            raise ApiProblem(503, f"no model is loaded: {self.model_error}")
+            raise ApiProblem(503, "no model is loaded; an admin loads one (the server log says why none is)",
+                             headers={"Retry-After": "30"})
         return self.engine
 
     def audit(self) -> AuditStore:
@@ -134,6 +148,7 @@ class Api:
         try:
             await self.audit().write(records)
         except StoreError as exc:
+            self.audit_failed_at = self.clock()
             self.metrics.audit_failures.inc(len(records))
             log.error("audit write failed: %s", exc)
             raise ApiProblem(503, NO_DECISION, headers={"Retry-After": "5"}) from exc
@@ -141,7 +156,10 @@ class Api:
 
 def _authorise(api: Api, request: Request, roles: tuple[str, ...]) -> ApiKey:
     """The caller's key, 401 without a valid one, 403 when its role is not allowed."""
-    key = api.keys.lookup(request.headers.get("x-api-key"))
+    try:
+        key = api.keys.lookup(request.headers.get("x-api-key"))
+    except KeyFileError as exc:  # fail closed, every time, until the keys file is fixed (the log says why)
+        raise ApiProblem(503, KEYS_UNAVAILABLE, headers={"Retry-After": "5"}) from exc
     if key is None:
         raise ApiProblem(401, "a valid API key is required in the X-API-Key header",
                          headers={"WWW-Authenticate": 'ApiKey header="X-API-Key"'})
@@ -180,6 +198,10 @@ def _parse_profile(data: Any, prefix: str = "") -> FirmProfile:
         return _with_as_of(FirmProfile.model_validate(data), date.today())
     except ValidationError as exc:
         raise errors.invalid_profile(exc, prefix, data) from exc
+    except OverflowError as exc:  # a number too large for a float in a rule: implausible, not a crash
+        raise ApiProblem(422, f"a number in the profile is too large: {exc}",
+                         [{"path": prefix or "/", "field": "", "rule": "le", "value": None,
+                           "problem": "数值过大 / a number is too large"}]) from exc
 
 
 _AS_OF_BYTES = tuple(k.encode() for k in _AS_OF_KEYS)
@@ -194,13 +216,9 @@ def _parse_profile_json(body: bytes) -> FirmProfile:
     if any(k in body for k in _AS_OF_BYTES) and b"NaN" not in body:
         try:
             return _with_as_of(FirmProfile.model_validate_json(body), date.today())
-        except ValidationError:
+        except (ValidationError, ValueError, OverflowError):
             pass
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise errors.not_json(exc) from exc
-    return _parse_profile(data)
+    return _parse_profile(loads_json(body))
 
 
 def _assessment(batch: ScoreBatch, i: int, assessment_id: str, at: str) -> dict[str, Any]:
@@ -210,6 +228,11 @@ def _assessment(batch: ScoreBatch, i: int, assessment_id: str, at: str) -> dict[
 def _audit_row(out: dict[str, Any], raw_input: str, out_json: bytes, key: ApiKey, channel: str) -> AuditRecord:
     return AuditRecord(out["assessment_id"], out["assessed_at"], out["firm_id"], key.id, channel,
                        out["model_version"], raw_input, out_json.decode("utf-8"))
+
+
+async def _json_body(request: Request) -> Any:
+    body = await request.body()
+    return body, loads_json(body)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -241,7 +264,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             gc.set_threshold(*thresholds)
             api.stop()
 
-    app = FastAPI(title="TechScore API", version="1.0", lifespan=lifespan,
+    app = FastAPI(title="TechScore API", version="1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Credit scores for technology SMEs (科技型中小企业): PD, points, grade, six dimension "
                               "ratings, knock-outs and reasons in Chinese and English, each recorded in an audit "
                               "trail. Send your key in the `X-API-Key` header.")
@@ -352,20 +375,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                          "formula": formulas.get(f.key, f"column {f.key} of the bank's own file ({f.unit})")}
                         for f in cat.features])
 
-    @app.post("/v1/model/reload", response_model=Health, tags=["model"], responses=errors.openapi_responses(401, 403, 409),
-              summary="Swap in a new model bundle (admin)")
+    @app.post("/v1/model/reload", response_model=Health, tags=["model"],
+              responses=errors.openapi_responses(401, 403, 409, 422, 503), summary="Swap in a new model bundle (admin)")
     async def reload_model(body: ReloadRequest | None = None, key: ApiKey = admin) -> Health:
-        """Load a bundle, verify its sha256 against its manifest, then swap it in atomically.
+        """Load a trusted bundle from under the models root, verify it, then swap it in atomically.
 
-        Requests already being scored finish on the old model; a bundle that fails verification
-        leaves the old model serving and answers 409.
+        `model_dir` is relative to the configured models root (absolute paths, `..`, NUL bytes and
+        symlinks leading out of the root are a 422). The bundle's identity (sha256 of its
+        manifest.json) must be registered by an admin (`techscore bundle trust DIR`) before any of
+        it is read. Requests already being scored finish on the old model; a bundle that fails
+        verification leaves the old model serving and answers 409.
         """
-        directory = Path(body.model_dir) if body and body.model_dir else settings.model_dir
+        if body and body.model_dir:
+            directory = resolve_model_dir(settings.reload_root, body.model_dir)
+        else:
+            directory = settings.model_dir
         try:
-            model = await run_in_threadpool(load_model, directory)
+            model = await run_in_threadpool(load_model, directory, api.trusted())
             release_gate.admit(model.manifest, directory, bool(body and body.override_not_ready), f"admin key {key.id}",
                                settings.release_overrides_file)
-        except (BundleError, OSError) as exc:
+        except (BundleError, PolicyError, OSError, ValueError) as exc:
             raise ApiProblem(409, f"model not reloaded, still serving the previous one: {exc}") from exc
         if api.engine is None:
             api.engine, api.model_error = ScoringEngine(model), None
@@ -381,15 +410,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Response(b'{"status":"ok"}', media_type="application/json")
 
     @app.get("/readyz", response_model=Health, tags=["health"], responses=errors.openapi_responses(503),
-             summary="Model loaded and audit store writable")
+             summary="Model loaded, API keys readable and audit store committing")
     async def readyz() -> Response:
-        if api.engine is None:
-            return errors.problem_response(503, f"no model loaded: {api.model_error}", "/readyz")
-        try:
-            await run_in_threadpool(api.audit().check_writable)
-        except StoreError as exc:
-            return errors.problem_response(503, str(exc), "/readyz")
-        return Response(_dumps({"status": "ready", "model_version": api.engine.model.version}),
+        """200 only when a request could be served end to end; 503 naming what is missing (details in the log)."""
+        problems = await _readiness_problems(api)
+        if problems:
+            return errors.problem_response(503, "not ready: " + "; ".join(problems), "/readyz",
+                                           headers={"Retry-After": "5"})
+        return Response(_dumps({"status": "ready", "model_version": api.engine.model.version}),  # type: ignore[union-attr]
                         media_type="application/json")
 
     @app.get("/metrics", tags=["health"], summary="Prometheus metrics",
@@ -406,8 +434,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=api.metrics)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     mount_web(app, api.audit, officer)
+    mount_docs(app)  # after the web page's routes; assets served locally, no CDN
     install_security(app)
     return app
+
+
+async def _readiness_problems(api: Api) -> list[str]:
+    """What stops this process from serving, in words safe to show anyone (the causes go to the log)."""
+    problems = []
+    if api.engine is None:
+        problems.append("no model is loaded")
+    if api.keys.problem() is not None:
+        problems.append("the API keys file cannot be read")
+    failed = api.audit_failed_at is not None and api.clock() - api.audit_failed_at < AUDIT_FAILURE_HOLD_SECONDS
+    try:
+        api.audit().check_writable()  # cheap: reads the writer thread's state, never the disk
+    except Exception as exc:  # noqa: BLE001 - any failure of the probe means "cannot commit"
+        log.error("readiness: audit store cannot commit: %s", exc)
+        failed = True
+    if failed:
+        problems.append("the audit store cannot commit")
+    return problems
 
 
 async def _score_upload(api: Api, request: Request, model: LoadedModel) -> ScoredUpload:
@@ -515,5 +562,5 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         if path.startswith("/v1/"):
             for op in ops.values():
                 op["security"] = [{"ApiKey": []}]
-    app.openapi_schema = schema
+    app.openapi_schema = errors.complete_openapi(schema)
     return schema

@@ -85,6 +85,7 @@ def train(
     config: Optional[Path] = typer.Option(None, "--config", exists=True, dir_okay=False, help="Generic mode: YAML with column types, directions, groups, id, target_positive"),
     cv: int = typer.Option(0, "--cv", min=0, help="Also report K-fold cross-validated AUC/KS of champion and challenger (K ≥ 2)"),
     threads: int = typer.Option(1, "--threads", min=0, help="LightGBM threads (0: every core; 1, the default, is fastest at this model's size)"),
+    trust: Optional[bool] = typer.Option(None, "--trust/--no-trust", help="Register the bundle as trusted for the server (default: only when writing the served model, TECHSCORE_MODEL_DIR)"),
 ) -> None:
     """Fit, calibrate and validate a model (and its WoE challenger); write bundle, manifest and metrics.json.
 
@@ -112,6 +113,7 @@ def train(
     except (TrainingDataError, TabularConfigError, ValueError) as exc:
         _fail(str(exc))
     manifest = write_training_output(result, output)
+    _trust_trained(output, trust)
     console.print(_metrics_table(result.metrics))
     console.print(_champion_table(result.metrics))
     console.print(_grade_table(result.metrics))
@@ -121,6 +123,22 @@ def train(
         rel = result.metrics["release"]
         console.print(f"release: [bold]{rel['release']}[/]" + "".join(f"\n  - {r}" for r in rel["reasons"] + rel["notes"]))
     console.print(f"model {manifest['version']} ({result.metrics['trees']} trees, {result.metrics['seconds']} s) → {output}")
+
+
+def _trust_trained(output: Path, trust: Optional[bool]) -> None:
+    """Register a freshly trained bundle when asked, or by default when it is the model the server serves."""
+    from models.trust import trust_bundle
+    from service.settings import Settings
+
+    settings = Settings.from_env()
+    if trust is None:
+        trust = Path(output).resolve() == Path(settings.model_dir).resolve()
+    if trust:
+        try:
+            entry = trust_bundle(settings.trusted_bundles_file, output, note="techscore train")
+        except BundleError as exc:
+            _fail(str(exc))
+        err_console.print(f"registered bundle {entry['sha256'][:16]}… as trusted in {settings.trusted_bundles_file}")
 
 
 @app.command()
@@ -403,15 +421,149 @@ def keys_create(
     from service.settings import Settings
 
     path = keys_file or Settings.from_env().keys_file
-    if if_none and any(k.role == role for k in read_keys(path)):
-        err_console.print(f"{path} already holds an {role} key; none created")
-        return
     try:
+        if if_none and any(k.role == role and k.active for k in read_keys(path)):
+            err_console.print(f"{path} already holds an {role} key; none created")
+            return
         key, secret = create_key(path, role, key_id)  # type: ignore[arg-type]
     except ValueError as exc:
         _fail(str(exc))
     err_console.print(f"created {key.role} key [bold]{key.id}[/] in {path}; keep the secret, only its hash is stored:")
     print(secret)  # alone on stdout, so scripts can capture it
+
+
+def _keys_path(keys_file: Optional[Path]) -> Path:
+    from service.settings import Settings
+
+    return keys_file or Settings.from_env().keys_file
+
+
+_KEYS_FILE_OPTION = typer.Option(None, "--keys-file", help="Keys file (default TECHSCORE_KEYS_FILE)")
+
+
+@keys_app.command("list")
+def keys_list(keys_file: Optional[Path] = _KEYS_FILE_OPTION,
+              show_revoked: bool = typer.Option(True, "--revoked/--active-only", help="Also list revoked keys")) -> None:
+    """List keys: id, role, created, revoked, and the first characters of the hash (never a secret)."""
+    from service.auth import read_keys
+
+    path = _keys_path(keys_file)
+    try:
+        keys = read_keys(path)
+    except ValueError as exc:
+        _fail(str(exc))
+    table = Table(title=f"API keys in {path}")
+    for col in ("id", "role", "status", "created", "revoked", "sha256"):
+        table.add_column(col)
+    for k in keys:
+        if show_revoked or k.active:
+            table.add_row(k.id, k.role, "active" if k.active else "revoked", k.created_at or "", k.revoked_at or "",
+                          k.sha256[:12] + "…")
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str = typer.Argument(..., help="Id of the key to revoke"),
+                keys_file: Optional[Path] = _KEYS_FILE_OPTION) -> None:
+    """Revoke a key: every running server refuses it within a second (the entry stays, marked revoked)."""
+    from service.auth import revoke_key
+
+    path = _keys_path(keys_file)
+    try:
+        key = revoke_key(path, key_id)
+    except ValueError as exc:
+        _fail(str(exc))
+    err_console.print(f"revoked {key.role} key [bold]{key.id}[/] at {key.revoked_at} in {path}")
+
+
+@keys_app.command("rotate")
+def keys_rotate(key_id: str = typer.Argument(..., help="Id of the key to give a new secret"),
+                keys_file: Optional[Path] = _KEYS_FILE_OPTION) -> None:
+    """Give a key a new secret (same id and role, so its audit history stays its own); the old secret stops working."""
+    from service.auth import rotate_key
+
+    path = _keys_path(keys_file)
+    try:
+        key, secret = rotate_key(path, key_id)
+    except ValueError as exc:
+        _fail(str(exc))
+    err_console.print(f"rotated {key.role} key [bold]{key.id}[/] in {path}; the old secret stops working within a second. New secret:")
+    print(secret)
+
+
+bundle_app = typer.Typer(no_args_is_help=True, help="Model bundles: the registry of trusted bundles, and converting old ones.")
+app.add_typer(bundle_app, name="bundle")
+_TRUSTED_OPTION = typer.Option(None, "--registry", help="Trusted-bundles file (default TECHSCORE_TRUSTED_BUNDLES_FILE)")
+
+
+def _registry(path: Optional[Path]) -> Path:
+    from service.settings import Settings
+
+    return path or Settings.from_env().trusted_bundles_file
+
+
+@bundle_app.command("trust")
+def bundle_trust(directory: Path = typer.Argument(..., help="Bundle directory to register"),
+                 note: str = typer.Option("", "--note", help="Why it is trusted (kept in the registry)"),
+                 registry: Optional[Path] = _TRUSTED_OPTION) -> None:
+    """Verify a bundle and register its identity (sha256 of manifest.json): the server may then load it."""
+    from models.trust import trust_bundle
+
+    path = _registry(registry)
+    try:
+        entry = trust_bundle(path, directory, note)
+    except BundleError as exc:
+        _fail(str(exc))
+    err_console.print(f"trusted bundle {entry['version']} in {path}:")
+    print(entry["sha256"])
+
+
+@bundle_app.command("untrust")
+def bundle_untrust(sha256: str = typer.Argument(..., help="Bundle sha256 (or 8+ leading characters)"),
+                   registry: Optional[Path] = _TRUSTED_OPTION) -> None:
+    """Remove a bundle from the registry: servers refuse to load it from then on (the served model stays)."""
+    from models.trust import untrust_bundle
+
+    path = _registry(registry)
+    try:
+        entry = untrust_bundle(path, sha256)
+    except BundleError as exc:
+        _fail(str(exc))
+    err_console.print(f"bundle {entry['sha256']} ({entry.get('version')}) is no longer trusted in {path}")
+
+
+@bundle_app.command("list")
+def bundle_list(registry: Optional[Path] = _TRUSTED_OPTION) -> None:
+    """The trusted bundles: sha256, version, when and from where they were registered."""
+    from models.trust import read_trusted
+
+    path = _registry(registry)
+    try:
+        entries = read_trusted(path)
+    except BundleError as exc:
+        _fail(str(exc))
+    err_console.print(f"{len(entries)} trusted bundle(s) in {path} (sha256, version, registered, source, note):")
+    for e in entries.values():  # one tab-separated line each: full hashes, for scripts and eyes alike
+        print("\t".join(str(e.get(k, "")) for k in ("sha256", "version", "registered_at", "source", "note")))
+
+
+@bundle_app.command("convert")
+def bundle_convert(old: Path = typer.Argument(..., help="Old joblib bundle directory (format 1)"),
+                   new: Path = typer.Argument(..., help="Directory for the converted bundle"),
+                   trust: bool = typer.Option(False, "--trust", help="Also register the converted bundle as trusted"),
+                   registry: Optional[Path] = _TRUSTED_OPTION) -> None:
+    """Convert an old joblib bundle to the JSON format. This unpickles OLD: run it only on a bundle you trust."""
+    from models.bundle import convert_joblib_bundle
+
+    if new.exists() and any(new.iterdir()):
+        _fail(f"{new} is not empty; convert into a new directory")
+    try:
+        manifest = convert_joblib_bundle(old, new)
+    except BundleError as exc:
+        _fail(str(exc))
+    console.print(f"converted model {manifest['version']} → {new} (bundle sha256 {manifest['bundle_sha256']})")
+    if trust:
+        bundle_trust(new, "converted from a joblib bundle", registry)
 
 
 @app.command()

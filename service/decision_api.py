@@ -21,6 +21,7 @@ from models.whatif import NextGradeSearch, WhatIfError, what_if
 from service import errors
 from service.decision_models import NextGradeRequest, NextGradeResult, WhatIfRequest, WhatIfResult
 from service.errors import ApiProblem, Problem
+from service.json_body import loads as loads_json
 
 _PROBLEMS = {c: {"model": Problem, "content": {errors.MEDIA_TYPE: {}}, "description": errors._TITLES[c]}
              for c in (400, 401, 403, 422, 503)}
@@ -34,10 +35,7 @@ def _body(model: type, example: dict[str, Any]) -> dict[str, Any]:
 
 async def _parse(request: Request, model: type) -> tuple[Any, FirmProfile]:
     """The request model and its validated profile, or a 400/422 problem naming each bad field."""
-    try:
-        data = orjson.loads(await request.body())
-    except orjson.JSONDecodeError as exc:
-        raise errors.not_json(exc) from exc
+    data = loads_json(await request.body())
     try:
         body = model.model_validate(data)
     except ValidationError as exc:
@@ -48,6 +46,8 @@ async def _parse(request: Request, model: type) -> tuple[Any, FirmProfile]:
         profile = FirmProfile.model_validate(body.profile)
     except ValidationError as exc:
         raise errors.invalid_profile(exc, "/profile", body.profile) from exc
+    except OverflowError as exc:
+        raise ApiProblem(422, f"a number in the profile is too large: {exc}") from exc
     return body, profile
 
 

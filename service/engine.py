@@ -7,11 +7,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Collection, Iterator, Sequence
 
 from features.schema import FirmProfile
 from features.validate import profiles_to_columns
-from models.bundle import load_bundle
+from models.bundle import BundleError, load_bundle
 from models.scoring import ScoreBatch, Scorer
 
 
@@ -33,10 +33,14 @@ class LoadedModel:
         return self.scorer.version
 
 
-def load_model(directory: Path) -> LoadedModel:
-    """Load a bundle after `load_bundle` has checked its sha256 against the manifest."""
-    bundle, manifest = load_bundle(directory)
-    return LoadedModel(Scorer(bundle), manifest, Path(directory))
+def load_model(directory: Path, trusted: Collection[str] | None = None) -> LoadedModel:
+    """Load a bundle after `load_bundle` has checked it is trusted (when `trusted` is given) and its files' sha256."""
+    bundle, manifest = load_bundle(directory, trusted)
+    try:
+        scorer = Scorer(bundle)
+    except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:  # well-formed JSON, wrong content
+        raise BundleError(f"the bundle's content is not a usable model: {type(exc).__name__}: {exc}") from exc
+    return LoadedModel(scorer, manifest, Path(directory))
 
 
 class ScoringEngine:

@@ -73,11 +73,23 @@ def problem_body(status: int, detail: str, instance: str | None = None,
     return body
 
 
+class ProblemJSON(JSONResponse):
+    """JSON as usual; text that UTF-8 cannot carry (a lone surrogate echoed from the input) is escaped."""
+
+    media_type = MEDIA_TYPE
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return super().render(content)
+        except UnicodeEncodeError:
+            return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
+
+
 def problem_response(status: int, detail: str, instance: str | None = None,
                      errors: Sequence[dict[str, Any]] | None = None,
                      headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(problem_body(status, detail, instance, errors), status_code=status,
-                        media_type=MEDIA_TYPE, headers=headers)
+    return ProblemJSON(problem_body(status, detail, instance, errors), status_code=status,
+                       media_type=MEDIA_TYPE, headers=headers)
 
 
 def field_errors(exc: ValidationError, prefix: str = "") -> list[dict[str, Any]]:
@@ -87,11 +99,13 @@ def field_errors(exc: ValidationError, prefix: str = "") -> list[dict[str, Any]]
 
 
 def _jsonable(value: Any) -> Any:
-    """Values as JSON can carry them (dates → ISO text, anything else odd → str)."""
+    """Values as JSON can carry them (dates → ISO text, infinity and anything else odd → str)."""
+    if isinstance(value, int) and not isinstance(value, bool) and not -(1 << 63) <= value < (1 << 64):
+        return str(value)  # beyond what orjson (the API's serialiser) writes
     try:
-        json.dumps(value)
+        json.dumps(value, allow_nan=False)
         return value
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, RecursionError):
         return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
@@ -203,3 +217,46 @@ async def _send_413(send: Send, path: str, limit: int, setting: str) -> None:
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
+
+
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+
+
+def _problem_entry(status: int) -> dict[str, Any]:
+    return {"description": _TITLES.get(status, "Error"), "content": {MEDIA_TYPE: {"schema": _PROBLEM_REF}}}
+
+
+def complete_openapi(schema: dict[str, Any]) -> dict[str, Any]:
+    """Every status each route can answer, each error as problem+json.
+
+    Added where a route's own declaration cannot know them: 401/403/503 on every /v1 route (the key
+    check; a keys file that cannot be read answers 503), 413 on every route with a body (the body
+    limit), 400 on JSON bodies, 422 wherever there is a parameter or a body, 409 on scoring routes
+    (firm profiles sent to a generic-mode model). FastAPI's own 422 schema is replaced by Problem,
+    which is what the handlers send."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    components.setdefault("Problem", Problem.model_json_schema(ref_template="#/components/schemas/{model}"))
+    components.setdefault("FieldError", FieldError.model_json_schema())
+    components["Problem"].pop("$defs", None)
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)
+    for path, ops in schema.get("paths", {}).items():
+        for op in ops.values():
+            codes: set[int] = set()
+            body = op.get("requestBody", {}).get("content", {})
+            if path.startswith("/v1/"):
+                codes |= {401, 403, 503}
+            if body:
+                codes |= {413, 422} | ({400} if "application/json" in body else set())
+            if op.get("parameters"):
+                codes.add(422)
+            if path.startswith("/v1/scores"):
+                codes.add(409)
+            responses = op.setdefault("responses", {})
+            for code in codes:
+                responses.setdefault(str(code), _problem_entry(code))
+            for code, entry in responses.items():
+                if code.isdigit() and int(code) >= 400:
+                    entry["content"] = {MEDIA_TYPE: {"schema": _PROBLEM_REF}}
+                    entry.setdefault("description", _TITLES.get(int(code), "Error"))
+    return schema

@@ -2,9 +2,8 @@
 
 Reads the audit store's two assessment tables (single/batch records and CSV-upload rows) as one
 ordered union, so paging and the total are computed by the database, not by loading everything.
-A search term matches the credit code (prefix, case-insensitive) or the firm's name (substring):
-CSV rows keep the name in a column; a single record's name is inside the profile it was sent
-with, so that profile's text is searched (a term found in another of its fields matches as well).
+A search term matches the credit code (prefix, case-insensitive) or the firm's name as submitted
+(substring), both kept in columns of their own beside the compressed record.
 """
 from __future__ import annotations
 
@@ -31,7 +30,7 @@ def history_page(store: AuditStore, key_id: str | None, q: str, offset: int,
     term = q.strip()
     if term:
         code, text = _like(term.upper()) + "%", "%" + _like(term) + "%"
-        s = s.where(or_(func.upper(single.firm_id).like(code, escape="\\"), single.input_json.like(text, escape="\\")))
+        s = s.where(or_(func.upper(single.firm_id).like(code, escape="\\"), single.name.like(text, escape="\\")))
         c = c.where(or_(func.upper(rows.firm_id).like(code, escape="\\"), rows.name.like(text, escape="\\")))
     both = union_all(s, c).subquery()
     page = select(both).order_by(both.c.at.desc(), both.c.row).offset(offset).limit(limit)
@@ -47,13 +46,10 @@ def _details(conn: Any, single_ids: list[str], csv_ids: list[str]) -> dict[str, 
     out: dict[str, dict[str, Any]] = {}
     if single_ids:
         a = assessments.c
-        q = select(a.id, a.assessed_at, a.channel, a.model_version, a.firm_id, a.input_json, a.output_json)
-        out |= {r["id"]: _summary(r) for r in conn.execute(q.where(a.id.in_(single_ids))).mappings()}
+        q = select(a.id, a.assessed_at, a.channel, a.model_version, a.score, a.grade, a.firm_id, a.name)
+        out |= {r["id"]: _summary(r, r["channel"]) for r in conn.execute(q.where(a.id.in_(single_ids))).mappings()}
     if csv_ids:
         u = upload_assessments.c
         q = select(u.id, u.assessed_at, u.model_version, u.firm_id, u.score, u.grade, u.name)
-        out |= {r["id"]: {"assessment_id": r["id"], "assessed_at": r["assessed_at"], "channel": "csv",
-                          "model_version": r["model_version"], "score": r["score"], "grade": r["grade"],
-                          "firm_id": r["firm_id"], "name": r["name"]}
-                for r in conn.execute(q.where(u.id.in_(csv_ids))).mappings()}
+        out |= {r["id"]: _summary(r, "csv") for r in conn.execute(q.where(u.id.in_(csv_ids))).mappings()}
     return out

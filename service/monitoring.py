@@ -32,14 +32,15 @@ class DriftMonitor:
         self._lock = threading.Lock()
 
     def attach(self, scorer: Scorer) -> None:
-        """Start recording what `scorer` scores (idempotent; models without a drift reference are skipped)."""
+        """Start recording what `scorer` scores (idempotent; models without a drift reference are skipped).
+        A reload of the same version keeps its window and feeds it from the new scorer object too."""
         with self._lock:
-            if scorer.version in self._windows:
-                return
-            ref = scorer.bundle.extras.get("drift_reference")
-            win = DriftWindow(DriftReference.from_dict(ref), self.window) if ref else None
-            self._windows = {scorer.version: win}  # a reload starts afresh; the old model's window goes
-            if win is not None:
+            if scorer.version not in self._windows:
+                ref = scorer.bundle.extras.get("drift_reference")
+                win = DriftWindow(DriftReference.from_dict(ref), self.window) if ref else None
+                self._windows = {scorer.version: win}  # a new version starts afresh; the old model's window goes
+            win = self._windows[scorer.version]
+            if win is not None and win.add_batch not in scorer.listeners:
                 scorer.listeners.append(win.add_batch)
 
     def report(self, scorer: Scorer) -> dict[str, Any]:
@@ -82,7 +83,8 @@ def monitoring_router(current_model: Callable[[], Any], monitor: DriftMonitor,
         return JSONResponse(await run_in_threadpool(monitor.report, model.scorer))
 
     @router.get("/v1/model/report", summary="Validation report of the served model",
-                responses={200: {"content": {"text/html": {}, "application/json": {}}}})
+                responses={200: {"content": {"text/html": {}, "application/json": {}}},
+                           409: {"description": "The model predates validation reports"}})
     async def model_report(
         fmt: Literal["html", "json"] = Query("html", alias="format", description="html: the report page; json: its numbers"),
     ) -> Response:

@@ -30,6 +30,13 @@ class Settings(BaseModel):
         None, ge=1, description="Archive (Parquet) and delete audit records older than this; unset: keep all")
     audit_archive_dir: Path = Field(Path("var/audit-archive"), description="Where the retention writes its archives")
     keys_file: Path = Field(Path("var/api_keys.json"), description="API key hashes and roles")
+    # Bundles the server may load (sha256 of each manifest.json); edited by `techscore bundle trust|untrust`.
+    # The default reads the variable when a Settings is built directly, so every app of a process agrees.
+    trusted_bundles_file: Path = Field(
+        default_factory=lambda: Path(os.environ.get(ENV_PREFIX + "TRUSTED_BUNDLES_FILE", "var/trusted_bundles.json")),
+        description="Registry of trusted model bundles (their manifest sha256)")
+    models_root: Path | None = Field(
+        None, description="POST /v1/model/reload loads only folders under this one (default: model_dir's parent)")
     batch_limit: int = Field(1000, ge=1, description="Most firms in one POST /v1/scores/batch")
     max_body_bytes: int = Field(16 * MiB, ge=1024, description="Largest JSON request body")
     max_upload_bytes: int = Field(64 * MiB, ge=1024, description="Largest CSV upload")
@@ -41,6 +48,10 @@ class Settings(BaseModel):
                                                          "off the event loop")
     allow_not_ready: bool = Field(False, description="Admin override: serve a bundle whose release verdict is not_ready (recorded)")
     release_overrides_file: Path = Field(Path("var/release_overrides.jsonl"), description="Where each release override is recorded")
+
+    @property
+    def reload_root(self) -> Path:
+        return self.models_root if self.models_root is not None else self.model_dir.parent
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> "Settings":

@@ -26,7 +26,19 @@ def model_dir(trained, tmp_path_factory):
 
     path = tmp_path_factory.mktemp("model")
     write_training_output(trained, path)
+    _trust(path, tmp_path_factory)
     return path
+
+
+def _trust(path, tmp_path_factory):
+    """Register a test bundle in the session's trusted-bundles file (which every Settings of this run reads)."""
+    import os
+
+    from models.trust import trust_bundle
+
+    registry = str(tmp_path_factory.getbasetemp() / "trusted_bundles.json")
+    os.environ["TECHSCORE_TRUSTED_BUNDLES_FILE"] = registry
+    trust_bundle(registry, path)
 
 
 @pytest.fixture(scope="session")
@@ -76,4 +88,5 @@ def book_model(book, tmp_path_factory):
     args = ["train", "--data", str(src), "--target", "defaulted", "--config", str(cfg), "-o", str(d / "model"), "--seed", "2", "--threads", "1"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
+    _trust(d / "model", tmp_path_factory)
     return d

@@ -80,7 +80,10 @@ def test_field_specs_derived_bounds_and_enums() -> None:
     assert (FIELD_SPECS["max_dpd_24m"].ge, FIELD_SPECS["max_dpd_24m"].le) == (0, 730)
     assert (FIELD_SPECS["tenor_months"].ge, FIELD_SPECS["tenor_months"].le) == (1, 360)
     assert (FIELD_SPECS["sei_category"].ge, FIELD_SPECS["sei_category"].le) == (1, 9)
-    assert FIELD_SPECS["net_profit_y0"].ge is None and FIELD_SPECS["net_profit_y0"].le is None
+    # plausible bounds from the unit: money within ±1e8 万元, counts at most a million
+    assert (FIELD_SPECS["net_profit_y0"].ge, FIELD_SPECS["net_profit_y0"].le) == (-1e8, 1e8)
+    assert (FIELD_SPECS["revenue_y0"].ge, FIELD_SPECS["revenue_y0"].le) == (0, 1e8)
+    assert (FIELD_SPECS["staff_total"].ge, FIELD_SPECS["staff_total"].le) == (0, 1_000_000)
     assert FIELD_SPECS["revenue_y0"].unit == "万元" and FIELD_SPECS["revenue_y0"].kind == "number"
     assert FIELD_SPECS["staff_total"].kind == "integer" and FIELD_SPECS["staff_total"].ge == 0
     assert FIELD_SPECS["tax_grade"].enum == ("A", "B", "M", "C", "D")
@@ -312,3 +315,20 @@ def test_per_field_normaliser_shortcuts_match_the_generic_path(name: str) -> Non
     for v in NORMALISE_PROBES:
         got, want = _outcome(_normaliser(name, kind), v), _outcome(lambda x: _normalise_value(name, kind, x), v)
         assert repr(got) == repr(want), (name, v)
+
+
+def test_implausible_amounts_are_rejected_by_the_frame_validator_too() -> None:
+    from features.validate import validate_frame
+
+    row = example_profiles()["growth"]
+    checked = validate_frame(pd.DataFrame([row | {"revenue_y0": 1e308}, row | {"staff_total": 10**7}, row]))
+    assert list(checked.clean.index) == [2]
+    assert sorted(zip(checked.rejects["field"], checked.rejects["rule"])) == [("revenue_y0", "le:1e+08"),
+                                                                           ("staff_total", "le:1e+06")]
+
+
+def test_openapi_schema_states_the_credit_code_date_and_cross_field_rules() -> None:
+    schema = FirmProfile.model_json_schema()
+    assert schema["properties"]["firm_id"]["pattern"] == "^[0-9A-HJ-NPQRTUWXY]{18}$"
+    assert "1700-01-01–2199-12-31" in schema["properties"]["founded_on"]["description"]
+    assert "founded_on_le_as_of" in schema["description"] and "GB 32100-2015" in schema["description"]

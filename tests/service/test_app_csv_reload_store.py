@@ -94,16 +94,17 @@ def test_csv_wrong_media_type_is_415_and_too_large_is_413(client, keys):
     assert r.status_code == 413 and r.json()["type"].endswith("too-large")
 
 
-def test_reload_swaps_model_and_refuses_a_tampered_bundle(client, keys, model_dir, tmp_path):
+def test_reload_swaps_model_and_refuses_a_tampered_bundle(client, keys, model_dir, settings, tmp_path):
     good = tmp_path / "good"
-    shutil.copytree(model_dir, good)
-    r = client.post("/v1/model/reload", json={"model_dir": str(good)}, headers=keys.h("admin"))
+    shutil.copytree(model_dir, good)  # the same (registered) bundle, under the models root
+    rel = lambda p: str(p.relative_to(settings.reload_root))  # noqa: E731
+    r = client.post("/v1/model/reload", json={"model_dir": rel(good)}, headers=keys.h("admin"))
     assert r.status_code == 200 and r.json()["status"] == "reloaded"
     bad = tmp_path / "bad"
     shutil.copytree(model_dir, bad)
-    with open(bad / "model.joblib", "ab") as fh:
+    with open(bad / "bundle.json", "ab") as fh:
         fh.write(b"tampered")
-    r = client.post("/v1/model/reload", json={"model_dir": str(bad)}, headers=keys.h("admin"))
+    r = client.post("/v1/model/reload", json={"model_dir": rel(bad)}, headers=keys.h("admin"))
     assert r.status_code == 409 and "sha256" in r.json()["detail"]
     assert client.post("/v1/scores", json=FIRMS[0], headers=keys.h()).status_code == 200  # old model serves on
 
@@ -127,7 +128,7 @@ def test_readyz_is_503_without_a_model_or_a_writable_store(settings, tmp_path, k
                                            "database_url": f"sqlite:///{tmp_path / 'a.db'}"})
     with TestClient(create_app(no_model)) as c:
         r = c.get("/readyz")
-        assert r.status_code == 503 and "manifest.json" in r.json()["detail"]
+        assert r.status_code == 503 and r.json()["detail"] == "not ready: no model is loaded"
         assert c.get("/healthz").status_code == 200
         assert c.post("/v1/scores", json=FIRMS[0], headers=keys.h()).status_code == 503
     db = tmp_path / "ro.db"
@@ -135,7 +136,7 @@ def test_readyz_is_503_without_a_model_or_a_writable_store(settings, tmp_path, k
     ro = settings.model_copy(update={"database_url": f"sqlite:///file:{db}?mode=ro&uri=true"})
     with TestClient(create_app(ro)) as c:
         r = c.get("/readyz")
-        assert r.status_code == 503 and "not writable" in r.json()["detail"]
+        assert r.status_code == 503 and r.json()["detail"] == "not ready: the audit store cannot commit"
 
 
 def test_a_csv_with_no_valid_row_is_answered_row_by_row_and_records_nothing(client, keys, settings):

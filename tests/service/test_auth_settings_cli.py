@@ -17,8 +17,9 @@ def test_keys_file_holds_only_hashes(tmp_path):
     key, secret = create_key(path, "admin", "ops")
     text = path.read_text()
     assert secret not in text and secret.startswith("ts_") and len(secret) > 40
-    assert json.loads(text)["keys"] == [{"id": "ops", "role": "admin",
-                                          "sha256": hashlib.sha256(secret.encode()).hexdigest()}]
+    [stored] = json.loads(text)["keys"]
+    assert stored == {"id": "ops", "role": "admin", "sha256": hashlib.sha256(secret.encode()).hexdigest(),
+                      "created_at": stored["created_at"]} and key.created_at == stored["created_at"]
     assert (path.stat().st_mode & 0o777) == 0o600
     with pytest.raises(ValueError, match="already exists"):
         create_key(path, "officer", "ops")

@@ -100,7 +100,7 @@ class Api:
         self.engine: ScoringEngine | None = None
         self.store: AuditStore | None = None
         self.retention: RetentionJob | None = None
-        self.model_error: str | None = None
+        self.model_error: Exception | None = None  # why no model is served (logged; not shown)
         self.monitor = DriftMonitor()
         self.cpu = CpuPool(settings.cpu_threads)  # batch and upload scoring, off the event loop
         self.uploads = UploadSlots(settings.max_concurrent_uploads)
@@ -115,7 +115,7 @@ class Api:
             release_gate.admit(model.manifest, self.settings.model_dir, self.settings.allow_not_ready,
                                "TECHSCORE_ALLOW_NOT_READY at start-up", self.settings.release_overrides_file)
         except (BundleError, PolicyError) as exc:  # the process stays up; /readyz says why it is not ready
-            self.model_error = str(exc)
+            self.model_error = exc
             log.error("no model served: %s", exc)
             return
         self.engine = ScoringEngine(model)
@@ -442,7 +442,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 async def _readiness_problems(api: Api) -> list[str]:
     """What stops this process from serving, in words safe to show anyone (the causes go to the log)."""
     problems = []
-    if api.engine is None:
+    if api.engine is None and isinstance(api.model_error, release_gate.NotReadyError):
+        problems.append("the model is not ready for release (its release verdict needs an admin override)")
+    elif api.engine is None:
         problems.append("no model is loaded")
     if api.keys.problem() is not None:
         problems.append("the API keys file cannot be read")

@@ -244,10 +244,11 @@ def test_readyz_is_503_while_audit_commits_fail_and_says_nothing_internal(own, m
     c, _, officer, clock = own
     monkeypatch.setattr(AuditStore, "_commit", lambda self, groups: (_ for _ in ()).throw(OSError("disk full /var/x")))
     assert c.post("/v1/scores", json=FIRM, headers={"X-API-Key": officer}).status_code == 503
-    p = _problem(c.get("/readyz"), 503)  # the probe commit passes here, the failed write still counts
+    p = _problem(c.get("/readyz"), 503)  # the failed write counts until a commit succeeds
     assert p["detail"] == "not ready: the audit store cannot commit"
     clock.now += 10.0
     monkeypatch.undo()
+    assert c.post("/v1/scores", json=FIRM, headers={"X-API-Key": officer}).status_code == 200  # a write succeeds
     assert c.get("/readyz").status_code == 200  # recovered by itself once writes succeed again
 
 

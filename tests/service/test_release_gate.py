@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from models.trust import trust_bundle
 from service.app import create_app
 from service.cli import app as cli
 from service.release_gate import NotReadyError, admit
@@ -17,12 +19,13 @@ REASONS = ["grade A: observed default rate 7.50% is above its mean PD 0.40% (one
 
 @pytest.fixture()
 def not_ready(model_dir, tmp_path):
-    """The session's bundle with the manifest's verdict set to not_ready (the sha256 pins only model.joblib)."""
+    """The session's bundle with the manifest's verdict set to not_ready, registered as trusted."""
     d = tmp_path / "not_ready"
     shutil.copytree(model_dir, d)
     manifest = json.loads((d / "manifest.json").read_text())
     manifest["metrics"]["release"] = {"release": "not_ready", "reasons": REASONS, "notes": []}
     (d / "manifest.json").write_text(json.dumps(manifest))
+    trust_bundle(os.environ["TECHSCORE_TRUSTED_BUNDLES_FILE"], d)  # a changed manifest is another bundle
     return d
 
 
@@ -50,10 +53,10 @@ def test_service_start_and_reload_need_the_override(settings, not_ready, model_d
     with TestClient(create_app(base.model_copy(update={"allow_not_ready": True}))) as c:
         assert c.get("/readyz").status_code == 200
     assert json.loads(record.read_text())["by"] == "TECHSCORE_ALLOW_NOT_READY at start-up"
-    with TestClient(create_app(base.model_copy(update={"model_dir": model_dir}))) as c:
-        r = c.post("/v1/model/reload", json={"model_dir": str(not_ready)}, headers=keys.h("admin"))
+    with TestClient(create_app(base.model_copy(update={"model_dir": model_dir, "models_root": not_ready.parent}))) as c:
+        r = c.post("/v1/model/reload", json={"model_dir": not_ready.name}, headers=keys.h("admin"))
         assert r.status_code == 409 and "not ready for release" in r.json()["detail"]
-        r = c.post("/v1/model/reload", json={"model_dir": str(not_ready), "override_not_ready": True}, headers=keys.h("admin"))
+        r = c.post("/v1/model/reload", json={"model_dir": not_ready.name, "override_not_ready": True}, headers=keys.h("admin"))
         assert r.status_code == 200
     lines = [json.loads(x) for x in record.read_text().splitlines()]
     assert [x["by"] for x in lines] == ["TECHSCORE_ALLOW_NOT_READY at start-up", "admin key admin-1"]

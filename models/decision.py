@@ -148,7 +148,7 @@ _DECISIONS = np.array(["approve", "refer", "decline", "outside_segment"], dtype=
 _JOINT_NONE, _JOINT_FIRST, _JOINT_LIFT, _JOINT_STAR, _JOINT_SPLIT = range(5)
 
 
-def _choose_basis(b: Bases, startup: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _choose_basis(b: Bases, startup: np.ndarray, equity_share: float) -> tuple[np.ndarray, np.ndarray]:
     """Basis code and amount: the stage's own basis, else the largest alternative (revenue, IP, tech transfer)."""
     alternatives = np.stack([np.where(startup, b.revenue_share, 0.0), b.ip_pledge, b.tech_transfer], axis=1)
     best = np.argmax(alternatives, axis=1)
@@ -159,7 +159,7 @@ def _choose_basis(b: Bases, startup: np.ndarray) -> tuple[np.ndarray, np.ndarray
     code = np.where(own >= 0, own, alt_code)
     amount = np.select([code == _BASIS_EQUITY, code == _BASIS_WC, code == _BASIS_REVENUE, code == _BASIS_IP,
                         code == _BASIS_TT],
-                       [_nz(b.equity_2y), b.working_capital, b.revenue_share, b.ip_pledge, b.tech_transfer], 0.0)
+                       [_nz(b.equity_2y) * equity_share, b.working_capital, b.revenue_share, b.ip_pledge, b.tech_transfer], 0.0)
     return code, amount
 
 
@@ -488,7 +488,7 @@ def recommend(batch: ScoreBatch, clean: Columns, policy: Policy, stage: np.ndarr
     stage_idx = positions(stage, _STAGES)
     startup = stage_idx == 0
     b = _bases(cols, startup, policy)
-    basis_code, base = _choose_basis(b, startup)
+    basis_code, base = _choose_basis(b, startup, policy.startup.equity_share)
     factor = policy.grade_factors.at(grade_idx)
     after = base * factor
     star = (grade_idx <= GRADES.index(policy.star.min_grade)) & isin(cols["qualification_tier"], tuple(policy.star.tiers))

@@ -772,6 +772,8 @@ def _startup() -> dict[str, Any]:
         "lawsuits_defendant_3y": 0, "lawsuit_amount_3y": 0.0, "enforcement_listed": False,
         "admin_penalties_3y": 0, "abnormal_operation_listed": False, "guarantees_outstanding": 0.0,
         "lender_count": 1, "credit_inquiries_6m": 2,
+        "own_funds": 800.0, "bank_loans_outstanding": 150.0, "ip_appraised_value": None,
+        "latest_round_amount": 3000.0, "conversion_contract_value": None,
         "requested_amount": 500.0, "tenor_months": 12, "security_type": "credit",
     }
 
@@ -803,6 +805,8 @@ def _growth() -> dict[str, Any]:
         "lawsuits_defendant_3y": 1, "lawsuit_amount_3y": 35.0, "enforcement_listed": False,
         "admin_penalties_3y": 0, "abnormal_operation_listed": False, "guarantees_outstanding": 0.0,
         "lender_count": 3, "credit_inquiries_6m": 3,
+        "own_funds": 900.0, "bank_loans_outstanding": 1800.0, "ip_appraised_value": 1400.0,
+        "latest_round_amount": 8000.0, "conversion_contract_value": None,
         "requested_amount": 1500.0, "tenor_months": 24, "security_type": "ip_pledge",
     }
 
@@ -834,5 +838,7 @@ def _mature() -> dict[str, Any]:
         "lawsuits_defendant_3y": 2, "lawsuit_amount_3y": 120.0, "enforcement_listed": False,
         "admin_penalties_3y": 0, "abnormal_operation_listed": False, "guarantees_outstanding": 1500.0,
         "lender_count": 5, "credit_inquiries_6m": 2,
+        "own_funds": 6000.0, "bank_loans_outstanding": 9000.0, "ip_appraised_value": 6000.0,
+        "latest_round_amount": 15000.0, "conversion_contract_value": 1200.0,
         "requested_amount": 6000.0, "tenor_months": 36, "security_type": "credit",
     }

@@ -16,7 +16,7 @@ from models.scoring import RESULT_COLUMNS
 
 POLICY = default_policy()
 BAND = dict(revenue_y0=18500.0, revenue_y1=16800.0, revenue_y2=14800.0, total_assets=19000.0,
-            hightech_revenue_y0=15000.0)  # a mature tech SME
+            hightech_revenue_y0=15000.0, own_funds=1000.0, bank_loans_outstanding=1000.0)  # a mature tech SME
 
 
 def _profile(stage: str = "growth", **changes) -> dict:
@@ -56,7 +56,7 @@ def test_working_capital_limit_by_hand(scorer):
     assert "not binding" in _step(recs, 0, "cap")["rule"]
     assert recs.limit[0] == 1580.0 and recs.decision[0] == "approve"
     # the limit used facts only; the product sizes say which proxies they used
-    assert [a["code"] for a in recs.record(0)["assumptions"]] == ["ip_proxy", "grants_proxy"]
+    assert [a["code"] for a in recs.record(0)["assumptions"]] == ["grants_proxy"]
 
 
 def test_conservative_basis_is_used_and_said_when_facts_are_absent(scorer):
@@ -253,7 +253,7 @@ def test_score_loan_needs_grade_bbb_and_a_limit(scorer):
 
 def test_ip_pledge_is_sized_on_the_appraisal_or_a_per_patent_proxy(scorer):
     profiles = [_profile(invention_patents_granted=3, ip_appraised_value=1000.0),  # 1000 × 0.4 × 0.7 = 280
-                _profile(invention_patents_granted=3),                             # 3 × 50 × 0.4 × 0.7 = 42 → 40
+                _profile(invention_patents_granted=3, ip_appraised_value=None),    # 3 × 50 × 0.4 × 0.7 = 42 → 40
                 _profile(invention_patents_granted=0),
                 _profile(invention_patents_granted=None)]
     _, recs = _assess(scorer, profiles, ["BB"] * 4)
@@ -279,7 +279,7 @@ def test_tech_transfer_any_one_route_qualifies_even_pre_revenue_with_its_own_cap
 
 def test_equity_linked_is_a_share_of_an_institutional_round_in_12_months(scorer):
     profiles = [_profile("startup", latest_round_date="2024-07-30", latest_round_amount=3000.0),  # 3000 × 0.2 × 0.8
-                _profile("startup", latest_round_date="2024-07-30"),   # 3000 (2y equity) × 0.5 × 0.2 × 0.8 = 240
+                _profile("startup", latest_round_date="2024-07-30", latest_round_amount=None),  # 3000 × 0.5 × 0.2 × 0.8
                 _profile("startup", latest_round_date="2024-05-20"),   # 13 months
                 _profile("startup", institutional_investors=0),
                 _profile("startup", latest_round="none")]

@@ -806,7 +806,7 @@ def _growth() -> dict[str, Any]:
         "admin_penalties_3y": 0, "abnormal_operation_listed": False, "guarantees_outstanding": 0.0,
         "lender_count": 3, "credit_inquiries_6m": 3,
         "own_funds": 900.0, "bank_loans_outstanding": 1800.0, "ip_appraised_value": 1400.0,
-        "latest_round_amount": 8000.0, "conversion_contract_value": None,
+        "latest_round_amount": 8000.0, "conversion_contract_value": 600.0,
         "requested_amount": 1500.0, "tenor_months": 24, "security_type": "ip_pledge",
     }
 

@@ -9,21 +9,26 @@ the best any model can reach from the profile.  ``default_12m ~ Bernoulli(true_p
 Generative story
 ----------------
 Stage (45% startup / 40% growth / 15% mature) fixes firm age and revenue so that the
-domain.md §5 rules derive it.  A latent firm quality q ~ N(0, 1) (and the stage) drives
+domain.md §5 rules derive it; mature firms are tech SMEs inside the 科技型中小企业 band
+(revenue and total assets ≤ 20000 万元, ≤ 500 staff), so they are declared mature (the revenue
+rule would call them growth). A latent firm quality q ~ N(0, 1) (and the stage) drives
 every attribute, so attributes are correlated; a credit latent c = 0.6 q + 0.8 ε drives
-the credit record.  Counts are zero-inflated negative binomials, money log-normal, ratios
+the credit record, which is coherent (90+ days past due ⇒ substandard or worse; overdue ⇒
+days past due > 0). Credit capacity (own funds, bank loans) and product sizing (IP appraisal,
+round amount, conversion contract) are drawn in ``_capacity`` / ``_capital``.  Counts are zero-inflated negative binomials, money log-normal, ratios
 beta / logit-normal.  Mess: 2–30% missing per optional field (informative: weaker firms
 hide more), ~4% enum cells in case/whitespace variants and ~4% bool cells as
 true/yes/是/Y, and in ~0.75% of rows one genuinely invalid value (code typo, negative
 count, rd_staff > staff_total, share written as 35, paid-in > registered, future date,
-bad USCC check character …) which the validator must reject (``Synthetic.invalid_rows``).
+bad USCC check character, 90+ days past due with a "normal" loan class …) which the
+validator must reject (``Synthetic.invalid_rows``).
 
 True PD (a value that breaks its field's bound, an unparseable code or an empty cell
 counts as *missing*; missing has its own, usually adverse, effect)
 -----------------------------------------------------------------------------------------
 logit(true_pd) = INTERCEPT + MAIN_SCALE · (credit + operations + rd_input + talent
                  + tech_ip + capital) + (a) + (b) + (c),
-INTERCEPT = −3.4, MAIN_SCALE = 0.6.  Calibrated (100k rows, seed 1): base rate ≈ 5.1%,
+INTERCEPT = −3.4, MAIN_SCALE = 0.6.  Calibrated (100k rows, seed 1): base rate ≈ 4.8%,
 oracle AUC ≈ 0.85, the three interactions ≈ 10% of the variance of the true log-odds.
 
 Notation: g = ln((rev0+1)/(rev1+1)) revenue log-growth; ri = rd0/rev0 R&D intensity
@@ -40,7 +45,8 @@ credit      tax grade A −0.45 / B 0 / M +0.45 / C +1.1 / D +2.0 / missing +0.3
 operations  −0.12·clip(ln(1+rev0) − 6, −6, 6), revenue missing +0.45;
             +0.9·min(max(−g, 0), 1.5) − 0.15·min(max(g, 0), 1), growth missing +0.1;
             gross margin −0.9·(clip(gm, −0.5, 0.9) − 0.35); net margin −1.2·clip(nm, −1, 0.3)
-            (pre-revenue +0.4); leverage dta = liabilities/assets: 0.6·min(dta, 1.5)
+            (pre-revenue +0.1: the revenue level already prices having no sales); leverage
+            dta = liabilities/assets: 0.6·min(dta, 1.5)
             + 1.6·max(dta − 0.6, 0), missing +0.2; negative net assets +0.5; cash runway
             (months of cash at the operating burn) +0.9·clip((12 − runway)/12, 0, 1),
             missing +0.15; +0.8·max(top-5 share − 0.5, 0); −0.25·high-tech revenue share.
@@ -492,15 +498,20 @@ def _credit(rng: np.random.Generator, stage: np.ndarray, q: np.ndarray, age: np.
 def _capacity(rng: np.random.Generator, q: np.ndarray, cols: dict) -> dict:
     """Credit capacity and product sizing: own funds, bank debt, IP appraisal, conversion contracts.
 
-    Own funds are a share of positive net assets; bank debt a share of liabilities (0 without a
-    lender); an appraisal exists for a third of patent holders (patents × a log-normal value per
-    patent); conversion contracts for half the firms with conversions. The round's amount comes
-    from `_capital`.
+    Own funds are the working capital the firm finances itself: a share of about 30% of revenue
+    (its working-capital need at three turns a year) for firms with sales, of cash before sales,
+    never above positive net assets; bank debt a share of revenue, at most the liabilities (0 without
+    a lender); an
+    appraisal exists for a third of patent holders (patents × a log-normal value per patent);
+    conversion contracts for half the firms with conversions. The round's amount comes from `_capital`.
     """
     n = len(q)
-    na0, tl = cols["net_assets_y0"], cols["total_liabilities"]
-    own = np.minimum(_r2(np.maximum(na0, 0) * rng.beta(2, 3, n) * np.exp(0.1 * q)), np.maximum(na0, 0))
-    loans = np.where(cols["lender_count"] == 0, 0.0, _r2(tl * rng.beta(2, 4, n)))
+    na0, tl, rev0 = cols["net_assets_y0"], cols["total_liabilities"], cols["revenue_y0"]
+    scale = np.where(rev0 > 0, 0.3 * rev0, cols["cash"])
+    own = np.minimum(_r2(scale * rng.beta(2, 5, n) * np.exp(0.15 * q)), np.maximum(na0, 0))
+    # bank debt finances part of the working capital: a share of revenue (of liabilities before sales)
+    debt = np.where(rev0 > 0, np.minimum(0.3 * rev0 * rng.beta(1.5, 6, n), tl), tl * rng.beta(1.5, 7, n))
+    loans = np.where(cols["lender_count"] == 0, 0.0, _r2(debt))
     inv = cols["invention_patents_granted"]
     per_patent = np.exp(np.log(60) + 0.2 * q + 0.7 * rng.standard_normal(n))
     appraised = np.where((inv >= 1) & (rng.random(n) < 0.35), _r2(np.minimum(inv, 60) * per_patent), np.nan)
@@ -935,7 +946,7 @@ def _operations_terms(p: dict) -> np.ndarray:
             + np.where(np.isnan(g), 0.1, 0.9 * np.minimum(np.maximum(-_nz(g), 0), 1.5)
                        - 0.15 * np.minimum(np.maximum(_nz(g), 0), 1))
             + _nz(-0.9 * (np.clip(gm, -0.5, 0.9) - 0.35))
-            + np.where(rev == 0, 0.4, _nz(-1.2 * np.clip(nm, -1, 0.3)))
+            + np.where(rev == 0, 0.1, _nz(-1.2 * np.clip(nm, -1, 0.3)))
             + np.where(np.isnan(dta), 0.2, 0.6 * np.minimum(_nz(dta), 1.5) + 1.6 * np.maximum(_nz(dta) - 0.6, 0))
             + 0.5 * (p["net_assets_y0"] < 0)
             + np.where(np.isnan(runway), 0.15, 0.9 * np.clip((12 - _nz(runway)) / 12, 0, 1))

@@ -123,7 +123,8 @@ def main() -> None:
     parser.add_argument("--firms", type=int, default=20000)
     parser.add_argument("--model", type=Path, default=None)
     parser.add_argument("--policy", type=Path, default=None)
-    parser.add_argument("--paths", type=int, default=None, help="firms searched for a next-grade path (default: all)")
+    parser.add_argument("--paths", type=int, default=None,
+                        help="firms searched for a next-grade path, evenly spaced (default: all; 0: none)")
     parser.add_argument("--seed", type=int, default=21)
     args = parser.parse_args()
     scorer = scorer_for(args)
@@ -135,8 +136,8 @@ def main() -> None:
     started = time.perf_counter()
     batch = scorer.score_frame(clean)
     t_full = time.perf_counter() - started
-    started = time.perf_counter()
     from features.indicators import frame_to_columns
+    started = time.perf_counter()  # the same work without the recommendation: columns, stage, score, knock-outs
     scorer.score_columns(frame_to_columns(clean), with_recommendation=False)
     t_plain = time.perf_counter() - started
     recs = batch.recommendations
@@ -191,7 +192,9 @@ def main() -> None:
     print(limit_table(clean, batch, recs).to_string(index=False, float_format=lambda v: f"{v:,.0f}"))
 
     search = NextGradeSearch(scorer)
-    n_paths = min(args.paths or len(clean), len(clean))
+    n_paths = len(clean) if args.paths is None else min(args.paths, len(clean))
+    if not n_paths:
+        return
     rows = np.linspace(0, len(clean) - 1, n_paths).astype(int)
     started = time.perf_counter()
     broken, found, below, levers_left = {}, {s: 0 for s in STAGES}, {s: 0 for s in STAGES}, {}

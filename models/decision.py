@@ -219,6 +219,11 @@ class Recommendations:
         return out
 
     def assumption_codes(self) -> np.ndarray:
+        """Per row, the ';'-joined codes of the conservative bases used (see _ASSUMPTIONS)."""
+        return self._assumption_cells
+
+    @cached_property
+    def _assumption_cells(self) -> np.ndarray:
         b = self.b
         uses_wc = self.basis == "working_capital"
         flags = np.stack([uses_wc & ~b.own_given, uses_wc & ~b.loans_given & ~b.no_lender,
@@ -266,6 +271,11 @@ class Recommendations:
         }
 
     def _cap_rules(self) -> np.ndarray:
+        """The policy key of each row's cap (computed once per batch: records read it row by row)."""
+        return self._cap_rule_cells
+
+    @cached_property
+    def _cap_rule_cells(self) -> np.ndarray:
         """The policy key of each row's cap, picked from a small table (single / joint / star × stage)."""
         table = np.array([[f"caps.{s}" for s in _STAGES] + ["caps.growth"],
                           [f"joint_loan.caps.{s}" for s in _STAGES] + ["joint_loan.caps.growth"],
@@ -322,7 +332,7 @@ class Recommendations:
         args = {"own_funds": (wc.own_funds_share_of_need * 100,), "loans_share": (wc.existing_loans_share_of_need * 100,),
                 "loans_none": (), "ip_proxy": (sz.ip_value_per_patent, sz.ip_proxy_max_patents),
                 "round_proxy": (sz.round_amount_from_equity_2y * 100,), "grants_proxy": ()}
-        codes = [c for c in self.assumption_codes()[i : i + 1][0].split(";") if c]
+        codes = [c for c in self.assumption_codes()[i].split(";") if c]
         return [{"code": c, "text_zh": _ASSUMPTIONS[c][0].format(*args[c]), "text_en": _ASSUMPTIONS[c][1].format(*args[c])}
                 for c in codes]
 

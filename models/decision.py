@@ -421,15 +421,20 @@ class Recommendations:
             held = [f"{c.description} (firm: {_show(self.rule_values[c.field].item(i))})"
                     for c, hit in zip(prod.all_of + prod.any_of, hits) if hit]
             base = self.product_bases[i, p]
-            sizing = ("the firm's limit" if prod.sizing == "limit" else
-                      f"{_SIZING_TEXT[prod.sizing]} {base:g} × grade factor {factor:g}, cap {self.product_caps[i, p]:g}")
+            if prod.sizing == "limit":
+                sizing = "企业授信额度 / the firm's limit"
+            else:
+                zh, en = _SIZING_TEXT[prod.sizing]
+                cap = self.product_caps[i, p]
+                sizing = (f"{zh} {base:g} × 评级系数 {factor:g}，上限 {cap:g} / "
+                          f"{en} {base:g} × grade factor {factor:g}, cap {cap:g}")
             out.append({"code": prod.code, "name_zh": prod.name_zh, "name_en": prod.name_en,
                         "limit": float(self.product_limits[i, p]), "sizing": sizing, "rules": held})
         if eligible[-1]:
             jl = self.policy.joint_loan
             zh, en = self._joint_reason(i)
             out.append({"code": jl.code, "name_zh": jl.name_zh, "name_en": jl.name_en,
-                        "limit": float(self.limit[i]), "sizing": "the firm's limit, shared by banks",
+                        "limit": float(self.limit[i]), "sizing": "企业授信额度，多家银行分担 / the firm's limit, shared by banks",
                         "rules": [f"{zh} / {en}"]})
         return out
 
@@ -470,8 +475,9 @@ class Recommendations:
                             "share": round(s / total, 4)} for b, s in enumerate(shares)]}
 
 
-_SIZING_TEXT = {"ip_pledge": "IP value × pledge rate =", "conversion": "conversion basis =",
-                "round_share": "round × round share ="}
+_SIZING_TEXT = {"ip_pledge": ("知识产权价值×质押率 =", "IP value × pledge rate ="),
+                "conversion": ("成果转化合同(或补助)×比例 =", "conversion contract (or grants) × share ="),
+                "round_share": ("最近一轮融资×比例 =", "latest round × round share =")}
 
 
 def _show(v: Any) -> str:

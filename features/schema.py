@@ -349,6 +349,48 @@ CROSS_RULES: tuple[CrossRule, ...] = (
 )
 
 
+# Rules on the credit record and the credit-capacity fields: "when the first field shows X, the second
+# must show Y" (domain brief §5: 90+ days past due with a "normal" loan class is an input error, not a pass).
+@dataclass(frozen=True)
+class FactRule(CrossRule):
+    """A rule on two fields given by `clash(a, b) -> mask` (arrays); a missing value never violates."""
+    clash: Callable[[np.ndarray, np.ndarray], np.ndarray] = lambda a, b: np.zeros(len(a), dtype=bool)
+
+    def violated(self, cols: Mapping[str, Any]) -> np.ndarray:
+        a, b = self.fields
+        return np.asarray(self.clash(np.asarray(cols[a]), np.asarray(cols[b])), dtype=bool)
+
+    def violated_by(self, a: Any, b: Any) -> bool:
+        if a is None or b is None:
+            return False
+        return bool(self.clash(np.array([a], dtype=object), np.array([b], dtype=object))[0])
+
+
+def _dpd90_needs_bad_class(dpd: np.ndarray, cls: np.ndarray) -> np.ndarray:
+    """90+ days past due beside a class that says the loan performs (normal / special mention)."""
+    performing = pd.Series(cls, dtype=object).isin(("normal", "special_mention")).to_numpy(dtype=bool)
+    return (_num(dpd) >= 90) & performing
+
+
+def _overdue_needs_dpd(overdue: np.ndarray, dpd: np.ndarray) -> np.ndarray:
+    return (_num(overdue) == 1) & (_num(dpd) == 0)
+
+
+CROSS_RULES = CROSS_RULES + (
+    FactRule("dpd90_needs_substandard", "worst_loan_class", ("max_dpd_24m", "worst_loan_class"),
+             "近24个月逾期90天以上时，贷款最差五级分类应为次级、可疑或损失",
+             "90+ days past due in 24 months needs a worst loan class of substandard, doubtful or loss",
+             clash=_dpd90_needs_bad_class),
+    FactRule("overdue_needs_dpd", "max_dpd_24m", ("current_overdue", "max_dpd_24m"),
+             "当前逾期时，近24个月最长逾期天数应大于0", "a loan currently overdue needs max days past due > 0",
+             clash=_overdue_needs_dpd),
+    _le_rule("bank_loans_le_liabilities", "bank_loans_outstanding", "total_liabilities",
+             "银行借款余额不得超过负债总额", "bank loans outstanding must not exceed total liabilities"),
+    _le_rule("round_amount_le_equity_total", "latest_round_amount", "equity_raised_total",
+             "最近一轮融资金额不得超过累计股权融资额", "the latest round's amount must not exceed total equity raised"),
+)
+
+
 def _document_rules(schema: dict[str, Any]) -> None:
     """JSON Schema (OpenAPI) of FirmProfile: the credit-code format, the date range and the
     cross-field rules, which the validators check but field constraints cannot express."""
@@ -530,6 +572,20 @@ class FirmProfile(BaseModel):
     lender_count: Optional[int] = _pos("lender_count", "授信银行家数", "Number of lenders", "家", "credit", "integer")
     credit_inquiries_6m: Optional[int] = _pos("credit_inquiries_6m", "近6个月贷款审批查询次数",
                                               "Credit inquiries, 6 months", "次", "credit", "integer")
+    # credit capacity and product sizing (domain brief §3, §5): facts that replace guesses in the limit
+    own_funds: Optional[float] = _pos("own_funds", "自有资金", "Own funds put into working capital", "万元",
+                                      "financials", note_zh="企业自有投入的营运资金",
+                                      note_en="the firm's own contribution to working capital")
+    bank_loans_outstanding: Optional[float] = _pos("bank_loans_outstanding", "银行借款余额",
+                                                   "Bank loans outstanding", "万元", "credit",
+                                                   note_zh="不超过负债总额", note_en="at most total liabilities")
+    ip_appraised_value: Optional[float] = _pos("ip_appraised_value", "知识产权评估价值",
+                                               "Appraised value of pledgeable patents", "万元", "ip")
+    latest_round_amount: Optional[float] = _pos("latest_round_amount", "最近一轮融资金额",
+                                                "Amount of the latest funding round", "万元", "capital",
+                                                note_zh="不超过累计股权融资额", note_en="at most total equity raised")
+    conversion_contract_value: Optional[float] = _pos("conversion_contract_value", "科技成果转化合同金额",
+                                                      "Technology-conversion contract value", "万元", "rd")
     # request
     requested_amount: Optional[float] = _pos("requested_amount", "申请金额", "Requested amount", "万元", "request")
     tenor_months: Optional[int] = _f("tenor_months", "申请期限(月)", "Requested tenor", "月", "request", "integer",
@@ -745,6 +801,8 @@ def _startup() -> dict[str, Any]:
         "lawsuits_defendant_3y": 0, "lawsuit_amount_3y": 0.0, "enforcement_listed": False,
         "admin_penalties_3y": 0, "abnormal_operation_listed": False, "guarantees_outstanding": 0.0,
         "lender_count": 1, "credit_inquiries_6m": 2,
+        "own_funds": 800.0, "bank_loans_outstanding": 150.0, "ip_appraised_value": None,
+        "latest_round_amount": 3000.0, "conversion_contract_value": None,
         "requested_amount": 500.0, "tenor_months": 12, "security_type": "credit",
     }
 
@@ -776,6 +834,8 @@ def _growth() -> dict[str, Any]:
         "lawsuits_defendant_3y": 1, "lawsuit_amount_3y": 35.0, "enforcement_listed": False,
         "admin_penalties_3y": 0, "abnormal_operation_listed": False, "guarantees_outstanding": 0.0,
         "lender_count": 3, "credit_inquiries_6m": 3,
+        "own_funds": 900.0, "bank_loans_outstanding": 1800.0, "ip_appraised_value": 1400.0,
+        "latest_round_amount": 8000.0, "conversion_contract_value": 600.0,
         "requested_amount": 1500.0, "tenor_months": 24, "security_type": "ip_pledge",
     }
 
@@ -807,5 +867,7 @@ def _mature() -> dict[str, Any]:
         "lawsuits_defendant_3y": 2, "lawsuit_amount_3y": 120.0, "enforcement_listed": False,
         "admin_penalties_3y": 0, "abnormal_operation_listed": False, "guarantees_outstanding": 1500.0,
         "lender_count": 5, "credit_inquiries_6m": 2,
+        "own_funds": 6000.0, "bank_loans_outstanding": 9000.0, "ip_appraised_value": 6000.0,
+        "latest_round_amount": 15000.0, "conversion_contract_value": 1200.0,
         "requested_amount": 6000.0, "tenor_months": 36, "security_type": "credit",
     }

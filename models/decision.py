@@ -1,9 +1,11 @@
-"""Credit recommendation per firm: decision, limit with its arithmetic, products, joint-loan split.
+"""Credit recommendation per firm: segment, decision, limit with its arithmetic, products, joint-loan split.
 
 Vectorised over a ScoreBatch and the clean frame it was scored from; every figure is produced by
 a rule of the policy file and the record lists those rules (domain brief §5). Money in 万元.
-`Scorer` attaches one to every batch it scores: `ScoreBatch.columns()` appends
-RECOMMENDATION_COLUMNS and `ScoreBatch.record(i)` adds the `recommendation` object.
+Order of the checks: the product segment (科技型中小企业 size test and the bank's own rules), then
+knock-outs (facts of the credit record), then the grade bands, then the limit. `Scorer` attaches a
+recommendation to every batch it scores: `ScoreBatch.columns()` appends RECOMMENDATION_COLUMNS and
+`ScoreBatch.record(i)` adds the `recommendation` object.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from models.knockouts import knockout_matrix
 from models.policy import Policy
 from models.rules import Columns, columns_of, isin, positions, rule_columns
 from models.scaling import GRADES
@@ -24,16 +27,35 @@ if TYPE_CHECKING:  # scoring attaches recommendations to its batches, so it impo
 
 # The limit's arithmetic as numbers: limit = min(limit_basis_amount × grade_factor, limit_cap) rounded down.
 RECOMMENDATION_COLUMNS: tuple[str, ...] = (
-    "decision", "decision_rule", "limit", "limit_basis", "limit_basis_amount", "grade_factor", "limit_cap",
-    "limit_cap_rule", "products", "joint_loan_banks", "joint_loan_shares", "policy_version",
+    "decision", "decision_rule", "segment_rules", "limit", "limit_basis", "limit_basis_amount", "grade_factor",
+    "limit_cap", "limit_cap_rule", "limit_assumptions", "products", "product_limits", "joint_loan_banks",
+    "joint_loan_shares", "joint_loan_reason", "policy_version",
 )
-_MONEY_FIELDS = ("revenue_y0", "revenue_y1", "net_profit_y0", "cash", "total_liabilities",
-                 "equity_raised_2y", "qualification_tier")
+_MONEY_FIELDS = ("revenue_y0", "revenue_y1", "net_profit_y0", "total_liabilities", "equity_raised_2y",
+                 "qualification_tier", "own_funds", "bank_loans_outstanding", "lender_count", "ip_appraised_value",
+                 "invention_patents_granted", "latest_round_amount", "conversion_contract_value", "gov_grants_3y")
 _BASIS_TEXT = {
     "working_capital": ("营运资金测算", "working-capital need"),
     "revenue_share": ("营业收入比例", "share of revenue"),
     "equity": ("近两年股权融资比例", "share of equity raised in 2 years"),
+    "ip_pledge": ("知识产权质押价值", "IP-pledge value"),
+    "tech_transfer": ("科技成果转化合同(或补助)比例", "share of the technology-conversion contract (or grants)"),
     "none": ("无测算基础", "no basis"),
+}
+# Conservative bases used when a fact is not given: said in the answer (code, 中文, English).
+_ASSUMPTIONS = {
+    "own_funds": ("未提供自有资金：按营运资金需求的 {:g}% 视为企业自筹",
+                  "own funds not given: the firm is taken to fund {:g}% of its need itself"),
+    "loans_share": ("未提供银行借款余额：按营运资金需求的 {:g}% 计(不超过负债总额)",
+                    "bank loans outstanding not given: taken as {:g}% of the need (at most the liabilities)"),
+    "loans_none": ("未提供银行借款余额，授信银行家数为0：按0计",
+                   "bank loans outstanding not given and no lender reported: taken as 0"),
+    "ip_proxy": ("未提供知识产权评估价值：按每件发明专利 {:g} 万元估算(最多 {:d} 件)",
+                 "no IP appraisal given: {:g} 万元 per granted invention patent as a proxy (at most {:d})"),
+    "round_proxy": ("未提供最近一轮融资金额：按近两年股权融资额的 {:g}% 计",
+                    "latest round's amount not given: taken as {:g}% of the equity raised in 2 years"),
+    "grants_proxy": ("未提供成果转化合同金额：按近三年政府科技补助计",
+                     "no conversion contract value given: the 3-year government grants are used"),
 }
 
 
@@ -42,36 +64,138 @@ def _nz(x: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(x), 0.0, x)
 
 
-@dataclass
-class Recommendations:
-    """Row-aligned recommendation arrays for n firms, with the policy that produced them."""
+def _pos(x: np.ndarray) -> np.ndarray:
+    """Amount where positive, else 0 (NaN included)."""
+    return np.where(x > 0, x, 0.0)
 
-    policy: Policy
-    # The batch's stages and grades, not the batch: it holds these recommendations, and a cycle
-    # between the two would leave every scored batch for the garbage collector to free.
-    stage: np.ndarray
-    grade: np.ndarray
-    decision: np.ndarray
-    decision_rule: np.ndarray
-    basis: np.ndarray
+
+@dataclass
+class Bases:
+    """Every basis a limit can be sized on, row-aligned (万元, 0 when the basis does not apply)."""
+
     revenue: np.ndarray
     net_margin: np.ndarray
     growth: np.ndarray
     growth_observed: np.ndarray  # bool: last year's growth was used (else the policy default)
     need: np.ndarray
     own_funds: np.ndarray
+    own_given: np.ndarray
     existing_loans: np.ndarray
+    loans_given: np.ndarray
+    no_lender: np.ndarray
+    working_capital: np.ndarray
+    formula_ok: np.ndarray
     equity_2y: np.ndarray
+    revenue_share: np.ndarray     # by stage: startup.revenue_share or working_capital.share_of_revenue_fallback
+    ip_value: np.ndarray
+    ip_proxy: np.ndarray          # bool: per-patent proxy used
+    ip_pledge: np.ndarray
+    conversion_value: np.ndarray
+    grants_proxy: np.ndarray      # bool: grants used for lack of a contract
+    tech_transfer: np.ndarray
+    round_amount: np.ndarray
+    round_proxy: np.ndarray       # bool: the 2-year equity stood in for the round's amount
+    round_share: np.ndarray
+
+
+def _bases(cols: dict[str, np.ndarray], startup: np.ndarray, policy: Policy) -> Bases:
+    """Working-capital need with its deductions, and the alternative bases (vectorised)."""
+    wc, sz = policy.working_capital, policy.sizing
+    revenue, revenue_1 = cols["revenue_y0"], cols["revenue_y1"]
+    with np.errstate(all="ignore"):
+        margin = np.where(revenue > 0, cols["net_profit_y0"] / revenue, np.nan)
+        observed = np.where(revenue_1 > 0, revenue / revenue_1 - 1.0, np.nan)
+    growth_observed = wc.use_observed_growth & ~np.isnan(observed)
+    growth = np.where(growth_observed, np.clip(observed, 0.0, wc.expected_growth_max), wc.expected_growth_default)
+    margin_used = np.clip(margin, 0.0, 0.99)  # a loss adds no need; a margin of 1 would zero it
+    need = revenue * (1.0 - margin_used) * (1.0 + growth) / (wc.turnover_default or np.nan)
+    need0 = _nz(need)
+    own_given = ~np.isnan(cols["own_funds"])
+    own = np.where(own_given, cols["own_funds"], need0 * wc.own_funds_share_of_need)
+    loans_given = ~np.isnan(cols["bank_loans_outstanding"])
+    no_lender = cols["lender_count"] == 0
+    liabilities = np.where(np.isnan(cols["total_liabilities"]), np.inf, cols["total_liabilities"])
+    estimate = np.minimum(need0 * wc.existing_loans_share_of_need, liabilities)
+    loans = np.where(loans_given, cols["bank_loans_outstanding"], np.where(no_lender, 0.0, estimate))
+    formula_ok = (revenue > 0) & ~np.isnan(need)
+    share = np.where(startup, policy.startup.revenue_share, wc.share_of_revenue_fallback)
+
+    granted = cols["invention_patents_granted"]
+    appraised = cols["ip_appraised_value"]
+    ip_proxy = np.isnan(appraised) & (granted >= 1)
+    ip_value = np.where(~np.isnan(appraised), appraised,
+                        np.where(ip_proxy, np.minimum(_nz(granted), sz.ip_proxy_max_patents) * sz.ip_value_per_patent, 0.0))
+    contract = cols["conversion_contract_value"]
+    grants_proxy = ~(contract > 0) & (cols["gov_grants_3y"] > 0)
+    conversion = np.where(contract > 0, contract, np.where(grants_proxy, cols["gov_grants_3y"], 0.0))
+    round_proxy = np.isnan(cols["latest_round_amount"]) & (cols["equity_raised_2y"] > 0)
+    round_amount = np.where(~np.isnan(cols["latest_round_amount"]), cols["latest_round_amount"],
+                            np.where(round_proxy, _nz(cols["equity_raised_2y"]) * sz.round_amount_from_equity_2y, 0.0))
+    return Bases(revenue, margin_used, growth, growth_observed, need0, own, own_given, loans, loans_given,
+                 no_lender, np.maximum(need0 - own - loans, 0.0), formula_ok, cols["equity_raised_2y"],
+                 _pos(revenue) * share, ip_value, ip_proxy, ip_value * sz.ip_pledge_rate, conversion, grants_proxy,
+                 conversion * sz.conversion_share, round_amount, round_proxy, round_amount * sz.round_share)
+
+
+# Categories are computed as small integer codes (cheap comparisons for one firm or a million) and
+# turned into their labels once, by indexing these arrays.
+_BASIS_EQUITY, _BASIS_NONE, _BASIS_WC, _BASIS_REVENUE, _BASIS_IP, _BASIS_TT = range(6)
+_BASIS_NAMES = np.array(["equity", "none", "working_capital", "revenue_share", "ip_pledge", "tech_transfer"],
+                        dtype=object)
+_STAGES = ("startup", "growth", "mature")  # code 3: any other stage (capped as growth)
+_APPROVE, _REFER, _DECLINE, _OUTSIDE = range(4)
+_DECISIONS = np.array(["approve", "refer", "decline", "outside_segment"], dtype=object)
+_JOINT_NONE, _JOINT_FIRST, _JOINT_LIFT, _JOINT_STAR, _JOINT_SPLIT = range(5)
+
+
+def _choose_basis(b: Bases, startup: np.ndarray, equity_share: float) -> tuple[np.ndarray, np.ndarray]:
+    """Basis code and amount: the stage's own basis, else the largest alternative (revenue, IP, tech transfer)."""
+    alternatives = np.stack([np.where(startup, b.revenue_share, 0.0), b.ip_pledge, b.tech_transfer], axis=1)
+    best = np.argmax(alternatives, axis=1)
+    best_amount = alternatives[np.arange(len(best)), best]
+    alt_code = np.where(best_amount > 0, np.array([_BASIS_REVENUE, _BASIS_IP, _BASIS_TT])[best], _BASIS_NONE)
+    own = np.where(startup, np.where(b.equity_2y > 0, _BASIS_EQUITY, -1),
+                   np.where(b.formula_ok, _BASIS_WC, np.where(b.revenue > 0, _BASIS_REVENUE, -1)))
+    code = np.where(own >= 0, own, alt_code)
+    amount = np.select([code == _BASIS_EQUITY, code == _BASIS_WC, code == _BASIS_REVENUE, code == _BASIS_IP,
+                        code == _BASIS_TT],
+                       [_nz(b.equity_2y) * equity_share, b.working_capital, b.revenue_share, b.ip_pledge, b.tech_transfer], 0.0)
+    return code, amount
+
+
+@dataclass
+class Recommendations:
+    """Row-aligned recommendation arrays for n firms, with the policy that produced them."""
+
+    policy: Policy
+    # The stages and grades the limits used, not the batch: it holds these recommendations, and a cycle
+    # between the two would leave every scored batch for the garbage collector to free.
+    stage: np.ndarray
+    grade: np.ndarray
+    decision: np.ndarray
+    decision_rule: np.ndarray
+    segment: np.ndarray   # (n, len(policy.segment)) bool: segment rules the firm falls foul of
+    segment_values: dict[str, np.ndarray]
+    basis: np.ndarray
+    b: Bases
+    equity_share: float
     base: np.ndarray
     factor: np.ndarray
     after_factor: np.ndarray
-    cap: np.ndarray
+    single_cap: np.ndarray
+    joint_cap: np.ndarray
+    cap: np.ndarray       # the cap in effect (joint cap for a joint loan)
     star: np.ndarray
     limit: np.ndarray
     products: np.ndarray  # (n, len(policy.products) + 1) bool; last column = joint loan
+    product_limits: np.ndarray  # (n, len(policy.products) + 1) 万元, 0 where not listed
+    product_bases: np.ndarray   # (n, len(policy.products)) the amount each product is sized on
+    product_caps: np.ndarray
     product_hits: list[np.ndarray]  # per product (n, conditions) bool: which conditions held
     rule_values: dict[str, np.ndarray]  # the values the product conditions read (shown beside each rule)
     banks: np.ndarray
+    joint_kind: np.ndarray
+    first_loan: np.ndarray
 
     def __len__(self) -> int:
         return len(self.limit)
@@ -80,30 +204,85 @@ class Recommendations:
     def product_codes(self) -> list[str]:
         return [p.code for p in self.policy.products] + [self.policy.joint_loan.code]
 
+    def _joined(self, mask: np.ndarray, labels: list[str], values: np.ndarray | None = None) -> np.ndarray:
+        """Per row, the labels whose column of `mask` holds, ';'-joined (with `:value` when given)."""
+        out = np.full(len(self), "", dtype=object)
+        for k, label in enumerate(labels):
+            hit = mask[:, k]
+            if not hit.any():
+                continue
+            if values is None:
+                cell = np.full(hit.sum(), label, dtype=object)
+            else:  # a comprehension over the listed rows formats faster than numpy's string ops
+                cell = np.array([f"{label}:{v:g}" for v in values[hit, k].tolist()], dtype=object)
+            out[hit] = np.where(out[hit] == "", cell, out[hit] + ";" + cell)
+        return out
+
+    def assumption_codes(self) -> np.ndarray:
+        """Per row, the ';'-joined codes of the conservative bases used (see _ASSUMPTIONS)."""
+        return self._assumption_cells
+
+    @cached_property
+    def _assumption_cells(self) -> np.ndarray:
+        b = self.b
+        uses_wc = self.basis == "working_capital"
+        flags = np.stack([uses_wc & ~b.own_given, uses_wc & ~b.loans_given & ~b.no_lender,
+                          uses_wc & ~b.loans_given & b.no_lender, b.ip_proxy & self.product_limits_any("ip_pledge"),
+                          b.round_proxy & self.product_limits_any("round_share"),
+                          b.grants_proxy & self.product_limits_any("conversion")], axis=1)
+        flags[:, 3] |= (self.basis == "ip_pledge") & b.ip_proxy
+        flags[:, 5] |= (self.basis == "tech_transfer") & b.grants_proxy
+        return self._joined(flags, list(_ASSUMPTIONS))
+
+    def product_limits_any(self, sizing: str) -> np.ndarray:
+        """Rows where a product sized on `sizing` is listed."""
+        out = np.zeros(len(self), dtype=bool)
+        for p, prod in enumerate(self.policy.products):
+            if prod.sizing == sizing:
+                out |= self.products[:, p]
+        return out
+
     def columns(self) -> dict[str, Any]:
         """RECOMMENDATION_COLUMNS as numpy or Arrow arrays, to append after `ScoreBatch.columns()`."""
-        products = np.full(len(self), "", dtype=object)
-        for p, code in enumerate(self.product_codes()):
-            hit = self.products[:, p]
-            products[hit] = np.where(products[hit] == "", code, products[hit] + ";" + code)
+        codes = self.product_codes()
         shares = np.full(len(self), "", dtype=object)
+        reasons = np.full(len(self), "", dtype=object)
         for i in np.flatnonzero(self.banks >= 2):  # joint loans only: a few rows
             shares[i] = ";".join(f"{s:g}" for s in self.shares(i))
+            reasons[i] = self._joint_reason(i)[1]
         text = partial(pa.array, type=pa.string())
         return {
             "decision": text(self.decision),
             "decision_rule": text(self.decision_rule),
+            "segment_rules": text(self._joined(self.segment, [r.code for r in self.policy.segment])),
             "limit": self.limit,
             "limit_basis": text(self.basis),
             "limit_basis_amount": np.round(self.base, 2),
             "grade_factor": self.factor,
             "limit_cap": self.cap,
-            "limit_cap_rule": text(np.where(self.star, "star.cap", "caps." + self.stage.astype(object))),
-            "products": text(products),
+            "limit_cap_rule": text(self._cap_rules()),
+            "limit_assumptions": text(self.assumption_codes()),
+            "products": text(self._joined(self.products, codes)),
+            "product_limits": text(self._joined(self.products, codes, self.product_limits)),
             "joint_loan_banks": self.banks,
             "joint_loan_shares": text(shares),
+            "joint_loan_reason": text(reasons),
             "policy_version": pa.repeat(pa.scalar(self.policy.policy_version, pa.string()), len(self)),
         }
+
+    def _cap_rules(self) -> np.ndarray:
+        """The policy key of each row's cap (computed once per batch: records read it row by row)."""
+        return self._cap_rule_cells
+
+    @cached_property
+    def _cap_rule_cells(self) -> np.ndarray:
+        """The policy key of each row's cap, picked from a small table (single / joint / star × stage)."""
+        table = np.array([[f"caps.{s}" for s in _STAGES] + ["caps.growth"],
+                          [f"joint_loan.caps.{s}" for s in _STAGES] + ["joint_loan.caps.growth"],
+                          ["star.cap"] * 4], dtype=object)
+        joint = self.banks >= 2
+        kind = np.where(joint & self.star, 2, np.where(joint, 1, 0))
+        return table[kind, positions(self.stage, _STAGES)]
 
     # ---------------------------------------------------------------- API
     def shares(self, i: int) -> list[float]:
@@ -123,35 +302,61 @@ class Recommendations:
         return {
             "decision": self.decision[i],
             "decision_rule": self.decision_rule[i],
+            "segment": self.segment_of(i),
             "limit": float(self.limit[i]),
             "unit": "万元",
             "limit_basis": self.basis[i],
             "limit_basis_zh": zh,
             "limit_basis_en": en,
             "limit_steps": self.steps(i),
+            "assumptions": self.assumptions(i),
             "products": self.products_of(i),
             "joint_loan": self._joint(i),
             "policy_version": pol.policy_version,
             "policy_fingerprint": pol.fingerprint,
         }
 
+    def segment_of(self, i: int) -> list[dict[str, Any]]:
+        """The segment rules firm i falls foul of, each with the firm's values."""
+        out = []
+        for k, rule in enumerate(self.policy.segment):
+            if self.segment[i, k]:
+                values = {c.field: _value(self.segment_values[c.field].item(i)) for c in rule.any_of}
+                out.append({"code": rule.code, "rule": rule.rule, "text_zh": rule.text_zh, "text_en": rule.text_en,
+                            "values": values})
+        return out
+
+    def assumptions(self, i: int) -> list[dict[str, str]]:
+        """The conservative bases used for firm i because a fact was not given (code, 中文, English)."""
+        wc, sz = self.policy.working_capital, self.policy.sizing
+        args = {"own_funds": (wc.own_funds_share_of_need * 100,), "loans_share": (wc.existing_loans_share_of_need * 100,),
+                "loans_none": (), "ip_proxy": (sz.ip_value_per_patent, sz.ip_proxy_max_patents),
+                "round_proxy": (sz.round_amount_from_equity_2y * 100,), "grants_proxy": ()}
+        codes = [c for c in self.assumption_codes()[i].split(";") if c]
+        return [{"code": c, "text_zh": _ASSUMPTIONS[c][0].format(*args[c]), "text_en": _ASSUMPTIONS[c][1].format(*args[c])}
+                for c in codes]
+
     @cached_property
     def _rule_texts(self) -> dict[str, str]:
         """The steps' rule texts that depend on the policy only, formatted once per batch."""
-        pol, wc = self.policy, self.policy.working_capital
+        pol, wc, sz = self.policy, self.policy.working_capital, self.policy.sizing
         return {
             "growth": "revenue_y0 / revenue_y1 − 1, clipped to [0, %g]" % wc.expected_growth_max,
-            "own_funds": f"cash × {wc.own_funds_cash_share:g} (missing → 0)",
-            "existing_loans": f"total_liabilities × {wc.existing_loans_liabilities_share:g} (missing → 0)",
-            "revenue_share": f"revenue × {wc.share_of_revenue_fallback:g} (no net profit or no turnover for the formula)",
-            "equity": f"equity_raised_2y × {pol.startup.equity_share:g}",
-            "star": f"star firm (grade {pol.star.min_grade} or better, tier in {', '.join(pol.star.tiers)}): star.cap",
+            "own_funds": "own_funds (profile)",
+            "own_funds_assumed": f"not given: need × working_capital.own_funds_share_of_need {wc.own_funds_share_of_need:g}",
+            "loans": "bank_loans_outstanding (profile)",
+            "loans_assumed": f"not given: min(need × working_capital.existing_loans_share_of_need "
+                             f"{wc.existing_loans_share_of_need:g}, total_liabilities)",
+            "loans_none": "not given and lender_count = 0: 0",
+            "equity": f"equity_raised_2y × startup.equity_share {pol.startup.equity_share:g}",
+            "ip_pledge": f"IP value × sizing.ip_pledge_rate {sz.ip_pledge_rate:g}",
+            "tech_transfer": f"conversion contract (or 3-year grants) × sizing.conversion_share {sz.conversion_share:g}",
             "limit": f"min(amount, cap) rounded down to {pol.limit.round_down_to:g}",
         }
 
     def steps(self, i: int) -> list[dict[str, Any]]:
         """The arithmetic of firm i's limit, one step per line, in the order it was computed."""
-        wc, texts = self.policy.working_capital, self._rule_texts
+        texts, b = self._rule_texts, self.b
         out: list[dict[str, Any]] = []
 
         def add(key: str, en: str, zh: str, value: float, rule: str) -> None:
@@ -161,63 +366,118 @@ class Recommendations:
 
         basis = self.basis[i]
         if basis == "working_capital":
-            growth_rule = texts["growth"] if self.growth_observed.item(i) else "policy expected_growth_default"
-            add("revenue", "Revenue, latest year", "上年度营业收入", self.revenue.item(i), "revenue_y0")
-            add("net_margin", "Net margin", "销售利润率", self.net_margin.item(i), "net_profit_y0 / revenue_y0, floored at 0")
-            add("expected_growth", "Expected revenue growth", "预计销售收入增长率", self.growth.item(i), growth_rule)
-            add("turnover", "Working-capital turnover", "营运资金周转次数", wc.turnover_default or np.nan,
-                "policy working_capital.turnover_default")
-            add("working_capital_need", "Working-capital need", "营运资金量", self.need.item(i),
+            growth_rule = texts["growth"] if b.growth_observed.item(i) else "policy expected_growth_default"
+            add("revenue", "Revenue, latest year", "上年度营业收入", b.revenue.item(i), "revenue_y0")
+            add("net_margin", "Net margin", "销售利润率", b.net_margin.item(i), "net_profit_y0 / revenue_y0, floored at 0")
+            add("expected_growth", "Expected revenue growth", "预计销售收入增长率", b.growth.item(i), growth_rule)
+            add("turnover", "Working-capital turnover", "营运资金周转次数",
+                self.policy.working_capital.turnover_default or np.nan, "policy working_capital.turnover_default")
+            add("working_capital_need", "Working-capital need", "营运资金量", b.need.item(i),
                 "revenue × (1 − net margin) × (1 + expected growth) / turnover")
-            add("own_funds", "Less own funds", "减：自有资金", -self.own_funds.item(i), texts["own_funds"])
-            add("existing_loans", "Less existing loans", "减：现有流动资金贷款", -self.existing_loans.item(i),
-                texts["existing_loans"])
+            add("own_funds", "Less own funds", "减：自有资金", -b.own_funds.item(i),
+                texts["own_funds"] if b.own_given.item(i) else texts["own_funds_assumed"])
+            loans_rule = texts["loans"] if b.loans_given.item(i) else texts["loans_none"] if b.no_lender.item(i) \
+                else texts["loans_assumed"]
+            add("existing_loans", "Less existing bank loans", "减：现有银行借款", -b.existing_loans.item(i), loans_rule)
             add("basis", "Limit basis", "测算基础", self.base.item(i), "need − own funds − existing loans, floored at 0")
         elif basis == "revenue_share":
-            add("revenue", "Revenue, latest year", "上年度营业收入", self.revenue.item(i), "revenue_y0")
-            add("basis", "Limit basis", "测算基础", self.base.item(i), texts["revenue_share"])
+            share = self.policy.startup.revenue_share if self.stage[i] == "startup" \
+                else self.policy.working_capital.share_of_revenue_fallback
+            add("revenue", "Revenue, latest year", "上年度营业收入", b.revenue.item(i), "revenue_y0")
+            add("basis", "Limit basis", "测算基础", self.base.item(i), f"revenue × {share:g}")
         elif basis == "equity":
-            add("equity_raised_2y", "Equity raised in 2 years", "近两年股权融资额", self.equity_2y.item(i), "equity_raised_2y")
+            add("equity_raised_2y", "Equity raised in 2 years", "近两年股权融资额", b.equity_2y.item(i), "equity_raised_2y")
             add("basis", "Limit basis", "测算基础", self.base.item(i), texts["equity"])
+        elif basis == "ip_pledge":
+            add("ip_value", "IP value", "知识产权价值", b.ip_value.item(i),
+                "per-patent proxy" if b.ip_proxy.item(i) else "ip_appraised_value")
+            add("basis", "Limit basis", "测算基础", self.base.item(i), texts["ip_pledge"])
+        elif basis == "tech_transfer":
+            add("conversion_value", "Conversion contract value", "成果转化合同金额", b.conversion_value.item(i),
+                "gov_grants_3y" if b.grants_proxy.item(i) else "conversion_contract_value")
+            add("basis", "Limit basis", "测算基础", self.base.item(i), texts["tech_transfer"])
         else:
-            why = "no equity raised in 2 years" if self.stage[i] == "startup" else "no revenue"
-            add("basis", "Limit basis", "测算基础", 0.0, f"{why}: nothing to lend against")
+            add("basis", "Limit basis", "测算基础", 0.0,
+                "no revenue, recent equity, patents or conversion contract: nothing to lend against")
         add("grade_factor", "Grade factor", "评级系数", self.factor.item(i), f"grade_factors.{self.grade[i]}")
         after, cap = self.after_factor.item(i), self.cap.item(i)
         add("after_grade_factor", "Basis × grade factor", "测算基础×评级系数", after, "basis × grade factor")
-        cap_rule = texts["star"] if self.star.item(i) else f"caps.{self.stage[i]}"
-        add("cap", "Cap", "上限", cap, cap_rule + (" — applied" if after > cap else " — not binding"))
-        if self.decision[i] == "decline":
-            add("limit", "Limit", "建议额度", 0.0, "declined: no limit")
+        add("cap", "Cap", "上限", cap, self._cap_rules()[i] + (" — applied" if after > cap else " — not binding"))
+        if self.decision[i] in ("decline", "outside_segment"):
+            add("limit", "Limit", "建议额度", 0.0, f"{self.decision[i]}: no limit")
         else:
             add("limit", "Limit", "建议额度", self.limit.item(i), texts["limit"])
         return out
 
     def products_of(self, i: int) -> list[dict[str, Any]]:
-        """Eligible products of firm i, each with the conditions that made it eligible."""
+        """Listed products of firm i (limit > 0 each), with the conditions that made it eligible and its sizing."""
         out = []
         eligible = self.products[i].tolist()
+        factor = self.factor.item(i)
         for p, prod in enumerate(self.policy.products):
             if not eligible[p]:
                 continue
             hits = self.product_hits[p][i].tolist()
             held = [f"{c.description} (firm: {_show(self.rule_values[c.field].item(i))})"
                     for c, hit in zip(prod.all_of + prod.any_of, hits) if hit]
-            out.append({"code": prod.code, "name_zh": prod.name_zh, "name_en": prod.name_en, "rules": held})
+            base = self.product_bases[i, p]
+            if prod.sizing == "limit":
+                sizing = "企业授信额度 / the firm's limit"
+            else:
+                zh, en = _SIZING_TEXT[prod.sizing]
+                cap = self.product_caps[i, p]
+                sizing = (f"{zh} {base:g} × 评级系数 {factor:g}，上限 {cap:g} / "
+                          f"{en} {base:g} × grade factor {factor:g}, cap {cap:g}")
+            out.append({"code": prod.code, "name_zh": prod.name_zh, "name_en": prod.name_en,
+                        "limit": float(self.product_limits[i, p]), "sizing": sizing, "rules": held})
         if eligible[-1]:
             jl = self.policy.joint_loan
+            zh, en = self._joint_reason(i)
             out.append({"code": jl.code, "name_zh": jl.name_zh, "name_en": jl.name_en,
-                        "rules": [f"limit {self.limit.item(i):g} > joint_loan.single_bank_appetite {jl.single_bank_appetite:g}"]})
+                        "limit": float(self.limit[i]), "sizing": "企业授信额度，多家银行分担 / the firm's limit, shared by banks",
+                        "rules": [f"{zh} / {en}"]})
         return out
+
+    def _joint_reason(self, i: int) -> tuple[str, str]:
+        """Why the limit is shared, in Chinese and English."""
+        jl, kind = self.policy.joint_loan, int(self.joint_kind[i])
+        banks, appetite = int(self.banks[i]), jl.single_bank_appetite
+        single, joint, after = self.single_cap.item(i), self.joint_cap.item(i), self.after_factor.item(i)
+        if kind == _JOINT_FIRST:
+            return (f"初创企业联合首贷(首贷难)：额度需求 {after:g} 超过单一银行上限 {single:g}，由 {banks} 家银行按份额共担风险，"
+                    f"联合贷上限 {joint:g}",
+                    f"joint first loan for a startup: the need {after:g} exceeds the single-bank cap {single:g}; "
+                    f"{banks} banks share the risk by share, joint cap {joint:g}")
+        if kind == _JOINT_STAR:
+            return (f"明星项目(评级与资质达标)：额度需求 {after:g} 超过单一银行上限 {single:g}，联合贷上限 {joint:g}，"
+                    f"每家银行不超过 {appetite:g}，共 {banks} 家",
+                    f"star project: the need {after:g} exceeds the single-bank cap {single:g}; joint cap {joint:g}, "
+                    f"each bank at most its appetite {appetite:g}: {banks} banks")
+        if kind == _JOINT_LIFT:
+            return (f"联合贷提高上限：额度需求 {after:g} 超过单一银行上限 {single:g}，联合贷上限 {joint:g}，"
+                    f"每家银行不超过 {appetite:g}，共 {banks} 家",
+                    f"joint loan lifts the cap: the need {after:g} exceeds the single-bank cap {single:g}; joint cap "
+                    f"{joint:g}, each bank at most its appetite {appetite:g}: {banks} banks")
+        return (f"额度 {self.limit.item(i):g} 超过单一银行风险偏好 {appetite:g}，由 {banks} 家银行分担",
+                f"the limit {self.limit.item(i):g} exceeds one bank's appetite {appetite:g}: shared by {banks} banks")
 
     def _joint(self, i: int) -> dict[str, Any] | None:
         shares = self.shares(i)
         if not shares:
             return None
         total = float(self.limit[i])
-        return {"banks": len(shares), "single_bank_appetite": self.policy.joint_loan.single_bank_appetite,
+        zh, en = self._joint_reason(i)
+        kind = ("none", "first_loan", "cap_lift", "star", "appetite_split")[int(self.joint_kind[i])]
+        return {"banks": len(shares), "kind": kind, "single_bank_appetite": self.policy.joint_loan.single_bank_appetite,
+                "single_bank_cap": float(self.single_cap[i]), "joint_cap": float(self.joint_cap[i]),
+                "reason_zh": zh, "reason_en": en,
                 "shares": [{"bank": b + 1, "role": "lead" if b == 0 else "participant", "amount": s,
                             "share": round(s / total, 4)} for b, s in enumerate(shares)]}
+
+
+_SIZING_TEXT = {"ip_pledge": ("知识产权价值×质押率 =", "IP value × pledge rate ="),
+                "conversion": ("成果转化合同(或补助)×比例 =", "conversion contract (or grants) × share ="),
+                "round_share": ("最近一轮融资×比例 =", "latest round × round share =")}
 
 
 def _show(v: Any) -> str:
@@ -227,111 +487,139 @@ def _show(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, (float, np.floating)) else str(v)
 
 
-# Categories are computed as small integer codes (cheap comparisons for one firm or a million) and
-# turned into their labels once, by indexing these arrays.
-_BASIS_EQUITY, _BASIS_NONE, _BASIS_WC, _BASIS_REVENUE = range(4)
-_BASIS_NAMES = np.array(["equity", "none", "working_capital", "revenue_share"], dtype=object)
-_STAGES = ("startup", "growth", "mature")  # code 3: any other stage (capped as growth)
-_APPROVE, _REFER, _DECLINE = range(3)
-_DECISIONS = np.array(["approve", "refer", "decline"], dtype=object)
+def _value(v: Any) -> Any:
+    """A value for JSON: NaN → None, whole floats stay floats."""
+    if v is None or (isinstance(v, float) and v != v):
+        return None
+    return float(v) if isinstance(v, (float, np.floating, int, np.integer)) and not isinstance(v, bool) else v
 
 
-def recommend(batch: ScoreBatch, clean: Columns, policy: Policy) -> Recommendations:
-    """Decision, limit, products and joint-loan split for every scored firm.
+def recommend(batch: ScoreBatch, clean: Columns, policy: Policy, stage: np.ndarray | None = None) -> Recommendations:
+    """Segment, decision, limit, products and joint-loan split for every scored firm.
 
     `clean` is the clean frame the batch was scored from (aligned by index) or its column mapping.
+    `stage` (optional) is the stage the caps and bases use (e.g. a stricter effective stage); the
+    batch's own stage otherwise.
     """
     if isinstance(clean, pd.DataFrame) and not clean.index.equals(batch.index):
         clean = clean.loc[batch.index]
+    if stage is None:  # a declared stage the data contradicts: the stricter of the two sets basis and cap
+        stage = batch.stage if batch.stages is None else batch.stages.limit_stage
+    stage = np.asarray(stage, dtype=object)
     cols = columns_of(clean, _MONEY_FIELDS)
-    wc = policy.working_capital
     grade_idx = positions(batch.grade, GRADES)  # best 0; len(GRADES) for an unknown grade
-    # A declared stage the data contradicts: the stricter of the two sets the basis and cap (issue 14).
-    limit_stage = batch.stage if batch.stages is None else batch.stages.limit_stage
-    stage_idx = positions(limit_stage, _STAGES)
+    stage_idx = positions(stage, _STAGES)
     startup = stage_idx == 0
-
-    revenue, revenue_1 = cols["revenue_y0"], cols["revenue_y1"]
-    with np.errstate(all="ignore"):
-        margin = np.where(revenue > 0, cols["net_profit_y0"] / revenue, np.nan)
-        observed = np.where(revenue_1 > 0, revenue / revenue_1 - 1.0, np.nan)
-    growth_observed = wc.use_observed_growth & ~np.isnan(observed)
-    growth = np.where(growth_observed, np.clip(observed, 0.0, wc.expected_growth_max), wc.expected_growth_default)
-    margin_used = np.clip(margin, 0.0, 0.99)  # a loss adds no need; a margin of 1 would zero it
-    turnover = wc.turnover_default or np.nan
-    need = revenue * (1.0 - margin_used) * (1.0 + growth) / turnover
-    own = _nz(cols["cash"]) * wc.own_funds_cash_share
-    loans = _nz(cols["total_liabilities"]) * wc.existing_loans_liabilities_share
-    has_revenue = revenue > 0
-    formula_ok = has_revenue & ~np.isnan(need)
-    equity = cols["equity_raised_2y"]
-    basis_code = np.where(startup, np.where(equity > 0, _BASIS_EQUITY, _BASIS_NONE),
-                          np.where(formula_ok, _BASIS_WC, np.where(has_revenue, _BASIS_REVENUE, _BASIS_NONE)))
-    base = np.where(basis_code == _BASIS_EQUITY, _nz(equity) * policy.startup.equity_share,
-                    np.where(basis_code == _BASIS_WC, np.maximum(_nz(need) - own - loans, 0.0),
-                             np.where(basis_code == _BASIS_REVENUE, _nz(revenue) * wc.share_of_revenue_fallback, 0.0)))
-    basis = _BASIS_NAMES[basis_code]
+    b = _bases(cols, startup, policy)
+    basis_code, base = _choose_basis(b, startup, policy.startup.equity_share)
     factor = policy.grade_factors.at(grade_idx)
     after = base * factor
-    star_tier = isin(cols["qualification_tier"], tuple(policy.star.tiers))
-    star = (grade_idx <= GRADES.index(policy.star.min_grade)) & star_tier
-    caps = policy.caps
-    stage_cap = np.array([caps.startup, caps.growth, caps.mature, caps.growth])[stage_idx]
-    cap = np.where(star, policy.star.cap, stage_cap)
+    star = (grade_idx <= GRADES.index(policy.star.min_grade)) & isin(cols["qualification_tier"], tuple(policy.star.tiers))
+    caps, jl = policy.caps, policy.joint_loan
+    single_cap = np.array([caps.startup, caps.growth, caps.mature, caps.growth])[stage_idx]
+    joint_cap = np.where(star, policy.star.cap,
+                         np.array([jl.caps.startup, jl.caps.growth, jl.caps.mature, jl.caps.growth])[stage_idx])
     step = policy.limit.round_down_to
-    limit = np.floor(np.minimum(after, cap) / step + 1e-9) * step
+    single = _round_down(np.minimum(after, single_cap), step)
 
-    decision, rule = _decide(batch, grade_idx, limit, basis_code, policy)
-    limit = np.where(decision == "decline", 0.0, limit)
-    products, hits, values = _products(batch, clean, limit, decision, policy)
-    appetite = policy.joint_loan.single_bank_appetite
-    joint = (decision != "decline") & (limit > appetite)
-    products[:, -1] = joint
-    banks = np.where(joint, np.ceil(limit / appetite - 1e-9), 0).astype(np.int64)
-    return Recommendations(policy, limit_stage, batch.grade, decision, rule, basis, revenue, margin_used, growth,
-                           growth_observed, _nz(need), own, loans, equity, base, factor, after, cap, star, limit,
-                           products, hits, values, banks)
+    seg_fields = {c.field for r in policy.segment for c in r.any_of}
+    segment = knockout_matrix(clean, policy.segment)
+    outside = segment.any(axis=1)
+    knocked = batch.knockouts.any(axis=1) if batch.knockouts.size else np.zeros(len(batch), dtype=bool)
+    by_grade = _by_grade(grade_idx, policy)
+    approve = (by_grade == _APPROVE) & ~knocked & ~outside
+
+    first_loan = cols["lender_count"] <= jl.startup_first_loan_max_lenders  # missing is not a first loan
+    above = after > single_cap
+    joint = approve & ((above & (~startup | first_loan)) | (single > jl.single_bank_appetite))
+    limit = np.where(joint, _round_down(np.minimum(after, joint_cap), step), single)
+    joint &= limit > 0
+    kind = np.select([~joint, ~above, startup & ~star, star], [_JOINT_NONE, _JOINT_SPLIT, _JOINT_FIRST, _JOINT_STAR],
+                     _JOINT_LIFT)
+    banks = np.where(joint, np.maximum(jl.min_banks, np.ceil(limit / jl.single_bank_appetite - 1e-9)), 0).astype(np.int64)
+    cap = np.where(joint, joint_cap, single_cap)
+
+    decision, rule = _decide(batch, grade_idx, by_grade, limit, basis_code, knocked, segment, policy)
+    closed = (decision == _DECISIONS[_DECLINE]) | (decision == _DECISIONS[_OUTSIDE])
+    limit = np.where(closed, 0.0, limit)
+    products, hits, values, plimits, pbases, pcaps = _products(batch, clean, limit, cap, factor, b, decision, policy)
+    products[:, -1] = joint & (decision == "approve")
+    plimits[:, -1] = np.where(products[:, -1], limit, 0.0)
+    return Recommendations(policy, stage, batch.grade, decision, rule, segment,
+                           rule_columns(clean, seg_fields), _BASIS_NAMES[basis_code], b, policy.startup.equity_share,
+                           base, factor, after, single_cap, joint_cap, cap, star, limit, products, plimits, pbases,
+                           pcaps, hits, values, banks, kind, first_loan)
 
 
-def _decide(batch: ScoreBatch, grade_idx: np.ndarray, limit: np.ndarray, basis_code: np.ndarray,
-            policy: Policy) -> tuple[np.ndarray, np.ndarray]:
-    """approve / refer / decline with the rule that set it: knock-outs first, then grade bands, then the limit."""
+def _round_down(x: np.ndarray, step: float) -> np.ndarray:
+    return np.floor(x / step + 1e-9) * step
+
+
+def _by_grade(grade_idx: np.ndarray, policy: Policy) -> np.ndarray:
     d = policy.decision
     approve_idx, refer_idx = GRADES.index(d.approve_min_grade), GRADES.index(d.refer_min_grade)
-    knocked = batch.knockouts.any(axis=1) if batch.knockouts.size else np.zeros(len(batch), dtype=bool)
-    by_grade = np.where(grade_idx <= approve_idx, _APPROVE, np.where(grade_idx <= refer_idx, _REFER, _DECLINE))
+    return np.where(grade_idx <= approve_idx, _APPROVE, np.where(grade_idx <= refer_idx, _REFER, _DECLINE))
+
+
+def _decide(batch: ScoreBatch, grade_idx: np.ndarray, by_grade: np.ndarray, limit: np.ndarray,
+            basis_code: np.ndarray, knocked: np.ndarray, segment: np.ndarray,
+            policy: Policy) -> tuple[np.ndarray, np.ndarray]:
+    """Decision with the rule that set it: segment first, then knock-outs, then grade bands, then the limit."""
+    d = policy.decision
+    approve_idx, refer_idx = GRADES.index(d.approve_min_grade), GRADES.index(d.refer_min_grade)
     # The rule text depends on the grade only: one text per grade, picked by index (no per-row formatting).
-    texts = [f"grade {g} at least decision.approve_min_grade {d.approve_min_grade}" if k <= approve_idx else
-             f"grade {g} below {d.approve_min_grade}, at least decision.refer_min_grade {d.refer_min_grade}"
-             if k <= refer_idx else f"grade {g} below decision.refer_min_grade {d.refer_min_grade}"
+    texts = [f"评级 {g} 不低于准入等级 {d.approve_min_grade}：批准 / grade {g} at least decision.approve_min_grade "
+             f"{d.approve_min_grade}" if k <= approve_idx else
+             f"评级 {g} 低于 {d.approve_min_grade}、不低于 {d.refer_min_grade}：转人工审查 / grade {g} below "
+             f"{d.approve_min_grade}, at least decision.refer_min_grade {d.refer_min_grade}"
+             if k <= refer_idx else f"评级 {g} 低于 {d.refer_min_grade}：拒绝 / grade {g} below decision.refer_min_grade "
+                                    f"{d.refer_min_grade}"
              for k, g in enumerate(GRADES)]
-    rule = np.array(texts + ["grade unknown"], dtype=object)[grade_idx]
+    rule = np.array(texts + ["评级未知 / grade unknown"], dtype=object)[grade_idx]
     no_limit = (by_grade == _APPROVE) & (limit <= 0)
-    decision = _DECISIONS[np.where(knocked, _DECLINE, np.where(no_limit, _REFER, by_grade))]
+    code = np.where(knocked, _DECLINE, np.where(no_limit, _REFER, by_grade))
     if no_limit.any():
-        why = np.where(basis_code[no_limit] == _BASIS_NONE, "; but no basis for a limit → refer",
-                       "; but the policy gives a limit of 0 → refer")
+        why = np.where(basis_code[no_limit] == _BASIS_NONE,
+                       "；但无额度测算基础→转人工 / but no basis for a limit → refer",
+                       "；但按政策额度为0→转人工 / but the policy gives a limit of 0 → refer")
         rule[no_limit] = rule[no_limit] + why.astype(object)
     # Too little data in a dimension (models.evidence): refer to collect it, whatever the grade says.
     insufficient = (~knocked & batch.insufficient) if batch.insufficient is not None else np.zeros(len(batch), dtype=bool)
     if insufficient.any():
-        decision[insufficient] = "refer"
-        rule[insufficient] = "refer: insufficient data (dimension coverage below the minimum)"
+        code = np.where(insufficient, _REFER, code)
+        rule[insufficient] = ("资料不足，转人工审查(维度数据覆盖率低于下限) / "
+                              "refer: insufficient data (dimension coverage below the minimum)")
     if knocked.any():
-        rule[knocked] = "knock-out: " + batch.knockout_codes()[knocked]
-    return decision, rule
+        rule[knocked] = "否决项 / knock-out: " + batch.knockout_codes()[knocked]
+    outside = segment.any(axis=1)
+    if outside.any():
+        code = np.where(outside, _OUTSIDE, code)
+        codes = np.full(len(rule), "", dtype=object)
+        for k, r in enumerate(policy.segment):
+            hit = segment[:, k]
+            codes[hit] = np.where(codes[hit] == "", f"{r.code} ({r.rule})", codes[hit] + f"; {r.code} ({r.rule})")
+        rule[outside] = "不属于产品客群(评分仅供参考) / outside the product segment (score for information): " + codes[outside]
+    return _DECISIONS[code], rule
 
 
-def _products(batch: ScoreBatch, clean: Columns, limit: np.ndarray, decision: np.ndarray,
-              policy: Policy) -> tuple[np.ndarray, list[np.ndarray], dict[str, np.ndarray]]:
-    """Eligibility matrix (last column reserved for the joint loan) and per-product condition hits."""
+def _product_basis(sizing: str, b: Bases, limit: np.ndarray) -> np.ndarray:
+    return {"limit": limit, "ip_pledge": b.ip_pledge, "conversion": b.tech_transfer, "round_share": b.round_share}[sizing]
+
+
+def _products(batch: ScoreBatch, clean: Columns, limit: np.ndarray, cap: np.ndarray, factor: np.ndarray, b: Bases,
+              decision: np.ndarray, policy: Policy
+              ) -> tuple[np.ndarray, list[np.ndarray], dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
+    """Eligibility and limit of each product (listed only with a limit > 0; last column: the joint loan)."""
     fields = {c.field for p in policy.products for c in p.all_of + p.any_of}
     cols = rule_columns(clean, fields)
     cols |= {"grade": batch.grade, "score": batch.score, "pd": batch.pd, "stage": batch.stage, "limit": limit}
-    n = len(batch)
-    eligible = np.zeros((n, len(policy.products) + 1), dtype=bool)
+    n, k_products = len(batch), len(policy.products)
+    eligible = np.zeros((n, k_products + 1), dtype=bool)
+    plimits = np.zeros((n, k_products + 1))
+    pbases, pcaps = np.zeros((n, k_products)), np.zeros((n, k_products))
     hits: list[np.ndarray] = []
-    open_ = decision != "decline"
+    open_ = (decision == "approve") | (decision == "refer")
+    step = policy.limit.round_down_to
     for p, prod in enumerate(policy.products):
         conds = prod.all_of + prod.any_of
         m = np.empty((n, len(conds)), dtype=bool)
@@ -339,6 +627,11 @@ def _products(batch: ScoreBatch, clean: Columns, limit: np.ndarray, decision: np
             m[:, j] = c.evaluate(cols)
         k = len(prod.all_of)
         ok = m[:, :k].all(axis=1) & (m[:, k:].any(axis=1) if prod.any_of else True)
-        eligible[:, p] = open_ & ok
+        base = _product_basis(prod.sizing, b, limit)
+        pcap = np.minimum(cap, prod.cap) if prod.cap else cap
+        sized = limit if prod.sizing == "limit" else _round_down(np.minimum(base * factor, pcap), step)
+        eligible[:, p] = open_ & ok & (sized > 0)
+        plimits[:, p] = np.where(eligible[:, p], sized, 0.0)
+        pbases[:, p], pcaps[:, p] = base, pcap
         hits.append(m)
-    return eligible, hits, cols
+    return eligible, hits, cols, plimits, pbases, pcaps

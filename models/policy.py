@@ -133,28 +133,49 @@ class WorkingCapital(_Section):
     use_observed_growth: bool
     expected_growth_default: float = Field(ge=0, le=1)
     expected_growth_max: float = Field(ge=0, le=2)
-    own_funds_cash_share: float = Field(ge=0, le=1)
-    existing_loans_liabilities_share: float = Field(ge=0, le=1)
+    # Conservative bases when the facts are not given (said in the answer): shares of the need itself,
+    # so a strong firm is never zeroed by a balance-sheet guess.
+    own_funds_share_of_need: float = Field(ge=0, lt=1)
+    existing_loans_share_of_need: float = Field(ge=0, lt=1)
     share_of_revenue_fallback: float = Field(gt=0, le=1)
 
     @model_validator(mode="after")
     def _growth(self) -> "WorkingCapital":
         if self.expected_growth_default > self.expected_growth_max:
             raise ValueError("expected_growth_default must be ≤ expected_growth_max")
+        if self.own_funds_share_of_need + self.existing_loans_share_of_need >= 1:
+            raise ValueError("own_funds_share_of_need + existing_loans_share_of_need must be < 1")
         return self
 
 
 class StartupSection(_Section):
     equity_share: float = Field(gt=0, le=1)
+    revenue_share: float = Field(gt=0, le=1)
+
+
+class Sizing(_Section):
+    """How each product and the alternative limit bases are sized (domain brief §5)."""
+
+    ip_pledge_rate: float = Field(gt=0, le=1)
+    ip_value_per_patent: float = Field(gt=0)      # proxy appraisal per granted invention patent
+    ip_proxy_max_patents: int = Field(ge=1)       # the proxy counts at most this many patents
+    round_share: float = Field(gt=0, le=1)
+    round_amount_from_equity_2y: float = Field(gt=0, le=1)  # round amount unknown: this share of 2-year equity
+    conversion_share: float = Field(gt=0, le=1)   # of the conversion contract value (else of 3-year grants)
 
 
 _CODE = r"^[A-Z][A-Z0-9_]*$"
+
+
+ProductSizing = Literal["limit", "ip_pledge", "conversion", "round_share"]
 
 
 class Product(_Section):
     code: str = Field(pattern=_CODE)
     name_zh: str = Field(min_length=1)
     name_en: str = Field(min_length=1)
+    sizing: ProductSizing            # limit: the firm's limit; else the product's own basis (policy `sizing`)
+    cap: float | None = Field(None, gt=0)  # the product's own cap (else the firm's cap)
     all_of: list[Condition] = []
     any_of: list[Condition] = []
 
@@ -170,6 +191,9 @@ class JointLoan(_Section):
     name_zh: str = Field(min_length=1)
     name_en: str = Field(min_length=1)
     single_bank_appetite: float = Field(gt=0)
+    min_banks: int = Field(ge=2)
+    caps: Caps                         # joint-loan caps by stage, above the single-bank caps
+    startup_first_loan_max_lenders: int = Field(ge=0)  # a startup's joint loan is a first loan
 
 
 class KnockOutRule(_Section):
@@ -191,6 +215,12 @@ class KnockOutRule(_Section):
         return " or ".join(c.describe() for c in self.any_of)
 
 
+class SegmentRule(KnockOutRule):
+    """A firm is outside the product segment when any condition holds (checked before the score counts)."""
+
+    code: str = Field(pattern=r"^SEG_[A-Z0-9_]+$")
+
+
 class Companion(_Section):
     field: str
     factor: float
@@ -205,6 +235,29 @@ class Companion(_Section):
         return self
 
 
+class CapBy(_Section):
+    field: str
+    share: float = Field(gt=0)
+    min: float = Field(0, ge=0)
+
+    @field_validator("field")
+    @classmethod
+    def _numeric(cls, v: str) -> str:
+        spec = FIELD_SPECS.get(v)
+        if spec is None or spec.kind not in ("number", "integer"):
+            raise ValueError(f"{v!r} must be a numeric profile field")
+        return v
+
+
+class HighTech(_Section):
+    """高新技术企业 criteria (public): a path proposes the status only when they hold after its other steps."""
+
+    intensity_by_revenue: list[tuple[float, float]] = Field(min_length=1)  # (revenue up to, min R&D intensity)
+    intensity_above: float = Field(gt=0, lt=1)                             # above the last band
+    min_hightech_revenue_share: float = Field(gt=0, le=1)
+    min_rd_staff_share: float = Field(gt=0, le=1)
+
+
 class Lever(_Section):
     """A field a firm can change, with the steps it may realistically take."""
 
@@ -212,6 +265,9 @@ class Lever(_Section):
     steps: list[str] = Field(min_length=1)
     also: list[Companion] = []
     direction: Literal["up", "down"] | None = None
+    # Feasibility within 12 months: the step moves the field by at most share × `cap_by.field` (at least
+    # `min`); a firm whose cap_by field is missing is not offered the lever (missing is not zero).
+    cap_by: CapBy | None = None
 
     @model_validator(mode="after")
     def _check(self) -> "Lever":
@@ -274,6 +330,7 @@ def _check_monotone(field: str, sign: int) -> None:
 
 class NextGrade(_Section):
     max_changes: int = Field(ge=1, le=6)
+    high_tech: HighTech
     levers: list[Lever] = Field(min_length=1)
 
     @field_validator("levers")
@@ -299,16 +356,19 @@ class Policy(_Section):
     limit: LimitSection
     working_capital: WorkingCapital
     startup: StartupSection
+    sizing: Sizing
     products: list[Product]
     joint_loan: JointLoan
+    segment: list[SegmentRule]
     knockouts: list[KnockOutRule]
     next_grade: NextGrade
 
     @model_validator(mode="after")
     def _cross(self) -> "Policy":
-        biggest = max(self.caps.startup, self.caps.growth, self.caps.mature)
+        jc = self.joint_loan.caps
+        biggest = max(self.caps.startup, self.caps.growth, self.caps.mature, jc.startup, jc.growth, jc.mature)
         if self.star.cap < biggest:
-            raise ValueError(f"star.cap: must be ≥ the largest stage cap ({biggest:g})")
+            raise ValueError(f"star.cap: must be ≥ the largest stage cap, joint caps included ({biggest:g})")
         if self.joint_loan.single_bank_appetite % self.limit.round_down_to:
             raise ValueError("joint_loan.single_bank_appetite: must be a multiple of limit.round_down_to")
         codes = [p.code for p in self.products] + [self.joint_loan.code]
@@ -317,6 +377,12 @@ class Policy(_Section):
         ko = [k.code for k in self.knockouts]
         if len(set(ko)) != len(ko):
             raise ValueError("knockouts: codes must be unique")
+        seg = [k.code for k in self.segment]
+        if len(set(seg)) != len(seg):
+            raise ValueError("segment: codes must be unique")
+        for stage in STAGE_NAMES:
+            if getattr(self.joint_loan.caps, stage) < getattr(self.caps, stage):
+                raise ValueError(f"joint_loan.caps.{stage}: must be ≥ caps.{stage}")
         return self
 
     @cached_property

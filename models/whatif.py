@@ -27,10 +27,22 @@ from features.validate import profiles_to_columns
 from models.changes import Change, ChangeError, apply_change, parse_change
 from models.decision import Recommendations
 from models.policy import Lever
-from models.rules import Columns
+from models.policy import HighTech
+from models.rules import ENUM_ORDER, Columns, positions
 from models.scaling import GRADE_UPPER_PD, GRADES
 from models.scoring import DIMENSION_KEYS, ScoreBatch, Scorer
 
+# Why a lever step is not offered (FEASIBLE: it is); texts in _WHY.
+FEASIBLE, NOT_MOVED, OVER_CAP, SCHEMA_RULE, HIGH_TECH, NO_POINTS = range(6)
+_WHY = {
+    NOT_MOVED: ("该字段缺失或已到上限，无法调整(缺失不等于0)", "the field is missing or already at its limit (missing is not zero)"),
+    OVER_CAP: ("一年内不可行：超过企业规模或在审申请所能支撑的幅度", "not feasible within 12 months: more than the firm's size or pending applications allow"),
+    SCHEMA_RULE: ("调整后违反字段规则(如研发人员超过职工总数)", "the change would break a field rule (e.g. R&D staff above total staff)"),
+    HIGH_TECH: ("其他调整后仍不满足高新技术企业认定条件(研发强度、高新收入占比≥60%、研发人员占比≥10%)",
+                "high-tech status not proposed: the public criteria (R&D intensity, ≥ 60% high-tech revenue, "
+                "≥ 10% R&D staff) do not hold after the other steps"),
+    NO_POINTS: ("对该企业不增加分数", "earns no points for this firm"),
+}
 VERIFY_PER_SIZE = 96      # exact re-scorings per combination size (the estimate is additive, the truth not quite)
 ESTIMATE_SLACK = 3.0      # points: combinations estimated this close to the target are verified too
 
@@ -179,6 +191,27 @@ class _Option:
 Cols = dict[str, np.ndarray]
 
 
+def high_tech_criteria(cols: Mapping[str, np.ndarray], crit: HighTech) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                                                np.ndarray]:
+    """高新技术企业 criteria per row: (all hold, R&D intensity ok, high-tech revenue share ok, R&D staff ok).
+
+    Missing inputs never meet a criterion (missing is not zero).
+    """
+    revenue = np.asarray(cols["revenue_y0"], dtype=float)
+    with np.errstate(all="ignore"):
+        intensity = np.where(revenue > 0, np.asarray(cols["rd_expense_y0"], dtype=float) / revenue, np.nan)
+        hightech = np.where(revenue > 0, np.asarray(cols["hightech_revenue_y0"], dtype=float) / revenue, np.nan)
+        staff = np.asarray(cols["staff_total"], dtype=float)
+        rd_staff = np.where(staff > 0, np.asarray(cols["rd_staff"], dtype=float) / staff, np.nan)
+    need = np.full(len(revenue), crit.intensity_above)
+    for upto, share in reversed(crit.intensity_by_revenue):
+        need = np.where(revenue <= upto, share, need)
+    ok_i = intensity >= need
+    ok_h = hightech >= crit.min_hightech_revenue_share
+    ok_s = rd_staff >= crit.min_rd_staff_share
+    return ok_i & ok_h & ok_s, ok_i, ok_h, ok_s
+
+
 def _apply_lever(cols: Cols, lever: Lever, change: Change, rows: np.ndarray) -> None:
     delta = apply_change(cols, change, rows)
     for comp in lever.also:
@@ -229,23 +262,83 @@ class NextGradeSearch:
 
     def _frame(self, base: Cols, plans: list[list[tuple[int, int]]]) -> tuple[Cols, np.ndarray]:
         """One row per plan (a list of (lever, step)), levers applied in policy order; plus a validity mask."""
+        out, why = self._frame_why(base, plans)
+        return out, why == FEASIBLE
+
+    def _frame_why(self, base: Cols, plans: list[list[tuple[int, int]]]) -> tuple[Cols, np.ndarray]:
+        """`_frame` with, per plan, the first feasibility rule it breaks (FEASIBLE when none)."""
         out = _repeat(base, len(plans))
-        ok = np.ones(len(plans), dtype=bool)
+        why = np.full(len(plans), FEASIBLE, dtype=np.int64)
+        tier_before = out["qualification_tier"].copy() if "qualification_tier" in out else None
         for lv_idx, lever in enumerate(self.levers):
             for st_idx, change in enumerate(self.changes[lv_idx]):
                 rows = np.array([(lv_idx, st_idx) in plan for plan in plans], dtype=bool)
                 if rows.any():
                     before = out[lever.field]
                     _apply_lever(out, lever, change, rows)
-                    ok &= ~rows | _moved(before, out[lever.field], lever.field, lever.sign)
-        return out, ok & ~_violations(out, self.fields)
+                    moved = _moved(before, out[lever.field], lever.field, lever.sign)
+                    why = np.where((why == FEASIBLE) & rows & ~moved, NOT_MOVED, why)
+                    if lever.cap_by is not None:
+                        why = np.where((why == FEASIBLE) & rows & ~self._within_cap(lever, before, out, base), OVER_CAP, why)
+        why = np.where((why == FEASIBLE) & _violations(out, self.fields), SCHEMA_RULE, why)
+        if tier_before is not None:
+            why = np.where((why == FEASIBLE) & ~self._high_tech_ok(tier_before, out), HIGH_TECH, why)
+        return out, why
+
+    @staticmethod
+    def _within_cap(lever: Lever, before: np.ndarray, out: Cols, base: Cols) -> np.ndarray:
+        """The step moves the field by at most share × the firm's value of `cap_by.field` (at least `min`)."""
+        cap = lever.cap_by
+        assert cap is not None
+        limit = np.maximum(cap.share * np.asarray(base[cap.field], dtype=float)[0], cap.min)
+        with np.errstate(invalid="ignore"):
+            return np.abs(out[lever.field] - before) <= limit + 1e-9  # a missing cap field is never within
+
+    def _high_tech_ok(self, tier_before: np.ndarray, out: Cols) -> np.ndarray:
+        """Rows that become a high-tech enterprise meet the public criteria with every other step applied."""
+        order = ENUM_ORDER["qualification_tier"]
+        hnte = order.index("hnte")
+        was = positions(tier_before, order, -1)
+        becomes = (positions(out["qualification_tier"], order, -1) >= hnte) & (was < hnte)
+        if not becomes.any():
+            return np.ones(len(was), dtype=bool)
+        return ~becomes | high_tech_criteria(out, self.scorer.policy.next_grade.high_tech)[0]
 
     def options(self, base: Cols, base_points: float) -> tuple[list[_Option], int]:
+        opts, scored, _ = self._options(base, base_points)
+        return opts, scored
+
+    def _options(self, base: Cols, base_points: float) -> tuple[list[_Option], int, dict[int, int]]:
+        """Feasible single steps that earn points, and per lever why none of its steps is offered."""
         plans = [[(l, s)] for l, steps in enumerate(self.changes) for s in range(len(steps))]
-        cols, ok = self._frame(base, plans)
+        cols, why = self._frame_why(base, plans)
         gains = _unclipped(self.scorer.score_columns(cols, with_recommendation=False)) - base_points
-        opts = [_Option(p[0][0], p[0][1], float(g)) for p, g, good in zip(plans, gains, ok) if good and g > 0]
-        return opts, len(plans)
+        why = np.where((why == FEASIBLE) & ~(gains > 0), NO_POINTS, why)
+        opts = [_Option(p[0][0], p[0][1], float(g)) for p, g, w in zip(plans, gains, why) if w == FEASIBLE]
+        left_out: dict[int, int] = {}
+        for p, w in zip(plans, why):  # a lever is left out with the reason of its smallest step
+            lever = p[0][0]
+            if w != FEASIBLE and lever not in left_out:
+                left_out[lever] = int(w)
+        for o in opts:
+            left_out.pop(o.lever, None)
+        return opts, len(plans), left_out
+
+    def lever_report(self, opts: list[_Option], left_out: dict[int, int], used: set[int]) -> list[dict[str, Any]]:
+        """Every lever of the policy: used in the path, considered, or left out with the reason (中文 / English)."""
+        out = []
+        offered = {o.lever for o in opts}
+        for k, lever in enumerate(self.levers):
+            spec = FIELD_SPECS[lever.field]
+            if k in used:
+                status, zh, en = "used", "用于晋级路径", "used in the path"
+            elif k in offered:
+                status, zh, en = "considered", "可行，但路径不需要", "feasible, not needed for the path"
+            else:
+                status, (zh, en) = "left_out", _WHY[left_out.get(k, NO_POINTS)]
+            out.append({"field": lever.field, "label_zh": spec.label_zh, "label_en": spec.label_en,
+                        "status": status, "reason_zh": zh, "reason_en": en})
+        return out
 
     @staticmethod
     def _base_columns(profile: Mapping[str, Any] | FirmProfile, as_of_default: date | None = None) -> Cols:
@@ -263,22 +356,25 @@ class NextGradeSearch:
                 "max_changes": self.max_changes, "policy_version": self.scorer.policy.policy_version,
                 "model_version": base_batch.model_version, "reachable": False, "target_grade": None,
                 "target_pd_below": None, "points_needed": None, "candidates_scored": 0, "steps": [],
-                "changes": {}, "result": None}
+                "changes": {}, "result": None, "levers": []}
         if g == 0:
-            return head | {"message": "already at the best grade"}
+            return head | {"message": "已是最高评级 / already at the best grade"}
         bound = GRADE_UPPER_PD[g - 1]
         base_points = float(_unclipped(base_batch)[0])
         needed = float(self.scorer.scale.score_from_pd(bound)) - base_points
         head |= {"target_grade": GRADES[g - 1], "target_pd_below": bound, "points_needed": round(needed, 2)}
-        opts, scored = self.options(base, base_points)
+        opts, scored, left_out = self._options(base, base_points)
         found, scored_more = self._search(base, opts, bound, needed)
         head["candidates_scored"] = scored + scored_more
         if found is None:
             per_lever = sorted((max(o.gain for o in opts if o.lever == lv) for lv in {o.lever for o in opts}), reverse=True)
             best = sum(per_lever[: self.max_changes])
-            return head | {"message": (f"no path within {self.max_changes} realistic changes: the levers add about "
+            return head | {"levers": self.lever_report(opts, left_out, set()),
+                           "message": (f"{self.max_changes} 项可行调整内无法晋级：约可增加 {best:.1f} 分，需 {needed:.1f} 分 / "
+                                       f"no path within {self.max_changes} realistic changes: the levers add about "
                                        f"{best:.1f} of the {needed:.1f} points needed")}
-        return head | self._path(base, base_profile, found, base_batch, as_of_default)
+        return head | {"levers": self.lever_report(opts, left_out, {o.lever for o in found})} \
+            | self._path(base, base_profile, found, base_batch, as_of_default)
 
     def _search(self, base: Cols, opts: list[_Option], bound: float, needed: float
                 ) -> tuple[list[_Option] | None, int]:
@@ -342,7 +438,8 @@ class NextGradeSearch:
         result = what_if(self.scorer, base_profile, final, as_of_default)
         reached = GRADES.index(result["after"]["grade"]) < GRADES.index(base_batch.grade[0])
         return {"reachable": reached, "steps": steps, "changes": final, "result": result,
-                "message": f"{len(steps)} change(s) lift the grade from {base_batch.grade[0]} to {result['after']['grade']}"}
+                "message": f"{len(steps)} 项调整可将评级从 {base_batch.grade[0]} 提升至 {result['after']['grade']} / "
+                           f"{len(steps)} change(s) lift the grade from {base_batch.grade[0]} to {result['after']['grade']}"}
 
 
 def next_grade(scorer: Scorer, profile: Mapping[str, Any] | FirmProfile, as_of_default: date | None = None) -> dict[str, Any]:

@@ -22,6 +22,8 @@ class ProductResult(BaseModel):
     code: str = Field(description="Product code from the policy, e.g. IP_PLEDGE")
     name_zh: str
     name_en: str
+    limit: float = Field(description="The product's own limit, 万元 (> 0: a product is listed only with a limit)")
+    sizing: str = Field(description="How the product's limit was sized")
     rules: list[str] = Field(description="The conditions that made the firm eligible, with the firm's value")
 
 
@@ -33,21 +35,42 @@ class JointShare(BaseModel):
 
 
 class JointLoanPlan(BaseModel):
-    banks: int = Field(description="Suggested number of banks: ⌈limit / single-bank appetite⌉")
+    banks: int = Field(description="Suggested number of banks: ⌈limit / single-bank appetite⌉, at least min_banks")
+    kind: Literal["first_loan", "cap_lift", "star", "appetite_split"]
     single_bank_appetite: float
+    single_bank_cap: float
+    joint_cap: float
+    reason_zh: str
+    reason_en: str
     shares: list[JointShare]
+
+
+class SegmentHit(BaseModel):
+    code: str = Field(description="Segment rule code, e.g. SEG_STAFF")
+    rule: str
+    text_zh: str
+    text_en: str
+    values: dict[str, Any] = Field(description="The firm's values the rule read")
+
+
+class Assumption(BaseModel):
+    code: str = Field(description="own_funds, loans_share, loans_none, ip_proxy, round_proxy, grants_proxy")
+    text_zh: str
+    text_en: str
 
 
 class Recommendation(BaseModel):
     """What to offer: decision, limit with its arithmetic, products, and a joint-loan split above one bank's appetite."""
-    decision: Literal["approve", "refer", "decline"]
-    decision_rule: str = Field(description="The rule that set the decision (knock-out, grade band or limit)")
-    limit: float = Field(description="Suggested limit, 万元 (0 when declined)")
+    decision: Literal["approve", "refer", "decline", "outside_segment"]
+    decision_rule: str = Field(description="The rule that set the decision (segment, knock-out, grade band or limit), 中文 / English")
+    segment: list[SegmentHit] = Field(description="Segment rules the firm falls foul of (outside_segment)")
+    limit: float = Field(description="Suggested limit, 万元 (0 when declined or outside the segment)")
     unit: str
-    limit_basis: Literal["working_capital", "revenue_share", "equity", "none"]
+    limit_basis: Literal["working_capital", "revenue_share", "equity", "ip_pledge", "tech_transfer", "none"]
     limit_basis_zh: str
     limit_basis_en: str
     limit_steps: list[LimitStep] = Field(description="The arithmetic, step by step")
+    assumptions: list[Assumption] = Field(description="Conservative bases used because a fact was not given")
     products: list[ProductResult]
     joint_loan: JointLoanPlan | None
     policy_version: str
@@ -136,6 +159,15 @@ class NextGradeStep(BaseModel):
     grade_after: Grade
 
 
+class LeverStatus(BaseModel):
+    field: str
+    label_zh: str
+    label_en: str
+    status: Literal["used", "considered", "left_out"]
+    reason_zh: str
+    reason_en: str
+
+
 class NextGradeResult(BaseModel):
     firm_id: str
     lifecycle_stage: str
@@ -150,6 +182,7 @@ class NextGradeResult(BaseModel):
     steps: list[NextGradeStep]
     changes: dict[str, Any] = Field(description="Final values of every changed field (replay with what-if)")
     result: WhatIfResult | None = Field(description="The changed profile re-scored beside the current one")
-    message: str
+    levers: list[LeverStatus] = Field(description="Every lever of the policy: used, considered, or left out and why")
+    message: str = Field(description="中文 / English")
     policy_version: str
     model_version: str

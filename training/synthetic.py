@@ -9,38 +9,44 @@ the best any model can reach from the profile.  ``default_12m ~ Bernoulli(true_p
 Generative story
 ----------------
 Stage (45% startup / 40% growth / 15% mature) fixes firm age and revenue so that the
-domain.md §5 rules derive it.  A latent firm quality q ~ N(0, 1) (and the stage) drives
+domain.md §5 rules derive it; mature firms are tech SMEs inside the 科技型中小企业 band
+(revenue and total assets ≤ 20000 万元, ≤ 500 staff), so they are declared mature (the revenue
+rule would call them growth). A latent firm quality q ~ N(0, 1) (and the stage) drives
 every attribute, so attributes are correlated; a credit latent c = 0.6 q + 0.8 ε drives
-the credit record.  Counts are zero-inflated negative binomials, money log-normal, ratios
+the credit record, which is coherent (90+ days past due ⇒ substandard or worse; overdue ⇒
+days past due > 0). Credit capacity (own funds, bank loans) and product sizing (IP appraisal,
+round amount, conversion contract) are drawn in ``_capacity`` / ``_capital``.  Counts are zero-inflated negative binomials, money log-normal, ratios
 beta / logit-normal.  Mess: 2–30% missing per optional field (informative: weaker firms
 hide more), ~4% enum cells in case/whitespace variants and ~4% bool cells as
 true/yes/是/Y, and in ~0.75% of rows one genuinely invalid value (code typo, negative
 count, rd_staff > staff_total, share written as 35, paid-in > registered, future date,
-bad USCC check character …) which the validator must reject (``Synthetic.invalid_rows``).
+bad USCC check character, 90+ days past due with a "normal" loan class …) which the
+validator must reject (``Synthetic.invalid_rows``).
 
 True PD (a value that breaks its field's bound, an unparseable code or an empty cell
 counts as *missing*; missing has its own, usually adverse, effect)
 -----------------------------------------------------------------------------------------
 logit(true_pd) = INTERCEPT + MAIN_SCALE · (credit + operations + rd_input + talent
                  + tech_ip + capital) + (a) + (b) + (c),
-INTERCEPT = −3.4, MAIN_SCALE = 0.6.  Calibrated (100k rows, seed 1): base rate ≈ 5.1%,
+INTERCEPT = −3.4, MAIN_SCALE = 0.6.  Calibrated (100k rows, seed 1): base rate ≈ 4.8%,
 oracle AUC ≈ 0.85, the three interactions ≈ 10% of the variance of the true log-odds.
 
 Notation: g = ln((rev0+1)/(rev1+1)) revenue log-growth; ri = rd0/rev0 R&D intensity
-(5.0 when revenue is 0 and R&D > 0); sat(x, k) = 1 − exp(−x/k) (saturating, 0 if missing);
+(undefined, NaN, when revenue is 0: no intensity term); sat(x, k) = 1 − exp(−x/k) (saturating, 0 if missing);
 na = max(net assets, 1).
 
 credit      tax grade A −0.45 / B 0 / M +0.45 / C +1.1 / D +2.0 / missing +0.35;
-            current_overdue +1.6 (missing +0.1); DPD thresholds +0.5 (≥1), +0.6 more (≥30),
-            +0.7 more (≥90), missing +0.25; worst loan class special_mention +0.7,
-            substandard +1.3, doubtful +1.7, loss +2.0, missing +0.15; enforcement +1.3;
+            current_overdue +2.5 (missing +0.1); DPD thresholds +0.5 (≥1), +0.8 more (≥30),
+            +2.2 more (≥90), missing +0.25; worst loan class special_mention +0.8,
+            substandard +1.8, doubtful +2.3, loss +2.8, missing +0.15; enforcement +1.3;
             abnormal operation +0.7; 0.3·ln(1+lawsuits); 0.4·min(lawsuit amount/na, 2);
             0.15·min(penalties, 5); 0.25·min(guarantees/na, 3);
             0.08·clip(lenders − 3, 0, 8); 0.1·min(inquiries_6m, 8).
 operations  −0.12·clip(ln(1+rev0) − 6, −6, 6), revenue missing +0.45;
             +0.9·min(max(−g, 0), 1.5) − 0.15·min(max(g, 0), 1), growth missing +0.1;
             gross margin −0.9·(clip(gm, −0.5, 0.9) − 0.35); net margin −1.2·clip(nm, −1, 0.3)
-            (pre-revenue +0.4); leverage dta = liabilities/assets: 0.6·min(dta, 1.5)
+            (pre-revenue +0.1: the revenue level already prices having no sales); leverage
+            dta = liabilities/assets: 0.6·min(dta, 1.5)
             + 1.6·max(dta − 0.6, 0), missing +0.2; negative net assets +0.5; cash runway
             (months of cash at the operating burn) +0.9·clip((12 − runway)/12, 0, 1),
             missing +0.15; +0.8·max(top-5 share − 0.5, 0); −0.25·high-tech revenue share.
@@ -64,7 +70,8 @@ capital     round none +0.15, angel +0.1, a −0.05, b −0.15, c_plus −0.25, 
             −0.2; listed/CVC −0.15; redemption clause +0.3; −0.35·paid-in/registered.
 Cross-dimension interactions (not scaled by MAIN_SCALE):
   (a) rd_input × operations — R&D burn without cash: +IA·hi·short, IA = 2.4,
-      hi = clip(ln(ri/0.10)/ln 4, 0, 1) (0 at 10% intensity, 1 at 40%),
+      hi = clip(ln(ri/0.10)/ln 4, 0, 1) (0 at 10% intensity, 1 at 40%; 0.5 for a pre-revenue
+      firm with R&D spend),
       short = clip(1 − cash/(2·rd0), 0, 1) (cash covers < 2 years of R&D spend).
   (b) capital × operations — redemption (对赌) clause with falling revenue:
       +IB·redemption·clip(−g/0.3, 0, 1), IB = 2.4.
@@ -129,7 +136,8 @@ _NONNEG = (
     "total_liabilities", "cash", "hightech_revenue_y0", "rd_expense_y0", "rd_expense_y1",
     "rd_expense_y2", "rd_capitalized_y0", "gov_grants_3y", "registered_capital",
     "paid_in_capital", "equity_raised_total", "equity_raised_2y", "lawsuit_amount_3y",
-    "guarantees_outstanding", "requested_amount",
+    "guarantees_outstanding", "requested_amount", "own_funds", "bank_loans_outstanding",
+    "ip_appraised_value", "latest_round_amount", "conversion_contract_value",
 )
 _BOUNDS: dict[str, tuple[float, float]] = {
     **{f: (0.0, np.inf) for f in _NONNEG + INT_FIELDS},
@@ -302,7 +310,9 @@ def _revenue(rng: np.random.Generator, stage: np.ndarray, q: np.ndarray, age: np
                      _trunc_lognormal(rng, np.log(200) + 0.3 * q, 0.9, 1.0, 499.99))
     r_grow = _trunc_lognormal(rng, np.log(2500) + 0.45 * q + 0.05 * age, 1.0, 500.0,
                               np.where(age < 7.95, 50000.0, 19999.99))
-    r_mat = _trunc_lognormal(rng, np.log(45000) + 0.3 * q, 0.75, 20000.0, 2.0e6)
+    # Mature tech SMEs stay inside the 科技型中小企业 band (revenue ≤ 20000 万元); they are declared mature
+    # (generate_detailed), since the §5 rule would call them growth below 20000.
+    r_mat = _trunc_lognormal(rng, np.log(12000) + 0.3 * q, 0.5, 5000.0, 20000.0)
     rev = np.select([young, stage == 0, stage == 1], [r_young, r_old, r_grow], r_mat)
     return _r2(rev)
 
@@ -337,7 +347,8 @@ def _capital(rng: np.random.Generator, stage: np.ndarray, q: np.ndarray, age: np
     red = (rng.random(n) < p_red).astype(float)
     rdate = np.where(rnd == 0, np.datetime64("NaT"), rdate)
     return dict(registered_capital=reg, paid_in_capital=paid, equity_raised_total=total,
-                equity_raised_2y=eq2, latest_round=rnd, latest_round_date=rdate,
+                equity_raised_2y=eq2, latest_round_amount=np.where(rnd == 0, np.nan, np.minimum(_r2(last_amt), total)),
+                latest_round=rnd, latest_round_date=rdate,
                 institutional_investors=inst, state_fund_backed=state,
                 listed_or_cvc_backed=cvc, redemption_clause=red)
 
@@ -372,6 +383,7 @@ def _financials(rng: np.random.Generator, stage: np.ndarray, q: np.ndarray, age:
     eq_tot, eq2 = cap["equity_raised_total"], cap["equity_raised_2y"]
     ta = _r2(rev0 * np.exp(np.log(1.1) + 0.45 * rng.standard_normal(n)) + 0.5 * eq_tot
              + rng.uniform(20, 300, n))
+    ta = np.where(stage == 2, np.minimum(ta, _r2(rng.uniform(15000, 20000, n))), ta)  # inside the SME band
     dta = 1.2 * expit(_logit(0.42 / 1.2) - 0.4 * q + 0.6 * rng.standard_normal(n))
     tl = _r2(ta * dta)
     na0 = _r2(ta - tl)
@@ -387,10 +399,11 @@ def _talent(rng: np.random.Generator, stage: np.ndarray, q: np.ndarray,
             rev0: np.ndarray) -> dict:
     """Headcount, qualifications, founder and turnover."""
     n = len(q)
-    base = np.array([12.0, 70.0, 300.0])[stage]
-    med = np.array([150.0, 2500.0, 45000.0])[stage]
+    base = np.array([12.0, 70.0, 250.0])[stage]
+    med = np.array([150.0, 2500.0, 12000.0])[stage]
     staff = np.maximum(np.round(np.exp(np.log(base) + 0.45 * (np.log1p(rev0) - np.log1p(med))
                                        + 0.2 * q + 0.45 * rng.standard_normal(n))), 1)
+    staff = np.where(stage == 2, np.minimum(staff, 500), staff)  # mature tech SMEs: at most 500 staff
     staff = np.where(rng.random(n) < 0.002, 0.0, staff)  # extreme but valid: no staff yet
     insured = _binom(rng, staff, rng.beta(9, 1.5, n))
     ins_prev = np.round(insured / np.exp(0.12 + 0.1 * q + 0.25 * rng.standard_normal(n)))
@@ -482,6 +495,34 @@ def _credit(rng: np.random.Generator, stage: np.ndarray, q: np.ndarray, age: np.
                 guarantees_outstanding=guar, lender_count=lenders, credit_inquiries_6m=inq)
 
 
+def _capacity(rng: np.random.Generator, q: np.ndarray, cols: dict) -> dict:
+    """Credit capacity and product sizing: own funds, bank debt, IP appraisal, conversion contracts.
+
+    Own funds are the working capital the firm finances itself: a share of about 30% of revenue
+    (its working-capital need at three turns a year) for firms with sales, of cash before sales,
+    never above positive net assets; bank debt a share of revenue, at most the liabilities (0 without
+    a lender); an
+    appraisal exists for a third of patent holders (patents × a log-normal value per patent);
+    conversion contracts for half the firms with conversions. The round's amount comes from `_capital`.
+    """
+    n = len(q)
+    na0, tl, rev0 = cols["net_assets_y0"], cols["total_liabilities"], cols["revenue_y0"]
+    scale = np.where(rev0 > 0, 0.3 * rev0, cols["cash"])
+    own = np.minimum(_r2(scale * rng.beta(2, 5, n) * np.exp(0.15 * q)), np.maximum(na0, 0))
+    # bank debt finances part of the working capital: a share of revenue (of liabilities before sales)
+    debt = np.where(rev0 > 0, np.minimum(0.3 * rev0 * rng.beta(1.5, 6, n), tl), tl * rng.beta(1.5, 7, n))
+    loans = np.where(cols["lender_count"] == 0, 0.0, _r2(debt))
+    inv = cols["invention_patents_granted"]
+    per_patent = np.exp(np.log(60) + 0.2 * q + 0.7 * rng.standard_normal(n))
+    appraised = np.where((inv >= 1) & (rng.random(n) < 0.35), _r2(np.minimum(inv, 60) * per_patent), np.nan)
+    conv = cols["tech_conversions_3y"]
+    contract = np.where((conv >= 1) & (rng.random(n) < 0.5),
+                        _r2(np.exp(np.log(120) + 0.3 * q + 0.9 * rng.standard_normal(n)) * np.sqrt(np.maximum(conv, 1))),
+                        np.nan)
+    return dict(own_funds=own, bank_loans_outstanding=loans, ip_appraised_value=appraised,
+                conversion_contract_value=contract)
+
+
 def _request(rng: np.random.Generator, stage: np.ndarray) -> dict:
     """Optional loan request."""
     n = len(stage)
@@ -520,6 +561,8 @@ _MISSING: dict[str, float] = {
     "enforcement_listed": 0.05, "admin_penalties_3y": 0.10,
     "abnormal_operation_listed": 0.06, "guarantees_outstanding": 0.20, "lender_count": 0.10,
     "credit_inquiries_6m": 0.15,
+    "own_funds": 0.35, "bank_loans_outstanding": 0.25, "ip_appraised_value": 0.10,
+    "latest_round_amount": 0.20, "conversion_contract_value": 0.10,
 }
 _FIN_BLOCK = ("revenue_y0", "revenue_y1", "revenue_y2", "cost_of_sales_y0", "net_profit_y0",
               "total_assets", "total_liabilities", "net_assets_y0", "net_assets_y1", "cash",
@@ -611,8 +654,8 @@ _NEG_COUNTS = ("staff_total", "invention_patents_granted", "lawsuits_defendant_3
 def _corrupt(rng: np.random.Generator, out: dict, n: int, as_of64: np.datetime64) -> np.ndarray:
     """Put one genuinely invalid value in ~0.75% of rows; return their positions."""
     rows = np.flatnonzero(rng.random(n) < 0.0075)
-    kinds = rng.integers(0, 11, len(rows))
-    for k in range(11):  # loop over corruption kinds, vectorised over rows
+    kinds = rng.integers(0, len(_CORRUPTORS), len(rows))
+    for k in range(len(_CORRUPTORS)):  # loop over corruption kinds, vectorised over rows
         r = rows[kinds == k]
         if len(r):
             _CORRUPTORS[k](rng, out, r, as_of64)
@@ -698,8 +741,14 @@ def _c_codes(rng: np.random.Generator, out: dict, r: np.ndarray, as_of64: np.dat
     out["region_code"][r[~f]] = "32050"
 
 
+def _c_credit(rng: np.random.Generator, out: dict, r: np.ndarray, as_of64: np.datetime64) -> None:
+    """An incoherent credit record: 90+ days past due beside a "normal" loan class."""
+    out["max_dpd_24m"][r] = rng.integers(90, 731, len(r)).astype(float)
+    out["worst_loan_class"][r] = "normal"
+
+
 _CORRUPTORS = (_c_typo, _c_negative, _c_rd_staff, _c_share, _c_paid_in, _c_future_date,
-               _c_hightech, _c_uscc, _c_masters, _c_negative_money, _c_codes)
+               _c_hightech, _c_uscc, _c_masters, _c_negative_money, _c_codes, _c_credit)
 
 
 def _to_frame(out: dict) -> pd.DataFrame:
@@ -744,9 +793,11 @@ def generate_detailed(rows: int, seed: int, as_of: date = AS_OF_DEFAULT) -> Synt
     cols.update(ipd)
     cols.update(cap)
     cols.update(_credit(rng, stage, q, age, cols["net_assets_y0"]))
+    cols.update(_capacity(rng, q, cols))
     cols.update(_request(rng, stage))
     _extremes(rng, cols)
     _apply_missing(rng, cols, q)
+    cols["lifecycle_stage"][stage == 2] = 2  # mature firms are declared (the revenue rule would say growth)
     out = {}
     for f in FIELD_NAMES:
         if f in ENUMS:
@@ -777,6 +828,10 @@ IA, IB, IC = 2.4, 2.4, 1.2  # interaction strengths (a), (b), (c)
 RD_HI_FROM, RD_HI_SPAN = 0.10, 4.0  # (a) high intensity: 0 at 10%, 1 at 40%
 CASH_YEARS = 2.0  # (a) cash short when it covers < 2 years of R&D spend
 FALL_FULL = 0.3  # (b) full effect at a revenue log-drop of 0.3
+PRE_REVENUE_HI = 0.5  # (a) a pre-revenue firm's R&D burn counts as half the high-intensity effect
+# Severe delinquency weighs as in real books: 90+ days past due alone multiplies the odds of default
+# by about e^(0.6·3.5) ≈ 8 before its loan class (substandard +1.8 more); see the README's effect sizes.
+DPD_STEPS = (0.5, 0.8, 2.2)  # added at ≥ 1, ≥ 30 and ≥ 90 days past due
 _TRUE_BOOL = {"1", "1.0", "true", "t", "yes", "y", "是"}
 _FALSE_BOOL = {"0", "0.0", "false", "f", "no", "n", "否"}
 
@@ -850,9 +905,10 @@ def _credit_terms(p: dict) -> np.ndarray:
     dpd = p["max_dpd_24m"]
     na = np.maximum(_nz(p["net_assets_y0"], 1.0), 1.0)
     return (_lut(p["tax_grade"], (-0.45, 0.0, 0.45, 1.1, 2.0), 0.35)
-            + 1.6 * _nz(p["current_overdue"]) + 0.1 * np.isnan(p["current_overdue"])
-            + np.where(np.isnan(dpd), 0.25, 0.5 * (dpd >= 1) + 0.6 * (dpd >= 30) + 0.7 * (dpd >= 90))
-            + _lut(p["worst_loan_class"], (0.0, 0.7, 1.3, 1.7, 2.0), 0.15)
+            + 2.5 * _nz(p["current_overdue"]) + 0.1 * np.isnan(p["current_overdue"])
+            + np.where(np.isnan(dpd), 0.25, DPD_STEPS[0] * (dpd >= 1) + DPD_STEPS[1] * (dpd >= 30)
+                       + DPD_STEPS[2] * (dpd >= 90))
+            + _lut(p["worst_loan_class"], (0.0, 0.8, 1.8, 2.3, 2.8), 0.15)
             + 1.3 * _nz(p["enforcement_listed"]) + 0.7 * _nz(p["abnormal_operation_listed"])
             + 0.3 * np.log1p(_nz(p["lawsuits_defendant_3y"]))
             + 0.4 * np.minimum(_nz(p["lawsuit_amount_3y"]) / na, 2.0)
@@ -868,10 +924,13 @@ def _growth(p: dict) -> np.ndarray:
 
 
 def _intensity(p: dict) -> np.ndarray:
-    """R&D intensity; 5.0 (cap) for pre-revenue firms that spend on R&D."""
-    ri = _ratio(p["rd_expense_y0"], p["revenue_y0"])
-    pre = (p["revenue_y0"] == 0) & (p["rd_expense_y0"] > 0)
-    return np.where(pre, 5.0, ri)
+    """R&D intensity; undefined (NaN) for pre-revenue firms: R&D without sales is not "500% intensity"."""
+    return _ratio(p["rd_expense_y0"], p["revenue_y0"])
+
+
+def _pre_revenue(p: dict) -> np.ndarray:
+    """Pre-revenue firms that spend on R&D (their burn is judged by the cash that covers it)."""
+    return (p["revenue_y0"] == 0) & (p["rd_expense_y0"] > 0)
 
 
 def _operations_terms(p: dict) -> np.ndarray:
@@ -887,7 +946,7 @@ def _operations_terms(p: dict) -> np.ndarray:
             + np.where(np.isnan(g), 0.1, 0.9 * np.minimum(np.maximum(-_nz(g), 0), 1.5)
                        - 0.15 * np.minimum(np.maximum(_nz(g), 0), 1))
             + _nz(-0.9 * (np.clip(gm, -0.5, 0.9) - 0.35))
-            + np.where(rev == 0, 0.4, _nz(-1.2 * np.clip(nm, -1, 0.3)))
+            + np.where(rev == 0, 0.1, _nz(-1.2 * np.clip(nm, -1, 0.3)))
             + np.where(np.isnan(dta), 0.2, 0.6 * np.minimum(_nz(dta), 1.5) + 1.6 * np.maximum(_nz(dta) - 0.6, 0))
             + 0.5 * (p["net_assets_y0"] < 0)
             + np.where(np.isnan(runway), 0.15, 0.9 * np.clip((12 - _nz(runway)) / 12, 0, 1))
@@ -946,7 +1005,7 @@ def _capital_terms(p: dict) -> np.ndarray:
 def _interaction_terms(p: dict) -> dict[str, np.ndarray]:
     """The three documented cross-dimension interactions."""
     ri, rd0 = _intensity(p), p["rd_expense_y0"]
-    hi = _nz(np.clip(np.log(ri / RD_HI_FROM) / np.log(RD_HI_SPAN), 0, 1))
+    hi = np.where(_pre_revenue(p), PRE_REVENUE_HI, _nz(np.clip(np.log(ri / RD_HI_FROM) / np.log(RD_HI_SPAN), 0, 1)))
     short = _nz(np.clip(1 - _ratio(p["cash"], CASH_YEARS * rd0), 0, 1))
     fall = _nz(np.clip(-_growth(p) / FALL_FULL, 0, 1))
     thin = _nz(np.clip((3 - p["age"]) / 3, 0, 1))

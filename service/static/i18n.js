@@ -52,6 +52,7 @@ export const STRINGS = {
   decision_approve: ["建议批准", "Approve"],
   decision_refer: ["提交人工审批", "Refer to a credit officer"],
   decision_decline: ["建议拒绝", "Decline"],
+  decision_outside_segment: ["不属于产品客群(评分仅供参考)", "Outside the product segment (score for information)"],
   limit_steps: ["额度测算过程", "How the limit was computed"],
   role_lead: ["牵头行", "lead bank"],
   role_participant: ["参贷行", "participant"],

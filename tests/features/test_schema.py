@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from features.schema import (ALIASES, CROSS_RULES, FIELD_NAMES, FIELD_SPECS, USCC_CHARSET, USCC_WEIGHTS,
+from features.schema import (ALIASES, CROSS_RULES, FIELD_NAMES, FactRule, FIELD_SPECS, USCC_CHARSET, USCC_WEIGHTS,
                              FirmProfile, example_profiles, make_uscc, uscc_is_valid, uscc_valid_mask,
                              violations_from_error)
 
@@ -27,7 +27,8 @@ SPEC_ORDER = (
     "institutional_investors state_fund_backed listed_or_cvc_backed redemption_clause "
     "tax_grade current_overdue max_dpd_24m worst_loan_class lawsuits_defendant_3y lawsuit_amount_3y "
     "enforcement_listed admin_penalties_3y abnormal_operation_listed guarantees_outstanding lender_count "
-    "credit_inquiries_6m requested_amount tenor_months security_type"
+    "credit_inquiries_6m own_funds bank_loans_outstanding ip_appraised_value latest_round_amount "
+    "conversion_contract_value requested_amount tenor_months security_type"
 ).split()
 
 VALID = "91350100M000100Y43"
@@ -236,6 +237,10 @@ CROSS_CASES: dict[str, dict[str, Any]] = {
     "equity_2y_le_total": {"equity_raised_2y": 3600},
     "rd_capitalized_le_rd_expense": {"rd_capitalized_y0": 611},
     "hightech_revenue_le_revenue": {"hightech_revenue_y0": 321},
+    "dpd90_needs_substandard": {"max_dpd_24m": 120},             # loan class stays "normal"
+    "overdue_needs_dpd": {"current_overdue": True},              # max_dpd_24m stays 0
+    "bank_loans_le_liabilities": {"bank_loans_outstanding": 421},  # total liabilities 420
+    "round_amount_le_equity_total": {"latest_round_amount": 3501},  # total equity raised 3500
 }
 
 
@@ -263,9 +268,32 @@ def test_cross_rule_on_one_profile_agrees_with_the_vectorised_check(rule: Any) -
         v = [0, 1, 1.0, 1.5, 2**53, 2**53 + 1, None]  # ints beyond 2**53 compare as float64, like the frame
         pairs = [(a, b) for a in v for b in v]
         cols = {f: np.array([np.nan if p[k] is None else float(p[k]) for p in pairs]) for k, f in enumerate(rule.fields)}
+    if isinstance(rule, FactRule):  # rules on flags and classes: each field's own kinds of value
+        domain = {"enum": [*FIELD_SPECS[rule.fields[1]].enum, None], "bool": [True, False, None],
+                  "integer": [0, 1, 89, 90, 730, None]}
+        pairs = [(a, b) for a in domain[FIELD_SPECS[rule.fields[0]].kind] for b in domain[FIELD_SPECS[rule.fields[1]].kind]]
+        cols = {f: _column([p[k] for p in pairs], FIELD_SPECS[f].kind) for k, f in enumerate(rule.fields)}
     expected = rule.violated(cols)
     assert [rule.violated_by(a, b) for a, b in pairs] == expected.tolist()
     assert expected.any() and not expected.all()
+
+
+def _column(values: list[Any], kind: str) -> np.ndarray:
+    """A clean-frame column: enums as objects (None missing), flags and numbers as float (NaN missing)."""
+    if kind == "enum":
+        return np.array(values, dtype=object)
+    return np.array([np.nan if v is None else float(v) for v in values])
+
+
+def test_credit_record_rules_by_hand() -> None:
+    dpd = np.array([90.0, 90.0, 89.0, 730.0, 730.0, np.nan])
+    cls = np.array(["normal", "substandard", "normal", "special_mention", None, "normal"], dtype=object)
+    rule = next(r for r in CROSS_RULES if r.code == "dpd90_needs_substandard")
+    assert rule.violated({"max_dpd_24m": dpd, "worst_loan_class": cls}).tolist() == [True, False, False, True, False,
+                                                                                      False]
+    rule = next(r for r in CROSS_RULES if r.code == "overdue_needs_dpd")
+    assert rule.violated({"current_overdue": np.array([1.0, 1.0, 0.0, np.nan]),
+                          "max_dpd_24m": np.array([0.0, 3.0, 0.0, 0.0])}).tolist() == [True, False, False, False]
 
 
 @pytest.mark.parametrize("rule", CROSS_RULES, ids=lambda r: r.code)

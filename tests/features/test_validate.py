@@ -210,7 +210,8 @@ def test_empty_frame() -> None:
 def test_bool_enum_integer_normalisation() -> None:
     cells = [("是", " HNTE", "b", "28.0"), ("否", "Tech_SME", " a ", 28), ("Y", "none", "M", 28.0),
              ("no", "", None, "28"), (1, None, "d", " 28 "), ("TRUE", "champion", "c", "28")]
-    rows = [{**GOOD, "current_overdue": v, "qualification_tier": t, "tax_grade": g, "staff_total": n}
+    rows = [{**GOOD, "current_overdue": v, "qualification_tier": t, "tax_grade": g, "staff_total": n,
+             "max_dpd_24m": 5}  # an overdue loan has days past due (cross rule overdue_needs_dpd)
             for v, t, g, n in cells]
     res = validate_frame(_frame(*rows))
     assert res.rejects.empty

@@ -39,7 +39,12 @@ def test_defaults_follow_the_domain_brief():
     assert pol.star.min_grade == "AA" and set(pol.star.tiers) == {"little_giant", "champion"}
     assert pol.joint_loan.single_bank_appetite == 3000
     assert pol.stage.rules() == DEFAULT_STAGE_RULES
-    assert [k.code for k in pol.knockouts] == ["KO_OVERDUE", "KO_ENFORCEMENT", "KO_TAX_D", "KO_LOAN_CLASS"]
+    assert [k.code for k in pol.knockouts] == ["KO_OVERDUE", "KO_DPD90", "KO_ENFORCEMENT", "KO_TAX_D", "KO_LOAN_CLASS"]
+    assert [s.rule for s in pol.segment] == ["staff_total > 500", "revenue_y0 > 20000", "total_assets > 20000"]
+    jc = pol.joint_loan.caps
+    assert (jc.startup, jc.growth, jc.mature, pol.joint_loan.min_banks) == (2000, 10000, 15000, 2)
+    assert {p.code: p.sizing for p in pol.products} == {"SCORE_LOAN": "limit", "IP_PLEDGE": "ip_pledge",
+                                                        "TECH_TRANSFER": "conversion", "EQUITY_LINKED": "round_share"}
     assert [p.code for p in pol.products] == ["SCORE_LOAN", "IP_PLEDGE", "TECH_TRANSFER", "EQUITY_LINKED"]
     assert len(pol.fingerprint) == 16
 
@@ -52,14 +57,16 @@ CASES = [
     ("grade_factors.CC", 0.5, "grade_factors: CC: factor 0.5 must not exceed the better grade CCC's 0.3"),
     ("decision.refer_min_grade", "A", "decision: refer_min_grade must not be better than approve_min_grade"),
     ("decision.approve_min_grade", "Z", "decision.approve_min_grade: 'Z' is not a grade"),
-    ("star.cap", 8000, "star.cap: must be ≥ the largest stage cap (10000)"),
+    ("star.cap", 8000, "star.cap: must be ≥ the largest stage cap, joint caps included (15000)"),
     ("star.tiers", ["giant"], "star.tiers[0]: must be one of"),
     ("stage.mature_min_revenue", 100, "stage: mature_min_revenue must be ≥ startup_max_revenue"),
     ("stage.startup_max_age_years", -1, "stage.startup_max_age_years: must be > 0"),
     ("working_capital.turnover_default", 0, "working_capital.turnover_default: must be > 0"),
     ("working_capital.expected_growth_default", 0.5,
      "working_capital: expected_growth_default must be ≤ expected_growth_max"),
-    ("working_capital.own_funds_cash_share", 1.5, "working_capital.own_funds_cash_share: must be ≤ 1"),
+    ("working_capital.own_funds_share_of_need", 1.5, "working_capital.own_funds_share_of_need: must be < 1"),
+    ("joint_loan.caps.growth", 4000, "joint_loan.caps.growth: must be ≥ caps.growth"),
+    ("sizing.ip_pledge_rate", 0, "sizing.ip_pledge_rate: must be > 0"),
     ("startup.equity_share", 0, "startup.equity_share: must be > 0"),
     ("limit.round_down_to", 7, "joint_loan.single_bank_appetite: must be a multiple of limit.round_down_to"),
     ("products.1.all_of.0.field", "patents", "products[1].all_of[0]: unknown field 'patents'"),

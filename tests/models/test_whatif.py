@@ -115,11 +115,71 @@ def test_next_grade_uses_the_fewest_changes(scorer, firms, paths):
 
 def test_best_grade_and_unreachable_are_reported(scorer, paths, firms):
     search, results = paths
-    profiles = [example_profiles()["mature"], *firms]
-    top = max((search.run(p) for p in profiles[:1]), key=lambda r: r["current"]["score"])
-    best = max([top, *results], key=lambda r: r["current"]["score"])
-    if best["current"]["grade"] == "AAA":  # the best grade has no next grade
-        assert not best["reachable"] and best["message"] == "already at the best grade"
+    top = search.run(example_profiles()["mature"] | {"revenue_y0": 19500.0, "total_assets": 19800.0,
+                                                     "hightech_revenue_y0": 15000.0})
+    assert not top["reachable"] or top["current"]["grade"] != "AAA"
+    if top["current"]["grade"] == "AAA":
+        assert top["message"] == "已是最高评级 / already at the best grade"
     stuck = [r for r in results if not r["reachable"] and r["target_grade"]]
     for r in stuck:
-        assert r["message"].startswith(f"no path within {search.max_changes} realistic changes") and r["steps"] == []
+        assert f"no path within {search.max_changes} realistic changes" in r["message"] and r["steps"] == []
+        assert "项可行调整内无法晋级" in r["message"]
+
+
+def test_paths_are_feasible_within_12_months(firms, paths):
+    """Granted patents ≤ pending applications, hiring scaled to staff, high-tech status only when the criteria hold."""
+    from models.whatif import high_tech_criteria
+    search, results = paths
+    crit = search.scorer.policy.next_grade.high_tech
+    checked = 0
+    for profile, res in zip(firms, results):
+        for step in res["steps"]:
+            main = step["changes"][0]
+            if step["field"] == "invention_patents_granted":
+                assert main["to"] - main["from"] <= profile["invention_patents_pending"]
+                checked += 1
+            if step["field"] == "rd_staff":
+                assert main["to"] - main["from"] <= max(0.3 * profile["staff_total"], 1)
+            if step["field"] == "qualification_tier" and main["to"] == "hnte":
+                final = {f: np.array([res["result"]["changed_profile"][f]], dtype=float)
+                         for f in ("revenue_y0", "rd_expense_y0", "hightech_revenue_y0", "staff_total", "rd_staff")}
+                assert high_tech_criteria(final, crit)[0][0]
+        if res["target_grade"]:
+            statuses = {lv["field"]: lv["status"] for lv in res["levers"]}
+            assert list(statuses) == [lv.field for lv in search.levers]  # every lever named
+            assert {s["field"] for s in res["steps"]} == {f for f, st in statuses.items() if st == "used"}
+            assert all(lv["reason_zh"] and lv["reason_en"] for lv in res["levers"])
+    assert checked or not any(s["field"] == "invention_patents_granted" for r in results for s in r["steps"])
+
+
+def test_no_granted_patents_without_pending_applications(scorer, firms):
+    search = NextGradeSearch(scorer)
+    firm = next(p for p in firms if p.get("invention_patents_pending") is not None and p.get("revenue_y0"))
+    res = search.run(firm | {"invention_patents_pending": 0})
+    if res["target_grade"]:
+        granted = next(lv for lv in res["levers"] if lv["field"] == "invention_patents_granted")
+        assert granted["status"] == "left_out" and "pending applications" in granted["reason_en"]
+        assert all(s["field"] != "invention_patents_granted" for s in res["steps"])
+
+
+def test_high_tech_status_only_when_the_public_criteria_hold(scorer, firms):
+    search = NextGradeSearch(scorer)
+    tier = next(k for k, lv in enumerate(search.levers) if lv.field == "qualification_tier")
+    firm = next(p for p in firms if p.get("revenue_y0"))
+    # 5000 revenue: needs R&D ≥ 5% (250), high-tech revenue ≥ 60% (3000), R&D staff ≥ 10%
+    good = firm | dict(qualification_tier="tech_sme", revenue_y0=5000.0, rd_expense_y0=260.0, rd_capitalized_y0=0.0,
+                       hightech_revenue_y0=3100.0, staff_total=100, rd_staff=12, sci_tech_staff=20,
+                       bachelor_plus=60, masters_phd=10, talent_program_members=0)
+    low_rd = good | {"rd_expense_y0": 240.0}
+    low_share = good | {"hightech_revenue_y0": 2900.0}
+    cols = {f: np.concatenate([search._base_columns(p)[f] for p in (good, low_rd, low_share)]) for f in
+            search._base_columns(good)}
+    _, why = search._frame_why({f: v[:1] for f, v in cols.items()}, [[(tier, 0)]])
+    assert list(why) == [0]
+    for bad in (low_rd, low_share):
+        _, why = search._frame_why(search._base_columns(bad), [[(tier, 0)]])
+        assert list(why) == [4]  # HIGH_TECH
+    # … but the R&D step before it can make the criteria hold (+10% R&D: 240 → 264 ≥ 250)
+    rd = next(k for k, lv in enumerate(search.levers) if lv.field == "rd_expense_y0")
+    _, why = search._frame_why(search._base_columns(low_rd), [[(rd, 0), (tier, 0)]])
+    assert list(why) == [0]

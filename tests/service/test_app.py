@@ -37,7 +37,8 @@ def test_score_matches_the_scoring_core_and_adds_up(client, keys, scorer):
 
 
 def test_a_knocked_out_firm_is_scored_and_lists_the_knockout(client, keys):
-    r = client.post("/v1/scores", json=GROWTH | {"current_overdue": True, "tax_grade": "D"}, headers=keys.h())
+    r = client.post("/v1/scores", json=GROWTH | {"current_overdue": True, "max_dpd_24m": 20, "tax_grade": "D"},
+                    headers=keys.h())
     assert [k["code"] for k in r.json()["knockouts"]] == ["KO_OVERDUE", "KO_TAX_D"]
 
 

@@ -17,11 +17,17 @@ def test_scored_file_has_recommendation_columns(scorer, portfolio, tmp_path):
     frame = pd.read_csv(out, keep_default_na=False)
     assert tuple(frame.columns) == RESULT_COLUMNS + RECOMMENDATION_COLUMNS
     assert (frame["policy_version"] == default_policy().policy_version).all()
-    assert set(frame["decision"]) <= {"approve", "refer", "decline"}
+    assert set(frame["decision"]) <= {"approve", "refer", "decline", "outside_segment"}
     assert summary.scored == len(frame)
     knocked = frame["knockouts"] != ""
-    assert (frame.loc[knocked, "decision"] == "decline").all() and (frame.loc[knocked, "limit"] == 0).all()
-    caps = frame["lifecycle_stage"].map({"startup": 1000, "growth": 5000, "mature": 10000})
+    closed = frame["decision"].isin(["decline", "outside_segment"])
+    assert (frame.loc[knocked, "decision"].isin(["decline", "outside_segment"])).all()
+    assert (frame.loc[closed, "limit"] == 0).all()
+    assert (frame.loc[frame["segment_rules"] != "", "decision"] == "outside_segment").all()
+    single = frame["lifecycle_stage"].map({"startup": 1000, "growth": 5000, "mature": 10000})
+    joint = frame["lifecycle_stage"].map({"startup": 2000, "growth": 10000, "mature": 15000})
     star_grade = frame["grade"].isin(["AAA", "AA"])  # only they may reach the star cap
-    assert ((frame["limit"] <= caps) | star_grade).all() and (frame["limit"] <= 20000).all()
+    shared = frame["joint_loan_banks"] >= 2
+    assert ((frame["limit"] <= single) | (shared & (frame["limit"] <= joint)) | (shared & star_grade)).all()
+    assert (frame["limit"] <= 20000).all() and (frame.loc[shared, "decision"] == "approve").all()
     assert (frame["limit"] % 10 == 0).all()

@@ -232,16 +232,16 @@ def whatif_field(page, name: str):
 def test_recommendation_shows_limit_products_and_joint_loan_split(page, api_key, score_of):
     from features.schema import example_profiles
 
-    rec = score_of(example_profiles()["mature"])["recommendation"]
+    rec = score_of(example_profiles()["growth"])["recommendation"]
     sign_in(page, api_key[1])
-    score_example(page, "mature")
-    assert page.text_content("#rec-decision") == {"approve": "建议批准", "refer": "提交人工审批",
-                                                   "decline": "建议拒绝"}[rec["decision"]]
+    score_example(page, "growth")
+    assert page.text_content("#rec-decision") == {"approve": "建议批准", "refer": "提交人工审批", "decline": "建议拒绝",
+                                                   "outside_segment": "不属于产品客群(评分仅供参考)"}[rec["decision"]]
     assert page.text_content("#rec-limit") == f"{rec['limit']:,.0f} 万元"
     codes = page.locator("#rec-products li").evaluate_all("els => els.map(e => e.dataset.code)")
     assert codes == [p["code"] for p in rec["products"]]
     assert rec["products"][0]["name_zh"] in page.text_content("#rec-products")
-    if rec["joint_loan"]:  # the mature example's limit is above one bank's appetite
+    if rec["joint_loan"]:  # a limit above one bank's appetite
         rows = page.locator("#rec-joint tbody tr")
         assert rows.count() == rec["joint_loan"]["banks"] >= 2
         amounts = [float(a.replace(",", "").split()[0]) for a in page.locator("#rec-joint td:nth-child(2)").all_text_contents()]

@@ -49,8 +49,13 @@ def _violations(df: pd.DataFrame) -> np.ndarray:
                  ("bachelor_plus", "staff_total"), ("masters_phd", "bachelor_plus"),
                  ("talent_program_members", "staff_total"), ("paid_in_capital", "registered_capital"),
                  ("equity_raised_2y", "equity_raised_total"), ("rd_capitalized_y0", "rd_expense_y0"),
-                 ("hightech_revenue_y0", "revenue_y0")]:
+                 ("hightech_revenue_y0", "revenue_y0"), ("bank_loans_outstanding", "total_liabilities"),
+                 ("latest_round_amount", "equity_raised_total")]:
         bad |= num[a] > num[b]
+    # a coherent credit record: 90+ days past due needs substandard or worse; overdue needs dpd > 0
+    cls = df["worst_loan_class"].astype("string").str.strip().str.lower()
+    bad |= (num["max_dpd_24m"] >= 90) & cls.isin(["normal", "special_mention"]).to_numpy(dtype=bool)
+    bad |= (S._flag(df, "current_overdue") == 1) & (num["max_dpd_24m"] == 0)
     d = {f: pd.to_datetime(df[f]) for f in S.DATE_FIELDS}
     bad |= ((d["founded_on"] > d["as_of"]) | (d["latest_round_date"] > d["as_of"])
             | (d["founded_on"] > d["latest_round_date"])).to_numpy()
@@ -155,7 +160,8 @@ def test_identity_fields(big: S.Synthetic) -> None:
 def test_mess_is_realistic(big: S.Synthetic) -> None:
     df = big.frame
     structural = ("firm_id", "as_of", "lifecycle_stage", "latest_round_date",  # absent by design
-                  "requested_amount", "tenor_months", "security_type")
+                  "requested_amount", "tenor_months", "security_type",
+                  "ip_appraised_value", "latest_round_amount", "conversion_contract_value")  # exist only sometimes
     miss = df[[f for f in FIELD_NAMES if f not in structural]].isna().mean()
     assert miss.between(0.01, 0.40).all(), miss[~miss.between(0.01, 0.40)]
     funded = ~df["latest_round"].astype("string").str.strip().str.lower().isin(["none"]).fillna(False)

@@ -79,7 +79,8 @@ REVENUE_RAMP_LOG = 0.05  # … a revenue rule over ± 5% of the threshold
 class StageAssessment:
     """Per row: the declared stage (None when not given), the stage the data shows (None when the data
     cannot tell), the stage the model reads (`stage`: the data's, else the declared one, else growth),
-    whether a declared stage contradicts the data, the stricter of the two for limits, and soft weights
+    whether a declared stage contradicts the data, the stage for limits (the declared one, or the stricter
+    of the two when they conflict), and soft weights
     over STAGES (sum 1) that blend per-stage model parameters near the rules' thresholds, so that a small
     change of age or revenue never flips a score."""
 
@@ -121,8 +122,13 @@ def assess_stage(frame_or_cols: pd.DataFrame | Mapping[str, Any], rules: StageRu
                                                  np.where(not_startup & not_mature, "growth", None))).astype(object)
     known = data != None  # noqa: E711 (element-wise on an object array)
     stage = np.where(known, data, np.where(given, declared, "growth")).astype(object)
-    conflict = known & given & (data != declared)
-    stricter = np.where(conflict & (_rank(declared) < _rank(data)), declared, stage)
+    # A firm of the SME segment (revenue ≤ 20000 万元) can rarely reach the mature revenue rule, so a
+    # declared "mature" is contradicted by its age or by startup data, not by revenue below that rule.
+    with np.errstate(invalid="ignore"):
+        mature_kept = (declared == "mature") & (data == "growth") & (age >= rules.mature_min_age_years)
+    conflict = known & given & (data != declared) & ~mature_kept
+    stricter = np.where(conflict, np.where(_rank(declared) < _rank(data), declared, data),
+                        np.where(given, declared, stage))
     weights = _soft_weights(age, revenue, rules)
     onehot = (stage[:, None] == np.array(STAGES, dtype=object)[None, :]).astype(float)
     weights = np.where(known[:, None], weights, onehot)

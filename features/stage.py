@@ -121,15 +121,17 @@ def assess_stage(frame_or_cols: pd.DataFrame | Mapping[str, Any], rules: StageRu
     data = np.where(startup, "startup", np.where(not_startup & mature, "mature",
                                                  np.where(not_startup & not_mature, "growth", None))).astype(object)
     known = data != None  # noqa: E711 (element-wise on an object array)
-    stage = np.where(known, data, np.where(given, declared, "growth")).astype(object)
     # A firm of the SME segment (revenue ≤ 20000 万元) can rarely reach the mature revenue rule, so a
     # declared "mature" is contradicted by its age or by startup data, not by revenue below that rule.
+    declared_mature = declared == "mature"
     with np.errstate(invalid="ignore"):
-        mature_kept = (declared == "mature") & (data == "growth") & (age >= rules.mature_min_age_years)
-    conflict = known & given & (data != declared) & ~mature_kept
+        mature_kept = declared_mature & (data == "growth") & (age >= rules.mature_min_age_years)
+    data = np.where(mature_kept, "mature", data).astype(object)
+    stage = np.where(known, data, np.where(given, declared, "growth")).astype(object)
+    conflict = known & given & (data != declared)
     stricter = np.where(conflict, np.where(_rank(declared) < _rank(data), declared, data),
                         np.where(given, declared, stage))
-    weights = _soft_weights(age, revenue, rules)
+    weights = _soft_weights(age, revenue, rules, declared_mature)
     onehot = (stage[:, None] == np.array(STAGES, dtype=object)[None, :]).astype(float)
     weights = np.where(known[:, None], weights, onehot)
     return StageAssessment(declared, data, stage, conflict, stricter.astype(object), weights)
@@ -141,13 +143,14 @@ def _rank(stage: np.ndarray) -> np.ndarray:
                     np.where(stage == "mature", STRICTNESS["mature"], STRICTNESS["growth"]))
 
 
-def _soft_weights(age: np.ndarray, revenue: np.ndarray, rules: StageRules) -> np.ndarray:
-    """The stage rules with each threshold blended over a narrow ramp (hard rules where far from it)."""
+def _soft_weights(age: np.ndarray, revenue: np.ndarray, rules: StageRules, declared_mature: np.ndarray) -> np.ndarray:
+    """The stage rules with each threshold blended over a narrow ramp (hard rules where far from it); for a
+    declared mature firm only the age rule decides between growth and mature."""
     with np.errstate(divide="ignore", invalid="ignore"):
         log_rev = np.log1p(np.maximum(revenue, 0.0))
         young = _ramp(rules.startup_max_age_years - age, AGE_RAMP_YEARS)
         small = _ramp(np.log1p(rules.startup_max_revenue) - log_rev, REVENUE_RAMP_LOG)
-        big = _ramp(log_rev - np.log1p(rules.mature_min_revenue), REVENUE_RAMP_LOG)
+        big = np.where(declared_mature, 1.0, _ramp(log_rev - np.log1p(rules.mature_min_revenue), REVENUE_RAMP_LOG))
         old = _ramp(age - rules.mature_min_age_years, AGE_RAMP_YEARS)
     s = np.maximum(young, small)
     m = (1.0 - s) * np.minimum(big, old)

@@ -72,7 +72,7 @@ def test_a_profile_with_only_an_id_is_insufficient_data_not_a_grade(scorer):
     assert rec["insufficient_data"]["decision"] == "refer: insufficient data"
     assert "revenue_y0" in rec["insufficient_data"]["fields_to_collect"]
     assert rec["recommendation"]["decision"] == "refer"
-    assert rec["recommendation"]["decision_rule"].startswith("refer: insufficient data")
+    assert "refer: insufficient data" in rec["recommendation"]["decision_rule"]
 
 
 def _improve(cols, lever, spec):

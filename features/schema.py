@@ -35,10 +35,19 @@ _USCC_VALUE[np.frombuffer(USCC_CHARSET.encode("ascii"), dtype=np.uint8)] = np.ar
 _USCC_INDEX = {c: i for i, c in enumerate(USCC_CHARSET)}
 
 
+def uscc_check_index(values: Sequence[int] | np.ndarray) -> Any:
+    """Index in USCC_CHARSET of the check character, from the values of the first 17 characters:
+    one code (a sequence of ints) or many (an (n, ≥17) int array). The one home of the formula."""
+    if isinstance(values, np.ndarray):
+        total = values[:, :17] @ np.asarray(USCC_WEIGHTS)
+    else:
+        total = sum(map(operator.mul, values, USCC_WEIGHTS))
+    return (31 - total % 31) % 31  # 31 -> 0
+
+
 def _check_char(body17: str) -> str:
     """Check character for the first 17 characters of a USCC."""
-    total = sum(map(operator.mul, map(_USCC_INDEX.__getitem__, body17), USCC_WEIGHTS))
-    return USCC_CHARSET[(31 - total % 31) % 31]  # 31 -> 0
+    return USCC_CHARSET[uscc_check_index(list(map(_USCC_INDEX.__getitem__, body17)))]
 
 
 def make_uscc(body17: str) -> str:
@@ -71,7 +80,7 @@ def uscc_valid_mask(series: pd.Series | Sequence[Any]) -> np.ndarray:
     if fmt.any():  # fixed-width unicode viewed as code points (ASCII, guaranteed by the pattern)
         points = s[fmt].to_numpy(dtype="U18").view(np.uint32).reshape(-1, 18)
         vals = _USCC_VALUE[points]
-        check = (31 - (vals[:, :17] @ np.asarray(USCC_WEIGHTS)) % 31) % 31
+        check = uscc_check_index(vals)
         out[fmt] = check == vals[:, 17]
     return out
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from features.stage import STAGES
 from models.policy import Policy
 from models.rules import Columns, columns_of, isin, positions, rule_columns
 from models.scaling import GRADES
@@ -231,7 +232,7 @@ def _show(v: Any) -> str:
 # turned into their labels once, by indexing these arrays.
 _BASIS_EQUITY, _BASIS_NONE, _BASIS_WC, _BASIS_REVENUE = range(4)
 _BASIS_NAMES = np.array(["equity", "none", "working_capital", "revenue_share"], dtype=object)
-_STAGES = ("startup", "growth", "mature")  # code 3: any other stage (capped as growth)
+_STAGES = STAGES  # code 3: any other stage (capped as growth)
 _APPROVE, _REFER, _DECLINE = range(3)
 _DECISIONS = np.array(["approve", "refer", "decline"], dtype=object)
 

@@ -290,7 +290,7 @@ def mapping_yaml(guesses: list[ColumnGuess], source: str = "") -> str:
     for g in guesses:
         if g.field is None:
             continue
-        target = g.field if not g.unit else "{field: %s, unit: %s}" % (g.field, json.dumps(g.unit))
+        target = g.field if not g.unit else "{field: %s, unit: %s}" % (g.field, json.dumps(g.unit, ensure_ascii=False))
         lines.append(f"  {json.dumps(g.header, ensure_ascii=False)}: {target}   # {g.confidence:.2f} {g.reason}")
     unplaced = [g for g in guesses if g.field is None]
     if unplaced:

@@ -28,6 +28,8 @@ from service import errors
 from service.api_models import (Assessment, AssessmentHistory, AssessmentSummary, BatchResult, Health, ModelInfo,
                                 ReloadRequest, StoredAssessment)
 from service.auth import ApiKey, KeyRing
+from features.io import InputError, read_upload
+from features.mapping import ColumnMapping, MappingError, parse_mapping
 from service.csv_scoring import CsvError, ScoredUpload, decode, read_csv_text, score_upload
 from service.decision_api import decision_router
 from service.engine import LoadedModel, ScoringEngine, load_model
@@ -295,9 +297,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """
         engine = api.scoring()
         data = await _upload_bytes(request)
+        mapping, sheet = await _upload_mapping(request)
         try:
-            scored, record = await run_in_threadpool(_score_csv, engine.model, data, key)
-        except CsvError as exc:
+            scored, record = await run_in_threadpool(_score_csv, engine.model, data, key, mapping, sheet)
+        except (CsvError, InputError, MappingError) as exc:
             raise ApiProblem(422, str(exc)) from exc
         if record is not None:
             await api.record([record])
@@ -305,7 +308,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         api.metrics.count_grades(grades, "csv")
         api.metrics.rejects.labels("csv").inc(scored.table.num_rows - len(grades))
         return StreamingResponse(scored.chunks(), media_type="text/csv; charset=utf-8",
-                                 headers={"Content-Disposition": 'attachment; filename="scored.csv"'})
+                                 headers={"Content-Disposition": 'attachment; filename="scored.csv"',
+                                          "X-Normalised": json.dumps(dict(sorted(scored.normalised.items())))})
 
     @app.get("/v1/assessments/{assessment_id}", response_model=StoredAssessment, tags=["audit"],
              responses=errors.openapi_responses(401, 403, 404), summary="A recorded assessment")
@@ -411,14 +415,34 @@ async def _upload_bytes(request: Request) -> bytes:
     return await request.body()
 
 
-def _score_csv(model: LoadedModel, data: bytes, key: ApiKey) -> tuple[ScoredUpload, UploadRecord | None]:
-    """Score an uploaded file; its audit record (the file and the returned table, compressed), None when
-    no row could be scored."""
-    scored = score_upload(model.scorer, read_csv_text(decode(data)), date.today())
+async def _upload_mapping(request: Request) -> tuple[ColumnMapping | None, str | None]:
+    """The upload's optional column `mapping` (YAML, as text or a file) and Excel `sheet`: multipart fields
+    or query parameters."""
+    text, sheet = request.query_params.get("mapping"), request.query_params.get("sheet")
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        form = await request.form()  # already parsed by _upload_bytes (cached)
+        given = form.get("mapping")
+        text = (await given.read()).decode("utf-8-sig") if hasattr(given, "read") else (given or text)
+        sheet = form.get("sheet") or sheet  # type: ignore[assignment]
+    try:
+        return (parse_mapping(text, "mapping") if text else None), sheet
+    except MappingError as exc:
+        raise ApiProblem(422, str(exc)) from exc
+
+
+def _score_csv(model: LoadedModel, data: bytes, key: ApiKey, mapping: ColumnMapping | None = None,
+               sheet: str | None = None) -> tuple[ScoredUpload, UploadRecord | None]:
+    """Score an uploaded file (CSV or .xlsx); its audit record (the file and the returned table, compressed,
+    with the mapping used and the normalisation counts in the table's metadata), None when no row could be scored."""
+    raw, notes = read_upload(data, mapping, sheet, read_csv=lambda b: read_csv_text(decode(b)))
+    scored = score_upload(model.scorer, raw, date.today())
+    scored.normalised.update(notes)
     if not len(scored.scored_rows):
         return scored, None
-    return scored, UploadRecord.build(new_id(), _now(), key.id, model.version, data, scored.table,
-                                      scored.assessed())
+    meta = {"mapping": mapping.text if mapping else "", "sheet": sheet or "",
+            "normalised": json.dumps(dict(scored.normalised), ensure_ascii=False)}
+    return scored, UploadRecord.build(new_id(), _now(), key.id, model.version, data,
+                                      scored.table.replace_schema_metadata(meta), scored.assessed())
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Iterator
 
@@ -61,6 +62,7 @@ class ScoredUpload:
     table: pa.Table  # OUTPUT_COLUMNS, one row per data row of the file: what the client gets back
     scored_rows: np.ndarray  # positions of rows that got an assessment
     names: np.ndarray  # the firm names as submitted, of the scored rows
+    normalised: Counter = field(default_factory=Counter)  # normalisation -> cells it changed (features/kinds.py)
 
     def chunks(self) -> Iterator[bytes]:
         """The table as UTF-8 CSV, a few thousand rows at a time (Arrow's writer: ~20× pandas' to_csv)."""
@@ -104,7 +106,7 @@ def score_upload(scorer: Scorer, raw: pd.DataFrame, as_of: date) -> ScoredUpload
              .add_column(1, "assessment_id", _text(ids))
              .append_column("error", _text(error)))
     names = checked.clean["name"].to_numpy(dtype=object) if len(scored) else np.empty(0, dtype=object)
-    return ScoredUpload(table, scored, names)
+    return ScoredUpload(table, scored, names, checked.normalised)
 
 
 def _text(values: np.ndarray) -> pa.Array:

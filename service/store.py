@@ -30,6 +30,7 @@ from sqlalchemy import (Column, Float, ForeignKey, Index, Integer, LargeBinary, 
 from sqlalchemy.dialects.mysql import LONGBLOB
 from sqlalchemy.engine import Engine, make_url
 
+from features.io import read_upload
 from features.schema import FIELD_SPECS
 from service.csv_scoring import decode, read_csv_text
 
@@ -146,7 +147,8 @@ def table_row(data: bytes, row: int) -> dict[str, Any]:
 def file_row(data: bytes, size: int, row: int) -> dict[str, Any]:
     """Data row `row` of an uploaded CSV (`size` bytes before compression) as the scoring read it:
     header → cell text, empty → None."""
-    raw = read_csv_text(decode(_ZSTD.decompress(data, decompressed_size=size, asbytes=True)))
+    blob = _ZSTD.decompress(data, decompressed_size=size, asbytes=True)
+    raw = read_upload(blob, read_csv=lambda b: read_csv_text(decode(b)))[0]  # CSV or .xlsx, headers as sent
     return {k: (None if v != v else v) for k, v in raw.iloc[row].items()}  # NaN → None
 
 

@@ -188,7 +188,7 @@ def tolerant_numbers(arr: pa.Array, field_unit: str, column_unit: str | None = N
     factor = np.array([np.nan if u == "" else (unit_factor(field_unit, u) or np.nan) for u in unit])
     has_unit = unit != ""
     bad_unit = matched & has_unit & np.isnan(factor)
-    share_comma = matched & comma & (field_unit == SHARE_UNIT)
+    share_comma = matched & comma & (field_unit == SHARE_UNIT) & ~bad_unit  # one rule per cell
     ok = matched & ~bad_unit & ~share_comma
     raw = pc.cast(pa.array(np.where(ok, [x.replace(",", "") for x in num], None), pa.string()), pa.float64())
     v = raw.to_numpy(zero_copy_only=False)

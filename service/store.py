@@ -144,6 +144,12 @@ def table_row(data: bytes, row: int) -> dict[str, Any]:
     return pa.ipc.open_stream(data).read_all().slice(row, 1).to_pylist()[0]
 
 
+def table_metadata(data: bytes) -> dict[str, str]:
+    """What was recorded with an upload in its returned table's metadata (mapping used, normalisations)."""
+    meta = pa.ipc.open_stream(data).schema.metadata or {}
+    return {k.decode(): v.decode() for k, v in meta.items()}
+
+
 def file_row(data: bytes, size: int, row: int) -> dict[str, Any]:
     """Data row `row` of an uploaded CSV (`size` bytes before compression) as the scoring read it:
     header → cell text, empty → None."""
@@ -404,7 +410,8 @@ class AuditStore:
         return _identity(row, "csv") | {
             "input": file_row(row["file_zstd"], row["file_size"], row["row"]),
             "output": table_row(row["output_arrow"], row["row"]),
-            "upload": {"id": row["upload_id"], "row": row["row"], "file_sha256": row["file_sha256"]}}
+            "upload": {"id": row["upload_id"], "row": row["row"], "file_sha256": row["file_sha256"],
+                       **table_metadata(row["output_arrow"])}}
 
     def summaries(self, firm_id: str | None = None, key_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """Assessments newest first (of one firm, made with one key, when given): id, time, channel,

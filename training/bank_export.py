@@ -256,7 +256,7 @@ def _write_xlsx(export: BankExport, path: Path, title: str) -> None:
     for r in range(len(export.excel)):
         for j, c in enumerate(cols):
             v = columns[j][r]
-            if v is None or v == "" or (isinstance(v, float) and v != v):
+            if v is None or v is pd.NaT or (isinstance(v, float) and v != v) or (isinstance(v, str) and not v):
                 continue
             fmt = fmts.get(c)
             if isinstance(v, str):

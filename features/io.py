@@ -94,7 +94,7 @@ def input_files(spec: Path | str) -> list[Path]:
     else:
         files = sorted(Path(p) for p in glob.glob(str(spec)) if Path(p).is_file())
     if not files:
-        raise InputError(f"no CSV, Parquet or Excel input at {spec}")
+        raise InputError(f"no CSV or Parquet input (nor Excel) at {spec}")
     return files
 
 

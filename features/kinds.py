@@ -460,9 +460,18 @@ def tolerant_dates(arr: pa.Array) -> tuple[np.ndarray, dict[str, np.ndarray], Ta
 def iso_days(iso: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """YYYY-MM-DD text → datetime64[ns]; NaT for null and for days a month does not have (Arrow's
     strptime would roll 2023-02-30 over to 2023-03-02, so the day is checked by writing it back)."""
-    day = pc.strptime(iso, format="%Y-%m-%d", unit="s", error_is_null=True)
-    same = pc.fill_null(pc.equal(pc.strftime(day, format="%Y-%m-%d"), iso), False)
-    return pc.cast(pc.if_else(same, day, None), pa.timestamp("ns")).to_numpy(zero_copy_only=False)
+    day = pc.cast(pc.strptime(iso, format="%Y-%m-%d", unit="s", error_is_null=True), pa.timestamp("ns"))
+    out = day.to_numpy(zero_copy_only=False)
+    late = np.flatnonzero(pc.fill_null(pc.greater(pc.utf8_slice_codeunits(iso, 8, 10), "28"), False)
+                          .to_numpy(zero_copy_only=False))  # only days 29–31 can roll over
+    if late.size:
+        out = out.copy()
+        for i, text in zip(late, iso.take(pa.array(late)).to_pylist()):
+            try:
+                date.fromisoformat(text)
+            except ValueError:
+                out[i] = np.datetime64("NaT")
+    return out
 
 
 def _plain_dates(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -523,7 +532,9 @@ def parse_dates(s: pd.Series, spec: FieldLike
 # ------------------------------------------------------------------------------------------
 def fold_codes(txt: pd.Series) -> tuple[pd.Series, Tally]:
     """Codes (USCC, region and industry codes) typed with full-width characters, folded to ASCII."""
-    arr = pa.array(txt, pa.string(), from_pandas=True)
+    arr = arrow_text(txt)
+    if arr is None:
+        arr = pa.array(txt, pa.string(), from_pandas=True)
     wide = pc.invert(pc.fill_null(pc.string_is_ascii(arr), True)).to_numpy(zero_copy_only=False)
     if not wide.any():
         return txt, Counter()

@@ -465,12 +465,11 @@ def iso_days(iso: pa.Array | pa.ChunkedArray) -> np.ndarray:
     late = np.flatnonzero(pc.fill_null(pc.greater(pc.utf8_slice_codeunits(iso, 8, 10), "28"), False)
                           .to_numpy(zero_copy_only=False))  # only days 29–31 can roll over
     if late.size:
+        written = pc.cast(pc.utf8_slice_codeunits(iso.take(pa.array(late)), 8, 10), pa.int64()).to_numpy()
+        days = out[late].astype("datetime64[D]")
+        of_month = (days - days.astype("datetime64[M]").astype("datetime64[D]")).astype(np.int64) + 1
         out = out.copy()
-        for i, text in zip(late, iso.take(pa.array(late)).to_pylist()):
-            try:
-                date.fromisoformat(text)
-            except ValueError:
-                out[i] = np.datetime64("NaT")
+        out[late[of_month != written]] = np.datetime64("NaT")
     return out
 
 

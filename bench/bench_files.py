@@ -86,19 +86,20 @@ def _rejected_after(path: Path, mapping=None) -> int:  # type: ignore[no-untyped
 
 def rejections(rows: int, seed: int, folder: Path, tree: Path) -> None:
     exp = bank_export(rows, seed, AS_OF)
-    labelled = exp.text.rename(columns={h: FIELD_SPECS[f].label_zh for f, h in exp.headers.items()})
+    # The experiment: our Chinese labels as headers (a column kept in 元 says so in brackets).
+    labelled = exp.text.rename(columns={h: FIELD_SPECS[f].label_zh + ("（元）" if h.endswith(("（元）", "(元)")) else "")
+                                        for f, h in exp.headers.items()})
     own_headers = folder / "export_our_labels.csv"
     own_headers.write_bytes(labelled.to_csv(index=False, lineterminator="\r\n").encode("gbk"))
     bank_csv = write_bank_export(exp, folder / "export.csv")
     planted = len(exp.planted_rows)
     before = _probe(tree, own_headers)["rejected"]
-    after = _rejected_after(own_headers)
-    mapping = mapping_of(suggest_mapping(sample_rows(bank_csv)))
-    mapped = _rejected_after(bank_csv, mapping)
+    after = _rejected_after(own_headers, mapping_of(suggest_mapping(sample_rows(own_headers))))
+    mapped = _rejected_after(bank_csv, mapping_of(suggest_mapping(sample_rows(bank_csv))))
     before_bank = _probe(tree, bank_csv)["rejected"]
-    print(f"1. bank export, {rows:,} rows, {planted} planted rows to be rejected")
+    print(f"1. bank export (GBK CSV), {rows:,} rows, {planted} planted rows to be rejected")
     print(f"   our Chinese labels as headers, bank cell formats: before {before:,} rejected "
-          f"({before / rows:.1%}), after {after:,} ({after / rows:.1%})")
+          f"({before / rows:.1%}); after (suggested mapping for the 元 columns) {after:,} ({after / rows:.1%})")
     print(f"   the bank's own headers: before {before_bank:,} rejected; after, with the suggested mapping, {mapped:,}")
 
 

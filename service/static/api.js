@@ -49,7 +49,7 @@ export const getAssessment = (id) => request(`/v1/assessments/${encodeURICompone
  * Upload a CSV for batch scoring with progress callbacks (XHR: fetch reports no upload progress).
  * onProgress(stage, fraction) with stage "upload" | "process" | "download".
  */
-export function scoreCsv(file, onProgress) {
+export function scoreCsv(file, onProgress, mapping = null) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/v1/scores/csv");
@@ -70,6 +70,7 @@ export function scoreCsv(file, onProgress) {
     };
     const data = new FormData();
     data.append("file", file, file.name);
+    if (mapping) data.append("mapping", mapping, mapping.name);  // the bank's headers → our fields (YAML)
     xhr.send(data);
   });
 }

@@ -153,7 +153,7 @@ def score(
     if engine not in ("local", "dask"):
         _fail(f"unknown engine {engine!r}: choose local or dask")
     column_mapping = _mapping(mapping)
-    if engine == "dask" and (column_mapping or sheet or source.lower().endswith((".xlsx", ".xlsm"))):
+    if engine == "dask" and (column_mapping or sheet or _has_xlsx(source)):
         _fail("Excel input, --sheet and --mapping run on the local engine (--engine local)")
     try:
         bundle, _ = load_bundle(model)
@@ -183,6 +183,17 @@ def score(
     except (InputError, ValueError) as exc:
         _fail(str(exc))
     console.print(summary_table(summary))
+
+
+def _has_xlsx(source: str) -> bool:
+    """Whether any input file is an Excel workbook."""
+    from features.io import InputError, input_files
+    from features.xlsx import is_xlsx
+
+    try:
+        return any(is_xlsx(f) for f in input_files(source))
+    except InputError:
+        return False
 
 
 def _mapping(path: Optional[Path]):  # type: ignore[no-untyped-def]

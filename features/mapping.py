@@ -87,8 +87,8 @@ def header_key(text: str) -> tuple[str, str | None]:
     """(comparable header text, unit in brackets or None): full-width folded, lower case, no spaces."""
     t = unicodedata.normalize("NFKC", str(text)).replace("\ufeff", "").strip()
     unit = None
-    if (m := _UNIT_IN_BRACKETS.search(t)) is not None:
-        unit, t = m.group(1), t[: m.start()]
+    while (m := _UNIT_IN_BRACKETS.search(t)) is not None:  # 申请期限(月)（月）: every unit bracket at the end
+        unit, t = unit or m.group(1), t[: m.start()].rstrip()
     t = re.sub(r"[\s_]+", "", t.lower()).replace("【", "(").replace("】", ")")
     return t, unit
 

@@ -135,7 +135,7 @@ def _cell(v, spec, style: str, rng: np.random.Generator):  # type: ignore[no-unt
 def _header_variants(fld: str, with_unit: bool = True) -> list[str]:
     spec = FIELD_SPECS[fld]
     out = [spec.label_zh, *HEADER_ALIASES.get(fld, ()), spec.label_en]
-    if with_unit and spec.unit and spec.unit not in (SHARE_UNIT, "date"):
+    if with_unit and spec.unit and spec.unit not in (SHARE_UNIT, "date") and not spec.label_zh.endswith(f"({spec.unit})"):
         out += [f"{spec.label_zh}（{spec.unit}）", f"{spec.label_zh}({spec.unit})"]
     return out
 

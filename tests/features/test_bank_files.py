@@ -156,3 +156,13 @@ def test_export_read_with_suggested_mapping_equals_the_generated_firms(export, w
     keep = want.index.difference(exp.planted_rows)
     pd.testing.assert_frame_equal(got.clean.loc[keep, list(FIELD_NAMES)], want.loc[keep, list(FIELD_NAMES)])
     assert got.normalised["enum:chinese_name"] > 0 and got.normalised["unit:元"] > 0
+
+
+def test_every_header_variant_of_the_generator_is_placed() -> None:
+    from features.schema import FIELD_SPECS
+    from training.bank_export import _header_variants
+
+    heads = {h: f for f in FIELD_SPECS for h in _header_variants(f)}
+    heads |= {f"{FIELD_SPECS[f].label_zh}（元）": f for f in FIELD_SPECS if FIELD_SPECS[f].unit == "万元"}
+    placed = {h: suggest_mapping(pd.DataFrame({h: pd.Series([], dtype=object)}))[0].field for h in heads}
+    assert placed == heads

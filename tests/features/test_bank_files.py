@@ -166,3 +166,14 @@ def test_every_header_variant_of_the_generator_is_placed() -> None:
     heads |= {f"{FIELD_SPECS[f].label_zh}（元）": f for f in FIELD_SPECS if FIELD_SPECS[f].unit == "万元"}
     placed = {h: suggest_mapping(pd.DataFrame({h: pd.Series([], dtype=object)}))[0].field for h in heads}
     assert placed == heads
+
+
+def test_suggest_fuzzy_headers_sample_values_and_unplaced_columns() -> None:
+    sample = pd.DataFrame({"营业收入（当年度）": ["6,800.00"], "编号": [VALID], "研发": ["1"],
+                           "占比(%)": ["45"], "Tax credit grade": ["A级"]})
+    g = {x.header: x for x in suggest_mapping(sample)}
+    assert g["营业收入（当年度）"].field == "revenue_y0" and "similar" in g["营业收入（当年度）"].reason
+    assert 0.8 <= g["营业收入（当年度）"].confidence < 1
+    assert g["编号"].field == "firm_id" and "USCC" in g["编号"].reason  # found by its values
+    assert g["研发"].field is None and g["研发"].alternatives  # too vague: left for a person, with candidates
+    assert g["Tax credit grade"].field == "tax_grade" and g["Tax credit grade"].confidence == 1.0

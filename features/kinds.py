@@ -161,14 +161,12 @@ _NUMBER = (r"^(?P<open>\(?)(?P<sign>[+-]?)(?P<num>[0-9]{1,3}(?:,[0-9]{3})+(?:\.[
            r"(?P<close>\)?)\s*(?P<unit>%|千元|万元|亿元|元|万|亿|人|件|项|次|天|月|年|家|个|级)?$")
 
 
-def tolerant_numbers(arr: pa.Array, field_unit: str, column_unit: str | None = None
-                     ) -> tuple[np.ndarray, dict[str, np.ndarray], Tally]:
+def tolerant_numbers(arr: pa.Array, field_unit: str) -> tuple[np.ndarray, dict[str, np.ndarray], Tally]:
     """The spreadsheet forms of numbers, for cells the plain parse refused.
 
     Returns values (NaN where refused), refusals by rule (`ambiguous:separator` for thousands
     separators in a share field, `unit` for a unit the field cannot take; cells matching nothing
     are in neither: the caller's `type:*` rule stays), and the tally of normalisations applied.
-    `column_unit` is the unit the column's header (or mapping) gives cells that carry none.
     """
     tally: Tally = Counter()
     folded, full_width = _folded(arr)
@@ -184,7 +182,6 @@ def tolerant_numbers(arr: pa.Array, field_unit: str, column_unit: str | None = N
     matched &= (opened == "") == (closed == "")
     matched &= ~(paren & (sign != ""))
     comma = np.array([("," in x) for x in num], dtype=bool)
-    unit = np.where(unit == "", column_unit or "", unit).astype(object)
     factor = np.array([np.nan if u == "" else (unit_factor(field_unit, u) or np.nan) for u in unit])
     has_unit = unit != ""
     bad_unit = matched & has_unit & np.isnan(factor)
@@ -195,9 +192,7 @@ def tolerant_numbers(arr: pa.Array, field_unit: str, column_unit: str | None = N
     v = np.where(sign == "-", -v, v)
     v = np.where(paren, -v, v)
     scaled = has_unit & ok & (factor != 1.0)
-    # Scaling by a power of ten, then rounding to the decimals such a value can hold, gives the double
-    # nearest the decimal written (0.68亿 is 6800, not 6800.000000000001).
-    v = np.where(scaled, np.round(v * np.where(np.isnan(factor), 1.0, factor), 10), v)
+    v = np.where(scaled, _decimal_round(v * np.where(np.isnan(factor), 1.0, factor)), v)
     values[ok] = v[ok]
     rules["unit"] = bad_unit
     rules["ambiguous:separator"] = share_comma
@@ -207,6 +202,16 @@ def tolerant_numbers(arr: pa.Array, field_unit: str, column_unit: str | None = N
     for u in sorted(set(unit[ok & has_unit])):
         _count(tally, "percent" if u in PERCENT_UNITS else f"unit:{u}", ok & (unit == u))
     return values, rules, tally
+
+
+def _decimal_round(v: np.ndarray) -> np.ndarray:
+    """A value scaled by a power of ten, back to the double nearest the decimal written (0.68亿 is 6800,
+    not 6800.000000000001): rounded to as many decimals (≤ 10) as keep v·10^d an exact integer."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        digits = np.ceil(np.log10(np.abs(v) + 1.0))
+    d = np.clip(15 - np.nan_to_num(digits, nan=0.0), 0, 10)
+    scale = 10.0 ** d
+    return np.rint(v * scale) / scale
 
 
 def blank(s: pd.Series) -> np.ndarray:

@@ -262,13 +262,10 @@ def csv_blocks(path: Path, encoding: str | None = None, block_bytes: int | None 
 def xlsx_batches(path: Path, sheet: str | None = None, mapping: ColumnMapping | None = None,
                  rows_per_batch: int = XLSX_BATCH_ROWS) -> Iterator[ParquetBatch]:
     """An Excel sheet in batches of text cells (read in this process: a workbook is one zip stream)."""
-    try:
-        table = open_xlsx(path, sheet)
-    except XlsxError as exc:
-        raise InputError(str(exc)) from exc
+    table = _opened_xlsx(path, sheet, keep=False)
     if mapping is not None:
         mapping.check_headers(table.headers)
-    total = max(_xlsx_rows(path, sheet), 1)
+    total = max(table.height, 1)
     done = 0
     try:
         for batch, notes in table.batches(rows_per_batch):
@@ -278,15 +275,23 @@ def xlsx_batches(path: Path, sheet: str | None = None, mapping: ColumnMapping | 
         raise InputError(f"{path}: {exc}") from exc
 
 
-def _xlsx_rows(path: Path, sheet: str | None) -> int:
-    """Rows in the sheet, from its dimension (for progress only)."""
-    from python_calamine import load_workbook
-    try:
-        wb = load_workbook(path)
-        ws = wb.get_sheet_by_name(sheet) if sheet in wb.sheet_names else wb.get_sheet_by_index(0)
-        return int(ws.height or 1)
-    except Exception:  # noqa: BLE001 - progress only; open_xlsx has already reported a broken file
-        return 1
+_OPENED: dict[tuple[str, str | None], Any] = {}  # one sheet opened for its headers, kept for its rows
+
+
+def _opened_xlsx(path: Path, sheet: str | None, keep: bool) -> Any:
+    """An opened sheet; the one `input_columns` opened is reused by `xlsx_batches` (a workbook is parsed
+    whole when opened, so opening it once matters for a big register)."""
+    key = (str(path), sheet)
+    table = _OPENED.pop(key, None)
+    if table is None:
+        _OPENED.clear()
+        try:
+            table = open_xlsx(path, sheet)
+        except XlsxError as exc:
+            raise InputError(str(exc)) from exc
+    if keep:
+        _OPENED[key] = table
+    return table
 
 
 def read_xlsx_frame(source: Path | str | Any, sheet: str | None = None,
@@ -361,10 +366,7 @@ def input_columns(path: Path, encoding: str | None = None, mapping: ColumnMappin
 
 def _raw_columns(path: Path, encoding: str | None, sheet: str | None) -> list[str]:
     if is_xlsx(path):
-        try:
-            return open_xlsx(path, sheet).headers
-        except XlsxError as exc:
-            raise InputError(str(exc)) from exc
+        return _opened_xlsx(path, sheet, keep=True).headers
     if is_parquet(path):
         return pq.ParquetFile(path).schema_arrow.names
     enc = check_encoding(encoding) if encoding else detect_encoding(path)

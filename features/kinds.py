@@ -129,7 +129,8 @@ def cells_at(s: pd.Series, rows: np.ndarray) -> pa.Array:
     arr = arrow_text(s)
     if arr is not None:
         out = arr.take(pa.array(rows))
-        return out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
+        out = out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
+        return out.cast(pa.string())  # pandas may hold large_string
     vals = s.to_numpy(dtype=object)[rows]
     return pa.array([None if v is None or (isinstance(v, float) and v != v) else str(v) for v in vals],
                     pa.string())
@@ -157,6 +158,7 @@ def _count(tally: Tally, name: str, mask: np.ndarray) -> None:
 # ------------------------------------------------------------------------------------------
 # Numbers (number and integer kinds)
 # ------------------------------------------------------------------------------------------
+_NUMBER_UNITS = ["%", "千元", "万元", "亿元", "元", "万", "亿", "人", "件", "项", "次", "天", "月", "年", "家", "个", "级"]
 _NUMBER = (r"^(?P<open>\(?)(?P<sign>[+-]?)(?P<num>[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?|[0-9]+\.?[0-9]*|\.[0-9]+)"
            r"(?P<close>\)?)\s*(?P<unit>%|千元|万元|亿元|元|万|亿|人|件|项|次|天|月|年|家|个|级)?$")
 
@@ -177,19 +179,27 @@ def tolerant_numbers(arr: pa.Array, field_unit: str) -> tuple[np.ndarray, dict[s
     rules = {"ambiguous:separator": np.zeros(n, bool), "unit": np.zeros(n, bool)}
     if not matched.any():
         return values, rules, tally
-    opened, sign, num, closed, unit = (_np_text(parts.field(k)) for k in ("open", "sign", "num", "close", "unit"))
-    paren = (opened == "(") & (closed == ")")
-    matched &= (opened == "") == (closed == "")
-    matched &= ~(paren & (sign != ""))
-    comma = np.array([("," in x) for x in num], dtype=bool)
-    factor = np.array([np.nan if u == "" else (unit_factor(field_unit, u) or np.nan) for u in unit])
-    has_unit = unit != ""
+    def flag(expr: Any) -> np.ndarray:
+        return pc.fill_null(expr, False).to_numpy(zero_copy_only=False)
+
+    num, unit_text = parts.field("num"), parts.field("unit")
+    opened, closed = flag(pc.equal(parts.field("open"), "(")), flag(pc.equal(parts.field("close"), ")"))
+    paren = opened & closed
+    matched &= opened == closed
+    minus = flag(pc.equal(parts.field("sign"), "-"))
+    matched &= ~(paren & flag(pc.not_equal(parts.field("sign"), "")))
+    comma = flag(pc.match_substring(num, ","))
+    units = _NUMBER_UNITS
+    unit_at = _token_index(unit_text, pa.array(units, pa.string()))
+    factor = np.array([unit_factor(field_unit, u) or np.nan for u in units] + [np.nan])[unit_at]
+    has_unit = flag(pc.not_equal(unit_text, ""))
+    unit = np.array(units + [""], dtype=object)[unit_at]
     bad_unit = matched & has_unit & np.isnan(factor)
     share_comma = matched & comma & (field_unit == SHARE_UNIT) & ~bad_unit  # one rule per cell
     ok = matched & ~bad_unit & ~share_comma
-    raw = pc.cast(pa.array(np.where(ok, [x.replace(",", "") for x in num], None), pa.string()), pa.float64())
-    v = raw.to_numpy(zero_copy_only=False)
-    v = np.where(sign == "-", -v, v)
+    digits = pc.if_else(pa.array(ok), pc.replace_substring(num, ",", ""), pa.scalar(None, pa.string()))
+    v = pc.cast(digits, pa.float64()).to_numpy(zero_copy_only=False)
+    v = np.where(minus, -v, v)
     v = np.where(paren, -v, v)
     scaled = has_unit & ok & (factor != 1.0)
     v = np.where(scaled, _decimal_round(v * np.where(np.isnan(factor), 1.0, factor)), v)
@@ -341,6 +351,9 @@ def parse_integers(s: pd.Series, spec: FieldLike) -> tuple[np.ndarray, dict[str,
 _BOOL_KEYS = pd.Index(list(BOOL_TOKENS), dtype=object)
 _BOOL_ARROW = pa.array(list(BOOL_TOKENS), pa.string())
 _BOOL_VALUES = np.array([float(v) for v in BOOL_TOKENS.values()] + [np.nan])  # last = not a token
+_EXTRA_ARROW = pa.array(list(BOOL_EXTRA), pa.string())
+_EXTRA_VALUES = np.array([float(v) for v, _ in BOOL_EXTRA.values()] + [np.nan])
+_EXTRA_NAMES = [name for _, name in BOOL_EXTRA.values()]
 
 
 def _token_index(arr: pa.Array | pa.ChunkedArray, tokens: pa.Array) -> np.ndarray:
@@ -364,19 +377,18 @@ def parse_bools(s: pd.Series, spec: FieldLike
         v = _BOOL_VALUES[_BOOL_KEYS.get_indexer(txt.to_numpy(dtype=object, na_value=""))]  # -1 -> NaN
         bad = nonblank(s, np.isnan(v))
     tally: Tally = Counter()
-    if bad.any():
+    if bad.any():  # the refused cells, folded: full-width tokens, then 有/无 and ticks
         rows = np.flatnonzero(bad)
         folded, full_width = _folded(cells_at(s, rows))
-        for i, (cell, fw) in enumerate(zip(_np_text(pc.utf8_lower(folded)), full_width)):  # the few refused cells
-            if cell in BOOL_TOKENS:
-                v[rows[i]], bad[rows[i]] = float(BOOL_TOKENS[cell]), False
-                tally["full_width"] += 1
-            elif cell in BOOL_EXTRA:
-                value, name = BOOL_EXTRA[cell]
-                v[rows[i]], bad[rows[i]] = float(value), False
-                tally[name] += 1
-                if fw:
-                    tally["full_width"] += 1
+        low = pc.utf8_lower(folded)
+        plain = _token_index(low, _BOOL_ARROW)
+        extra = _token_index(low, _EXTRA_ARROW)
+        is_plain, is_extra = plain < len(BOOL_TOKENS), extra < len(BOOL_EXTRA)
+        v[rows] = np.where(is_plain, _BOOL_VALUES[plain], _EXTRA_VALUES[extra])
+        bad[rows] = ~(is_plain | is_extra)
+        _count(tally, "full_width", is_plain | (is_extra & full_width))
+        for k, name in enumerate(_EXTRA_NAMES):
+            _count(tally, name, extra == k)
     return np.where(bad, np.nan, v), {"type:bool": bad}, tally
 
 
@@ -398,18 +410,29 @@ def parse_enums(s: pd.Series, spec: FieldLike
         idx = np.where(idx < 0, len(spec.enum), idx)
         bad = nonblank(s, idx == len(spec.enum))
     tally: Tally = Counter()
-    if bad.any():
+    if bad.any():  # the refused cells by spelling key: Chinese names, then full-width forms of the values
         rows = np.flatnonzero(bad)
         plain, spelled = enum_spellings(tuple(spec.enum))
-        for i, cell in enumerate(_np_text(cells_at(s, rows))):  # the few refused cells
-            key = spelling_key(cell)
-            value, name = spelled.get(key), "enum:chinese_name"
-            if value is None:
-                value, name = plain.get(key), "full_width"
-            if value is not None:
-                idx[rows[i]], bad[rows[i]] = spec.enum.index(value), False
-                tally[name] += 1
+        keys = _spelling_keys(cells_at(s, rows))
+        by_name = _token_index(keys, pa.array(list(spelled), pa.string()))
+        by_value = _token_index(keys, pa.array(list(plain), pa.string()))
+        name_pos = np.array([spec.enum.index(v) for v in spelled.values()] + [len(spec.enum)], dtype=np.int64)
+        value_pos = np.array([spec.enum.index(v) for v in plain.values()] + [len(spec.enum)], dtype=np.int64)
+        named, valued = by_name < len(spelled), by_value < len(plain)
+        idx[rows] = np.where(named, name_pos[by_name], value_pos[by_value])
+        bad[rows] = ~(named | valued)
+        _count(tally, "enum:chinese_name", named)
+        _count(tally, "full_width", valued & ~named)
     return labels[idx], {"enum": bad}, tally
+
+
+_SPACES_AND_QUOTES = "[\\s" + "".join("\\" + q if q in "\"'" else q for q in _QUOTES) + "]"
+
+
+def _spelling_keys(cells: pa.Array) -> pa.Array:
+    """`spelling_key` of every cell, in Arrow."""
+    folded = pc.utf8_lower(pc.utf8_normalize(cells, "NFKC"))
+    return pc.replace_substring_regex(folded, _SPACES_AND_QUOTES, "")
 
 
 # ------------------------------------------------------------------------------------------
@@ -434,20 +457,26 @@ def tolerant_dates(arr: pa.Array) -> tuple[np.ndarray, dict[str, np.ndarray], Ta
     ambiguous = np.zeros(n, bool)
     if not parts.is_valid().to_numpy(zero_copy_only=False).any():
         return out, {"ambiguous:date": ambiguous}, tally
-    f = {k: _np_text(parts.field(k)) for k in ("y", "s1", "m", "s2", "d", "y2", "m2", "d2", "y3", "m3", "d3",
-                                               "serial", "dayfirst")}
-    sep_form = (f["y"] != "") & (f["s1"] == f["s2"])
-    cn_form, compact = f["y2"] != "", f["y3"] != ""
-    serial_text = f["serial"]
-    is_serial = np.array([len(x) == 5 for x in serial_text]) & (serial_text != "")
-    ambiguous = (f["dayfirst"] != "") | np.array([len(x) == 4 for x in serial_text])
-    y = np.where(sep_form, f["y"], np.where(cn_form, f["y2"], f["y3"]))
-    m = np.where(sep_form, f["m"], np.where(cn_form, f["m2"], f["m3"]))
-    d = np.where(sep_form, f["d"], np.where(cn_form, f["d2"], f["d3"]))
+    f = {k: parts.field(k) for k in ("y", "s1", "m", "s2", "d", "y2", "m2", "d2", "y3", "m3", "d3", "serial",
+                                     "dayfirst")}
+
+    def flag(expr: Any) -> np.ndarray:
+        return pc.fill_null(expr, False).to_numpy(zero_copy_only=False)
+
+    sep_form = flag(pc.and_(pc.not_equal(f["y"], ""), pc.equal(f["s1"], f["s2"])))
+    cn_form, compact = flag(pc.not_equal(f["y2"], "")), flag(pc.not_equal(f["y3"], ""))
+    serial_len = pc.utf8_length(f["serial"])
+    is_serial = flag(pc.equal(serial_len, 5))
+    ambiguous = flag(pc.not_equal(f["dayfirst"], "")) | flag(pc.equal(serial_len, 4))
+
+    def pick(a: str, b: str, c: str) -> pa.Array:
+        return pc.if_else(pa.array(sep_form), f[a], pc.if_else(pa.array(cn_form), f[b], f[c]))
+
     ymd = sep_form | cn_form | compact
-    iso = np.where(ymd, [f"{a}-{b:0>2}-{c:0>2}" if a else "" for a, b, c in zip(y, m, d)], None)
-    days = iso_days(pa.array(iso, pa.string()))
-    serial = np.where(is_serial, np.char.partition(serial_text.astype(str), ".")[:, 0], "0").astype(np.int64)
+    iso = pc.binary_join_element_wise(pick("y", "y2", "y3"), pc.utf8_lpad(pick("m", "m2", "m3"), 2, "0"),
+                                      pc.utf8_lpad(pick("d", "d2", "d3"), 2, "0"), "-")
+    days = iso_days(pc.if_else(pa.array(ymd), iso, pa.scalar(None, pa.string())))
+    serial = pc.cast(pc.if_else(pa.array(is_serial), f["serial"], "0"), pa.int64()).to_numpy(zero_copy_only=False)
     from_serial = (_EXCEL_EPOCH + serial.astype("timedelta64[D]")).astype("datetime64[ns]")
     out = np.where(ymd, days, np.where(is_serial, from_serial, np.datetime64("NaT")))
     in_range = (out >= np.datetime64(DATE_MIN, "ns")) & (out <= np.datetime64(DATE_MAX, "ns"))
@@ -455,7 +484,7 @@ def tolerant_dates(arr: pa.Array) -> tuple[np.ndarray, dict[str, np.ndarray], Ta
     ok = ~np.isnat(out)
     _count(tally, "full_width", ok & full_width)
     for sep, name in _SEP_NAMES.items():
-        _count(tally, name, ok & sep_form & (f["s1"] == sep))
+        _count(tally, name, ok & sep_form & flag(pc.equal(f["s1"], sep)))
     _count(tally, "date:YYYY年M月D日", ok & cn_form)
     _count(tally, "date:YYYYMMDD", ok & compact)
     _count(tally, "date:excel_serial", ok & is_serial)

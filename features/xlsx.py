@@ -89,6 +89,7 @@ class XlsxTable:
     rows: Iterator[list[Any]]
     width: int
     notes: Counter = field(default_factory=Counter)
+    height: int = 0  # rows in the sheet (progress)
 
     def batches(self, rows_per_batch: int = XLSX_BATCH_ROWS) -> Iterator[tuple[pa.RecordBatch, Counter]]:
         """Data rows in batches of text columns; trailing total rows (and blank rows) dropped.
@@ -159,7 +160,9 @@ def open_xlsx(source: Path | str | IO[bytes], sheet: str | None = None) -> XlsxT
         head.append(row)
         if len(head) >= _HEAD_ROWS:
             break
-    return _table(head, rows, merged, (top, left), ws.name, name)
+    table = _table(head, rows, merged, (top, left), ws.name, name)
+    table.height = int(ws.height or 0)
+    return table
 
 
 def _table(head: list[list[Any]], rest: Iterator[list[Any]], merged: list, origin: tuple[int, int],

@@ -158,9 +158,10 @@ def _count(tally: Tally, name: str, mask: np.ndarray) -> None:
 # ------------------------------------------------------------------------------------------
 # Numbers (number and integer kinds)
 # ------------------------------------------------------------------------------------------
+# Units a number cell may carry (longer spellings first: the regex takes the first that fits).
 _NUMBER_UNITS = ["%", "千元", "万元", "亿元", "元", "万", "亿", "人", "件", "项", "次", "天", "月", "年", "家", "个", "级"]
 _NUMBER = (r"^(?P<open>\(?)(?P<sign>[+-]?)(?P<num>[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?|[0-9]+\.?[0-9]*|\.[0-9]+)"
-           r"(?P<close>\)?)\s*(?P<unit>%|千元|万元|亿元|元|万|亿|人|件|项|次|天|月|年|家|个|级)?$")
+           r"(?P<close>\)?)\s*(?P<unit>" + "|".join(_NUMBER_UNITS) + r")?$")
 
 
 def tolerant_numbers(arr: pa.Array, field_unit: str) -> tuple[np.ndarray, dict[str, np.ndarray], Tally]:
@@ -179,6 +180,7 @@ def tolerant_numbers(arr: pa.Array, field_unit: str) -> tuple[np.ndarray, dict[s
     rules = {"ambiguous:separator": np.zeros(n, bool), "unit": np.zeros(n, bool)}
     if not matched.any():
         return values, rules, tally
+
     def flag(expr: Any) -> np.ndarray:
         return pc.fill_null(expr, False).to_numpy(zero_copy_only=False)
 

@@ -397,11 +397,16 @@ def parse_bools(s: pd.Series, spec: FieldLike
 # ------------------------------------------------------------------------------------------
 # Enums
 # ------------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
+def _enum_arrays(values: tuple[str, ...]) -> tuple[pa.Array, np.ndarray]:
+    """A field's values in lower case (Arrow, to look cells up) and as labels by position (+ None)."""
+    return pa.array([v.lower() for v in values], pa.string()), np.array([*values, None], dtype=object)
+
+
 def parse_enums(s: pd.Series, spec: FieldLike
                 ) -> tuple[np.ndarray, dict[str, np.ndarray], Tally]:
     """Enum kind: canonical values from any case of the value, then from its Chinese names."""
-    lower = pa.array([v.lower() for v in spec.enum], pa.string())
-    labels = np.array([*spec.enum, None], dtype=object)
+    lower, labels = _enum_arrays(tuple(spec.enum))
     if (arr := arrow_text(s)) is not None:
         trimmed, empty = trimmed_and_blank(arr)
         idx = _token_index(pc.utf8_lower(trimmed), lower).copy()
@@ -494,19 +499,18 @@ def tolerant_dates(arr: pa.Array) -> tuple[np.ndarray, dict[str, np.ndarray], Ta
 
 
 def iso_days(iso: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """YYYY-MM-DD text → datetime64[ns]; NaT for null and for days a month does not have (Arrow's
-    strptime would roll 2023-02-30 over to 2023-03-02, so the day is checked by writing it back)."""
-    day = pc.cast(pc.strptime(iso, format="%Y-%m-%d", unit="s", error_is_null=True), pa.timestamp("ns"))
-    out = day.to_numpy(zero_copy_only=False)
-    late = np.flatnonzero(pc.fill_null(pc.greater(pc.utf8_slice_codeunits(iso, 8, 10), "28"), False)
-                          .to_numpy(zero_copy_only=False))  # only days 29–31 can roll over
-    if late.size:
-        written = pc.cast(pc.utf8_slice_codeunits(iso.take(pa.array(late)), 8, 10), pa.int64()).to_numpy()
-        days = out[late].astype("datetime64[D]")
-        of_month = (days - days.astype("datetime64[M]").astype("datetime64[D]")).astype(np.int64) + 1
-        out = out.copy()
-        out[late[of_month != written]] = np.datetime64("NaT")
-    return out
+    """YYYY-MM-DD text → datetime64[ns]; NaT for null and for days a month does not have.
+
+    Arrow's cast to date32 checks the calendar but fails the whole array on one bad day; then
+    strptime parses, and a day it rolled over (2023-02-30 → 2023-03-02) is caught by writing it back.
+    """
+    try:
+        days = pc.cast(iso, pa.date32())
+    except pa.ArrowInvalid:
+        parsed = pc.cast(pc.strptime(iso, format="%Y-%m-%d", unit="s", error_is_null=True), pa.date32())
+        same = pc.fill_null(pc.equal(pc.cast(parsed, pa.string()), iso), False)
+        days = pc.if_else(same, parsed, pa.scalar(None, pa.date32()))
+    return days.to_numpy(zero_copy_only=False).astype("datetime64[ns]")
 
 
 def _plain_dates(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -570,9 +574,10 @@ def fold_codes(txt: pd.Series) -> tuple[pd.Series, Tally]:
     arr = arrow_text(txt)
     if arr is None:
         arr = pa.array(txt, pa.string(), from_pandas=True)
-    wide = pc.invert(pc.fill_null(pc.string_is_ascii(arr), True)).to_numpy(zero_copy_only=False)
-    if not wide.any():
+    ascii_ = pc.fill_null(pc.string_is_ascii(arr), True)
+    if pc.all(ascii_).as_py():  # the usual case: nothing to fold
         return txt, Counter()
+    wide = pc.invert(ascii_).to_numpy(zero_copy_only=False)
     folded = pc.utf8_normalize(arr, "NFKC")
     changed = pc.fill_null(pc.not_equal(folded, arr), False).to_numpy(zero_copy_only=False) & wide
     out = pd.Series(np.where(changed, _np_text(folded), txt.to_numpy(dtype=object)), index=txt.index,

@@ -131,8 +131,12 @@ def _plain(h: str) -> str:
 
 def with_unit(col: pd.Series, unit: str) -> pd.Series:
     """Cells that carry no unit of their own get `unit` appended (blank cells stay blank)."""
-    arr = pa.array(col.astype(object).where(col.notna(), None).map(lambda v: v if v is None else str(v)),
-                   pa.string())
+    arr = kinds.arrow_text(col)
+    if arr is None:  # text cells as read from a file are Arrow already; anything else via str
+        arr = pa.array(col.astype(object).where(col.notna(), None).map(lambda v: v if v is None else str(v)),
+                       pa.string())
+    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+    arr = arr.cast(pa.string())
     trimmed = pc.utf8_trim_whitespace(arr)
     keep = pc.or_kleene(pc.equal(trimmed, ""), pc.match_substring_regex(trimmed, r"[%‰元万亿人件项次天月年家个]$"))
     out = pc.if_else(pc.fill_null(keep, True), arr, pc.binary_join_element_wise(trimmed, unit, ""))

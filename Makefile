@@ -50,6 +50,7 @@ bench: install model
 	$(PY) bench/bench_api.py --model $(MODEL_DIR)
 	$(PY) bench/bench_next_grade.py --model $(MODEL_DIR)
 	$(PY) bench/bench_validation.py
+	$(PY) bench/bench_files.py
 
 # The validation report of the default model (HTML + PNG figures in var/report/).
 report: install model

@@ -4,10 +4,12 @@ from __future__ import annotations
 import codecs
 import csv
 import glob
+import io
 import os
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
@@ -15,7 +17,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from features.mapping import ColumnMapping
 from features.schema import FIELD_SPECS
+from features.xlsx import XLSX_BATCH_ROWS, XlsxError, is_xlsx, looks_like_xlsx, open_xlsx
 
 # Text-like fields are read as strings so leading zeros and codes survive (region 010000 …).
 _STRING_KINDS = {"text", "enum", "date"}
@@ -27,7 +31,7 @@ _STRING_COLUMNS = {
 }
 ENCODINGS = ("utf-8-sig", "gb18030")  # gb18030 is a superset of GBK
 PARQUET_SUFFIXES = (".parquet", ".pq")
-TABLE_SUFFIXES = (".csv", ".txt") + PARQUET_SUFFIXES
+TABLE_SUFFIXES = (".csv", ".txt", ".xlsx", ".xlsm") + PARQUET_SUFFIXES
 CSV_BLOCK_BYTES = 4 << 20  # ≈ 10k profile rows per chunk: big enough to amortise, small enough to stay flat
 PARQUET_BATCH_ROWS = 10_000
 _SAMPLES = 8  # places in the file where the encoding is sampled
@@ -66,10 +70,12 @@ def detect_encoding(path: Path, sample_bytes: int = 1 << 20) -> str:
 
 
 def read_table(path: Path | str, encoding: str | None = None) -> pd.DataFrame:
-    """A whole CSV or Parquet file as a DataFrame of raw profiles."""
+    """A whole CSV, Parquet or Excel file as a DataFrame of raw profiles."""
     path = Path(path)
     if is_parquet(path):
         return pd.read_parquet(path)
+    if is_xlsx(path):
+        return read_xlsx_frame(path)[0]
     enc = encoding or detect_encoding(path)
     return pd.read_csv(path, encoding=enc, dtype={c: str for c in _STRING_COLUMNS}, keep_default_na=False, na_values=[""])
 
@@ -82,13 +88,13 @@ def input_files(spec: Path | str) -> list[Path]:
     path = Path(spec)
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in TABLE_SUFFIXES
-                       and not p.name.startswith((".", "_")))
+                       and not p.name.startswith((".", "_", "~$")))
     elif path.is_file():
         files = [path]
     else:
         files = sorted(Path(p) for p in glob.glob(str(spec)) if Path(p).is_file())
     if not files:
-        raise InputError(f"no CSV or Parquet input at {spec}")
+        raise InputError(f"no CSV or Parquet input (nor Excel) at {spec}")
     return files
 
 
@@ -116,6 +122,7 @@ class RawChunk:
     rows: np.ndarray  # int64 position of each frame row within the chunk
     n_rows: int  # input rows covered, malformed lines included
     malformed: list[MalformedRow]
+    notes: Counter = field(default_factory=Counter)  # what reading did to the file (xlsx title/total rows)
 
 
 def _positions(n_parsed: int, skipped: list[int]) -> np.ndarray:
@@ -142,6 +149,7 @@ class CsvBlock:
     start: int  # byte offset of the records in the file
     stop: int
     fraction: float  # share of the file read once this block is
+    mapping: ColumnMapping | None = None  # the bank's headers → our fields, applied as the block is read
 
     def read_bytes(self) -> bytes:
         """The header line and the block's records."""
@@ -174,7 +182,7 @@ class CsvBlock:
             raise InputError(f"{self.name}: cannot read the CSV records from byte {self.start} as {self.encoding} "
                              f"({exc}); pass --encoding if the file is in another encoding") from exc
         rows = _positions(table.num_rows, [m.row for m in malformed])
-        return RawChunk(table.to_pandas(), rows, table.num_rows + len(malformed), malformed)
+        return RawChunk(mapped(table.to_pandas(), self.mapping), rows, table.num_rows + len(malformed), malformed)
 
 
 @dataclass
@@ -182,10 +190,18 @@ class ParquetBatch:
     """Rows decoded from a Parquet file, still as Arrow (cheap to pass to a worker process)."""
     batch: pa.RecordBatch
     fraction: float  # share of the file's rows read once this batch is
+    mapping: ColumnMapping | None = None
+    notes: Counter = field(default_factory=Counter)
 
     def read(self) -> RawChunk:
         n = self.batch.num_rows
-        return RawChunk(self.batch.to_pandas(), np.arange(n, dtype=np.int64), n, [])
+        return RawChunk(mapped(self.batch.to_pandas(), self.mapping), np.arange(n, dtype=np.int64), n, [],
+                        self.notes)
+
+
+def mapped(frame: pd.DataFrame, mapping: ColumnMapping | None) -> pd.DataFrame:
+    """Raw cells with the bank's headers mapped to our fields (unchanged without a mapping)."""
+    return frame if mapping is None else mapping.apply(frame)
 
 
 def _safe_cut(block: bytes) -> int:
@@ -243,6 +259,87 @@ def csv_blocks(path: Path, encoding: str | None = None, block_bytes: int | None 
         yield CsvBlock(header, enc, str(path), a, b, b / size)
 
 
+def xlsx_batches(path: Path, sheet: str | None = None, mapping: ColumnMapping | None = None,
+                 rows_per_batch: int = XLSX_BATCH_ROWS) -> Iterator[ParquetBatch]:
+    """An Excel sheet in batches of text cells (read in this process: a workbook is one zip stream)."""
+    table = _opened_xlsx(path, sheet, keep=False)
+    if mapping is not None:
+        mapping.check_headers(table.headers)
+    total = max(table.height, 1)
+    done = 0
+    try:
+        for batch, notes in table.batches(rows_per_batch):
+            done += batch.num_rows
+            yield ParquetBatch(batch, min(done / total, 1.0), mapping, notes)
+    except XlsxError as exc:
+        raise InputError(f"{path}: {exc}") from exc
+
+
+_OPENED: dict[tuple[str, str | None], Any] = {}  # one sheet opened for its headers, kept for its rows
+
+
+def _opened_xlsx(path: Path, sheet: str | None, keep: bool) -> Any:
+    """An opened sheet; the one `input_columns` opened is reused by `xlsx_batches` (a workbook is parsed
+    whole when opened, so opening it once matters for a big register)."""
+    key = (str(path), sheet)
+    table = _OPENED.pop(key, None)
+    if table is None:
+        _OPENED.clear()
+        try:
+            table = open_xlsx(path, sheet)
+        except XlsxError as exc:
+            raise InputError(str(exc)) from exc
+    if keep:
+        _OPENED[key] = table
+    return table
+
+
+def read_xlsx_frame(source: Path | str | Any, sheet: str | None = None,
+                    mapping: ColumnMapping | None = None) -> tuple[pd.DataFrame, Counter]:
+    """A whole sheet as a frame of text cells, and what reading it did (title rows skipped, totals dropped)."""
+    try:
+        table = open_xlsx(source, sheet)
+        if mapping is not None:
+            mapping.check_headers(table.headers)
+        parts = list(table.batches())
+    except XlsxError as exc:
+        raise InputError(str(exc)) from exc
+    notes = sum((n for _, n in parts), Counter())
+    frame = pa.Table.from_batches([b for b, _ in parts]).to_pandas()
+    return mapped(frame, mapping), notes
+
+
+def read_upload(data: bytes, mapping: ColumnMapping | None = None, sheet: str | None = None,
+                read_csv: Any = None) -> tuple[pd.DataFrame, Counter]:
+    """An uploaded file (CSV text or .xlsx bytes) as raw text cells with the mapping applied.
+
+    `read_csv(bytes) -> DataFrame` reads CSV uploads (the service's own reader); Excel is read here.
+    """
+    if looks_like_xlsx(data):
+        return read_xlsx_frame(io.BytesIO(data), sheet, mapping)
+    frame = read_csv(data)
+    if mapping is not None:
+        mapping.check_headers([str(c) for c in frame.columns])
+    return mapped(frame, mapping), Counter()
+
+
+def sample_rows(path: Path, rows: int = 200, encoding: str | None = None, sheet: str | None = None) -> pd.DataFrame:
+    """The first rows of a CSV, Parquet or Excel file as text cells (for `map suggest`)."""
+    if is_xlsx(path):
+        try:
+            table = open_xlsx(path, sheet)
+            return next(table.batches(rows))[0].to_pandas()
+        except XlsxError as exc:
+            raise InputError(str(exc)) from exc
+    if is_parquet(path):
+        return pq.ParquetFile(path).read_row_group(0).slice(0, rows).to_pandas().astype(str)
+    enc = check_encoding(encoding) if encoding else detect_encoding(path)
+    try:
+        return pd.read_csv(path, encoding=enc, dtype=str, nrows=rows, keep_default_na=False, na_values=[""])
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not a readable CSV file ({exc})") from exc
+
+
 def parquet_batches(path: Path, row_groups: list[int] | None = None) -> Iterator[ParquetBatch]:
     """A Parquet file (or some of its row groups) in batches of PARQUET_BATCH_ROWS."""
     try:
@@ -257,8 +354,19 @@ def parquet_batches(path: Path, row_groups: list[int] | None = None) -> Iterator
         yield ParquetBatch(batch, done / total)
 
 
-def input_columns(path: Path, encoding: str | None = None) -> list[str]:
-    """The column names of a CSV (header line) or Parquet file."""
+def input_columns(path: Path, encoding: str | None = None, mapping: ColumnMapping | None = None,
+                  sheet: str | None = None) -> list[str]:
+    """The column names of a CSV (header line), Parquet or Excel file, mapped to our fields by `mapping`."""
+    names = _raw_columns(path, encoding, sheet)
+    if mapping is not None:
+        mapping.check_headers(names)
+        return mapping.rename(names)
+    return names
+
+
+def _raw_columns(path: Path, encoding: str | None, sheet: str | None) -> list[str]:
+    if is_xlsx(path):
+        return _opened_xlsx(path, sheet, keep=True).headers
     if is_parquet(path):
         return pq.ParquetFile(path).schema_arrow.names
     enc = check_encoding(encoding) if encoding else detect_encoding(path)
@@ -283,6 +391,14 @@ def unique_header(names: list[str], where: object) -> list[str]:
     return names
 
 
-def file_pieces(path: Path, encoding: str | None = None) -> Iterator[CsvBlock | ParquetBatch]:
-    """One input file as pieces to read (CSV blocks or Parquet batches), in order."""
-    return parquet_batches(path) if is_parquet(path) else csv_blocks(path, encoding)
+def file_pieces(path: Path, encoding: str | None = None, mapping: ColumnMapping | None = None,
+                sheet: str | None = None) -> Iterator[CsvBlock | ParquetBatch]:
+    """One input file as pieces to read (CSV blocks, Parquet or Excel batches), in order, the mapping applied."""
+    if is_xlsx(path):
+        return xlsx_batches(path, sheet, mapping)
+    if mapping is not None:
+        mapping.check_headers(_raw_columns(path, encoding, sheet))
+    if is_parquet(path):
+        return (ParquetBatch(b.batch, b.fraction, mapping) for b in parquet_batches(path))
+    return (CsvBlock(b.header, b.encoding, b.name, b.start, b.stop, b.fraction, mapping)
+            for b in csv_blocks(path, encoding))

@@ -7,6 +7,8 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from features.schema import FIELD_SPECS
+
 Cols = Mapping[str, np.ndarray]
 IndicatorFn = Callable[[Cols], np.ndarray]
 
@@ -24,10 +26,9 @@ DIMENSIONS: "OrderedDict[str, tuple[str, str]]" = OrderedDict(
 CODE_PREFIX = {"tech_ip": "IP", "rd_input": "RD", "talent": "TL",
                "capital": "CP", "operations": "OP", "credit": "CR"}
 
-# Raw-field kinds the column preparer needs (everything else is numeric float64).
-ENUM_FIELDS = frozenset({"lifecycle_stage", "founder_background", "qualification_tier",
-                         "latest_round", "tax_grade", "worst_loan_class", "security_type"})
-DATE_FIELDS = frozenset({"founded_on", "as_of", "latest_round_date"})
+# Raw-field kinds the column preparer needs (everything else is numeric float64), from the schema.
+ENUM_FIELDS = frozenset(n for n, s in FIELD_SPECS.items() if s.kind == "enum")
+DATE_FIELDS = frozenset(n for n, s in FIELD_SPECS.items() if s.kind == "date")
 
 # ---- policy constants (a later policy file will configure these) ----
 # High-tech-enterprise R&D intensity thresholds (public rule): revenue ≤ 5000 万元 (inclusive) → 5%,

@@ -6,11 +6,10 @@ from `FirmProfile.model_fields`; cross-field rules live once in `CROSS_RULES`.
 from __future__ import annotations
 
 import functools
-import math
 import operator
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any, Callable, Literal, Mapping, Optional, Sequence, get_args
 
 import numpy as np
@@ -18,6 +17,10 @@ import pandas as pd
 from pydantic import (AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError,
                       field_validator, model_validator)
 from pydantic_core import PydanticCustomError
+
+from features import kinds
+from features.enum_labels import VALUE_LABELS
+from features.kinds import BOOL_TOKENS, DATE_MAX, DATE_MIN, DATE_RE  # noqa: F401  (re-exported)
 
 # --------------------------------------------------------------------------------------------
 # 统一社会信用代码 (GB 32100-2015)
@@ -32,10 +35,19 @@ _USCC_VALUE[np.frombuffer(USCC_CHARSET.encode("ascii"), dtype=np.uint8)] = np.ar
 _USCC_INDEX = {c: i for i, c in enumerate(USCC_CHARSET)}
 
 
+def uscc_check_index(values: Sequence[int] | np.ndarray) -> Any:
+    """Index in USCC_CHARSET of the check character, from the values of the first 17 characters:
+    one code (a sequence of ints) or many (an (n, ≥17) int array). The one home of the formula."""
+    if isinstance(values, np.ndarray):
+        total = values[:, :17] @ np.asarray(USCC_WEIGHTS)
+    else:
+        total = sum(map(operator.mul, values, USCC_WEIGHTS))
+    return (31 - total % 31) % 31  # 31 -> 0
+
+
 def _check_char(body17: str) -> str:
     """Check character for the first 17 characters of a USCC."""
-    total = sum(map(operator.mul, map(_USCC_INDEX.__getitem__, body17), USCC_WEIGHTS))
-    return USCC_CHARSET[(31 - total % 31) % 31]  # 31 -> 0
+    return USCC_CHARSET[uscc_check_index(list(map(_USCC_INDEX.__getitem__, body17)))]
 
 
 def make_uscc(body17: str) -> str:
@@ -68,7 +80,7 @@ def uscc_valid_mask(series: pd.Series | Sequence[Any]) -> np.ndarray:
     if fmt.any():  # fixed-width unicode viewed as code points (ASCII, guaranteed by the pattern)
         points = s[fmt].to_numpy(dtype="U18").view(np.uint32).reshape(-1, 18)
         vals = _USCC_VALUE[points]
-        check = (31 - (vals[:, :17] @ np.asarray(USCC_WEIGHTS)) % 31) % 31
+        check = uscc_check_index(vals)
         out[fmt] = check == vals[:, 17]
     return out
 
@@ -107,7 +119,8 @@ def _f(name: str, zh: str, en: str, unit: str, group: str, kind: Kind, *,
                  validation_alias=AliasChoices(name, zh), **constraints)
     # The field's own before-validator, without ValidationInfo: a `field_validator("*")` taking the
     # info to find the field's name cost pydantic twice the whole rest of a profile's validation.
-    info.metadata.append(BeforeValidator(_normaliser(name, kind)))
+    code = name in _CODE_FIELDS or "pattern" in constraints
+    info.metadata.append(BeforeValidator(_normaliser(name, kind, unit, code)))
     return info
 
 
@@ -129,10 +142,7 @@ TaxGrade = Literal["A", "B", "M", "C", "D"]
 LoanClass = Literal["normal", "special_mention", "substandard", "doubtful", "loss"]
 SecurityType = Literal["credit", "ip_pledge", "guarantee"]
 
-BOOL_TOKENS = {"1": True, "0": False, "1.0": True, "0.0": False, "true": True, "false": False,
-                "yes": True, "no": False, "y": True, "n": False, "是": True, "否": False}
-DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ]00:00:00(?:\.0+)?)?")  # midnight times tolerated
-DATE_MIN, DATE_MAX = date(1700, 1, 1), date(2199, 12, 31)  # inside datetime64[ns] range
+_CODE_FIELDS = ("firm_id",)  # text fields that are codes besides those with a pattern (full-width folded)
 
 
 def _err(rule: str, msg: str) -> PydanticCustomError:
@@ -152,82 +162,35 @@ def _missing(v: Any) -> bool:
         return False
 
 
-def _parse_bool(v: Any) -> bool:
-    """Accept the bool spellings of fields_spec.txt only."""
-    if isinstance(v, (bool, np.bool_)):
-        return bool(v)
-    if isinstance(v, (int, float, np.integer, np.floating)) and v in (0, 1):
-        return bool(v)
-    if isinstance(v, str) and v.strip().lower() in BOOL_TOKENS:
-        return BOOL_TOKENS[v.strip().lower()]
-    raise _err("type:bool", f"not a yes/no value: {v!r}")
-
-
-def _parse_date(v: Any) -> date:
-    """ISO dates only (pydantic would otherwise read integers as unix timestamps)."""
-    d: date | None = None
-    if isinstance(v, datetime):  # includes pd.Timestamp; only midnight is a date
-        d = v.date() if (v.hour, v.minute, v.second, v.microsecond) == (0, 0, 0, 0) else None
-    elif isinstance(v, date):
-        d = v
-    elif isinstance(v, str) and DATE_RE.fullmatch(v.strip()):
-        try:
-            d = date.fromisoformat(v.strip()[:10])
-        except ValueError:
-            d = None
-    if d is None or not DATE_MIN <= d <= DATE_MAX:
-        raise _err("date", f"not an ISO date YYYY-MM-DD between {DATE_MIN} and {DATE_MAX}: {v!r}")
-    return d
-
-
-def _parse_text(v: Any) -> Any:
-    """Codes read as numbers (e.g. region 110105) become their digit strings."""
-    if isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)):
-        return str(int(v))
-    if isinstance(v, (float, np.floating)) and math.isfinite(v) and float(v).is_integer():
-        return str(int(v))
-    return v
-
-
-def _parse_int_text(v: str) -> Any:
-    """'12.0' -> 12 and '12.5' -> 12.5 (so the error is 'integer', as in the frame validator)."""
-    try:
-        f = float(v.strip())
-    except ValueError:
-        return v  # pydantic reports int_parsing -> 'type:integer'
-    if not math.isfinite(f):
-        return v
-    return int(f) if f.is_integer() else f
-
-
-def _normalise_value(name: str, kind: str, v: Any) -> Any:
-    """Input tolerance of fields_spec.txt: empty = missing, enum case, bool spellings, ISO dates."""
+def _normalise_value(name: str, kind: str, v: Any, unit: str = "", code: bool = False) -> Any:
+    """Input tolerance of the field's kind (features/kinds.py); empty = missing."""
     if _missing(v):
         if name == "firm_id":
             raise _err("required", "firm_id (统一社会信用代码) is required")
         return None
-    if kind == "enum" and isinstance(v, str):
-        return v.strip().upper() if name == "tax_grade" else v.strip().lower()
-    if kind == "bool":
-        return _parse_bool(v)
-    if kind == "date":
-        return _parse_date(v)
-    if kind == "text":
-        return _parse_text(v)
-    if kind == "integer" and isinstance(v, str):
-        return _parse_int_text(v)
-    if kind in ("number", "integer") and isinstance(v, (bool, np.bool_)):  # JSON true/false is not a number
-        raise _err(f"type:{kind}", f"a yes/no value is not a number: {v!r}")
+    try:
+        if kind == "enum":
+            return kinds.enum_value(v, FIELD_SPECS[name].enum)
+        if kind == "bool":
+            return kinds.bool_value(v)
+        if kind == "date":
+            return kinds.date_value(v)
+        if kind == "text":
+            return kinds.text_value(v, code)
+        if kind in ("number", "integer"):
+            return kinds.number_value(v, name, kind, unit)
+    except kinds.KindError as exc:
+        raise _err(exc.rule, str(exc)) from None
     return v
 
 
-def _normaliser(name: str, kind: str) -> Callable[[Any], Any]:
+def _normaliser(name: str, kind: str, unit: str = "", code: bool = False) -> Callable[[Any], Any]:
     """Field `name`'s before-validator: values already of the field's JSON type take a shortcut.
 
     Same results as `_normalise_value` (a JSON body is mostly such values, and ~80 generic calls a
     profile were half of its validation time).
     """
-    slow = functools.partial(_normalise_value, name, kind)
+    slow = functools.partial(_normalise_value, name, kind, unit=unit, code=code)
     if kind in ("number", "integer"):
         def number(v: Any) -> Any:
             t = type(v)
@@ -240,17 +203,15 @@ def _normaliser(name: str, kind: str) -> Callable[[Any], Any]:
     if kind == "bool":
         return lambda v: v if type(v) is bool else slow(v)
     if kind == "enum":
-        upper = name == "tax_grade"
-
         def enum(v: Any) -> Any:
-            if type(v) is str:
-                s = v.strip()
-                if s:
-                    return s.upper() if upper else s.lower()
+            if type(v) is str:  # the field's values in any case (spellings are per field: a vs A)
+                found = kinds.enum_spellings(FIELD_SPECS[name].enum)[0].get(v.strip().lower())
+                if found is not None:
+                    return found
             return slow(v)
         return enum
     if kind == "text":
-        return lambda v: v if type(v) is str and v.strip() else slow(v)
+        return lambda v: v if type(v) is str and v.strip() and (not code or v.isascii()) else slow(v)
     if kind == "date":
         def iso_date(v: Any) -> Any:
             if type(v) is str and len(v) == 10 and v[4] == v[7] == "-" and v.isascii():  # YYYY-MM-DD
@@ -664,6 +625,7 @@ ALIASES: dict[str, str] = {s.label_zh: n for n, s in FIELD_SPECS.items()}
 assert all(FirmProfile.model_fields[n].validation_alias.choices[0] == n for n in FIELD_NAMES)  # type: ignore[union-attr]
 assert len(ALIASES) == len(FIELD_NAMES), "label_zh values must be unique"
 assert all(s.group in GROUPS for s in FIELD_SPECS.values())
+assert not {v for s in FIELD_SPECS.values() for v in s.enum} - set(VALUE_LABELS), "enum value without a name"
 
 
 # --------------------------------------------------------------------------------------------
@@ -676,9 +638,17 @@ _RULE_TEXT: dict[str, tuple[str, str]] = {
     "type:number": ("不是有效数字", "is not a valid number"),
     "type:integer": ("不是有效整数", "is not a valid integer"),
     "integer": ("应为整数", "must be a whole number"),
-    "type:bool": ("不是有效的是/否值(可用 1/0/true/false/yes/no/是/否/Y/N)",
-                  "is not a yes/no value (use 1/0/true/false/yes/no/是/否/Y/N)"),
-    "date": ("不是有效日期(格式 YYYY-MM-DD，1700–2199年)", "is not a valid date (YYYY-MM-DD, years 1700–2199)"),
+    "type:bool": ("不是有效的是/否值(可用 1/0/true/false/yes/no/是/否/Y/N/有/无/√/×)",
+                  "is not a yes/no value (use 1/0/true/false/yes/no/是/否/Y/N/有/无/√/×)"),
+    "date": ("不是有效日期(如 2021-03-05、2021/3/5、2021年3月5日、20210305，1700–2199年)",
+             "is not a valid date (e.g. 2021-03-05, 2021/3/5, 2021年3月5日, 20210305; years 1700–2199)"),
+    "ambiguous:date": ("日期有歧义(日/月顺序或年份与Excel序号无法区分)，请写成年在前，如 2021-03-05",
+                       "is an ambiguous date (day/month order, or a year vs an Excel serial); write the year "
+                       "first, e.g. 2021-03-05"),
+    "ambiguous:separator": ("占比字段中的逗号有歧义(千位分隔符还是小数点)，请写成 0.45 或 45%",
+                            "has a comma in a share field, which is ambiguous (thousands or decimal?); "
+                            "write 0.45 or 45%"),
+    "unit": ("带有该字段不适用的单位", "carries a unit this field cannot take"),
     "pattern": ("格式不正确", "has the wrong format"),
     "max_length": ("超过最大长度", "is too long"),
     "type:text": ("应为文本", "must be text"),

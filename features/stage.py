@@ -9,8 +9,9 @@ import pandas as pd
 
 from features.indicators import frame_to_columns, to_days
 from features.registry import DAYS_PER_YEAR
+from features.schema import FIELD_SPECS
 
-STAGES: tuple[str, ...] = ("startup", "growth", "mature")
+STAGES: tuple[str, ...] = FIELD_SPECS["lifecycle_stage"].enum  # startup, growth, mature (the schema's)
 
 # Policy defaults (domain.md §5); a bank's policy file (models/policy.py) may override them.
 STARTUP_MAX_AGE_YEARS = 3.0        # age < 3 years → startup

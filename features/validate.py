@@ -6,6 +6,7 @@ Produces the clean frame every downstream module receives (see docs/architecture
 from __future__ import annotations
 
 import operator
+from collections import Counter
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
@@ -13,18 +14,15 @@ from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import pyarrow.compute as pc
 
-from features.schema import (ALIASES, BOOL_TOKENS, CROSS_RULES, DATE_MAX, DATE_MIN, DATE_RE, FIELD_NAMES,
-                             FIELD_SPECS, FieldSpec, FirmProfile, format_bound, message_template, true_mask,
-                             uscc_valid_mask)
+from features import kinds
+from features.kinds import Tally, arrow_text, blank, trimmed_and_blank
+from features.schema import (_CODE_FIELDS, ALIASES, CROSS_RULES, FIELD_NAMES, FIELD_SPECS, FieldSpec, FirmProfile,
+                             format_bound, message_template, true_mask, uscc_valid_mask)
 
 REJECT_COLUMNS = ("row", "firm_id", "field", "rule", "value", "message")
 _FIELD_POS = {n: i for i, n in enumerate(FIELD_NAMES)}
-_BOOL_KEYS = pd.Index(list(BOOL_TOKENS), dtype=object)
-_BOOL_TOKENS = pa.array(list(BOOL_TOKENS), pa.string())
-_BOOL_VALUES = np.array([float(v) for v in BOOL_TOKENS.values()] + [np.nan])  # last = not a token
 
 
 @dataclass
@@ -34,6 +32,7 @@ class ValidationResult:
     rejects: pd.DataFrame
     n_input: int
     extra_columns: tuple[str, ...] = ()
+    normalised: Counter = field(default_factory=Counter)  # normalisation name -> cells it changed (kinds.Tally)
 
     @property
     def n_clean(self) -> int:
@@ -92,117 +91,13 @@ def _resolve_columns(columns: Sequence[Any]) -> tuple[dict[str, int], list[int],
 
 
 # ------------------------------------------------------------------------------------------
-# Coercion per kind: each returns (clean values, {rule: bad mask}); bad cells become missing
+# Coercion per kind (features/kinds.py), then the field's own checks: each returns
+# (clean values, {rule: bad mask}, tally of normalisations); bad cells become missing
 # ------------------------------------------------------------------------------------------
-def _arrow_text(s: pd.Series) -> pa.Array | pa.ChunkedArray | None:
-    """The Arrow strings behind an Arrow-backed pandas text column (zero-copy), else None."""
-    dt = s.dtype
-    if (isinstance(dt, pd.StringDtype) and dt.storage == "pyarrow") or (
-            isinstance(dt, pd.ArrowDtype) and pa.types.is_string(dt.pyarrow_dtype)):
-        return pa.array(s)
-    return None
-
-
-def _blank(s: pd.Series) -> np.ndarray:
-    """Missing cells: NA or a string that is empty after stripping."""
-    arr = _arrow_text(s)
-    if arr is not None:  # streamed CSV chunks: one C++ pass instead of Python strings
-        return _trimmed_and_blank(arr)[1]
-    na = s.isna().to_numpy(bool, copy=True)
-    if s.dtype.kind in "biufmM":
-        return na
-    txt = s[~na].astype(str).str.strip()
-    na[~na] = (txt == "").to_numpy(bool)
-    return na
-
-
-_DECIMAL = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
-
-
-def _arrow_floats(s: pd.Series) -> np.ndarray | None:
-    """Fast C parse of a text/number column through pyarrow (non-numbers → NaN); None when not text/numbers.
-
-    Every cell goes through the same parser whatever its neighbours hold, so a row's values never
-    depend on which other rows share its batch.
-    """
-    try:
-        arr = pa.array(s, from_pandas=True)
-        t = arr.type
-        if not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t)
-                or pa.types.is_floating(t) or pa.types.is_boolean(t) or pa.types.is_null(t)):
-            return None
-        try:
-            return pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
-        except pa.ArrowInvalid:
-            if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
-                return None
-        trimmed = pc.utf8_trim_whitespace(arr)
-        numeric = pc.if_else(pc.match_substring_regex(trimmed, _DECIMAL), trimmed, pa.scalar(None, t))
-        return pc.cast(numeric, pa.float64()).to_numpy(zero_copy_only=False)
-    except (pa.ArrowException, TypeError, ValueError, OverflowError):
-        return None
-
-
-def _nonblank(s: pd.Series, mask: np.ndarray) -> np.ndarray:
-    """`mask` restricted to cells that are not blank (blank test only where needed: it is the slow part).
-
-    Mostly the masked cells are missing values, so NA is tested on the plain array and only the
-    rest (text that did not parse, usually none) is stripped, as `_blank` does.
-    """
-    out = mask.copy()
-    if not out.any():
-        return out
-    if _arrow_text(s) is not None:
-        out &= ~_blank(s)
-        return out
-    rows = np.flatnonzero(out)
-    cells = s.to_numpy()[rows]
-    na = pd.isna(cells)
-    out[rows[na]] = False
-    if s.dtype.kind not in "biufmM":
-        out[rows[~na]] = [str(v).strip() != "" for v in cells[~na]]
-    return out
-
-
-def _arrow_to_float(arr: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray] | None:
-    """`_to_float` of Arrow text when Arrow parses every present cell (else None): then no present
-    cell is blank, so the bad cells are simply the present ones that are not finite ('nan', 'inf')."""
-    try:
-        v = pc.cast(arr, pa.float64()).to_numpy(zero_copy_only=False)
-    except pa.ArrowInvalid:
-        return None
-    bad = ~np.isfinite(v) & pc.is_valid(arr).to_numpy(zero_copy_only=False)
-    return np.where(bad, np.nan, v), bad
-
-
-def _to_float(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Float64 values and a mask of non-empty cells that are not finite numbers."""
-    arr = _arrow_text(s)
-    if arr is not None and (parsed := _arrow_to_float(arr)) is not None:
-        return parsed
-    if s.dtype.kind in "biuf":
-        v = s.to_numpy(dtype=float, na_value=np.nan)
-    elif s.dtype.kind in "mM":  # dates in a number column are not numbers
-        v = np.where(s.isna(), np.nan, np.inf)
-    else:
-        v = _arrow_floats(s)
-        if v is None:  # some cell is not a plain number: the tolerant (slower) path marks it NaN
-            v = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    bad = _nonblank(s, ~np.isfinite(v))  # unparseable, 'nan' or 'inf' text
-    return np.where(bad, np.nan, v), bad
-
-
-def _coerce_number(s: pd.Series, spec: FieldSpec) -> tuple[Any, dict[str, np.ndarray]]:
-    """Numbers, then bounds."""
-    v, bad = _to_float(s)
-    return _bounds(v, {"type:number": bad}, spec)
-
-
-def _coerce_integer(s: pd.Series, spec: FieldSpec) -> tuple[Any, dict[str, np.ndarray]]:
-    """Integers ('12.0' accepted), then bounds."""
-    v, bad = _to_float(s)
-    frac = np.isfinite(v) & (v != np.floor(v))
-    return _bounds(np.where(frac, np.nan, v), {"type:integer": bad, "integer": frac}, spec)
+def _coerce_number(s: pd.Series, spec: FieldSpec) -> tuple[Any, dict[str, np.ndarray], Tally]:
+    """Numbers (or integers), then bounds."""
+    v, issues, tally = kinds.COLUMN_PARSERS[spec.kind](s, spec)
+    return *_bounds(v, issues, spec), tally
 
 
 def _bounds(v: np.ndarray, issues: dict[str, np.ndarray], spec: FieldSpec) -> tuple[Any, dict[str, np.ndarray]]:
@@ -215,78 +110,10 @@ def _bounds(v: np.ndarray, issues: dict[str, np.ndarray], spec: FieldSpec) -> tu
     return np.where(out_of_bounds, np.nan, v), issues
 
 
-def _token_index(arr: pa.Array | pa.ChunkedArray, tokens: pa.Array) -> np.ndarray:
-    """Position of each cell in `tokens`, len(tokens) where it is none of them (or missing)."""
-    return pc.fill_null(pc.index_in(arr, value_set=tokens), len(tokens)).to_numpy(zero_copy_only=False)
-
-
-def _trimmed_and_blank(arr: pa.Array | pa.ChunkedArray) -> tuple[pa.Array | pa.ChunkedArray, np.ndarray]:
-    """Cells without surrounding whitespace, and which of them are missing or empty (as `_blank`)."""
-    trimmed = pc.utf8_trim_whitespace(arr)
-    return trimmed, pc.fill_null(pc.equal(trimmed, ""), True).to_numpy(zero_copy_only=False)
-
-
-def _coerce_bool(s: pd.Series, spec: FieldSpec) -> tuple[Any, dict[str, np.ndarray]]:
-    """Bools to 0.0/1.0 from 1/0/true/false/yes/no/是/否/Y/N."""
-    if (arr := _arrow_text(s)) is not None:
-        trimmed, blank = _trimmed_and_blank(arr)
-        v = _BOOL_VALUES[_token_index(pc.utf8_lower(trimmed), _BOOL_TOKENS)]
-        bad = np.isnan(v) & ~blank
-    elif s.dtype.kind in "biuf":
-        v = s.to_numpy(dtype=float, na_value=np.nan)
-        bad = ~np.isnan(v) & (v != 0) & (v != 1)
-    else:
-        txt = s.astype(str).str.strip().str.lower()
-        v = _BOOL_VALUES[_BOOL_KEYS.get_indexer(txt.to_numpy(dtype=object, na_value=""))]  # -1 -> NaN
-        bad = _nonblank(s, np.isnan(v))
-    return np.where(bad, np.nan, v), {"type:bool": bad}
-
-
-def _coerce_enum(s: pd.Series, spec: FieldSpec) -> tuple[Any, dict[str, np.ndarray]]:
-    """Canonical enum strings (strip; lower, tax_grade upper) or None."""
-    if (arr := _arrow_text(s)) is not None:
-        trimmed, blank = _trimmed_and_blank(arr)
-        case = pc.utf8_upper if spec.name == "tax_grade" else pc.utf8_lower
-        idx = _token_index(case(trimmed), pa.array(spec.enum, pa.string()))
-        ok = idx < len(spec.enum)
-        return np.array([*spec.enum, None], dtype=object)[idx], {"enum": ~ok & ~blank}
-    txt = s.astype(str).str.strip()
-    txt = txt.str.upper() if spec.name == "tax_grade" else txt.str.lower()
-    ok = txt.isin(spec.enum).to_numpy(bool)
-    bad = _nonblank(s, ~ok)
-    return np.where(ok, txt.to_numpy(dtype=object, na_value=None), None), {"enum": bad}
-
-
-def _coerce_date(s: pd.Series, spec: FieldSpec) -> tuple[Any, dict[str, np.ndarray]]:
-    """ISO dates (midnight timestamps accepted) to datetime64[ns]."""
-    if isinstance(s.dtype, pd.DatetimeTZDtype):
-        s = s.dt.tz_localize(None)  # local wall-clock date
-    if (arr := _arrow_text(s)) is not None:
-        trimmed, blank = _trimmed_and_blank(arr)
-        head = pc.utf8_slice_codeunits(trimmed, 0, 10)
-        ok = pc.and_(pc.match_substring_regex(trimmed, f"^(?:{DATE_RE.pattern})$"),
-                     pc.and_(pc.greater_equal(head, str(DATE_MIN)), pc.less_equal(head, str(DATE_MAX))))
-        day = pc.strptime(pc.if_else(ok, head, None), format="%Y-%m-%d", unit="s", error_is_null=True)
-        v = pc.cast(day, pa.timestamp("ns")).to_numpy(zero_copy_only=False)
-        return v, {"date": np.isnat(v) & ~blank}
-    if isinstance(s.dtype, np.dtype) and s.dtype.kind == "M":  # numpy datetimes; arrow dates go via text
-        v = s.to_numpy()
-        day = v.astype("datetime64[D]")  # compare in days: no ns overflow for far dates
-        ok = (v == day) & (day >= np.datetime64(DATE_MIN)) & (day <= np.datetime64(DATE_MAX))
-        v = np.where(ok, day, np.datetime64("NaT")).astype("datetime64[ns]")
-    else:
-        txt = s.astype(str).str.strip()
-        ok = true_mask(txt.str.fullmatch(DATE_RE.pattern))
-        txt = txt.where(ok).str[:10]
-        ok &= true_mask((txt >= str(DATE_MIN)) & (txt <= str(DATE_MAX)))
-        v = pd.to_datetime(txt.where(ok), format="%Y-%m-%d", errors="coerce").to_numpy(dtype="datetime64[ns]")
-    return v, {"date": _nonblank(s, np.isnat(v))}
-
-
 def _as_text(s: pd.Series) -> pd.Series:
     """Stripped strings (pandas string dtype), missing as NA; integral floats (codes read as numbers) lose '.0'."""
-    if (arr := _arrow_text(s)) is not None:  # streamed CSV chunks: strip and blank test in Arrow
-        trimmed, blank = _trimmed_and_blank(arr)
+    if (arr := arrow_text(s)) is not None:  # streamed CSV chunks: strip and blank test in Arrow
+        trimmed, blank = trimmed_and_blank(arr)
         return pd.Series(pd.arrays.ArrowStringArray(pc.if_else(blank, None, trimmed)))
     if s.dtype.kind == "f":
         v = s.to_numpy(dtype=float, na_value=np.nan)
@@ -298,9 +125,12 @@ def _as_text(s: pd.Series) -> pd.Series:
     return txt.where(keep)
 
 
-def _coerce_text(s: pd.Series, spec: FieldSpec) -> tuple[Any, dict[str, np.ndarray]]:
-    """Text with pattern / length checks; firm_id required and USCC-checked."""
+def _coerce_text(s: pd.Series, spec: FieldSpec) -> tuple[Any, dict[str, np.ndarray], Tally]:
+    """Text with pattern / length checks; firm_id required and USCC-checked; codes typed full-width folded."""
     txt = _as_text(s)
+    tally: Tally = Counter()
+    if spec.pattern or spec.name in _CODE_FIELDS:
+        txt, tally = kinds.fold_codes(txt)
     present = txt.notna().to_numpy(bool)
     issues: dict[str, np.ndarray] = {}
     if spec.name == "firm_id":
@@ -311,11 +141,11 @@ def _coerce_text(s: pd.Series, spec: FieldSpec) -> tuple[Any, dict[str, np.ndarr
     if spec.max_length:
         issues["max_length"] = present & true_mask(txt.str.len() > spec.max_length)
     bad = np.logical_or.reduce(list(issues.values())) if issues else np.zeros(len(s), bool)
-    return txt.where(~bad).to_numpy(dtype=object, na_value=None), issues
+    return txt.where(~bad).to_numpy(dtype=object, na_value=None), issues, tally
 
 
-_COERCE = {"number": _coerce_number, "integer": _coerce_integer, "bool": _coerce_bool,
-           "enum": _coerce_enum, "date": _coerce_date, "text": _coerce_text}
+_COERCE = {"number": _coerce_number, "integer": _coerce_number, "bool": kinds.parse_bools,
+           "enum": kinds.parse_enums, "date": kinds.parse_dates, "text": _coerce_text}
 
 
 # ------------------------------------------------------------------------------------------
@@ -377,14 +207,15 @@ def validate_frame(df: pd.DataFrame, as_of_default: date | None = None) -> Valid
     blank_col = pd.Series(np.full(n, None, dtype=object))
     rng = pd.RangeIndex(n)  # positional index: rows are reported and kept by position
     raw = {f: (df.iloc[:, found[f]].set_axis(rng) if f in found else blank_col) for f in FIELD_NAMES}
-    issues, cols = _Issues(), {}
+    issues, cols, tally = _Issues(), {}, Counter()
     for name in FIELD_NAMES:
         spec = FIELD_SPECS[name]
-        cols[name], by_rule = _COERCE[spec.kind](raw[name], spec)
+        cols[name], by_rule, touched = _COERCE[spec.kind](raw[name], spec)
+        tally.update(touched)
         for rule, mask in by_rule.items():
             issues.add(mask, name, rule)
     if as_of_default is not None:  # fill only cells that were empty, not those that failed to parse
-        fill = _blank(raw["as_of"])
+        fill = blank(raw["as_of"])
         cols["as_of"] = np.where(fill, np.datetime64(_as_ts(as_of_default), "ns"), cols["as_of"])
     for rule in CROSS_RULES:
         issues.add(rule.violated(cols), rule.field, rule.code)
@@ -397,7 +228,7 @@ def validate_frame(df: pd.DataFrame, as_of_default: date | None = None) -> Valid
         clean = pd.concat([clean, extras], axis=1)
     firm_ids = _as_text(raw["firm_id"]).to_numpy(dtype=object, na_value=None)
     return ValidationResult(clean=clean.loc[~bad], rejects=_build_rejects(issues, raw, firm_ids),
-                            n_input=n, extra_columns=tuple(extra_names))
+                            n_input=n, extra_columns=tuple(extra_names), normalised=tally)
 
 
 def _clean_frame(cols: dict[str, Any], n: int) -> pd.DataFrame:

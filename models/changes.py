@@ -14,6 +14,7 @@ from typing import Any, Literal, MutableMapping
 import numpy as np
 import pandas as pd
 
+from features.kinds import KindError, bool_value, enum_value
 from features.schema import DATE_MAX, DATE_MIN, FIELD_SPECS
 from models.rules import ENUM_ORDER, rank_of
 
@@ -105,12 +106,12 @@ def _check_finite(field: str, v: float) -> float:
 def _absolute(field: str, kind: str, spec: Any, text: str) -> Any:
     """An absolute value for a bool / enum / date / text field."""
     if kind == "bool":
-        token = {"true": 1.0, "1": 1.0, "yes": 1.0, "false": 0.0, "0": 0.0, "no": 0.0}.get(text.lower())
-        if token is None:
-            raise ChangeError(f"{field}: expected true or false, got {text!r}")
-        return token
+        try:
+            return float(bool_value(text))  # every yes/no spelling the bool kind accepts
+        except KindError:
+            raise ChangeError(f"{field}: expected true or false, got {text!r}") from None
     if kind == "enum":
-        value = text.upper() if field == "tax_grade" else text.lower()
+        value = enum_value(text, FIELD_SPECS[field].enum)
         allowed = FIELD_SPECS[field].enum
         if value not in allowed:
             shift = " or a level shift like +1" if field in ENUM_ORDER else ""

@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from models.knockouts import knockout_matrix
+from features.stage import STAGES
 from models.policy import Policy
 from models.rules import Columns, columns_of, isin, positions, rule_columns
 from models.scaling import GRADES
@@ -142,7 +143,7 @@ def _bases(cols: dict[str, np.ndarray], startup: np.ndarray, policy: Policy) -> 
 _BASIS_EQUITY, _BASIS_NONE, _BASIS_WC, _BASIS_REVENUE, _BASIS_IP, _BASIS_TT = range(6)
 _BASIS_NAMES = np.array(["equity", "none", "working_capital", "revenue_share", "ip_pledge", "tech_transfer"],
                         dtype=object)
-_STAGES = ("startup", "growth", "mature")  # code 3: any other stage (capped as growth)
+_STAGES = STAGES  # code 3: any other stage (capped as growth)
 _APPROVE, _REFER, _DECLINE, _OUTSIDE = range(4)
 _DECISIONS = np.array(["approve", "refer", "decline", "outside_segment"], dtype=object)
 _JOINT_NONE, _JOINT_FIRST, _JOINT_LIFT, _JOINT_STAR, _JOINT_SPLIT = range(5)
@@ -493,7 +494,6 @@ def _value(v: Any) -> Any:
         return None
     return float(v) if isinstance(v, (float, np.floating, int, np.integer)) and not isinstance(v, bool) else v
 
-
 def recommend(batch: ScoreBatch, clean: Columns, policy: Policy, stage: np.ndarray | None = None) -> Recommendations:
     """Segment, decision, limit, products and joint-loan split for every scored firm.
 
@@ -550,16 +550,13 @@ def recommend(batch: ScoreBatch, clean: Columns, policy: Policy, stage: np.ndarr
                            base, factor, after, single_cap, joint_cap, cap, star, limit, products, plimits, pbases,
                            pcaps, hits, values, banks, kind, first_loan)
 
-
 def _round_down(x: np.ndarray, step: float) -> np.ndarray:
     return np.floor(x / step + 1e-9) * step
-
 
 def _by_grade(grade_idx: np.ndarray, policy: Policy) -> np.ndarray:
     d = policy.decision
     approve_idx, refer_idx = GRADES.index(d.approve_min_grade), GRADES.index(d.refer_min_grade)
     return np.where(grade_idx <= approve_idx, _APPROVE, np.where(grade_idx <= refer_idx, _REFER, _DECLINE))
-
 
 def _decide(batch: ScoreBatch, grade_idx: np.ndarray, by_grade: np.ndarray, limit: np.ndarray,
             basis_code: np.ndarray, knocked: np.ndarray, segment: np.ndarray,
@@ -601,10 +598,8 @@ def _decide(batch: ScoreBatch, grade_idx: np.ndarray, by_grade: np.ndarray, limi
         rule[outside] = "不属于产品客群(评分仅供参考) / outside the product segment (score for information): " + codes[outside]
     return _DECISIONS[code], rule
 
-
 def _product_basis(sizing: str, b: Bases, limit: np.ndarray) -> np.ndarray:
     return {"limit": limit, "ip_pledge": b.ip_pledge, "conversion": b.tech_transfer, "round_share": b.round_share}[sizing]
-
 
 def _products(batch: ScoreBatch, clean: Columns, limit: np.ndarray, cap: np.ndarray, factor: np.ndarray, b: Bases,
               decision: np.ndarray, policy: Policy

@@ -20,14 +20,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from features.indicators import prepare_columns
 from features.registry import INDICATORS
 from features.schema import FIELD_SPECS
-from features.stage import StageRules
+from features.stage import STAGES, StageRules
 from models.changes import Change, ChangeError, parse_change
 from models.rules import ASSESSMENT_FIELDS, ENUM_ORDER, Condition
 from models.scaling import GRADES
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("policy_default.yaml")
 POLICY_ENV = "TECHSCORE_POLICY"
-STAGE_NAMES = ("startup", "growth", "mature")
+STAGE_NAMES = STAGES
 
 # Never a lever for the next grade: who the firm is, its dates and request, its past (earlier
 # years, multi-year histories) and its credit record. Tax grade is re-rated every year on current

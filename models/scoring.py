@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from features.indicators import frame_to_columns, transform_columns
 from features.registry import DIMENSIONS, by_key
-from features.stage import STAGES, StageAssessment, assess_stage
+from features.stage import StageAssessment, assess_stage
 from features.tabular import TabularSpec
 from features.validate import ValidationResult, validate_frame
 from models.bundle import BundleError, ModelBundle
@@ -23,7 +23,7 @@ from models.catalogue import KIND_TABULAR, Catalogue, catalogue_of
 from models.decision import Recommendations, recommend
 from models.evidence import DEFAULT_MIN_COVERAGE, STAGE_KEYS, Evidence, coverage, missing_fill
 from models.explain import SMALL_BATCH, AdditiveTables
-from models.reasons import KINDS, comparison, display_of, reason_kind
+from models.reasons import KINDS, comparison, display_of
 from models.knockouts import knockout_matrix
 from models.policy import KnockOutRule, Policy, load_policy
 from models.rules import positions

@@ -93,6 +93,9 @@ class UploadRef(BaseModel):
     id: str = Field(description="Id of the stored upload")
     row: int = Field(description="0-based data row of the file (the `row` column of the scored CSV)")
     file_sha256: str = Field(description="sha256 of the file as uploaded")
+    mapping: str | None = Field(None, description="The column mapping (YAML) the upload was read with; empty if none")
+    sheet: str | None = Field(None, description="The Excel sheet read, empty for the first or a CSV")
+    normalised: str | None = Field(None, description="JSON: cells each normalisation changed (e.g. thousands_separator)")
 
 
 class StoredAssessment(BaseModel):

@@ -31,6 +31,8 @@ from models.trust import read_trusted
 from service import errors, release_gate
 from service.api_models import (Assessment, AssessmentHistory, AssessmentSummary, BatchResult, Health, ModelInfo,
                                 ReloadRequest, StoredAssessment)
+from features.io import InputError
+from features.mapping import ColumnMapping, MappingError, parse_mapping
 from service.audit_archive import RetentionJob
 from service.auth import ApiKey, KeyFileError, KeyRing
 from service.csv_scoring import CsvError, ScoredUpload, UploadLimitExceeded, UploadLimits, score_upload
@@ -327,7 +329,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                              headers={"Retry-After": str(UPLOAD_RETRY_AFTER_SECONDS)}) from exc
         except UploadLimitExceeded as exc:
             raise ApiProblem(413, str(exc), _limit_error(exc.setting, exc.limit, str(exc))) from exc
-        except CsvError as exc:
+        except (CsvError, InputError, MappingError) as exc:
             raise ApiProblem(422, str(exc)) from exc
         except OSError as exc:  # the spool's disk is full or failing: the server's problem, not the file's
             log.error("upload not spooled: %s", exc)
@@ -337,7 +339,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             api.metrics.count_grade(grade, "csv", n)
         api.metrics.rejects.labels("csv").inc(scored.rows - scored.scored)
         return StreamingResponse(scored.chunks(), media_type="text/csv; charset=utf-8",
-                                 headers={"Content-Disposition": 'attachment; filename="scored.csv"'})
+                                 headers={"Content-Disposition": 'attachment; filename="scored.csv"',
+                                          "X-Normalised": json.dumps(dict(sorted(scored.normalised.items())))})
 
     @app.get("/v1/assessments/{assessment_id}", response_model=StoredAssessment, tags=["audit"],
              responses=errors.openapi_responses(401, 403, 404), summary="A recorded assessment")
@@ -463,12 +466,15 @@ async def _score_upload(api: Api, request: Request, model: LoadedModel) -> Score
     """Spool the upload to a temporary file, then check and score it chunk by chunk off the event loop."""
     limits = UploadLimits(api.settings.max_upload_columns, api.settings.max_upload_line_bytes)
     with tempfile.NamedTemporaryFile(prefix="techscore-upload-", suffix=".csv") as spool:
-        await _spool_upload(request, spool)
-        return await api.cpu.drive(score_upload(model.scorer, Path(spool.name), date.today(), limits))
+        text, sheet = await _spool_upload(request, spool)
+        mapping = _mapping_of(text)
+        return await api.cpu.drive(score_upload(model.scorer, Path(spool.name), date.today(), limits, mapping, sheet))
 
 
-async def _spool_upload(request: Request, spool: BinaryIO) -> None:
-    """Write the CSV bytes from a multipart `file` field or a raw text/csv body to `spool`, piece by piece."""
+async def _spool_upload(request: Request, spool: BinaryIO) -> tuple[str | None, str | None]:
+    """Write the file's bytes from a multipart `file` field or a raw text/csv body to `spool`, piece by piece;
+    return the optional column `mapping` (YAML text) and Excel `sheet`, from form fields or query parameters."""
+    text, sheet = request.query_params.get("mapping"), request.query_params.get("sheet")
     ctype = request.headers.get("content-type", "")
     if ctype.startswith("multipart/form-data"):
         form = await request.form(max_part_size=request.app.state.api.settings.max_upload_bytes)
@@ -477,6 +483,11 @@ async def _spool_upload(request: Request, spool: BinaryIO) -> None:
             if upload is None or isinstance(upload, str):
                 raise ApiProblem(422, "multipart upload needs a file field named 'file'")
             await run_in_threadpool(shutil.copyfileobj, upload.file, spool, 1 << 20)
+            given = form.get("mapping")
+            if given is not None and not isinstance(given, str):
+                given = (await given.read()).decode("utf-8-sig", errors="replace")
+            text = given or text
+            sheet = form.get("sheet") or sheet  # type: ignore[assignment]
         finally:
             await form.close()
     elif ctype and not ctype.startswith(("text/csv", "text/plain", "application/octet-stream")):
@@ -485,6 +496,7 @@ async def _spool_upload(request: Request, spool: BinaryIO) -> None:
         async for piece in request.stream():
             spool.write(piece)
     spool.flush()
+    return text, sheet
 
 
 async def _record_upload(api: Api, scored: ScoredUpload, model: LoadedModel, key: ApiKey) -> None:
@@ -548,6 +560,14 @@ def _batch_answer(engine: ScoringEngine, body: bytes, limit: int,
     rejected = len(data) - len(good)
     payload = b'{"scored":%d,"rejected":%d,"results":[%s]}' % (len(good), rejected, b",".join(items))
     return payload, records, grades, rejected
+
+
+def _mapping_of(text: str | None) -> ColumnMapping | None:
+    """The upload's column mapping (YAML: the bank's column → our field), None when not given."""
+    try:
+        return parse_mapping(text, "mapping") if text else None
+    except MappingError as exc:
+        raise ApiProblem(422, str(exc)) from exc
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

@@ -28,6 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from features.io import CsvBlock, InputError, MalformedRow, ParquetBatch, RawChunk, file_pieces, input_columns, input_files
+from features.mapping import ColumnMapping
 from features.validate import REJECT_COLUMNS
 from models.scoring import Scorer
 from service.output import AtomicFile, OrderedAppends, TableSink, csv_bytes, for_output, format_of
@@ -57,6 +58,7 @@ class BatchSummary:
     rejected: int = 0
     grade_counts: Counter = field(default_factory=Counter)
     reject_rules: Counter = field(default_factory=Counter)  # (field, rule) -> violations
+    normalised: Counter = field(default_factory=Counter)  # normalisation -> cells it changed (features/kinds.py)
     seconds: float = 0.0
     output: Path | None = None
     rejects_path: Path | None = None
@@ -71,6 +73,7 @@ class BatchSummary:
         self.rejected += other.n_input - other.n_scored
         self.grade_counts.update(other.grades)
         self.reject_rules.update(other.rules)
+        self.normalised.update(other.normalised)
 
 
 @dataclass
@@ -83,6 +86,7 @@ class ChunkResult:
     n_scored: int
     grades: Counter
     rules: Counter
+    normalised: Counter = field(default_factory=Counter)
 
 
 def rejects_path_for(out: Path) -> Path:
@@ -128,6 +132,7 @@ def score_chunk(scorer: Scorer, chunk: RawChunk, as_of: date, schema: pa.Schema,
         n_scored=len(scored),
         grades=Counter(dict(zip(*np.unique(scored.grade.astype(str), return_counts=True)))),
         rules=Counter(rejects.groupby(["field", "rule"]).size().to_dict()) if len(rejects) else Counter(),
+        normalised=checked.normalised + chunk.notes,
     )
 
 
@@ -203,20 +208,22 @@ def default_workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def _pieces(src: Path | str, encoding: str | None) -> Iterator[tuple[CsvBlock | ParquetBatch, float]]:
+def _pieces(src: Path | str, encoding: str | None, mapping: ColumnMapping | None = None,
+            sheet: str | None = None) -> Iterator[tuple[CsvBlock | ParquetBatch, float]]:
     """Every piece of every input file, with the share of the input's bytes consumed once it is read."""
     files = input_files(src)
     sizes = [os.path.getsize(f) for f in files]
     total, before = sum(sizes) or 1, 0
     for path, size in zip(files, sizes):
-        for piece in file_pieces(path, encoding):
+        for piece in file_pieces(path, encoding, mapping, sheet):
             yield piece, (before + piece.fraction * size) / total
         before += size
 
 
 def score_file(scorer: Scorer, src: Path | str, out: Path | str, as_of: date | None = None, *,
                encoding: str | None = None, fmt: str | None = None, max_reject_rate: float | None = None,
-               workers: int | None = None, progress: Progress | None = None) -> BatchSummary:
+               workers: int | None = None, progress: Progress | None = None, mapping: ColumnMapping | None = None,
+               sheet: str | None = None) -> BatchSummary:
     """Score every valid row of `src` (file, folder or glob) into `out`; invalid rows go to `<out>.rejects.csv`.
 
     Both files appear only when complete. Raises RejectRateExceeded (after writing the rejects) when
@@ -227,10 +234,10 @@ def score_file(scorer: Scorer, src: Path | str, out: Path | str, as_of: date | N
     fmt = format_of(out, fmt)
     as_of = as_of or date.today()
     workers = workers or default_workers()
-    schema = result_schema(scorer, input_columns(input_files(src)[0], encoding))
+    schema = result_schema(scorer, input_columns(input_files(src)[0], encoding, mapping, sheet))
     summary = BatchSummary(output=out)
     rej_path = rejects_path_for(out)
-    pieces = _pieces(src, encoding)
+    pieces = _pieces(src, encoding, mapping, sheet)
     with AtomicFile(out) as out_file, AtomicFile(rej_path) as rej_file:
         sink = TableSink(out_file.file, schema, fmt)
         rej_sink = TableSink(rej_file.file, REJECTS_SCHEMA, "csv")

@@ -25,11 +25,22 @@ def _fail(message: str) -> None:
 def generate(
     rows: int = typer.Option(100_000, "--rows", min=1, help="Number of firms"),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same bytes)"),
-    output: Path = typer.Option(..., "-o", "--output", help="CSV or Parquet file to write"),
+    output: Path = typer.Option(..., "-o", "--output", help="CSV or Parquet file to write (.xlsx or CSV with --style bank-export)"),
+    style: str = typer.Option("plain", "--style", help="plain (our columns, with labels) or bank-export (a bank's headers and spreadsheet formats, no labels; GBK CSV or .xlsx)"),
 ) -> None:
     """Write a synthetic portfolio with labels and the true PD."""
     from training.synthetic import generate as gen, write_profiles
 
+    if style == "bank-export":
+        from training.bank_export import bank_export, write_bank_export
+
+        export = bank_export(rows, seed)
+        write_bank_export(export, output)
+        console.print(f"wrote {rows:,} firms as a bank export to {output}; {len(export.planted_rows)} planted rows "
+                      f"to be rejected listed in {output.with_name(output.stem + '.planted.csv')}")
+        return
+    if style != "plain":
+        _fail(f"unknown --style {style!r}: choose plain or bank-export")
     df = gen(rows, seed)
     write_profiles(df, output)
     console.print(f"wrote {len(df):,} firms to {output} (default rate {df['default_12m'].mean():.2%})")
@@ -154,8 +165,10 @@ def score(
     engine: str = typer.Option("local", "--engine", help="local (streaming, this machine) or dask"),
     scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Dask scheduler address, e.g. tcp://host:8786 (default: a local cluster)"),
     workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Scoring worker processes (local; default one per core, up to 4) or local-cluster workers (dask)"),
+    mapping: Optional[Path] = typer.Option(None, "--mapping", exists=True, dir_okay=False, help="YAML mapping of the file's columns to our fields (see `techscore map suggest`)"),
+    sheet: Optional[str] = typer.Option(None, "--sheet", help="Excel input: sheet name or number (default: the first)"),
 ) -> None:
-    """Score firm profiles: PD, score, grade, points, ratings, knock-outs and reasons; bad rows go to a rejects file."""
+    """Score firm profiles (CSV, Parquet or .xlsx): PD, score, grade, points, ratings, knock-outs and reasons; bad rows go to a rejects file."""
     import signal
     import sys
 
@@ -166,6 +179,9 @@ def score(
 
     if engine not in ("local", "dask"):
         _fail(f"unknown engine {engine!r}: choose local or dask")
+    column_mapping = _mapping(mapping)
+    if engine == "dask" and (column_mapping or sheet or _has_xlsx(source)):
+        _fail("Excel input, --sheet and --mapping run on the local engine (--engine local)")
     try:
         bundle, _ = load_bundle(model)
         run_date = date.fromisoformat(as_of) if as_of else None
@@ -186,7 +202,7 @@ def score(
                 from service.batch import score_file
 
                 summary = score_file(Scorer(bundle), source, output, run_date, workers=workers,
-                                     progress=progress, **options)
+                                     progress=progress, mapping=column_mapping, sheet=sheet, **options)
     except RejectRateExceeded as exc:
         console.print(summary_table(exc.summary))
         err_console.print(f"[bold red]error:[/] {exc}")
@@ -194,6 +210,71 @@ def score(
     except (InputError, ValueError) as exc:
         _fail(str(exc))
     console.print(summary_table(summary))
+
+
+def _has_xlsx(source: str) -> bool:
+    """Whether any input file is an Excel workbook."""
+    from features.io import InputError, input_files
+    from features.xlsx import is_xlsx
+
+    try:
+        return any(is_xlsx(f) for f in input_files(source))
+    except InputError:
+        return False
+
+
+def _mapping(path: Optional[Path]):  # type: ignore[no-untyped-def]
+    """The --mapping file, or a clean exit naming what is wrong with it."""
+    if path is None:
+        return None
+    from features.mapping import MappingError, load_mapping
+
+    try:
+        return load_mapping(path)
+    except MappingError as exc:
+        _fail(str(exc))
+
+
+map_app = typer.Typer(no_args_is_help=True, help="Map a bank's own column headers to our fields.")
+app.add_typer(map_app, name="map")
+
+
+@map_app.command("suggest")
+def map_suggest(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="The bank's file (CSV, Parquet or .xlsx)"),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Write the suggested mapping (YAML) here"),
+    sheet: Optional[str] = typer.Option(None, "--sheet", help="Excel: sheet name or number (default: the first)"),
+    encoding: Optional[str] = typer.Option(None, "--encoding", help="CSV encoding (default: detect)"),
+    rows: int = typer.Option(200, "--rows", min=1, help="Sample rows whose values are checked"),
+) -> None:
+    """Propose a mapping from the file's headers (our names, Chinese labels, aliases, units in brackets,
+    fuzzy matching) and sample values, with a confidence per column and the columns it could not place."""
+    from rich.markup import escape
+
+    from features.io import InputError, sample_rows
+    from features.mapping import mapping_yaml, suggest_mapping
+
+    try:
+        guesses = suggest_mapping(sample_rows(file, rows, encoding, sheet))
+    except (InputError, ValueError) as exc:
+        _fail(str(exc))
+    table = Table(title=f"Suggested mapping for {file.name} (review before use)")
+    for col in ("their column", "our field", "unit", "confidence", "why"):
+        table.add_column(col, justify="right" if col == "confidence" else "left")
+    for g in guesses:
+        table.add_row(escape(g.header), g.field or "[yellow]not placed[/]", g.unit or "", f"{g.confidence:.2f}",
+                      escape(g.reason + (f"; candidates {', '.join(g.alternatives)}" if g.alternatives else "")))
+    console.print(table)
+    placed = sum(g.field is not None for g in guesses)
+    console.print(f"{placed} of {len(guesses)} columns placed; {len(guesses) - placed} not placed")
+    text = mapping_yaml(guesses, file.name)
+    if output:
+        from models.bundle import atomic_write_bytes
+
+        atomic_write_bytes(output, text.encode("utf-8"))
+        console.print(f"mapping → {output} (use it with `techscore score {file.name} --mapping {output.name}`)")
+    else:
+        print(text, end="")
 
 
 @app.callback()

@@ -1,4 +1,5 @@
-"""CSV upload → scored CSV, streamed: UTF-8 (with or without BOM) or GBK, English or Chinese headers.
+"""CSV or .xlsx upload → scored CSV, streamed: UTF-8 (with or without BOM) or GBK, English or Chinese
+headers, or the bank's own headers through a column mapping (features/mapping.py).
 
 The upload is spooled to a temporary file, checked in one pass (NUL bytes, encoding, line length,
 hash and a compressed copy for the audit trail), then read, validated and scored chunk by chunk by
@@ -7,7 +8,8 @@ same rejects, rows with the wrong number of cells rejected with rule `columns`).
 row per input row, rejected rows in place with their reasons — goes through the product's one CSV
 writer (`service.output`) into a spooled file. Peak memory is bounded by the chunk size, not by
 the file's size; only the audit record grows with it (the compressed file and reply, and one
-small row per scored firm).
+small row per scored firm). An .xlsx upload is read by features/io.py (title rows, merged headers and
+trailing totals handled there) and scored in the same chunks.
 """
 from __future__ import annotations
 
@@ -15,19 +17,22 @@ import codecs
 import csv
 import hashlib
 import io
+import json
 import tempfile
 import weakref
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import Any, BinaryIO, Iterator
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from features.io import InputError, RawChunk, csv_blocks, csv_header_bytes, unique_header
+from features.io import InputError, RawChunk, csv_blocks, csv_header_bytes, read_xlsx_frame, unique_header
+from features.mapping import ColumnMapping
+from features.xlsx import looks_like_xlsx
 from features.schema import ALIASES
 from models.decision import RECOMMENDATION_COLUMNS
 from models.scoring import RESULT_COLUMNS, Scorer
@@ -44,6 +49,7 @@ ASSESSED_COLUMNS = ("assessment_id", "row", "firm_id", "name", "score", "grade")
 # than scoring a 10,000-row file whole, 2 MB ~10%; the command line's 4 MB blocks save little more CPU
 # and cost a server scoring several uploads beside its other requests a larger working set.
 UPLOAD_BLOCK_BYTES = 2 << 20
+XLSX_CHUNK_ROWS = 5000  # rows of an .xlsx sheet scored per chunk (≈ a CSV block)
 SCHEMAS_PER_MODEL = 64  # reply schemas remembered per model (by header)
 _ZSTD = pa.Codec("zstd", compression_level=1)  # as service.store compresses (it decompresses our copy)
 
@@ -116,7 +122,9 @@ class UploadFile:
     size: int
     sha256: str
     zstd: bytes  # the file, compressed (for the audit trail)
-    header: list[str]
+    header: list[str]  # as sent (an .xlsx: its header row as read)
+    xlsx: pa.Table | None = None  # an .xlsx sheet's cells (read whole: the workbook is parsed at once anyway)
+    notes: Counter = field(default_factory=Counter)  # what reading did (xlsx title rows, totals dropped)
 
 
 class _RecordMeter:
@@ -156,9 +164,14 @@ class _RecordMeter:
             f"quote makes every line after it part of one record")
 
 
-def check_upload(path: Path, limits: UploadLimits) -> UploadFile:
+def check_upload(path: Path, limits: UploadLimits, mapping: ColumnMapping | None = None,
+                 sheet: str | None = None) -> UploadFile:
     """One pass over the spooled upload: no NUL bytes, UTF-8 or else GB18030, no record over the line
-    limit, a header within the column limit; its hash and compressed copy on the way."""
+    limit, a header within the column limit; its hash and compressed copy on the way. An .xlsx file
+    is read as a sheet instead."""
+    with open(path, "rb") as fh:
+        if looks_like_xlsx(fh.read(4)):
+            return _check_xlsx(path, limits, mapping, sheet)
     sha, meter = hashlib.sha256(), _RecordMeter(limits.max_line_bytes)
     utf8 = codecs.getincrementaldecoder("utf-8")()
     is_utf8, size = True, 0
@@ -188,6 +201,30 @@ def check_upload(path: Path, limits: UploadLimits) -> UploadFile:
                       _header(path, encoding, limits))
 
 
+def _check_xlsx(path: Path, limits: UploadLimits, mapping: ColumnMapping | None, sheet: str | None) -> UploadFile:
+    """An .xlsx upload: its sheet read (features/io.py), its hash and compressed copy, the column cap."""
+    data = path.read_bytes()
+    try:
+        with open(path, "rb") as fh:
+            frame, notes = read_xlsx_frame(fh, sheet)
+    except InputError as exc:
+        raise CsvError(str(exc)) from exc
+    header = [str(c) for c in frame.columns]
+    _check_columns(header, limits)
+    if mapping is not None:
+        mapping.check_headers(header)
+    return UploadFile(path, "xlsx", len(data), hashlib.sha256(data).hexdigest(), _ZSTD.compress(data, asbytes=True),
+                      header, pa.Table.from_pandas(frame, preserve_index=False), notes)
+
+
+def _check_columns(header: list[str], limits: UploadLimits) -> None:
+    if len(header) > limits.max_columns:
+        raise UploadLimitExceeded(
+            "max_upload_columns", limits.max_columns,
+            f"表头有 {len(header):,} 列，超过 {limits.max_columns:,} 列的上限 / the header has {len(header):,} "
+            f"columns, above the limit of {limits.max_columns:,} (max_upload_columns)")
+
+
 def _header(path: Path, encoding: str, limits: UploadLimits) -> list[str]:
     raw = csv_header_bytes(path)
     if not raw.strip(b"\xef\xbb\xbf\r\n\t ,"):
@@ -200,11 +237,7 @@ def _header(path: Path, encoding: str, limits: UploadLimits) -> list[str]:
         unique_header(header, "the upload")
     except InputError as exc:
         raise CsvError(str(exc)) from exc
-    if len(header) > limits.max_columns:
-        raise UploadLimitExceeded(
-            "max_upload_columns", limits.max_columns,
-            f"表头有 {len(header):,} 列，超过 {limits.max_columns:,} 列的上限 / the header has {len(header):,} "
-            f"columns, above the limit of {limits.max_columns:,} (max_upload_columns)")
+    _check_columns(header, limits)
     return header
 
 
@@ -222,6 +255,7 @@ class ScoredUpload:
     output_arrow: bytes = b""  # the reply as returned: Arrow IPC stream, zstd buffers (as service.store keeps it)
     # per chunk: ASSESSED_COLUMNS of its scored rows (Arrow: ~100 bytes a row, not ~500 as Python tuples)
     assessed: list[pa.Table] = field(default_factory=list)
+    normalised: Counter = field(default_factory=Counter)  # normalisation -> cells it changed (features/kinds.py)
 
     def assessed_rows(self) -> Iterator[tuple[str, int, str | None, str | None, float, str]]:
         """(assessment id, row, firm id, name, score, grade) of every scored row, in file order."""
@@ -238,26 +272,33 @@ class ScoredUpload:
             self.reply.close()
 
 
-def score_upload(scorer: Scorer, path: Path, as_of: date, limits: UploadLimits) -> Iterator[ScoredUpload | None]:
+def score_upload(scorer: Scorer, path: Path, as_of: date, limits: UploadLimits, mapping: ColumnMapping | None = None,
+                 sheet: str | None = None) -> Iterator[ScoredUpload | None]:
     """Check, then validate and score a spooled upload one chunk per step: yields None after each step (so
     that the caller can run every step on a worker thread, interleaving uploads), the ScoredUpload last.
 
     Raises CsvError (UploadLimitExceeded for a broken limit) for a file that cannot be scored at all."""
-    upload = check_upload(path, limits)
-    yield None
     try:
-        schema = _result_schema(scorer, tuple(upload.header))
+        upload = check_upload(path, limits, mapping, sheet)
+    except InputError as exc:  # a mapping that names columns the file does not have
+        raise CsvError(str(exc)) from exc
+    yield None
+    header = mapping.rename(upload.header) if mapping is not None else upload.header
+    try:
+        schema = _result_schema(scorer, tuple(header))
     except ValueError as exc:  # two headers mapping to one field; a generic-mode model's missing columns
         raise CsvError(str(exc)) from exc
     reply_schema = pa.schema([pa.field("row", pa.int64()), pa.field("assessment_id", pa.string()), *schema,
                               pa.field("error", pa.string())])
-    name_column = next((c for c in upload.header if ALIASES.get(c, c) == "name"), None)
+    name_column = next((c for c in header if ALIASES.get(c, c) == "name"), None)
+    # The mapping and sheet used go with the stored reply (the audit trail), in its schema's metadata.
+    reply_schema = reply_schema.with_metadata({"mapping": mapping.text if mapping else "", "sheet": sheet or ""})
     out = ScoredUpload(upload, tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES))
     sink = pa.BufferOutputStream()
     try:
         out.reply.write(csv_bytes(reply_schema.empty_table(), header=True))
         with pa.ipc.new_stream(sink, reply_schema, options=pa.ipc.IpcWriteOptions(compression=_ZSTD)) as ipc:
-            for block in csv_blocks(path, upload.encoding, limits.block_bytes):
+            for block in _blocks(upload, limits, mapping):
                 try:
                     chunk = block.read()
                     res = score_chunk(scorer, chunk, as_of, schema, "parquet")  # neutralised below, with the reply
@@ -268,7 +309,12 @@ def score_upload(scorer: Scorer, path: Path, as_of: date, limits: UploadLimits) 
                 ipc.write_table(table)
                 out.rows += chunk.n_rows
                 out.grades.update(res.grades)
+                out.normalised.update(res.normalised)
                 yield None
+            out.normalised.update(upload.notes)
+            # the counts are known at the end: an empty last batch carries them (service.store reads them)
+            ipc.write_batch(pa.RecordBatch.from_pylist([], schema=reply_schema),
+                            custom_metadata={"normalised": json.dumps(dict(out.normalised), ensure_ascii=False)})
         if not out.rows:
             raise CsvError("文件只有表头，没有数据行 / the file has a header line but no data rows")
     except BaseException:
@@ -276,6 +322,31 @@ def score_upload(scorer: Scorer, path: Path, as_of: date, limits: UploadLimits) 
         raise
     out.output_arrow = sink.getvalue().to_pybytes()
     yield out
+
+
+class _Rows:
+    """Consecutive rows of an .xlsx sheet, read like a CSV block."""
+
+    def __init__(self, table: pa.Table, mapping: ColumnMapping | None):
+        self.table, self.mapping = table, mapping
+
+    def read(self) -> RawChunk:
+        frame = self.table.to_pandas()
+        frame = self.mapping.apply(frame) if self.mapping is not None else frame
+        n = len(frame)
+        return RawChunk(frame, np.arange(n, dtype=np.int64), n, [])
+
+
+def _blocks(upload: UploadFile, limits: UploadLimits, mapping: ColumnMapping | None) -> Iterator[Any]:
+    """The upload's chunks to read and score: CSV blocks of whole records, or slices of the xlsx sheet."""
+    if upload.xlsx is not None:
+        step = XLSX_CHUNK_ROWS
+        for start in range(0, upload.xlsx.num_rows, step):
+            yield _Rows(upload.xlsx.slice(start, step), mapping)
+        return
+    for block in csv_blocks(upload.path, upload.encoding, limits.block_bytes):
+        block.mapping = mapping
+        yield block
 
 
 _SCHEMAS: "weakref.WeakKeyDictionary[Scorer, dict[tuple[str, ...], pa.Schema]]" = weakref.WeakKeyDictionary()

@@ -69,6 +69,8 @@ def summary_table(s: BatchSummary) -> Table:
             table.add_row(f"  grade {grade}", f"{s.grade_counts[grade]:,}")
     for (fld, rule), count in s.reject_rules.most_common(TOP_REJECT_RULES):
         table.add_row(f"  reject {fld or '(line)'}: {rule}", f"{count:,}")
+    for name, count in sorted(s.normalised.items()):  # nothing is changed silently
+        table.add_row(f"  normalised {name}", f"{count:,}")
     table.add_row("time", f"{s.seconds:,.1f} s ({s.rows / s.seconds if s.seconds else 0:,.0f} rows/s)")
     table.add_row("output", str(s.output))
     if s.rejects_path:

@@ -41,6 +41,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import StaticPool
 
+from features.io import read_upload
 from features.schema import FIELD_SPECS
 from service import audit_codec
 from service.csv_scoring import decode, read_csv_text
@@ -190,10 +191,25 @@ def table_row(data: bytes, row: int) -> dict[str, Any]:
     return pa.ipc.open_stream(data).read_all().slice(row, 1).to_pylist()[0]
 
 
+def table_metadata(data: bytes) -> dict[str, str]:
+    """What was recorded with an upload in its returned table: the schema's metadata (mapping, sheet) and
+    any batch's custom metadata (the normalisation counts, known once the file was read)."""
+    reader = pa.ipc.open_stream(data)
+    meta = dict(reader.schema.metadata or {})
+    while True:
+        try:
+            _, custom = reader.read_next_batch_with_custom_metadata()
+        except StopIteration:
+            break
+        meta |= dict(custom or {})
+    return {k.decode(): v.decode() for k, v in meta.items()}
+
+
 def file_row(data: bytes, size: int, row: int) -> dict[str, Any]:
     """Data row `row` of an uploaded CSV (`size` bytes before compression) as the scoring read it:
     header → cell text, empty → None."""
-    raw = read_csv_text(decode(_ZSTD.decompress(data, decompressed_size=size, asbytes=True)))
+    blob = _ZSTD.decompress(data, decompressed_size=size, asbytes=True)
+    raw = read_upload(blob, read_csv=lambda b: read_csv_text(decode(b)))[0]  # CSV or .xlsx, headers as sent
     return {k: (None if v != v else v) for k, v in raw.iloc[row].items()}  # NaN → None
 
 
@@ -572,7 +588,8 @@ class AuditStore:
         return _identity(row, "csv") | {
             "input": file_row(row["file_zstd"], row["file_size"], row["row"]),
             "output": table_row(row["output_arrow"], row["row"]),
-            "upload": {"id": row["upload_id"], "row": row["row"], "file_sha256": row["file_sha256"]}}
+            "upload": {"id": row["upload_id"], "row": row["row"], "file_sha256": row["file_sha256"],
+                       **table_metadata(row["output_arrow"])}}
 
     def get_bytes(self, assessment_id: str) -> tuple[bytes, bytes] | None:
         """(request input, answer) of a single, batch or rows assessment, byte for byte as received and

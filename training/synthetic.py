@@ -93,7 +93,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, ndtr, ndtri
 
-from features.schema import FIELD_NAMES, USCC_CHARSET, USCC_WEIGHTS
+from features import kinds
+from features.schema import FIELD_NAMES, FIELD_SPECS, USCC_CHARSET, uscc_check_index
 
 __all__ = ["FIELD_NAMES", "LABEL_COLUMNS", "AS_OF_DEFAULT", "Synthetic", "generate",
            "generate_detailed", "true_pd_of", "log_odds_parts", "write_profiles"]
@@ -104,58 +105,20 @@ __all__ = ["FIELD_NAMES", "LABEL_COLUMNS", "AS_OF_DEFAULT", "Synthetic", "genera
 LABEL_COLUMNS: tuple[str, ...] = ("default_12m", "true_pd")
 AS_OF_DEFAULT = date(2026, 6, 30)
 
-ENUMS: dict[str, tuple[str, ...]] = {
-    "lifecycle_stage": ("startup", "growth", "mature"),
-    "founder_background": ("none", "executive", "phd_professor", "serial_exit"),
-    "qualification_tier": ("none", "tech_sme", "hnte", "srdi_provincial", "little_giant",
-                           "champion"),
-    "latest_round": ("none", "angel", "a", "b", "c_plus", "pre_ipo"),
-    "tax_grade": ("A", "B", "M", "C", "D"),
-    "worst_loan_class": ("normal", "special_mention", "substandard", "doubtful", "loss"),
-    "security_type": ("credit", "ip_pledge", "guarantee"),
-}
-BOOL_FIELDS: tuple[str, ...] = (
-    "state_fund_backed", "listed_or_cvc_backed", "redemption_clause", "current_overdue",
-    "enforcement_listed", "abnormal_operation_listed",
-)
-DATE_FIELDS: tuple[str, ...] = ("founded_on", "as_of", "latest_round_date")
-TEXT_FIELDS: tuple[str, ...] = ("firm_id", "name", "region_code", "industry_code")
-INT_FIELDS: tuple[str, ...] = (
-    "sei_category", "rd_center_level", "univ_collaborations", "staff_total", "insured_staff",
-    "insured_staff_prev", "rd_staff", "sci_tech_staff", "bachelor_plus", "masters_phd",
-    "talent_program_members", "invention_patents_granted", "invention_patents_pending",
-    "utility_models", "design_patents", "pct_applications", "software_copyrights",
-    "trademarks", "ip_new_3y", "standards_national", "standards_industry", "standards_group",
-    "tech_conversions_3y", "sci_award_level", "institutional_investors", "max_dpd_24m",
-    "lawsuits_defendant_3y", "admin_penalties_3y", "lender_count", "credit_inquiries_6m",
-    "tenor_months",
-)
-# Bounds used by true_pd_of: an out-of-bound value is treated as missing.
-_NONNEG = (
-    "revenue_y0", "revenue_y1", "revenue_y2", "cost_of_sales_y0", "total_assets",
-    "total_liabilities", "cash", "hightech_revenue_y0", "rd_expense_y0", "rd_expense_y1",
-    "rd_expense_y2", "rd_capitalized_y0", "gov_grants_3y", "registered_capital",
-    "paid_in_capital", "equity_raised_total", "equity_raised_2y", "lawsuit_amount_3y",
-    "guarantees_outstanding", "requested_amount", "own_funds", "bank_loans_outstanding",
-    "ip_appraised_value", "latest_round_amount", "conversion_contract_value",
-)
-_BOUNDS: dict[str, tuple[float, float]] = {
-    **{f: (0.0, np.inf) for f in _NONNEG + INT_FIELDS},
-    "net_profit_y0": (-np.inf, np.inf), "net_assets_y0": (-np.inf, np.inf),
-    "net_assets_y1": (-np.inf, np.inf), "operating_cash_flow_y0": (-np.inf, np.inf),
-    "top5_customer_share": (0.0, 1.0), "key_staff_turnover_12m": (0.0, 1.0),
-    "founder_industry_years": (0.0, 70.0), "sei_category": (1, 9), "rd_center_level": (0, 3),
-    "sci_award_level": (0, 3), "max_dpd_24m": (0, 730), "tenor_months": (1, 360),
-}
-FLOAT_FIELDS: tuple[str, ...] = tuple(
-    f for f in FIELD_NAMES
-    if f not in INT_FIELDS + BOOL_FIELDS + DATE_FIELDS + TEXT_FIELDS and f not in ENUMS
-)
-assert set(ENUMS) | set(BOOL_FIELDS) | set(DATE_FIELDS) | set(TEXT_FIELDS) | set(INT_FIELDS) <= set(FIELD_NAMES)
+# Kinds and bounds come from the schema (features/schema.py), never re-declared here.
+def _of_kind(*kinds_: str) -> tuple[str, ...]:
+    return tuple(f for f in FIELD_NAMES if FIELD_SPECS[f].kind in kinds_)
+
+
+ENUMS: dict[str, tuple[str, ...]] = {f: FIELD_SPECS[f].enum for f in _of_kind("enum")}
+BOOL_FIELDS: tuple[str, ...] = _of_kind("bool")
+DATE_FIELDS: tuple[str, ...] = _of_kind("date")
+TEXT_FIELDS: tuple[str, ...] = _of_kind("text")
+INT_FIELDS: tuple[str, ...] = _of_kind("integer")
+FLOAT_FIELDS: tuple[str, ...] = _of_kind("number")
 
 # USCC (GB 32100-2015) check character, vectorised here with the schema's constants.
 _USCC_CHARS = USCC_CHARSET
-_USCC_WEIGHTS = np.asarray(USCC_WEIGHTS)
 _ORG_WEIGHTS = np.array([3, 7, 9, 10, 5, 8, 4, 2])  # GB 11714 organisation code
 
 # Tech hubs: (region code, city label used in names, weight).
@@ -259,7 +222,7 @@ def _uscc_vec(region6: np.ndarray, serial: np.ndarray) -> np.ndarray:
     body[:, 8:16] = digits
     # 'X' is index 29 of the USCC charset; digits are their own index.
     body[:, 16] = np.where(org_val == 10, _USCC_CHARS.index("X"), org_val)
-    check = (31 - (body @ _USCC_WEIGHTS) % 31) % 31
+    check = uscc_check_index(body)
     chars = np.frombuffer(_USCC_CHARS.encode(), dtype=np.uint8)
     codes = np.concatenate([chars[body], chars[check][:, None]], axis=1).astype(np.uint8)
     return codes.view("S18").ravel().astype(str).astype(object)
@@ -627,7 +590,7 @@ def _enum_strings(rng: np.random.Generator, f: str, codes: np.ndarray) -> np.nda
     kind = rng.integers(0, 4, n)
     s = pd.Series(out[var], dtype=object)
     k = kind[var]
-    swapped = s.str.lower() if f == "tax_grade" else s.str.upper()
+    swapped = s.str.swapcase()  # hnte → HNTE, A → a
     s = pd.Series(np.select([k == 0, k == 1, k == 2], [swapped, s.str.title(), " " + s], s + " "))
     s = s.where(s != "None", "NONE")  # pandas' read_csv would take a bare "None" for missing
     out[var] = s.to_numpy(dtype=object)
@@ -832,37 +795,34 @@ PRE_REVENUE_HI = 0.5  # (a) a pre-revenue firm's R&D burn counts as half the hig
 # Severe delinquency weighs as in real books: 90+ days past due alone multiplies the odds of default
 # by about e^(0.6·3.5) ≈ 8 before its loan class (substandard +1.8 more); see the README's effect sizes.
 DPD_STEPS = (0.5, 0.8, 2.2)  # added at ≥ 1, ≥ 30 and ≥ 90 days past due
-_TRUE_BOOL = {"1", "1.0", "true", "t", "yes", "y", "是"}
-_FALSE_BOOL = {"0", "0.0", "false", "f", "no", "n", "否"}
 
 
 def _num(df: pd.DataFrame, f: str) -> np.ndarray:
-    """Numeric column as float64; unparseable or out-of-bound → NaN."""
-    x = pd.to_numeric(df[f], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-    lo, hi = _BOUNDS.get(f, (-np.inf, np.inf))
+    """Numeric column as the number/integer kind reads it (features/kinds.py); refused or out of the
+    field's bounds → NaN."""
+    spec = FIELD_SPECS[f]
+    x, _, _ = kinds.COLUMN_PARSERS[spec.kind](df[f], spec)
+    lo = -np.inf if spec.ge is None else spec.ge
+    hi = np.inf if spec.le is None else spec.le
     return np.where((x >= lo) & (x <= hi), x, np.nan)
 
 
 def _code(df: pd.DataFrame, f: str) -> np.ndarray:
-    """Enum column as int code (−1 = missing or unparseable), case/space tolerant."""
-    s = df[f].astype("string").str.strip()
-    s = s.str.upper() if f == "tax_grade" else s.str.lower()
+    """Enum column as int code (−1 = missing or refused), read by the enum kind."""
+    values, _, _ = kinds.parse_enums(df[f], FIELD_SPECS[f])
     lut = {v: i for i, v in enumerate(ENUMS[f])}
-    return s.map(lut).fillna(-1).to_numpy(dtype=np.int64, na_value=-1)
+    return np.array([lut.get(v, -1) for v in values], dtype=np.int64)
 
 
 def _flag(df: pd.DataFrame, f: str) -> np.ndarray:
-    """Bool column as 1.0/0.0/NaN from any accepted spelling."""
-    s = df[f].astype("string").str.strip().str.lower()
-    return np.where(s.isin(_TRUE_BOOL), 1.0, np.where(s.isin(_FALSE_BOOL), 0.0, np.nan))
+    """Bool column as 1.0/0.0/NaN, read by the bool kind (only the spellings the schema accepts)."""
+    return kinds.parse_bools(df[f], FIELD_SPECS[f])[0]
 
 
 def _days(df: pd.DataFrame, f: str) -> np.ndarray:
-    """Date column as float days since epoch (NaN when missing/unparseable)."""
-    d = pd.to_datetime(df[f], errors="coerce", format="%Y-%m-%d") if df[f].dtype == object \
-        else pd.to_datetime(df[f], errors="coerce")
-    v = d.to_numpy(dtype="datetime64[D]").astype("float64")
-    return np.where(np.isnat(d.to_numpy(dtype="datetime64[D]")), np.nan, v)
+    """Date column as float days since epoch (NaN when missing or refused), read by the date kind."""
+    d = kinds.parse_dates(df[f], FIELD_SPECS[f])[0].astype("datetime64[D]")
+    return np.where(np.isnat(d), np.nan, d.astype("float64"))
 
 
 def _lut(codes: np.ndarray, values: tuple[float, ...], missing: float) -> np.ndarray:

@@ -82,7 +82,7 @@ export const getAssessment = (id) => request(`/v1/assessments/${encodeURICompone
  * Upload a CSV for batch scoring with progress callbacks (XHR: fetch reports no upload progress).
  * onProgress(stage, fraction) with stage "upload" | "process" | "download".
  */
-export function scoreCsv(file, onProgress, timeoutMs = UPLOAD_TIMEOUT_MS) {
+export function scoreCsv(file, onProgress, mapping = null, timeoutMs = UPLOAD_TIMEOUT_MS) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", "/v1/scores/csv");
@@ -105,6 +105,7 @@ export function scoreCsv(file, onProgress, timeoutMs = UPLOAD_TIMEOUT_MS) {
     };
     const data = new FormData();
     data.append("file", file, file.name);
+    if (mapping) data.append("mapping", mapping, mapping.name);  // the bank's headers → our fields (YAML)
     xhr.send(data);
   });
 }

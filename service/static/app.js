@@ -919,7 +919,7 @@ async function submitBatch(ev) {
   renderBatch();
   setProgress("upload", 0);
   try {
-    const resp = await api.scoreCsv(file, setProgress);
+    const resp = await api.scoreCsv(file, setProgress, $("#batch-mapping").files[0] || null);
     state.batch = splitScored(await resp.blob.text(), file.name);
     setProgress("done", 1);
   } catch (err) {

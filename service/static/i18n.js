@@ -92,6 +92,7 @@ export const STRINGS = {
   batch_hint: ["上传与单户表单字段相同的 CSV(可用中文表头)。不合规的行进入拒绝清单，注明行号、字段和规则。",
     "Upload a CSV with the profile fields as columns (Chinese headers accepted). Rows breaking a rule go to the rejects file with row, field and rule."],
   upload: ["上传并评分", "Upload and score"],
+  mapping_label: ["列映射文件(可选，YAML，由 techscore map suggest 生成)", "Column mapping (optional YAML, from techscore map suggest)"],
   uploading: ["上传中", "Uploading"],
   processing: ["评分中", "Scoring"],
   downloading: ["下载结果", "Receiving result"],

@@ -181,7 +181,7 @@ def test_integer_and_empty_tolerance() -> None:
 def test_dates_iso_only() -> None:
     assert FirmProfile(firm_id=VALID, founded_on="2020-02-29").founded_on == date(2020, 2, 29)
     assert FirmProfile(firm_id=VALID, founded_on="2020-02-29T00:00:00").founded_on == date(2020, 2, 29)
-    for raw in ["2020/02/29", "2021-02-29", "20200229", 1582934400, "1600-01-01"]:
+    for raw in ["2021/02/29", "2021-02-29", "20210229", 1582934400, "1600-01-01"]:
         assert _errors({"firm_id": VALID, "founded_on": raw}) == {("founded_on", "date")}, raw
 
 

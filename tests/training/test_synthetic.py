@@ -11,7 +11,7 @@ import pytest
 from scipy.special import logit
 from sklearn.metrics import roc_auc_score
 
-from features.schema import FIELD_NAMES, make_uscc, uscc_valid_mask
+from features.schema import FIELD_NAMES, FIELD_SPECS, make_uscc, uscc_valid_mask
 from training import synthetic as S
 
 AS_OF = date(2026, 6, 30)
@@ -41,8 +41,9 @@ def _violations(df: pd.DataFrame) -> np.ndarray:
         bad |= (s.notna() & ~s.isin(tokens)).to_numpy(dtype=bool)
     num = {f: pd.to_numeric(df[f]).to_numpy(dtype=float, na_value=np.nan)
            for f in S.INT_FIELDS + S.FLOAT_FIELDS}
-    for f, (lo, hi) in S._BOUNDS.items():
-        bad |= (num[f] < lo) | (num[f] > hi)
+    for f in S.INT_FIELDS + S.FLOAT_FIELDS:  # the schema's bounds
+        spec = FIELD_SPECS[f]
+        bad |= (num[f] < (-np.inf if spec.ge is None else spec.ge)) | (num[f] > (np.inf if spec.le is None else spec.le))
     for f in S.INT_FIELDS:
         bad |= ~np.isnan(num[f]) & (num[f] != np.round(num[f]))
     for a, b in [("rd_staff", "staff_total"), ("sci_tech_staff", "staff_total"),

@@ -6,7 +6,7 @@ TECHSCORE := $(VENV)/bin/techscore
 MODEL_DIR ?= var/model
 DEV_KEY ?= var/dev-officer.key
 
-.PHONY: install model run demo test bench clean report
+.PHONY: install model run demo test test-fast bench clean report
 
 install: $(VENV)/.installed
 
@@ -43,7 +43,13 @@ run: install model $(DEV_KEY)
 test: install
 	$(PY) -m pytest
 
+# The everyday loop: everything but the tests marked slow (servers, kill -9, fuzzing, big property runs).
+test-fast: install
+	$(PY) -m pytest -m "not slow"
+
+# Benchmark-only peers (optbinning, toad) come with the `bench` extra; the product never imports them.
 bench: install model
+	$(PY) -m pip install -q -e '.[test,bench]'
 	$(PY) bench/bench_train.py
 	$(PY) bench/bench_batch.py --rows 100000 --model $(MODEL_DIR)
 	$(PY) bench/bench_batch.py --rows 1000000 --model $(MODEL_DIR)
@@ -51,6 +57,11 @@ bench: install model
 	$(PY) bench/bench_next_grade.py --model $(MODEL_DIR)
 	$(PY) bench/bench_validation.py
 	$(PY) bench/bench_files.py
+	$(PY) bench/bench_explain.py --model $(MODEL_DIR)
+	$(PY) bench/bench_policy.py --firms 20000
+	$(PY) bench/bench_uploads.py --model $(MODEL_DIR)
+	$(PY) bench/bench_store.py --model $(MODEL_DIR)
+	$(PY) bench/bench_book.py
 
 # The validation report of the default model (HTML + PNG figures in var/report/).
 report: install model

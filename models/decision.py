@@ -303,6 +303,7 @@ class Recommendations:
         return {
             "decision": self.decision[i],
             "decision_rule": self.decision_rule[i],
+            **_rule_languages(self.decision_rule[i]),
             "segment": self.segment_of(i),
             "limit": float(self.limit[i]),
             "unit": "万元",
@@ -550,6 +551,12 @@ def recommend(batch: ScoreBatch, clean: Columns, policy: Policy, stage: np.ndarr
                            base, factor, after, single_cap, joint_cap, cap, star, limit, products, plimits, pbases,
                            pcaps, hits, values, banks, kind, first_loan)
 
+def _rule_languages(rule: str) -> dict[str, str]:
+    """A decision rule's two languages ("中文 / English": the Chinese part never holds " / ")."""
+    zh, _, en = rule.partition(" / ")
+    return {"decision_rule_zh": zh, "decision_rule_en": en}
+
+
 def _round_down(x: np.ndarray, step: float) -> np.ndarray:
     return np.floor(x / step + 1e-9) * step
 
@@ -561,42 +568,47 @@ def _by_grade(grade_idx: np.ndarray, policy: Policy) -> np.ndarray:
 def _decide(batch: ScoreBatch, grade_idx: np.ndarray, by_grade: np.ndarray, limit: np.ndarray,
             basis_code: np.ndarray, knocked: np.ndarray, segment: np.ndarray,
             policy: Policy) -> tuple[np.ndarray, np.ndarray]:
-    """Decision with the rule that set it: segment first, then knock-outs, then grade bands, then the limit."""
+    """Decision with the rule that set it ("中文 / English", the Chinese part free of " / "): segment
+    first, then knock-outs, then grade bands, then the limit."""
     d = policy.decision
     approve_idx, refer_idx = GRADES.index(d.approve_min_grade), GRADES.index(d.refer_min_grade)
     # The rule text depends on the grade only: one text per grade, picked by index (no per-row formatting).
-    texts = [f"评级 {g} 不低于准入等级 {d.approve_min_grade}：批准 / grade {g} at least decision.approve_min_grade "
-             f"{d.approve_min_grade}" if k <= approve_idx else
-             f"评级 {g} 低于 {d.approve_min_grade}、不低于 {d.refer_min_grade}：转人工审查 / grade {g} below "
-             f"{d.approve_min_grade}, at least decision.refer_min_grade {d.refer_min_grade}"
-             if k <= refer_idx else f"评级 {g} 低于 {d.refer_min_grade}：拒绝 / grade {g} below decision.refer_min_grade "
-                                    f"{d.refer_min_grade}"
-             for k, g in enumerate(GRADES)]
-    rule = np.array(texts + ["评级未知 / grade unknown"], dtype=object)[grade_idx]
+    zh_texts = [f"评级 {g} 不低于准入等级 {d.approve_min_grade}：批准" if k <= approve_idx else
+                f"评级 {g} 低于 {d.approve_min_grade}、不低于 {d.refer_min_grade}：转人工审查" if k <= refer_idx else
+                f"评级 {g} 低于 {d.refer_min_grade}：拒绝" for k, g in enumerate(GRADES)]
+    en_texts = [f"grade {g} at least decision.approve_min_grade {d.approve_min_grade}" if k <= approve_idx else
+                f"grade {g} below {d.approve_min_grade}, at least decision.refer_min_grade {d.refer_min_grade}"
+                if k <= refer_idx else f"grade {g} below decision.refer_min_grade {d.refer_min_grade}"
+                for k, g in enumerate(GRADES)]
+    zh = np.array(zh_texts + ["评级未知"], dtype=object)[grade_idx]
+    en = np.array(en_texts + ["grade unknown"], dtype=object)[grade_idx]
     no_limit = (by_grade == _APPROVE) & (limit <= 0)
     code = np.where(knocked, _DECLINE, np.where(no_limit, _REFER, by_grade))
     if no_limit.any():
-        why = np.where(basis_code[no_limit] == _BASIS_NONE,
-                       "；但无额度测算基础→转人工 / but no basis for a limit → refer",
-                       "；但按政策额度为0→转人工 / but the policy gives a limit of 0 → refer")
-        rule[no_limit] = rule[no_limit] + why.astype(object)
+        none = basis_code[no_limit] == _BASIS_NONE
+        zh[no_limit] = zh[no_limit] + np.where(none, "；但无额度测算基础→转人工", "；但按政策额度为0→转人工").astype(object)
+        en[no_limit] = en[no_limit] + np.where(none, "; but no basis for a limit → refer",
+                                               "; but the policy gives a limit of 0 → refer").astype(object)
     # Too little data in a dimension (models.evidence): refer to collect it, whatever the grade says.
     insufficient = (~knocked & batch.insufficient) if batch.insufficient is not None else np.zeros(len(batch), dtype=bool)
     if insufficient.any():
         code = np.where(insufficient, _REFER, code)
-        rule[insufficient] = ("资料不足，转人工审查(维度数据覆盖率低于下限) / "
-                              "refer: insufficient data (dimension coverage below the minimum)")
+        zh[insufficient] = "资料不足，转人工审查(维度数据覆盖率低于下限)"
+        en[insufficient] = "refer: insufficient data (dimension coverage below the minimum)"
     if knocked.any():
-        rule[knocked] = "否决项 / knock-out: " + batch.knockout_codes()[knocked]
+        codes = batch.knockout_codes()[knocked]
+        zh[knocked] = "否决项：" + codes
+        en[knocked] = "knock-out: " + codes
     outside = segment.any(axis=1)
     if outside.any():
         code = np.where(outside, _OUTSIDE, code)
-        codes = np.full(len(rule), "", dtype=object)
+        codes = np.full(len(zh), "", dtype=object)
         for k, r in enumerate(policy.segment):
             hit = segment[:, k]
             codes[hit] = np.where(codes[hit] == "", f"{r.code} ({r.rule})", codes[hit] + f"; {r.code} ({r.rule})")
-        rule[outside] = "不属于产品客群(评分仅供参考) / outside the product segment (score for information): " + codes[outside]
-    return _DECISIONS[code], rule
+        zh[outside] = "不属于产品客群(评分仅供参考)：" + codes[outside]
+        en[outside] = "outside the product segment (score for information): " + codes[outside]
+    return _DECISIONS[code], zh + " / " + en
 
 def _product_basis(sizing: str, b: Bases, limit: np.ndarray) -> np.ndarray:
     return {"limit": limit, "ip_pledge": b.ip_pledge, "conversion": b.tech_transfer, "round_share": b.round_share}[sizing]

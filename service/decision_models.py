@@ -63,6 +63,8 @@ class Recommendation(BaseModel):
     """What to offer: decision, limit with its arithmetic, products, and a joint-loan split above one bank's appetite."""
     decision: Literal["approve", "refer", "decline", "outside_segment"]
     decision_rule: str = Field(description="The rule that set the decision (segment, knock-out, grade band or limit), 中文 / English")
+    decision_rule_zh: str = Field(description="决定所依据的规则（中文）")
+    decision_rule_en: str = Field(description="The rule that set the decision, in English")
     segment: list[SegmentHit] = Field(description="Segment rules the firm falls foul of (outside_segment)")
     limit: float = Field(description="Suggested limit, 万元 (0 when declined or outside the segment)")
     unit: str

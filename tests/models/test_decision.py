@@ -173,7 +173,7 @@ def test_knockouts_decline_whatever_the_score(scorer):
     batch, recs = _assess(scorer, [good, bad, d])
     assert batch.grade[1] in ("AAA", "AA", "A", "BBB", "BB")  # still an approve-grade score …
     assert list(recs.decision) == ["approve", "decline", "decline"]   # … but declined
-    assert recs.decision_rule[1] == "否决项 / knock-out: KO_OVERDUE" and recs.decision_rule[2].endswith("KO_TAX_D")
+    assert recs.decision_rule[1] == "否决项：KO_OVERDUE / knock-out: KO_OVERDUE" and recs.decision_rule[2].endswith("KO_TAX_D")
     assert recs.limit[1] == 0 and not recs.products[1].any()
     assert batch.record(1)["knockouts"] == [{"code": "KO_OVERDUE", "rule": "current_overdue = true",
                                              "text_zh": "存在当前逾期贷款", "text_en": "Has a loan currently overdue"}]

@@ -556,8 +556,13 @@ def test_result_names_the_firm_with_requested_amount_and_decision_banner(page, a
     assert page.text_content("#rec-requested") == f"{mature['requested_amount']:,.0f} 万元"
     assert page.text_content("#rec-limit") == f"{rec['limit']:,.0f} 万元"
     page.click("#lang-en")
-    assert page.text_content("#rec-limit") == f"CNY {rec['limit'] / 100:,.2f} million"
-    assert page.text_content("#rec-requested") == f"CNY {mature['requested_amount'] / 100:,.2f} million"
+    assert page.text_content("#rec-limit") == _cny(rec["limit"])
+    assert page.text_content("#rec-requested") == _cny(mature["requested_amount"])
+
+
+def _cny(wan: float) -> str:
+    """An amount in 万元 as the English page writes it: millions from 100 万元 up, yuan below."""
+    return f"CNY {wan / 100:,.2f} million" if abs(wan) >= 100 else f"CNY {wan * 10_000:,.0f}"
 
 
 def test_chinese_page_has_no_english_or_raw_codes_and_english_page_no_chinese(page, api_key):

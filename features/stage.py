@@ -49,14 +49,16 @@ def _column(cols: Mapping[str, Any], name: str, n: int) -> np.ndarray:
     return a.astype(np.float64)
 
 
+def _inputs(frame_or_cols: pd.DataFrame | Mapping[str, Any]) -> tuple[Mapping[str, Any], int]:
+    """The stage rules' input columns and the number of rows."""
+    if isinstance(frame_or_cols, pd.DataFrame):
+        return frame_to_columns(frame_or_cols, _FIELDS), len(frame_or_cols)
+    return frame_or_cols, next((np.size(v) for v in frame_or_cols.values() if v is not None), 0)
+
+
 def derive_stage(frame_or_cols: pd.DataFrame | Mapping[str, Any], rules: StageRules = DEFAULT_STAGE_RULES) -> np.ndarray:
     """Stage per row (object array): declared lifecycle_stage wins, else the age/revenue rules."""
-    if isinstance(frame_or_cols, pd.DataFrame):
-        n = len(frame_or_cols)
-        cols: Mapping[str, Any] = frame_to_columns(frame_or_cols, _FIELDS)
-    else:
-        cols = frame_or_cols
-        n = next((np.size(v) for v in cols.values() if v is not None), 0)
+    cols, n = _inputs(frame_or_cols)
     declared = _column(cols, "lifecycle_stage", n)
     revenue = _column(cols, "revenue_y0", n)
     age = (_column(cols, "as_of", n) - _column(cols, "founded_on", n)) / DAYS_PER_YEAR
@@ -101,12 +103,7 @@ def _ramp(distance: np.ndarray, half: float) -> np.ndarray:
 
 def assess_stage(frame_or_cols: pd.DataFrame | Mapping[str, Any], rules: StageRules = DEFAULT_STAGE_RULES) -> StageAssessment:
     """Stage per row from the data (age, revenue) and the declaration (see `StageAssessment`)."""
-    if isinstance(frame_or_cols, pd.DataFrame):
-        n = len(frame_or_cols)
-        cols: Mapping[str, Any] = frame_to_columns(frame_or_cols, _FIELDS)
-    else:
-        cols = frame_or_cols
-        n = next((np.size(v) for v in cols.values() if v is not None), 0)
+    cols, n = _inputs(frame_or_cols)
     declared = _column(cols, "lifecycle_stage", n)
     given = np.zeros(n, dtype=bool)
     for s in STAGES:

@@ -619,9 +619,10 @@ def number_value(v: Any, name: str, kind: str, unit: str) -> Any:
         raise KindError(f"type:{kind}", f"a yes/no value is not a number: {v!r}")
     if not isinstance(v, str):
         return v
-    try:
-        if math.isfinite(float(v.strip())):
-            return v.strip() if kind == "number" else _int_text(v.strip())
+    plain = v.strip()
+    try:  # ASCII only: float() also reads full-width digits, which pydantic's parser refuses
+        if plain.isascii() and math.isfinite(float(plain)):
+            return plain if kind == "number" else _int_text(plain)
     except ValueError:
         pass
     value, rule = _one(tolerant_parse_numbers, v, name, kind, unit)

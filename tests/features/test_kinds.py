@@ -186,3 +186,16 @@ def test_generator_reads_the_schema_kinds() -> None:
     assert S.ENUMS["lifecycle_stage"] == ("startup", "growth", "mature")
     assert set(S.INT_FIELDS) == {f for f, s in __import__("features.schema").schema.FIELD_SPECS.items()
                                  if s.kind == "integer"}
+
+
+def test_full_width_digits_read_the_same_through_the_api_model_and_the_file_validator() -> None:
+    import pandas as pd
+
+    from features.schema import FirmProfile
+    from features.validate import validate_frame
+
+    row = {"firm_id": "91440300MA5DK7QX24", "revenue_y0": "６８００", "staff_total": "１２"}
+    one = FirmProfile.model_validate(row)
+    assert (one.revenue_y0, one.staff_total) == (6800.0, 12)
+    clean = validate_frame(pd.DataFrame([row])).clean
+    assert (clean["revenue_y0"].iloc[0], clean["staff_total"].iloc[0]) == (6800.0, 12.0)

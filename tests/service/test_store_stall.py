@@ -135,3 +135,16 @@ def test_health_answers_while_the_audit_commit_is_stalled_and_the_waiting_reques
         ok = client.post("/v1/scores", json=example_profiles()["growth"], headers=keys.h())
         assert ok.status_code == 200
         assert client.get("/readyz").status_code == 200
+
+
+def test_an_upload_may_take_longer_than_a_single_assessment(tmp_path):
+    """The commit timeout grows with an upload's rows (hand-computed: 5 s + 100,000 × 60 µs = 11 s)."""
+    from service.store import UploadRecord
+
+    store = AuditStore(f"sqlite:///{tmp_path / 'a.db'}", commit_timeout=5.0)
+    try:
+        upload = UploadRecord((), [()] * 100_000)
+        assert store.allowed_seconds([upload]) == pytest.approx(11.0)
+        assert store.allowed_seconds([]) == 5.0
+    finally:
+        store.close()

@@ -374,6 +374,7 @@ class AuditStore:
         self._checkpoint_due = False
         self._busy_since: float | None = None  # when the commit in progress began
         self._busy_allowed = commit_timeout  # how long that commit may take (more for big uploads)
+        self._pending_rows = 0  # upload rows queued or being committed (a record behind them waits longer)
         self._timed_out = False  # a caller gave up waiting on the commit in progress
         self.last_error: str | None = None  # of the last commit or heartbeat; None when it succeeded
         self._heartbeat()
@@ -412,11 +413,14 @@ class AuditStore:
     # -- writes ------------------------------------------------------------------------------
     async def write(self, records: Sequence[Record]) -> None:
         """Return once `records` are committed; raise StoreError when they are not, or not within
-        `commit_timeout` (the records are then dropped unless their commit has already begun)."""
+        `commit_timeout` plus the time the upload rows queued before them (these included) may take
+        (the records are then dropped unless their commit has already begun)."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
         self._ensure_writer()
-        allowed = self.allowed_seconds(records)
+        with self._lock:
+            self._pending_rows += _upload_rows(records)
+            allowed = self.commit_timeout + UPLOAD_ROW_SECONDS * self._pending_rows
         timer = self._call_later(loop, allowed, functools.partial(self._expire, allowed=allowed), done)
         self._queue.put((records, (loop, done)))
         try:
@@ -427,8 +431,7 @@ class AuditStore:
     def allowed_seconds(self, records: Sequence[Record]) -> float:
         """How long a commit of `records` may take: the timeout, plus a little per row of an upload (a
         170,000-row upload's record takes seconds to insert on a healthy disk; a single one, none)."""
-        rows = sum(len(r.assessed) for r in records if isinstance(r, UploadRecord))
-        return self.commit_timeout + UPLOAD_ROW_SECONDS * rows
+        return self.commit_timeout + UPLOAD_ROW_SECONDS * _upload_rows(records)
 
     def _expire(self, fut: asyncio.Future[None], allowed: float) -> None:
         if not fut.done():
@@ -473,10 +476,15 @@ class AuditStore:
                     self._queue.put(None)  # stop after this group
                     break
                 group.append(nxt)
+            taken = sum(_upload_rows(records) for records, _ in group)
             # a caller that timed out (or went away) got no decision: its records are not written
             group = [g for g in group if not g[1][1].done()]
-            if group:
-                self._commit_group(group)
+            try:
+                if group:
+                    self._commit_group(group)
+            finally:
+                with self._lock:
+                    self._pending_rows -= taken
             self._checkpoint_if_due()  # after the callers were answered, before the next commit
 
     def _commit_group(self, group: list[tuple[Sequence[Record], Any]]) -> None:
@@ -650,6 +658,11 @@ class AuditStore:
 def _identity(row: Any, channel: str) -> dict[str, Any]:
     return {"assessment_id": row["id"], "assessed_at": row["assessed_at"], "firm_id": row["firm_id"],
             "key_id": row["key_id"], "channel": channel, "model_version": row["model_version"]}
+
+
+def _upload_rows(records: Sequence[Record]) -> int:
+    """Scored rows of the uploads among `records` (what makes a commit long)."""
+    return sum(len(r.assessed) for r in records if isinstance(r, UploadRecord))
 
 
 def _summary(row: Any, channel: str) -> dict[str, Any]:

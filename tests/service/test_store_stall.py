@@ -148,3 +148,33 @@ def test_an_upload_may_take_longer_than_a_single_assessment(tmp_path):
         assert store.allowed_seconds([]) == 5.0
     finally:
         store.close()
+
+
+def test_a_record_queued_behind_an_upload_may_wait_for_it(tmp_path):
+    """A single assessment behind a 100,000-row upload is allowed the upload's time too (5 + 6 = 11 s),
+    so it is not refused while a healthy disk inserts the upload's rows."""
+    from service.store import UploadRecord
+
+    store = AuditStore(f"sqlite:///{tmp_path / 'a.db'}", commit_timeout=5.0)
+    delays: list[float] = []
+
+    class Timer:
+        def cancel(self) -> None:
+            pass
+
+    store._call_later = lambda loop, delay, fn, fut: delays.append(delay) or Timer()
+    store._queue.put = lambda item: None  # nothing reaches the writer: only the allowances are looked at
+
+    async def main() -> None:
+        first = asyncio.create_task(store.write([UploadRecord((), [()] * 100_000)]))
+        await asyncio.sleep(0)
+        second = asyncio.create_task(store.write([object()]))  # type: ignore[list-item]
+        await asyncio.sleep(0)
+        first.cancel(), second.cancel()
+        await asyncio.gather(first, second, return_exceptions=True)
+
+    try:
+        asyncio.run(main())
+        assert delays == [pytest.approx(11.0), pytest.approx(11.0)]
+    finally:
+        store.close()

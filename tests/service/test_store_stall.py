@@ -163,7 +163,11 @@ def test_a_record_queued_behind_an_upload_may_wait_for_it(tmp_path):
             pass
 
     store._call_later = lambda loop, delay, fn, fut: delays.append(delay) or Timer()
-    store._queue.put = lambda item: None  # nothing reaches the writer: only the allowances are looked at
+    class Nowhere:  # nothing reaches the writer: only the allowances are looked at
+        def put(self, item: Any) -> None:
+            pass
+
+    store._queue = Nowhere()  # type: ignore[assignment]
 
     async def main() -> None:
         first = asyncio.create_task(store.write([UploadRecord((), [()] * 100_000)]))

@@ -12,7 +12,7 @@ import time
 from contextlib import asynccontextmanager
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, AsyncIterator, Awaitable, BinaryIO, Callable
+from typing import Any, AsyncIterator, Awaitable, BinaryIO, Callable, Iterator
 
 import orjson
 from fastapi import Depends, FastAPI, Query, Request
@@ -517,9 +517,22 @@ def _upload_record(scored: ScoredUpload, model: LoadedModel, key: ApiKey) -> Upl
     and written), and one small row per assessment (the `uploads` / `upload_assessments` rows)."""
     upload_id, at, f = new_id(), _now(), scored.file
     upload = (upload_id, at, key.id, model.version, scored.rows, f.sha256, f.size, f.zstd, scored.output_arrow)
-    rows = [(aid, upload_id, row, at, fid, key.id, model.version, score, grade, name)
-            for aid, row, fid, name, score, grade in scored.assessed_rows()]
-    return UploadRecord(upload, rows)
+    return UploadRecord(upload, _AssessedRows(scored, upload_id, at, key.id, model.version))
+
+
+class _AssessedRows:
+    """The `upload_assessments` rows of a scored upload, made as the store inserts them (batch by batch)
+    from the compact Arrow columns: a list of 170,000 tuples would cost more memory than the file."""
+
+    def __init__(self, scored: ScoredUpload, upload_id: str, at: str, key_id: str, version: str):
+        self.scored, self.upload_id, self.at, self.key_id, self.version = scored, upload_id, at, key_id, version
+
+    def __len__(self) -> int:
+        return self.scored.scored
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        for aid, row, fid, name, score, grade in self.scored.assessed_rows():
+            yield (aid, self.upload_id, row, self.at, fid, self.key_id, self.version, score, grade, name)
 
 
 def _batch_answer(engine: ScoringEngine, body: bytes, limit: int,

@@ -314,8 +314,11 @@ CROSS_RULES: tuple[CrossRule, ...] = (
 # must show Y" (domain brief §5: 90+ days past due with a "normal" loan class is an input error, not a pass).
 @dataclass(frozen=True)
 class FactRule(CrossRule):
-    """A rule on two fields given by `clash(a, b) -> mask` (arrays); a missing value never violates."""
+    """A rule on two fields given by `clash(a, b) -> mask` (arrays) and `clash_one(a, b) -> bool` (one
+    profile's validated values: the API checks a profile in microseconds, not through pandas); a missing
+    value never violates. Both say the same (tests/features/test_schema.py checks them side by side)."""
     clash: Callable[[np.ndarray, np.ndarray], np.ndarray] = lambda a, b: np.zeros(len(a), dtype=bool)
+    clash_one: Callable[[Any, Any], bool] = lambda a, b: False
 
     def violated(self, cols: Mapping[str, Any]) -> np.ndarray:
         a, b = self.fields
@@ -324,27 +327,38 @@ class FactRule(CrossRule):
     def violated_by(self, a: Any, b: Any) -> bool:
         if a is None or b is None:
             return False
-        return bool(self.clash(np.array([a], dtype=object), np.array([b], dtype=object))[0])
+        return bool(self.clash_one(a, b))
+
+
+_PERFORMING = ("normal", "special_mention")  # loan classes that say the loan performs
 
 
 def _dpd90_needs_bad_class(dpd: np.ndarray, cls: np.ndarray) -> np.ndarray:
     """90+ days past due beside a class that says the loan performs (normal / special mention)."""
-    performing = pd.Series(cls, dtype=object).isin(("normal", "special_mention")).to_numpy(dtype=bool)
+    performing = pd.Series(cls, dtype=object).isin(_PERFORMING).to_numpy(dtype=bool)
     return (_num(dpd) >= 90) & performing
+
+
+def _dpd90_needs_bad_class_one(dpd: Any, cls: Any) -> bool:
+    return float(dpd) >= 90 and cls in _PERFORMING
 
 
 def _overdue_needs_dpd(overdue: np.ndarray, dpd: np.ndarray) -> np.ndarray:
     return (_num(overdue) == 1) & (_num(dpd) == 0)
 
 
+def _overdue_needs_dpd_one(overdue: Any, dpd: Any) -> bool:
+    return float(overdue) == 1 and float(dpd) == 0
+
+
 CROSS_RULES = CROSS_RULES + (
     FactRule("dpd90_needs_substandard", "worst_loan_class", ("max_dpd_24m", "worst_loan_class"),
              "近24个月逾期90天以上时，贷款最差五级分类应为次级、可疑或损失",
              "90+ days past due in 24 months needs a worst loan class of substandard, doubtful or loss",
-             clash=_dpd90_needs_bad_class),
+             clash=_dpd90_needs_bad_class, clash_one=_dpd90_needs_bad_class_one),
     FactRule("overdue_needs_dpd", "max_dpd_24m", ("current_overdue", "max_dpd_24m"),
              "当前逾期时，近24个月最长逾期天数应大于0", "a loan currently overdue needs max days past due > 0",
-             clash=_overdue_needs_dpd),
+             clash=_overdue_needs_dpd, clash_one=_overdue_needs_dpd_one),
     _le_rule("bank_loans_le_liabilities", "bank_loans_outstanding", "total_liabilities",
              "银行借款余额不得超过负债总额", "bank loans outstanding must not exceed total liabilities"),
     _le_rule("round_amount_le_equity_total", "latest_round_amount", "equity_raised_total",

@@ -360,3 +360,22 @@ def test_openapi_schema_states_the_credit_code_date_and_cross_field_rules() -> N
     assert schema["properties"]["firm_id"]["pattern"] == "^[0-9A-HJ-NPQRTUWXY]{18}$"
     assert "1700-01-01–2199-12-31" in schema["properties"]["founded_on"]["description"]
     assert "founded_on_le_as_of" in schema["description"] and "GB 32100-2015" in schema["description"]
+
+
+def test_fact_rules_say_the_same_for_one_profile_and_for_a_frame() -> None:
+    """The API's per-profile check and the file validator's vectorised one agree on every case."""
+    import itertools
+
+    import numpy as np
+
+    from features.schema import CROSS_RULES
+
+    cases = {"max_dpd_24m": [0, 1, 89, 90, 730], "worst_loan_class": ["normal", "special_mention", "substandard", "loss"],
+             "current_overdue": [True, False]}
+    for rule in (r for r in CROSS_RULES if hasattr(r, "clash_one")):
+        a, b = rule.fields
+        pairs = list(itertools.product(cases[a], cases[b]))
+        frame = rule.violated({a: np.array([p[0] for p in pairs], dtype=object),
+                               b: np.array([p[1] for p in pairs], dtype=object)})
+        assert [rule.violated_by(x, y) for x, y in pairs] == frame.tolist(), rule.code
+        assert any(frame), rule.code

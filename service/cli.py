@@ -672,6 +672,13 @@ def serve(
     from service.release_gate import release_of
 
     settings = Settings.from_env()
+    try:
+        verdict = release_of(read_manifest(settings.model_dir))
+    except BundleError:
+        verdict = None  # the server starts and /readyz says why no model is served
+    if verdict and verdict.get("release") != "ready" and not settings.allow_not_ready:
+        _fail(f"model at {settings.model_dir} is not ready for release: {'; '.join(verdict.get('reasons', []))}; "
+              "serve it only with --allow-not-ready (an admin override, recorded)")
     engine = make_engine(settings.database_url)
     try:
         upgrade(engine)  # once, before the workers start (each would otherwise race to do it)
@@ -680,13 +687,6 @@ def serve(
               f"{str(exc).splitlines()[0]}")
     finally:
         engine.dispose()
-    try:
-        verdict = release_of(read_manifest(settings.model_dir))
-    except BundleError:
-        verdict = None  # the server starts and /readyz says why no model is served
-    if verdict and verdict.get("release") != "ready" and not settings.allow_not_ready:
-        _fail(f"model at {settings.model_dir} is not ready for release: {'; '.join(verdict.get('reasons', []))}; "
-              "serve it only with --allow-not-ready (an admin override, recorded)")
     uvicorn.run("service.app:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level="info", access_log=False)
 

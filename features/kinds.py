@@ -531,15 +531,15 @@ def _plain_dates(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         v = np.where(ok, day, np.datetime64("NaT")).astype("datetime64[ns]")
     else:
         txt = s.astype(str).str.strip()
-        ok = _true(txt.str.fullmatch(DATE_RE.pattern))
+        ok = true_mask(txt.str.fullmatch(DATE_RE.pattern))
         txt = txt.where(ok).str[:10]
-        ok &= _true((txt >= str(DATE_MIN)) & (txt <= str(DATE_MAX)))
+        ok &= true_mask((txt >= str(DATE_MIN)) & (txt <= str(DATE_MAX)))
         v = pd.to_datetime(txt.where(ok), format="%Y-%m-%d", errors="coerce").to_numpy(dtype="datetime64[ns]")
     return v, nonblank(s, np.isnat(v))
 
 
-def _true(s: pd.Series) -> np.ndarray:
-    """Boolean array from a nullable boolean result (NA -> False)."""
+def true_mask(s: pd.Series) -> np.ndarray:
+    """Boolean array from a nullable boolean result (NA -> False), without fillna downcasting."""
     return s.to_numpy(dtype=object, na_value=False).astype(bool)
 
 

@@ -21,7 +21,6 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -85,7 +84,7 @@ class MappingError(ValueError):
 
 def header_key(text: str) -> tuple[str, str | None]:
     """(comparable header text, unit in brackets or None): full-width folded, lower case, no spaces."""
-    t = unicodedata.normalize("NFKC", str(text)).replace("\ufeff", "").strip()
+    t = _plain(text)
     unit = None
     while (m := _UNIT_IN_BRACKETS.search(t)) is not None:  # 申请期限(月)（月）: every unit bracket at the end
         unit, t = unit or m.group(1), t[: m.start()].rstrip()
@@ -307,10 +306,4 @@ def mapping_yaml(guesses: list[ColumnGuess], source: str = "") -> str:
 def mapping_of(guesses: list[ColumnGuess]) -> ColumnMapping:
     """The placed guesses as a ColumnMapping (what scoring with the suggestion unreviewed would use)."""
     return parse_mapping(mapping_yaml(guesses))
-
-
-def summary_rows(guesses: list[ColumnGuess]) -> list[dict[str, Any]]:
-    """Plain rows for a table or JSON."""
-    return [{"column": g.header, "field": g.field, "unit": g.unit, "confidence": g.confidence, "reason": g.reason,
-             "alternatives": g.alternatives} for g in guesses]
 

@@ -78,11 +78,6 @@ class Indicator:
     # of it a firm lies: (too low 中文, too low English, too high 中文, too high English).
     peak: tuple[str, str, str, str] | None = None
 
-    @property
-    def shape(self) -> str:
-        """"increasing" (risk rises with the value), "decreasing" or "peak" (lowest risk at an optimum)."""
-        return "peak" if self.direction == 0 else ("increasing" if self.direction > 0 else "decreasing")
-
 
 _REGISTERED: list[Indicator] = []
 

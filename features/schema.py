@@ -20,7 +20,7 @@ from pydantic_core import PydanticCustomError
 
 from features import kinds
 from features.enum_labels import VALUE_LABELS
-from features.kinds import BOOL_TOKENS, DATE_MAX, DATE_MIN, DATE_RE  # noqa: F401  (re-exported)
+from features.kinds import DATE_MAX, DATE_MIN, true_mask
 
 # --------------------------------------------------------------------------------------------
 # 统一社会信用代码 (GB 32100-2015)
@@ -62,11 +62,6 @@ def uscc_is_valid(code: Any) -> bool:
     if not isinstance(code, str) or re.fullmatch(USCC_PATTERN, code) is None:
         return False
     return _check_char(code[:17]) == code[17]
-
-
-def true_mask(s: pd.Series) -> np.ndarray:
-    """Boolean array from a nullable boolean result (NA -> False), without fillna downcasting."""
-    return s.to_numpy(dtype=object, na_value=False).astype(bool)
 
 
 def uscc_valid_mask(series: pd.Series | Sequence[Any]) -> np.ndarray:

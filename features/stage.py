@@ -66,10 +66,15 @@ def derive_stage(frame_or_cols: pd.DataFrame | Mapping[str, Any], rules: StageRu
     startup = (age < rules.startup_max_age_years) | (revenue < rules.startup_max_revenue)
     mature = (revenue >= rules.mature_min_revenue) & (age >= rules.mature_min_age_years)
     derived = np.where(startup, "startup", np.where(mature, "mature", "growth")).astype(object)
-    given = np.zeros(n, dtype=bool)
+    return np.where(_given(declared), declared, derived).astype(object)
+
+
+def _given(declared: np.ndarray) -> np.ndarray:
+    """Rows whose declared lifecycle_stage is one of STAGES."""
+    given = np.zeros(len(declared), dtype=bool)
     for stage in STAGES:  # element-wise == copes with None/NaN mixed into object arrays
         given |= declared == stage
-    return np.where(given, declared, derived).astype(object)
+    return given
 
 
 # ---- the stage a model reads, and a declared stage checked against the data ----
@@ -105,9 +110,7 @@ def assess_stage(frame_or_cols: pd.DataFrame | Mapping[str, Any], rules: StageRu
     """Stage per row from the data (age, revenue) and the declaration (see `StageAssessment`)."""
     cols, n = _inputs(frame_or_cols)
     declared = _column(cols, "lifecycle_stage", n)
-    given = np.zeros(n, dtype=bool)
-    for s in STAGES:
-        given |= declared == s
+    given = _given(declared)
     declared = np.where(given, declared, None).astype(object)
     revenue = _column(cols, "revenue_y0", n)
     age = (_column(cols, "as_of", n) - _column(cols, "founded_on", n)) / DAYS_PER_YEAR

@@ -17,9 +17,9 @@ import pandas as pd
 import pyarrow.compute as pc
 
 from features import kinds
-from features.kinds import Tally, arrow_text, blank, trimmed_and_blank
+from features.kinds import Tally, arrow_text, blank, trimmed_and_blank, true_mask
 from features.schema import (_CODE_FIELDS, ALIASES, CROSS_RULES, FIELD_NAMES, FIELD_SPECS, FieldSpec, FirmProfile,
-                             format_bound, message_template, true_mask, uscc_valid_mask)
+                             format_bound, message_template, uscc_valid_mask)
 
 REJECT_COLUMNS = ("row", "firm_id", "field", "rule", "value", "message")
 _FIELD_POS = {n: i for i, n in enumerate(FIELD_NAMES)}

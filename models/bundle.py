@@ -34,7 +34,6 @@ OLD_JOBLIB_FORMAT = "techscore-bundle/1"
 MODEL_FILE = "model.txt"
 DATA_FILE = "bundle.json"
 BUNDLE_FILES = (MODEL_FILE, DATA_FILE)  # fixed names: a manifest cannot point anywhere else
-BUNDLE_FILE = DATA_FILE  # the file `manifest["sha256"]` pins (kept for readers of format 1's key)
 MANIFEST_FILE = "manifest.json"
 MAX_MANIFEST_BYTES = 64 << 20
 MAX_FILE_BYTES = 1 << 30

@@ -179,7 +179,6 @@ class Recommendations:
     segment_values: dict[str, np.ndarray]
     basis: np.ndarray
     b: Bases
-    equity_share: float
     base: np.ndarray
     factor: np.ndarray
     after_factor: np.ndarray
@@ -196,7 +195,6 @@ class Recommendations:
     rule_values: dict[str, np.ndarray]  # the values the product conditions read (shown beside each rule)
     banks: np.ndarray
     joint_kind: np.ndarray
-    first_loan: np.ndarray
 
     def __len__(self) -> int:
         return len(self.limit)
@@ -261,7 +259,7 @@ class Recommendations:
             "limit_basis_amount": np.round(self.base, 2),
             "grade_factor": self.factor,
             "limit_cap": self.cap,
-            "limit_cap_rule": text(self._cap_rules()),
+            "limit_cap_rule": text(self._cap_rules),
             "limit_assumptions": text(self.assumption_codes()),
             "products": text(self._joined(self.products, codes)),
             "product_limits": text(self._joined(self.products, codes, self.product_limits)),
@@ -271,13 +269,10 @@ class Recommendations:
             "policy_version": pa.repeat(pa.scalar(self.policy.policy_version, pa.string()), len(self)),
         }
 
-    def _cap_rules(self) -> np.ndarray:
-        """The policy key of each row's cap (computed once per batch: records read it row by row)."""
-        return self._cap_rule_cells
-
     @cached_property
-    def _cap_rule_cells(self) -> np.ndarray:
-        """The policy key of each row's cap, picked from a small table (single / joint / star × stage)."""
+    def _cap_rules(self) -> np.ndarray:
+        """The policy key of each row's cap, picked from a small table (single / joint / star × stage);
+        computed once per batch: records read it row by row."""
         table = np.array([[f"caps.{s}" for s in _STAGES] + ["caps.growth"],
                           [f"joint_loan.caps.{s}" for s in _STAGES] + ["joint_loan.caps.growth"],
                           ["star.cap"] * 4], dtype=object)
@@ -404,7 +399,7 @@ class Recommendations:
         add("grade_factor", "Grade factor", "评级系数", self.factor.item(i), f"grade_factors.{self.grade[i]}")
         after, cap = self.after_factor.item(i), self.cap.item(i)
         add("after_grade_factor", "Basis × grade factor", "测算基础×评级系数", after, "basis × grade factor")
-        add("cap", "Cap", "上限", cap, self._cap_rules()[i] + (" — applied" if after > cap else " — not binding"))
+        add("cap", "Cap", "上限", cap, self._cap_rules[i] + (" — applied" if after > cap else " — not binding"))
         if self.decision[i] in ("decline", "outside_segment"):
             add("limit", "Limit", "建议额度", 0.0, f"{self.decision[i]}: no limit")
         else:
@@ -495,6 +490,7 @@ def _value(v: Any) -> Any:
         return None
     return float(v) if isinstance(v, (float, np.floating, int, np.integer)) and not isinstance(v, bool) else v
 
+
 def recommend(batch: ScoreBatch, clean: Columns, policy: Policy, stage: np.ndarray | None = None) -> Recommendations:
     """Segment, decision, limit, products and joint-loan split for every scored firm.
 
@@ -547,9 +543,10 @@ def recommend(batch: ScoreBatch, clean: Columns, policy: Policy, stage: np.ndarr
     products[:, -1] = joint & (decision == "approve")
     plimits[:, -1] = np.where(products[:, -1], limit, 0.0)
     return Recommendations(policy, stage, batch.grade, decision, rule, segment,
-                           rule_columns(clean, seg_fields), _BASIS_NAMES[basis_code], b, policy.startup.equity_share,
+                           rule_columns(clean, seg_fields), _BASIS_NAMES[basis_code], b,
                            base, factor, after, single_cap, joint_cap, cap, star, limit, products, plimits, pbases,
-                           pcaps, hits, values, banks, kind, first_loan)
+                           pcaps, hits, values, banks, kind)
+
 
 def _rule_languages(rule: str) -> dict[str, str]:
     """A decision rule's two languages ("中文 / English": the Chinese part never holds " / ")."""
@@ -560,10 +557,12 @@ def _rule_languages(rule: str) -> dict[str, str]:
 def _round_down(x: np.ndarray, step: float) -> np.ndarray:
     return np.floor(x / step + 1e-9) * step
 
+
 def _by_grade(grade_idx: np.ndarray, policy: Policy) -> np.ndarray:
     d = policy.decision
     approve_idx, refer_idx = GRADES.index(d.approve_min_grade), GRADES.index(d.refer_min_grade)
     return np.where(grade_idx <= approve_idx, _APPROVE, np.where(grade_idx <= refer_idx, _REFER, _DECLINE))
+
 
 def _decide(batch: ScoreBatch, grade_idx: np.ndarray, by_grade: np.ndarray, limit: np.ndarray,
             basis_code: np.ndarray, knocked: np.ndarray, segment: np.ndarray,

@@ -94,17 +94,6 @@ def display_of(key: str, unit: str) -> Display:
     return Display("number", _UNITS.get(unit, (unit, unit)))
 
 
-def reason_kind(side: str, value: float, shape: str, optimum: tuple[float, float] | None, inputs_missing: bool) -> str:
-    """The sentence kind of one reason (see the module docstring)."""
-    if value != value:
-        return "M" if inputs_missing else "N"
-    if side == "up":
-        return "U"
-    if shape == "peak" and optimum is not None:
-        return "L" if value < optimum[0] else "H"
-    return "D"
-
-
 def comparison(value: float, median: float) -> str:
     """"higher" / "lower" / "equal" than the stage median, or "not_provided"."""
     if value != value:

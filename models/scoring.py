@@ -159,7 +159,7 @@ class ScoreBatch:
             "pd": self.pd,
             "score": self.score,
             "grade": _text(self.grade),
-            "base_points": np.broadcast_to(np.asarray(self.base_points, dtype=float), (n,)),
+            "base_points": self.base_points,
         }
         for d, key in enumerate(self.catalogue.group_keys):
             cols[f"{key}_points"] = self.dimension_points[:, d]
@@ -168,9 +168,9 @@ class ScoreBatch:
             cols[f"{key}_rating"] = self.ratings[:, d]
         cols["knockouts"] = _text(self.knockout_codes())
         for r in range(N_REASONS):
-            cols[f"reason_down_{r + 1}"] = self._reason_cells(self.reasons_down[:, r], "D")
+            cols[f"reason_down_{r + 1}"] = self._reason_cells(self.reasons_down[:, r], "down")
         for r in range(N_REASONS):
-            cols[f"reason_up_{r + 1}"] = self._reason_cells(self.reasons_up[:, r], "U")
+            cols[f"reason_up_{r + 1}"] = self._reason_cells(self.reasons_up[:, r], "up")
         cols["model_version"] = pa.repeat(pa.scalar(self.model_version, pa.string()), n)
         insufficient = np.zeros(n, dtype=bool) if self.insufficient is None else self.insufficient
         cols["insufficient_data"] = insufficient.astype(np.int8)  # 0/1: reads back the same from CSV and the audit store
@@ -201,7 +201,7 @@ class ScoreBatch:
             "pd": self.pd.tolist(), "score": self.score.tolist(), "clip": self.clip_points.tolist(),
             "points": self.dimension_points.tolist(), "ratings": self.ratings.tolist(),
             "knockouts": self.knockouts.tolist(),
-            "base": np.asarray(self.base_points, dtype=float).reshape(-1).tolist(),
+            "base": self.base_points.tolist(),
         }
         relative = self.points if self.relative is None else self.relative
         for direction, idx in (("down", self.reasons_down), ("up", self.reasons_up)):
@@ -279,10 +279,10 @@ class ScoreBatch:
         then "refer": the score is shown for information, not as a grade the data supports)."""
         if self.insufficient is None or not self.insufficient[i] or self.explainer is None:
             return None
-        low = [g for g, c in zip(self.catalogue.group_keys, self.coverage[i].tolist()) if c < self.explainer.min_coverage]
+        low = [(g, c) for g, c in zip(self.catalogue.group_keys, self.coverage[i].tolist()) if c < self.explainer.min_coverage]
         return {"decision": "refer: insufficient data", "min_coverage": self.explainer.min_coverage,
                 "dimensions": [{"key": g, "label_zh": self.catalogue.groups[g][0], "label_en": self.catalogue.groups[g][1],
-                                "coverage": round(float(self.coverage[i, self.catalogue.group_keys.index(g)]), 3)} for g in low],
+                                "coverage": round(c, 3)} for g, c in low],
                 "fields_to_collect": self.fields_to_collect(i),
                 "text_zh": "数据不足，无法给出可靠评级：请补充所列字段后重新评分",
                 "text_en": "Insufficient data for a reliable grade: collect the fields listed and score again"}
@@ -390,10 +390,9 @@ class Scorer:
         self._published = published_grades(bundle.extras.get("grade_map"))  # grades merged where the book is thin
         a, b = bundle.calibration["a"], bundle.calibration["b"]
         by_stage = bundle.calibration.get("b_stage", {})
-        self._a, self._b = a, b
+        self._a = a
         self._b_stage = np.array([by_stage.get(k, b) for k in STAGE_KEYS])  # intercept per stage key
         self.points_per_raw = -self.scale.factor * a
-        self.base_points = round(self.scale.offset - self.scale.factor * (a * self.tables.bias + b), 2)
         self._base_by_stage = self.scale.offset - self.scale.factor * (a * self.tables.bias + self._b_stage)
         self.medians = {s: np.asarray(v, dtype=float) for s, v in bundle.stage_medians.items()}
         self.dim_ref = {s: np.sort(np.asarray(v, dtype=float), axis=0) for s, v in bundle.dimension_reference.items()}
@@ -422,6 +421,7 @@ class Scorer:
         inputs = [by_key(k).inputs if self.catalogue.kind != KIND_TABULAR else (k,) for k in self.catalogue.keys]
         group_of = np.array([self.catalogue.group_keys.index(f.group) for f in self.catalogue.features])
         return Explainer(median_contrib, fill, low, high, inputs, group_of, float(min_coverage))
+
     def validate(self, raw: pd.DataFrame, as_of_default: Any = None) -> ValidationResult:
         """Check raw rows against what this model reads: the firm-profile schema or the bank's own columns."""
         if self.tabular is not None:

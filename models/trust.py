@@ -6,16 +6,14 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import re
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from models.bundle import BundleError, atomic_write_bytes, load_bundle
+from models.bundle import _HEX64, BundleError, atomic_write_bytes, load_bundle
 
 DEFAULT_TRUSTED_FILE = Path("var/trusted_bundles.json")
-_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 @contextmanager

@@ -304,10 +304,6 @@ class NextGradeSearch:
             return np.ones(len(was), dtype=bool)
         return ~becomes | high_tech_criteria(out, self.scorer.policy.next_grade.high_tech)[0]
 
-    def options(self, base: Cols, base_points: float) -> tuple[list[_Option], int]:
-        opts, scored, _ = self._options(base, base_points)
-        return opts, scored
-
     def _options(self, base: Cols, base_points: float) -> tuple[list[_Option], int, dict[int, int]]:
         """Feasible single steps that earn points, and per lever why none of its steps is offered."""
         plans = [[(l, s)] for l, steps in enumerate(self.changes) for s in range(len(steps))]

@@ -323,10 +323,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except TooManyUploads as exc:
             detail = (f"已有 {exc.limit} 个上传正在处理，请稍后重试 / {exc.limit} uploads are already being "
                       f"processed (max_concurrent_uploads); retry later")
-            raise ApiProblem(429, detail, _limit_error("max_concurrent_uploads", exc.limit, detail),
+            raise ApiProblem(429, detail, errors.limit_error("max_concurrent_uploads", exc.limit, detail),
                              headers={"Retry-After": str(UPLOAD_RETRY_AFTER_SECONDS)}) from exc
         except UploadLimitExceeded as exc:
-            raise ApiProblem(413, str(exc), _limit_error(exc.setting, exc.limit, str(exc))) from exc
+            raise ApiProblem(413, str(exc), errors.limit_error(exc.setting, exc.limit, str(exc))) from exc
         except (CsvError, InputError, MappingError) as exc:
             raise ApiProblem(422, str(exc)) from exc
         except OSError as exc:  # the spool's disk is full or failing: the server's problem, not the file's
@@ -507,11 +507,6 @@ async def _record_upload(api: Api, scored: ScoredUpload, model: LoadedModel, key
         raise
 
 
-def _limit_error(setting: str, limit: int, problem: str) -> list[dict[str, Any]]:
-    """The broken limit as a problem's `errors` entry: `field` names the setting, `rule` its value."""
-    return [{"path": "/", "field": setting, "rule": f"max:{limit}", "value": None, "problem": problem}]
-
-
 def _upload_record(scored: ScoredUpload, model: LoadedModel, key: ApiKey) -> UploadRecord:
     """The audit record of a scored upload: the file and the reply once (compressed while they were read
     and written), and one small row per assessment (the `uploads` / `upload_assessments` rows)."""
@@ -539,10 +534,7 @@ def _batch_answer(engine: ScoringEngine, body: bytes, limit: int,
                   key: ApiKey) -> tuple[bytes, list[AuditRecord], list[str], int]:
     """Parse, validate and score a JSON batch (on a worker thread): the answer's bytes, its audit records,
     the grades given and how many firms were rejected."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise errors.not_json(exc) from exc
+    data = loads_json(body)  # a number beyond a double reaches the schema's bounds (422), as on the other routes
     if not isinstance(data, list):
         raise ApiProblem(422, "the body must be a JSON array of firm profiles")
     if len(data) > limit:

@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import delete, select, tuple_
 from sqlalchemy.engine import Engine
 
+from service.output import AtomicFile
 from service.store import (AuditStore, assessments, file_row, is_sqlite_file, table_row, upload_assessments,
                            uploads)
 
@@ -66,21 +67,18 @@ def archive(store: AuditStore, before: date | datetime, path: Path, delete_after
     if path.exists():
         raise FileExistsError(f"{path} exists; the archive does not overwrite a file")
     until = cutoff(before)
-    partial = path.with_name(path.name + ".partial")
-    path.parent.mkdir(parents=True, exist_ok=True)
     singles: list[str] = []
     upload_ids: list[str] = []
-    with pq.ParquetWriter(partial, SCHEMA, compression="zstd") as writer:
-        for table, ids in _pages(store, until, upload_ids):
-            writer.write_table(table)
-            singles.extend(ids)
-    count = pq.ParquetFile(partial).metadata.num_rows
-    if count == 0:
-        partial.unlink()
-        return ArchiveResult(None, 0, 0)
-    with open(partial, "rb+") as fh:
-        os.fsync(fh.fileno())
-    os.replace(partial, path)
+    count = 0
+    with AtomicFile(path) as dst:
+        with pq.ParquetWriter(dst.file, SCHEMA, compression="zstd") as writer:
+            for table, ids in _pages(store, until, upload_ids):
+                writer.write_table(table)
+                singles.extend(ids)
+                count += table.num_rows
+        if count == 0:
+            return ArchiveResult(None, 0, 0)
+        dst.commit()  # fsynced and renamed into place
     _fsync_dir(path.parent)
     deleted = _delete(store.engine, singles, upload_ids) if delete_after else 0
     return ArchiveResult(path, count, deleted)

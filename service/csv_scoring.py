@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from features.io import InputError, RawChunk, csv_blocks, csv_header_bytes, read_xlsx_frame, unique_header
+from features.io import InputError, ParquetBatch, RawChunk, csv_blocks, csv_header_bytes, read_xlsx_frame, unique_header
 from features.mapping import ColumnMapping
 from features.xlsx import looks_like_xlsx
 from features.schema import ALIASES
@@ -205,8 +205,7 @@ def _check_xlsx(path: Path, limits: UploadLimits, mapping: ColumnMapping | None,
     """An .xlsx upload: its sheet read (features/io.py), its hash and compressed copy, the column cap."""
     data = path.read_bytes()
     try:
-        with open(path, "rb") as fh:
-            frame, notes = read_xlsx_frame(fh, sheet)
+        frame, notes = read_xlsx_frame(io.BytesIO(data), sheet)
     except InputError as exc:
         raise CsvError(str(exc)) from exc
     header = [str(c) for c in frame.columns]
@@ -324,25 +323,12 @@ def score_upload(scorer: Scorer, path: Path, as_of: date, limits: UploadLimits, 
     yield out
 
 
-class _Rows:
-    """Consecutive rows of an .xlsx sheet, read like a CSV block."""
-
-    def __init__(self, table: pa.Table, mapping: ColumnMapping | None):
-        self.table, self.mapping = table, mapping
-
-    def read(self) -> RawChunk:
-        frame = self.table.to_pandas()
-        frame = self.mapping.apply(frame) if self.mapping is not None else frame
-        n = len(frame)
-        return RawChunk(frame, np.arange(n, dtype=np.int64), n, [])
-
-
 def _blocks(upload: UploadFile, limits: UploadLimits, mapping: ColumnMapping | None) -> Iterator[Any]:
     """The upload's chunks to read and score: CSV blocks of whole records, or slices of the xlsx sheet."""
-    if upload.xlsx is not None:
-        step = XLSX_CHUNK_ROWS
-        for start in range(0, upload.xlsx.num_rows, step):
-            yield _Rows(upload.xlsx.slice(start, step), mapping)
+    if upload.xlsx is not None:  # the sheet's rows read like a Parquet file's batches
+        batches = upload.xlsx.to_batches(max_chunksize=XLSX_CHUNK_ROWS)
+        for k, batch in enumerate(batches, 1):
+            yield ParquetBatch(batch, k / len(batches), mapping)
         return
     for block in csv_blocks(upload.path, upload.encoding, limits.block_bytes):
         block.mapping = mapping

@@ -168,6 +168,11 @@ def too_large_detail(limit: int, setting: str) -> str:
     return f"请求体超过 {limit:,} 字节的上限 / request body exceeds the limit of {limit:,} bytes ({setting})"
 
 
+def limit_error(setting: str, limit: int, problem: str) -> list[dict[str, Any]]:
+    """A broken limit as a problem's `errors` entry: `field` names the setting, `rule` its value."""
+    return [{"path": "/", "field": setting, "rule": f"max:{limit}", "value": None, "problem": problem}]
+
+
 class BodyLimitMiddleware:
     """413 for bodies above the route's limit: by Content-Length up front, or while streaming."""
 
@@ -212,8 +217,7 @@ class BodyLimitMiddleware:
 
 async def _send_413(send: Send, path: str, limit: int, setting: str) -> None:
     detail = too_large_detail(limit, setting)
-    errors = [{"path": "/", "field": setting, "rule": f"max:{limit}", "value": None, "problem": detail}]
-    body = json.dumps(problem_body(413, detail, path, errors), ensure_ascii=False).encode()
+    body = json.dumps(problem_body(413, detail, path, limit_error(setting, limit, detail)), ensure_ascii=False).encode()
     await send({"type": "http.response.start", "status": 413,
                 "headers": [(b"content-type", MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})

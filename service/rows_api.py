@@ -23,7 +23,7 @@ from features.tabular import TabularConfigError
 from features.schema import ALIASES, FIELD_SPECS, example_profiles
 from models.bundle import BundleError
 from service.api_models import RowsResult
-from service.errors import ApiProblem, problem_response
+from service.errors import ApiProblem, _jsonable, problem_response
 from service.ids import new_id
 from service.json_body import loads as loads_json
 from service.store import AuditRecord
@@ -68,15 +68,6 @@ def _cell(name: str, value: Any) -> Any:
             return float(value)
         except OverflowError:
             return math.inf if value > 0 else -math.inf
-    return value
-
-
-def _plain(value: Any) -> Any:
-    """A rejected cell as JSON can carry it (integers beyond 64 bits and non-finite numbers as text)."""
-    if isinstance(value, int) and not isinstance(value, bool) and not -(1 << 63) <= value < (1 << 64):
-        return str(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
     return value
 
 
@@ -126,7 +117,7 @@ def rows_router(current_model: Callable[[], Any], record: Callable[[list[AuditRe
             for row, group in rejects.groupby("row"):
                 i = good[int(row)]
                 items[i] = {"index": i, "ok": False, "errors": [
-                    {"field": r["field"], "rule": r["rule"], "value": _plain(r["value"]), "problem": r["message"]}
+                    {"field": r["field"], "rule": r["rule"], "value": _jsonable(r["value"]), "problem": r["message"]}
                     for r in group.to_dict(orient="records")]}
         at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
         records = []

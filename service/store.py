@@ -407,7 +407,7 @@ class AuditStore:
                 self._checkpointer.committed(2 * 8192)
                 self._checkpointer.start()
         except Exception as exc:
-            self.last_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            self.last_error = _first_line(exc)
             log.warning("audit store heartbeat failed: %s", exc)
         finally:
             self._busy_since, self._timed_out = None, False
@@ -500,7 +500,7 @@ class AuditStore:
             log.warning("group commit of %d failed (%s); retrying individually", len(group), exc)
             outcomes = [self._try_commit(records) for records, _ in group]
             if all(outcomes):
-                self.last_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                self.last_error = _first_line(exc)
         finally:
             self._busy_since, self._timed_out = None, False
         for (_, (loop, fut)), err in zip(group, outcomes):
@@ -714,6 +714,11 @@ def _loads(raw: bytes) -> Any:
             return json.loads(raw)
         except ValueError:
             return None
+
+
+def _first_line(exc: BaseException) -> str:
+    """An error as `last_error` shows it: its message's first line, else its type's name."""
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def _resolve(fut: asyncio.Future[None], err: BaseException | None) -> None:

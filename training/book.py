@@ -101,10 +101,11 @@ class Features:
         self._cache: dict[tuple[bytes, float, bool], tuple[np.ndarray, Catalogue, dict[str, Any]]] = {}
 
     def __call__(self, rows: np.ndarray, s: Setting) -> tuple[np.ndarray, Catalogue, dict[str, Any]]:
-        key = (np.sort(rows).tobytes(), s.smoothing, s.monotone)
+        rows = np.sort(rows)
+        key = (rows.tobytes(), s.smoothing, s.monotone)
         if key not in self._cache:
             assert self.prep.featurise_with is not None
-            self._cache[key] = self.prep.featurise_with(np.sort(rows), s.smoothing, s.monotone)
+            self._cache[key] = self.prep.featurise_with(rows, s.smoothing, s.monotone)
         return self._cache[key]
 
 
@@ -219,8 +220,7 @@ def _fold_metrics(y: np.ndarray, fb: FittedBook, ho: np.ndarray) -> dict[str, An
     for kind, t in fb.tables.items():
         p = _sigmoid(t.raw_score(fb.X[ho]))
         out[kind] = {"auc": float(rank_auc(y[ho], p)), "ks": ks_statistic(y[ho], p)}
-    p = _sigmoid(fb.chosen.raw_score(fb.X[ho]))
-    out["selected"] = {"auc": float(rank_auc(y[ho], p)), "ks": ks_statistic(y[ho], p)}
+    out["selected"] = dict(out[fb.choice.kind])  # the chosen kind's tables are among fb.tables
     return out
 
 

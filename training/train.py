@@ -20,6 +20,7 @@ import hashlib
 import json
 import platform
 import time
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib.metadata import version as pkg_version
@@ -173,8 +174,9 @@ def _stage_rows(stage: np.ndarray) -> dict[str, np.ndarray]:
     """Row mask per stage key with enough rows ("all" always)."""
     out = {"all": np.ones(len(stage), dtype=bool)}
     for s in STAGES:
-        if (stage == s).sum() >= MIN_STAGE_ROWS:
-            out[s] = stage == s
+        rows = stage == s
+        if rows.sum() >= MIN_STAGE_ROWS:
+            out[s] = rows
     return out
 
 
@@ -199,14 +201,11 @@ def _contribution_quantiles(tables: CurveTables, X: np.ndarray, stage: np.ndarra
     contrib[np.isnan(X)] = np.nan
     out = {}
     for s, rows in _stage_rows(stage).items():
-        with np.errstate(all="ignore"):
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # an indicator no firm of the stage has: NaN
-                # points fall as the contribution (log-odds of default) rises: the points' quantile q
-                # is the contributions' quantile 1 − q
-                q = np.nanquantile(contrib[rows], 1.0 - MISSING_GRID, axis=0)
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an indicator no firm of the stage has: NaN
+            # points fall as the contribution (log-odds of default) rises: the points' quantile q
+            # is the contributions' quantile 1 − q
+            q = np.nanquantile(contrib[rows], 1.0 - MISSING_GRID, axis=0)
         out[s] = np.where(np.isnan(q), tables.missing[None, :], q).tolist()
     return out
 

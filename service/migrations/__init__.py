@@ -28,6 +28,12 @@ def _config(conn: Connection | None = None) -> Config:
     return cfg
 
 
+def _lock(conn: Connection) -> None:
+    """On PostgreSQL, wait for other processes' migrations (held until the transaction ends)."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})")
+
+
 def head() -> str:
     """The newest revision this code knows."""
     return ScriptDirectory.from_config(_config()).get_current_head() or ""
@@ -44,8 +50,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     if current(engine) == head() and revision == "head":
         return  # the usual start: nothing to lock or do
     with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})")
+        _lock(conn)
         names = set(inspect(conn).get_table_names())
         cfg = _config(conn)
         if "assessments" in names and "alembic_version" not in names:
@@ -56,6 +61,5 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 def downgrade(engine: Engine, revision: str) -> None:
     """Take the database back to `revision` (the data converted back where a migration changed its form)."""
     with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_LOCK_KEY})")
+        _lock(conn)
         command.downgrade(_config(conn), revision)

@@ -148,3 +148,16 @@ def test_a_declared_stage_the_data_contradicts_is_flagged_and_the_stricter_sets_
     assert rec["stage_check"]["conflict"] and rec["stage_check"]["limit_stage"] == "startup"
     assert rec["lifecycle_stage"] == "startup"
     assert batch.recommendations.cap[0] <= load_policy().caps.startup
+
+
+def test_file_reason_cells_say_what_the_api_record_says(batch):
+    """Every firm: the CSV/Parquet reason columns carry the same reason codes, in the same order, as the
+    API record (a mix-up of the up/down side once gave every up reason its 'worse than median' text)."""
+    table = batch.to_table()
+    slots = sum(1 for c in table.column_names if c.startswith("reason_up_"))
+    for i in range(len(batch)):
+        record = batch.record(i)
+        for side in ("down", "up"):
+            codes = [r["code"] for r in record[f"reasons_{side}"]][:slots]
+            cells = [table.column(f"reason_{side}_{k + 1}")[i].as_py() for k in range(len(codes))]
+            assert [c.split(" ", 1)[0] if c else c for c in cells] == codes, (i, side, cells, codes)

@@ -406,3 +406,14 @@ def test_true_false_as_a_number_is_a_row_error_on_the_rows_endpoint(client, keys
     first, second = body["results"]
     assert first["ok"] is False and (first["errors"][0]["field"], first["errors"][0]["rule"]) == ("requested_amount", "type:number")
     assert second["ok"] is True  # a yes/no field takes true/false
+
+
+def test_a_huge_number_in_a_json_batch_is_a_422_naming_the_field(client, keys):
+    body = b'[{"firm_id": "91440300MA5DK7QX24", "revenue_y0": 1' + b"0" * 400 + b"}]"
+    r = client.post("/v1/scores/batch", content=body, headers={**keys.h(), "Content-Type": "application/json"})
+    assert r.status_code in (200, 422)
+    if r.status_code == 200:  # a batch answers per firm: that firm is refused naming the field
+        item = r.json()["results"][0]
+        assert not item["ok"] and item["errors"][0]["field"] == "revenue_y0"
+    else:
+        assert "revenue_y0" in r.text

@@ -71,7 +71,7 @@ def test_no_import_cycle_between_our_modules() -> None:
 
 
 def test_the_server_does_not_load_training_libraries() -> None:
-    code = ("import sys, service.app; "
+    code = ("import sys, service.api.app; "
             "print(','.join(m for m in ('matplotlib', 'sklearn', 'lightgbm', 'training') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""

@@ -9,8 +9,8 @@ import pytest
 from features.registry import INDICATORS
 from features.schema import FIELD_NAMES, FirmProfile, example_profiles, violations_from_error
 from features.validate import profiles_to_frame
-from service.api_models import Assessment
-from service.errors import MEDIA_TYPE
+from service.api.models import Assessment
+from service.api.errors import MEDIA_TYPE
 
 GROWTH = example_profiles()["growth"]
 
@@ -228,7 +228,7 @@ def test_a_body_naming_as_of_is_read_from_its_bytes_exactly_as_from_a_dict(clien
     """The bytes fast path gives the profile the dict path gives, and every bad body the same answer."""
     import orjson
 
-    from service.app import _parse_profile, _parse_profile_json
+    from service.api.app import _parse_profile, _parse_profile_json
 
     for profile in example_profiles().values():
         body = orjson.dumps(profile)

@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 
 from features.schema import FIELD_SPECS, example_profiles
 from models.scoring import RESULT_COLUMNS
-from service.app import create_app
-from service.csv_scoring import OUTPUT_COLUMNS
-from service.store import AuditStore
+from service.api.app import create_app
+from service.batch.csv_scoring import OUTPUT_COLUMNS
+from service.store.audit import AuditStore
 
 FIRMS = list(example_profiles().values())
 

@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from service.audit_archive import apply_retention, archive, cutoff, exclusive
-from service.cli import app
-from service.migrations import current, downgrade, head, upgrade
-from service.store import AuditRecord, AuditStore, UploadRecord, make_engine
+from service.store.archive import apply_retention, archive, cutoff, exclusive
+from service.cli.main import app
+from service.store.migrations import current, downgrade, head, upgrade
+from service.store.audit import AuditRecord, AuditStore, UploadRecord, make_engine
 
 
 def _rec(i: int, at: str, name: str = "甲公司") -> AuditRecord:

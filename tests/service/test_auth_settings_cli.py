@@ -7,9 +7,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from service.auth import KeyRing, create_key, read_keys
-from service.cli import app as cli
-from service.settings import Settings
+from service.api.auth import KeyRing, create_key, read_keys
+from service.cli.main import app as cli
+from service.api.settings import Settings
 
 
 def test_keys_file_holds_only_hashes(tmp_path):

@@ -20,8 +20,8 @@ from features.schema import FIELD_SPECS
 from models.bundle import load_bundle
 from models.decision import RECOMMENDATION_COLUMNS
 from models.scoring import RESULT_COLUMNS, Scorer
-from service.batch import RejectRateExceeded, score_file
-from service.cli import app
+from service.batch.local_engine import RejectRateExceeded, score_file
+from service.cli.main import app
 from training.synthetic import write_profiles
 
 AS_OF = date(2025, 6, 30)
@@ -257,7 +257,7 @@ def big_csv(portfolio, tmp_path_factory):
 def test_killed_run_leaves_no_output_and_no_temp(tmp_path, model_dir, big_csv, sig):
     src, outdir = big_csv, tmp_path / "out"
     outdir.mkdir()
-    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "score", str(src), "-o", str(outdir / "scored.csv"),
+    proc = subprocess.Popen([sys.executable, "-m", "service.cli.main", "score", str(src), "-o", str(outdir / "scored.csv"),
                              "--model", str(model_dir), "--quiet"], cwd=Path(__file__).resolve().parents[2],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120

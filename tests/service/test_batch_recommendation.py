@@ -6,7 +6,7 @@ import pandas as pd
 from models.decision import RECOMMENDATION_COLUMNS
 from models.policy import default_policy
 from models.scoring import RESULT_COLUMNS
-from service.batch import score_file
+from service.batch.local_engine import score_file
 
 
 def test_scored_file_has_recommendation_columns(scorer, portfolio, tmp_path):

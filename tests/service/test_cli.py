@@ -3,7 +3,7 @@ from typer.testing import CliRunner
 
 from models.decision import RECOMMENDATION_COLUMNS
 from models.scoring import RESULT_COLUMNS
-from service.cli import app
+from service.cli.main import app
 
 runner = CliRunner()
 

@@ -11,7 +11,7 @@ from features.schema import FirmProfile, example_profiles
 from features.validate import profiles_to_frame
 from models.policy import DEFAULT_POLICY_PATH, POLICY_ENV
 from models.scaling import GRADES
-from service.cli import app
+from service.cli.main import app
 
 runner = CliRunner()
 

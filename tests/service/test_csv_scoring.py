@@ -6,7 +6,7 @@ import io
 import pandas as pd
 import pytest
 
-from service.csv_scoring import CsvError, read_csv_text
+from service.batch.csv_scoring import CsvError, read_csv_text
 
 
 @pytest.mark.parametrize("text", ["a,b\n1,2\n", 'a,b\n"x\ny",2\n', "a,a\n1,2\n", "a,b\n,\n1,2\n", "a,\n01,2\n",

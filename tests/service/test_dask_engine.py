@@ -8,8 +8,8 @@ import pytest
 
 from models.bundle import load_bundle
 from models.scoring import Scorer
-from service.batch import score_file
-from service.dask_engine import score_dataset
+from service.batch.local_engine import score_file
+from service.batch.dask_engine import score_dataset
 from training.synthetic import write_profiles
 
 AS_OF = date(2025, 6, 30)
@@ -71,7 +71,7 @@ def test_dask_partitioned_parquet_from_a_folder_equals_local(tmp_path, client, f
 def test_cli_dask_engine_on_a_local_cluster(tmp_path, model_dir, book):
     from typer.testing import CliRunner
 
-    from service.cli import app
+    from service.cli.main import app
 
     src = tmp_path / "in.csv"
     write_profiles(book.head(500), src)

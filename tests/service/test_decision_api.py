@@ -4,8 +4,8 @@ from __future__ import annotations
 from features.schema import FirmProfile, example_profiles
 from features.validate import profiles_to_frame
 from models.scaling import GRADES
-from service.decision_models import NextGradeResult, WhatIfResult
-from service.errors import MEDIA_TYPE
+from service.api.decision_models import NextGradeResult, WhatIfResult
+from service.api.errors import MEDIA_TYPE
 
 GROWTH = example_profiles()["growth"]
 STARTUP = example_profiles()["startup"]

@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from features.schema import example_profiles
-from service.auth import create_key
-from service.store import AuditStore
+from service.api.auth import create_key
+from service.store.audit import AuditStore
 from tests.service.test_server import ROOT, _free_port
 
 KILL_AFTER = 40  # answers before the kill
@@ -22,7 +22,7 @@ TOTAL = 120
 
 
 def _start(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port)], cwd=ROOT, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "service.cli.main", "serve", "--port", str(port)], cwd=ROOT, env=env,
                             stdout=open(log, "ab"), stderr=subprocess.STDOUT)
     while True:  # until ready, or the process died (its log says why)
         try:
@@ -84,7 +84,7 @@ def test_two_workers_share_one_postgresql_store(model_dir, tmp_path, pg_url):
     env = os.environ | {"TECHSCORE_MODEL_DIR": str(model_dir), "TECHSCORE_KEYS_FILE": str(tmp_path / "keys.json"),
                         "TECHSCORE_DATABASE_URL": pg_url, "PYTHONPATH": str(ROOT)}
     port, log = _free_port(), tmp_path / "server.log"
-    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--workers", "2"],
+    proc = subprocess.Popen([sys.executable, "-m", "service.cli.main", "serve", "--port", str(port), "--workers", "2"],
                             cwd=ROOT, env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:

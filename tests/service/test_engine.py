@@ -6,8 +6,8 @@ import dataclasses
 
 from features.schema import FirmProfile, example_profiles
 from models.scoring import Scorer
-import service.engine as engine_module
-from service.engine import LoadedModel, ScoringEngine, load_model
+import service.api.engine as engine_module
+from service.api.engine import LoadedModel, ScoringEngine, load_model
 
 PROFILES = [FirmProfile.model_validate(p) for p in example_profiles().values()]
 

@@ -15,10 +15,10 @@ from typer.testing import CliRunner
 from features.schema import example_profiles
 from models.bundle import DATA_FILE, MANIFEST_FILE, bundle_sha256
 from models.trust import read_trusted
-from service.app import create_app
-from service.auth import KeyFileError, KeyRing, create_key, read_keys, revoke_key, rotate_key
-from service.cli import app as cli
-from service.store import AuditStore, StoreError
+from service.api.app import create_app
+from service.api.auth import KeyFileError, KeyRing, create_key, read_keys, revoke_key, rotate_key
+from service.cli.main import app as cli
+from service.store.audit import AuditStore, StoreError
 
 FIRM = example_profiles()["growth"]
 BIG = "1" + "0" * 400  # a 400-digit integer: valid JSON, no plausible value
@@ -65,7 +65,7 @@ def test_a_list_as_name_is_refused_and_never_stored(client, keys):
 
 def test_history_reads_survive_an_old_poisoned_record(client, keys):
     """A record stored before the fix (a list as name) must not break any later read."""
-    from service.store import AuditRecord
+    from service.store.audit import AuditRecord
 
     out = client.post("/v1/scores", json=FIRM, headers=keys.h("other_officer")).json()
     poisoned = AuditRecord("poison-1", out["assessed_at"], out["firm_id"], "officer-2", "rows", out["model_version"],

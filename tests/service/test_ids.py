@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from service.ids import new_id, new_ids
+from service.batch.ids import new_id, new_ids
 
 
 def _check(text: str, ms_from: int, ms_to: int) -> None:

@@ -7,10 +7,10 @@ from features.validate import validate_frame
 from models.bundle import load_bundle
 from models.drift import DriftReference
 from models.scoring import Scorer
-from service.app import create_app
-from service.auth import create_key
-from service.monitoring import DriftMonitor
-from service.settings import Settings
+from service.api.app import create_app
+from service.api.auth import create_key
+from service.api.routes.monitoring import DriftMonitor
+from service.api.settings import Settings
 
 
 def test_monitor_records_every_scoring_path(model_dir, portfolio):

@@ -7,7 +7,7 @@ import sys
 import pyarrow as pa
 import pytest
 
-from service.output import AtomicFile, TableSink, format_of, neutralise_formulas
+from service.batch.output import AtomicFile, TableSink, format_of, neutralise_formulas
 
 
 def test_formula_cells_get_a_quote_numbers_do_not():

@@ -3,8 +3,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from service.batch import BatchSummary
-from service.progress import summary_table
+from service.batch.local_engine import BatchSummary
+from service.batch.progress import summary_table
 
 
 def test_summary_lists_counts_grades_rules_and_files():

@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from models.trust import trust_bundle
-from service.app import create_app
-from service.cli import app as cli
-from service.release_gate import NotReadyError, admit
+from service.api.app import create_app
+from service.cli.main import app as cli
+from service.api.release_gate import NotReadyError, admit
 
 REASONS = ["grade A: observed default rate 7.50% is above its mean PD 0.40% (one-sided binomial p = 0.0001)"]
 

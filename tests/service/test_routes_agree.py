@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from service.cli import app as cli
+from service.cli.main import app as cli
 from training.synthetic import generate, write_profiles
 
 pytestmark = pytest.mark.slow

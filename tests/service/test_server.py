@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 from features.schema import example_profiles
-from service.auth import create_key
+from service.api.auth import create_key
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,7 +29,7 @@ def test_serve_over_loopback(model_dir, tmp_path):
     env = os.environ | {"TECHSCORE_MODEL_DIR": str(model_dir), "TECHSCORE_KEYS_FILE": str(tmp_path / "keys.json"),
                         "TECHSCORE_DATABASE_URL": f"sqlite:///{tmp_path / 'audit.db'}", "PYTHONPATH": str(ROOT)}
     log = open(tmp_path / "server.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port)], cwd=ROOT, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "service.cli.main", "serve", "--port", str(port)], cwd=ROOT, env=env,
                             stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -11,8 +11,8 @@ import time
 import pyarrow as pa
 import pytest
 
-import service.store as store_module
-from service.store import AuditRecord, AuditStore, StoreError, UploadRecord
+import service.store.audit as store_module
+from service.store.audit import AuditRecord, AuditStore, StoreError, UploadRecord
 
 
 def _rec(i: int, firm: str = "F1", key: str = "k1") -> AuditRecord:

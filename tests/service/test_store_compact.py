@@ -7,9 +7,9 @@ import numpy as np
 from fastapi.testclient import TestClient
 
 from features.schema import FIELD_SPECS, example_profiles
-from service import audit_codec
-from service.app import create_app
-from service.store import PG_DATA_BYTES, AuditStore, make_engine
+from service.store import codec as audit_codec
+from service.api.app import create_app
+from service.store.audit import PG_DATA_BYTES, AuditStore, make_engine
 from training.synthetic import generate
 
 
@@ -82,7 +82,7 @@ def test_an_assessment_costs_under_2_kb_of_database(settings, keys, tmp_path, au
 
 
 def test_a_dictionary_made_of_one_record_is_replaced_once_enough_records_were_seen(tmp_path):
-    from service.store import AuditRecord, dictionaries
+    from service.store.audit import AuditRecord, dictionaries
 
     store = AuditStore(f"sqlite:///{tmp_path / 'a.db'}")
     body = json.dumps(example_profiles()["growth"])

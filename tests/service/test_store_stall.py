@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from features.schema import example_profiles
-from service.app import create_app
-from service.store import AuditRecord, AuditStore, StoreError
+from service.api.app import create_app
+from service.store.audit import AuditRecord, AuditStore, StoreError
 
 
 class Timers:
@@ -139,7 +139,7 @@ def test_health_answers_while_the_audit_commit_is_stalled_and_the_waiting_reques
 
 def test_an_upload_may_take_longer_than_a_single_assessment(tmp_path):
     """The commit timeout grows with an upload's rows (hand-computed: 5 s + 100,000 × 60 µs = 11 s)."""
-    from service.store import UploadRecord
+    from service.store.audit import UploadRecord
 
     store = AuditStore(f"sqlite:///{tmp_path / 'a.db'}", commit_timeout=5.0)
     try:
@@ -153,7 +153,7 @@ def test_an_upload_may_take_longer_than_a_single_assessment(tmp_path):
 def test_a_record_queued_behind_an_upload_may_wait_for_it(tmp_path):
     """A single assessment behind a 100,000-row upload is allowed the upload's time too (5 + 6 = 11 s),
     so it is not refused while a healthy disk inserts the upload's rows."""
-    from service.store import UploadRecord
+    from service.store.audit import UploadRecord
 
     store = AuditStore(f"sqlite:///{tmp_path / 'a.db'}", commit_timeout=5.0)
     delays: list[float] = []

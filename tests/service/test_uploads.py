@@ -13,11 +13,11 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-import service.csv_scoring as csv_scoring
+import service.batch.csv_scoring as csv_scoring
 from features.schema import example_profiles
-from service.app import create_app
-from service.cli import app as cli
-from service.csv_scoring import UploadLimits, score_upload
+from service.api.app import create_app
+from service.cli.main import app as cli
+from service.batch.csv_scoring import UploadLimits, score_upload
 
 FIRMS = list(example_profiles().values())
 FORMULAS = ['=HYPERLINK("http://x","y")', "=1+1", "=cmd|' /C calc'!A0"]

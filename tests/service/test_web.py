@@ -8,10 +8,10 @@ from fastapi.testclient import TestClient
 
 from features.registry import DIMENSIONS, INDICATORS
 from features.schema import FIELD_NAMES, FIELD_SPECS, FirmProfile, example_profiles
-from service.app import create_app
-from service.auth import create_key
-from service.settings import Settings
-from service.web import STATIC_DIR
+from service.api.app import create_app
+from service.api.auth import create_key
+from service.api.settings import Settings
+from service.web.page import STATIC_DIR
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from playwright.sync_api import expect
 
-from service.local_server import CHROMIUM, CHROMIUM_ARGS, background_server
+from tests.local_server import CHROMIUM, CHROMIUM_ARGS, background_server
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                 reason="Debian chromium is not installed (.ci/run installs it)")
@@ -28,7 +28,7 @@ SHOTS_COPY = os.environ.get("TECHSCORE_SHOTS_DIR")  # e.g. /tmp/techscore-shots:
 # ---------------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
 def api_key(tmp_path_factory) -> tuple[Path, str]:
-    from service.auth import create_key
+    from service.api.auth import create_key
 
     keys = tmp_path_factory.mktemp("web-keys") / "keys.json"
     _, secret = create_key(keys, "officer", "officer-web")
@@ -38,8 +38,8 @@ def api_key(tmp_path_factory) -> tuple[Path, str]:
 @pytest.fixture(scope="module")
 def server(model_dir, api_key, tmp_path_factory):
     """A real uvicorn server on a free loopback port, stopped at the end of the module."""
-    from service.app import create_app
-    from service.settings import Settings
+    from service.api.app import create_app
+    from service.api.settings import Settings
 
     db = tmp_path_factory.mktemp("web-db") / "audit.db"
     settings = Settings(model_dir=model_dir, database_url=f"sqlite:///{db}", keys_file=api_key[0])
@@ -410,8 +410,8 @@ def no_horizontal_scroll(page) -> None:
 
 def test_server_down_every_place_says_so_and_the_old_result_is_marked(browser, model_dir, api_key, tmp_path, shots):
     """A server of its own, stopped mid-session: each action fails loudly where it was taken."""
-    from service.app import create_app
-    from service.settings import Settings
+    from service.api.app import create_app
+    from service.api.settings import Settings
 
     settings = Settings(model_dir=model_dir, database_url=f"sqlite:///{tmp_path / 'audit.db'}", keys_file=api_key[0])
     with background_server(create_app(settings)) as url:

@@ -10,9 +10,9 @@ from fastapi.testclient import TestClient
 
 from features.enum_labels import VALUE_LABELS
 from features.schema import example_profiles, make_uscc
-from service.app import create_app
-from service.auth import create_key
-from service.settings import Settings
+from service.api.app import create_app
+from service.api.auth import create_key
+from service.api.settings import Settings
 
 
 @pytest.fixture(scope="module")
@@ -147,7 +147,7 @@ def test_the_docs_own_assets_pass_through_with_the_docs_policy():
     from fastapi import FastAPI
     from fastapi.responses import PlainTextResponse
 
-    from service.security import install_security
+    from service.api.security import install_security
 
     app = FastAPI()
     script = "window.ui = 1;" * 300

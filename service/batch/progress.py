@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from models.scaling import GRADES
-from service.batch import BatchSummary, Progress as ProgressFn
+from service.batch.local_engine import BatchSummary, Progress as ProgressFn
 
 TOP_REJECT_RULES = 5
 

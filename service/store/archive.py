@@ -28,8 +28,8 @@ import pyarrow.parquet as pq
 from sqlalchemy import delete, select, tuple_
 from sqlalchemy.engine import Engine
 
-from service.output import AtomicFile
-from service.store import (AuditStore, assessments, file_row, is_sqlite_file, table_row, upload_assessments,
+from service.batch.output import AtomicFile
+from service.store.audit import (AuditStore, assessments, file_row, is_sqlite_file, table_row, upload_assessments,
                            uploads)
 
 log = logging.getLogger(__name__)

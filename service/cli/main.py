@@ -139,7 +139,7 @@ def train(
 def _trust_trained(output: Path, trust: Optional[bool]) -> None:
     """Register a freshly trained bundle when asked, or by default when it is the model the server serves."""
     from models.trust import trust_bundle
-    from service.settings import Settings
+    from service.api.settings import Settings
 
     settings = Settings.from_env()
     if trust is None:
@@ -174,8 +174,8 @@ def score(
 
     from features.io import InputError
     from models.scoring import Scorer
-    from service.batch import RejectRateExceeded
-    from service.progress import progress_bar, summary_table
+    from service.batch.local_engine import RejectRateExceeded
+    from service.batch.progress import progress_bar, summary_table
 
     if engine not in ("local", "dask"):
         _fail(f"unknown engine {engine!r}: choose local or dask")
@@ -194,12 +194,12 @@ def score(
     try:
         with progress_bar(err_console, not quiet and err_console.is_terminal) as progress:
             if engine == "dask":
-                from service.dask_engine import score_dataset
+                from service.batch.dask_engine import score_dataset
 
                 summary = score_dataset(Scorer(bundle), source, output, run_date, scheduler=scheduler,
                                         workers=workers, progress=progress, **options)
             else:
-                from service.batch import score_file
+                from service.batch.local_engine import score_file
 
                 summary = score_file(Scorer(bundle), source, output, run_date, workers=workers,
                                      progress=progress, mapping=column_mapping, sheet=sheet, **options)
@@ -498,8 +498,8 @@ def keys_create(
     if_none: bool = typer.Option(False, "--if-none", help="Do nothing when the file already holds a key of this role"),
 ) -> None:
     """Create an API key; the secret is printed once and only its hash is stored."""
-    from service.auth import create_key, read_keys
-    from service.settings import Settings
+    from service.api.auth import create_key, read_keys
+    from service.api.settings import Settings
 
     path = keys_file or Settings.from_env().keys_file
     try:
@@ -514,7 +514,7 @@ def keys_create(
 
 
 def _keys_path(keys_file: Optional[Path]) -> Path:
-    from service.settings import Settings
+    from service.api.settings import Settings
 
     return keys_file or Settings.from_env().keys_file
 
@@ -526,7 +526,7 @@ _KEYS_FILE_OPTION = typer.Option(None, "--keys-file", help="Keys file (default T
 def keys_list(keys_file: Optional[Path] = _KEYS_FILE_OPTION,
               show_revoked: bool = typer.Option(True, "--revoked/--active-only", help="Also list revoked keys")) -> None:
     """List keys: id, role, created, revoked, and the first characters of the hash (never a secret)."""
-    from service.auth import read_keys
+    from service.api.auth import read_keys
 
     path = _keys_path(keys_file)
     try:
@@ -547,7 +547,7 @@ def keys_list(keys_file: Optional[Path] = _KEYS_FILE_OPTION,
 def keys_revoke(key_id: str = typer.Argument(..., help="Id of the key to revoke"),
                 keys_file: Optional[Path] = _KEYS_FILE_OPTION) -> None:
     """Revoke a key: every running server refuses it within a second (the entry stays, marked revoked)."""
-    from service.auth import revoke_key
+    from service.api.auth import revoke_key
 
     path = _keys_path(keys_file)
     try:
@@ -561,7 +561,7 @@ def keys_revoke(key_id: str = typer.Argument(..., help="Id of the key to revoke"
 def keys_rotate(key_id: str = typer.Argument(..., help="Id of the key to give a new secret"),
                 keys_file: Optional[Path] = _KEYS_FILE_OPTION) -> None:
     """Give a key a new secret (same id and role, so its audit history stays its own); the old secret stops working."""
-    from service.auth import rotate_key
+    from service.api.auth import rotate_key
 
     path = _keys_path(keys_file)
     try:
@@ -578,7 +578,7 @@ _TRUSTED_OPTION = typer.Option(None, "--registry", help="Trusted-bundles file (d
 
 
 def _registry(path: Optional[Path]) -> Path:
-    from service.settings import Settings
+    from service.api.settings import Settings
 
     return path or Settings.from_env().trusted_bundles_file
 
@@ -660,16 +660,16 @@ def serve(
 
     import uvicorn
 
-    from service.migrations import upgrade
-    from service.settings import Settings
-    from service.store import make_engine
+    from service.store.migrations import upgrade
+    from service.api.settings import Settings
+    from service.store.audit import make_engine
 
     if model is not None:
         os.environ["TECHSCORE_MODEL_DIR"] = str(model)
     if allow_not_ready:
         os.environ["TECHSCORE_ALLOW_NOT_READY"] = "1"
     from models.bundle import read_manifest
-    from service.release_gate import release_of
+    from service.api.release_gate import release_of
 
     settings = Settings.from_env()
     try:
@@ -687,7 +687,7 @@ def serve(
               f"{str(exc).splitlines()[0]}")
     finally:
         engine.dispose()
-    uvicorn.run("service.app:create_app", factory=True, host=host, port=port, workers=workers,
+    uvicorn.run("service.api.app:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level="info", access_log=False)
 
 
@@ -697,7 +697,7 @@ _DB_URL = typer.Option(None, "--database-url", help="SQLAlchemy URL (default TEC
 
 
 def _db_url(url: Optional[str]) -> str:
-    from service.settings import Settings
+    from service.api.settings import Settings
 
     return url or Settings.from_env().database_url
 
@@ -706,8 +706,8 @@ def _db_url(url: Optional[str]) -> str:
 def db_upgrade(database_url: Optional[str] = _DB_URL,
                revision: str = typer.Option("head", "--revision", help="Target revision")) -> None:
     """Apply the migrations the database lacks (the server also does this at start-up)."""
-    from service.migrations import current, upgrade
-    from service.store import make_engine
+    from service.store.migrations import current, upgrade
+    from service.store.audit import make_engine
 
     engine = make_engine(_db_url(database_url))
     try:
@@ -721,8 +721,8 @@ def db_upgrade(database_url: Optional[str] = _DB_URL,
 @db_app.command("current")
 def db_current(database_url: Optional[str] = _DB_URL) -> None:
     """Print the revision the database is at and the newest one this version knows."""
-    from service.migrations import current, head
-    from service.store import make_engine
+    from service.store.migrations import current, head
+    from service.store.audit import make_engine
 
     engine = make_engine(_db_url(database_url))
     try:
@@ -747,8 +747,8 @@ def audit_archive(
     """Export audit records to Parquet (input and answer as stored), optionally deleting them after."""
     from datetime import timedelta, timezone
 
-    from service.audit_archive import archive, exclusive
-    from service.store import AuditStore
+    from service.store.archive import archive, exclusive
+    from service.store.audit import AuditStore
 
     if (before is None) == (older_than_days is None):
         _fail("give exactly one of --before and --older-than-days")

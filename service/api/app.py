@@ -28,29 +28,29 @@ from models.bundle import BundleError
 from models.policy import PolicyError
 from models.scoring import ScoreBatch
 from models.trust import read_trusted
-from service import errors, release_gate
-from service.api_models import (Assessment, AssessmentHistory, AssessmentSummary, BatchResult, Health, ModelInfo,
+from service.api import errors, release_gate
+from service.api.models import (Assessment, AssessmentHistory, AssessmentSummary, BatchResult, Health, ModelInfo,
                                 ReloadRequest, StoredAssessment)
 from features.io import InputError
 from features.mapping import ColumnMapping, MappingError, parse_mapping
-from service.audit_archive import RetentionJob
-from service.auth import ApiKey, KeyFileError, KeyRing
-from service.csv_scoring import CsvError, ScoredUpload, UploadLimitExceeded, UploadLimits, score_upload
-from service.decision_api import decision_router
-from service.docs import mount_docs
-from service.engine import LoadedModel, ScoringEngine, load_model
-from service.errors import ApiProblem
-from service.ids import new_id
-from service.json_body import loads as loads_json
-from service.metrics import ApiMetrics, MetricsMiddleware
-from service.model_paths import resolve_model_dir
-from service.monitoring import DriftMonitor, monitoring_router
-from service.offload import CpuPool, TooManyUploads, UploadSlots
-from service.rows_api import install_model_mismatch_handler, rows_router
-from service.settings import Settings
-from service.store import AuditRecord, AuditStore, Record, StoreError, UploadRecord
-from service.security import install_security
-from service.web import mount_web
+from service.store.archive import RetentionJob
+from service.api.auth import ApiKey, KeyFileError, KeyRing
+from service.batch.csv_scoring import CsvError, ScoredUpload, UploadLimitExceeded, UploadLimits, score_upload
+from service.api.routes.decisions import decision_router
+from service.api.docs import mount_docs
+from service.api.engine import LoadedModel, ScoringEngine, load_model
+from service.api.errors import ApiProblem
+from service.batch.ids import new_id
+from service.api.json_body import loads as loads_json
+from service.api.metrics import ApiMetrics, MetricsMiddleware
+from service.api.model_paths import resolve_model_dir
+from service.api.routes.monitoring import DriftMonitor, monitoring_router
+from service.api.offload import CpuPool, TooManyUploads, UploadSlots
+from service.api.routes.rows import install_model_mismatch_handler, rows_router
+from service.api.settings import Settings
+from service.store.audit import AuditRecord, AuditStore, Record, StoreError, UploadRecord
+from service.api.security import install_security
+from service.web.page import mount_web
 
 log = logging.getLogger(__name__)
 _JSON = orjson.OPT_SERIALIZE_NUMPY

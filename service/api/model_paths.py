@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from service.errors import ApiProblem
+from service.api.errors import ApiProblem
 
 FIELD = "model_dir"
 

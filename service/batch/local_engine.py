@@ -31,7 +31,7 @@ from features.io import CsvBlock, InputError, MalformedRow, ParquetBatch, RawChu
 from features.mapping import ColumnMapping
 from features.validate import REJECT_COLUMNS
 from models.scoring import Scorer
-from service.output import AtomicFile, OrderedAppends, TableSink, csv_bytes, for_output, format_of
+from service.batch.output import AtomicFile, OrderedAppends, TableSink, csv_bytes, for_output, format_of
 
 Progress = Callable[[int, int | None], None]  # (rows done, estimated total rows)
 REJECTS_SCHEMA = pa.schema([pa.field(c, pa.int64() if c == "row" else pa.string()) for c in REJECT_COLUMNS])

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from models.drift import ACT, WATCH, DriftReference, DriftWindow
 from models.scoring import Scorer
-from service.errors import ApiProblem
+from service.api.errors import ApiProblem
 
 DEFAULT_WINDOW = 10_000
 MIN_ROWS = 100

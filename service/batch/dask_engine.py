@@ -25,9 +25,9 @@ import pyarrow.parquet as pq
 from features.io import (check_encoding, csv_block_bounds, csv_blocks, detect_encoding, input_columns, input_files,
                          is_parquet, parquet_batches)
 from models.scoring import Scorer
-from service.batch import (REJECTS_SCHEMA, BatchSummary, ChunkResult, Progress, RejectRateExceeded, check_has_rows,
+from service.batch.local_engine import (REJECTS_SCHEMA, BatchSummary, ChunkResult, Progress, RejectRateExceeded, check_has_rows,
                            rejects_path_for, result_schema, score_piece, shift_rows)
-from service.output import AtomicFile, TableSink, format_of
+from service.batch.output import AtomicFile, TableSink, format_of
 
 PIECE_BYTES = 64 << 20  # CSV bytes per task (cut on record boundaries, read in smaller blocks)
 LOCAL_WORKERS = 2
@@ -130,7 +130,7 @@ def score_dataset(scorer: Scorer, src: Path | str, out: Path | str, as_of: date 
                   encoding: str | None = None, fmt: str | None = None, max_reject_rate: float | None = None,
                   scheduler: str | None = None, workers: int | None = None, client: "object | None" = None,
                   piece_bytes: int = PIECE_BYTES, progress: Progress | None = None) -> BatchSummary:
-    """Score a dataset on Dask: same rows, values and rejects as `service.batch.score_file`.
+    """Score a dataset on Dask: same rows, values and rejects as `service.batch.local_engine.score_file`.
 
     Parquet output is a folder of part files (one per piece, in input order); CSV output is one file.
     """

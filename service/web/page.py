@@ -20,10 +20,10 @@ from fastapi.staticfiles import StaticFiles
 from features.enum_labels import enum_labels
 from features.registry import DIMENSIONS, INDICATORS
 from features.schema import _UNIT_EN, FIELD_SPECS, GROUPS, example_profiles
-from service.api_models import AssessmentSummary
-from service.auth import ApiKey
-from service.history import history_page
-from service.store import AuditStore
+from service.api.models import AssessmentSummary
+from service.api.auth import ApiKey
+from service.store.history import history_page
+from service.store.audit import AuditStore
 
 STATIC_DIR = Path(__file__).with_name("static")
 

@@ -18,10 +18,10 @@ from pydantic import ValidationError
 from features.schema import FirmProfile, example_profiles
 from models.scoring import Scorer
 from models.whatif import NextGradeSearch, WhatIfError, what_if
-from service import errors
-from service.decision_models import NextGradeRequest, NextGradeResult, WhatIfRequest, WhatIfResult
-from service.errors import ApiProblem, Problem
-from service.json_body import loads as loads_json
+from service.api import errors
+from service.api.decision_models import NextGradeRequest, NextGradeResult, WhatIfRequest, WhatIfResult
+from service.api.errors import ApiProblem, Problem
+from service.api.json_body import loads as loads_json
 
 _PROBLEMS = {c: {"model": Problem, "content": {errors.MEDIA_TYPE: {}}, "description": errors._TITLES[c]}
              for c in (400, 401, 403, 422, 503)}

@@ -1,9 +1,9 @@
-"""Alembic environment: runs on the connection `service.migrations.upgrade` hands over."""
+"""Alembic environment: runs on the connection `service.store.migrations.upgrade` hands over."""
 from __future__ import annotations
 
 from alembic import context
 
-from service.store import metadata
+from service.store.audit import metadata
 
 connection = context.config.attributes["connection"]
 context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)

@@ -3,10 +3,10 @@ headers, or the bank's own headers through a column mapping (features/mapping.py
 
 The upload is spooled to a temporary file, checked in one pass (NUL bytes, encoding, line length,
 hash and a compressed copy for the audit trail), then read, validated and scored chunk by chunk by
-the batch engine's own chunk scorer (`service.batch.score_chunk`: the same `Scorer.validate`, the
+the batch engine's own chunk scorer (`service.batch.local_engine.score_chunk`: the same `Scorer.validate`, the
 same rejects, rows with the wrong number of cells rejected with rule `columns`). The reply — one
 row per input row, rejected rows in place with their reasons — goes through the product's one CSV
-writer (`service.output`) into a spooled file. Peak memory is bounded by the chunk size, not by
+writer (`service.batch.output`) into a spooled file. Peak memory is bounded by the chunk size, not by
 the file's size; only the audit record grows with it (the compressed file and reply, and one
 small row per scored firm). An .xlsx upload is read by features/io.py (title rows, merged headers and
 trailing totals handled there) and scored in the same chunks.
@@ -36,9 +36,9 @@ from features.xlsx import looks_like_xlsx
 from features.schema import ALIASES
 from models.decision import RECOMMENDATION_COLUMNS
 from models.scoring import RESULT_COLUMNS, Scorer
-from service.batch import ChunkResult, result_schema, score_chunk
-from service.ids import new_ids
-from service.output import csv_bytes, neutralise_formulas
+from service.batch.local_engine import ChunkResult, result_schema, score_chunk
+from service.batch.ids import new_ids
+from service.batch.output import csv_bytes, neutralise_formulas
 
 OUTPUT_COLUMNS: tuple[str, ...] = ("row", "assessment_id") + RESULT_COLUMNS + RECOMMENDATION_COLUMNS + ("error",)
 READ_BYTES = 1 << 20  # the checking pass reads the file in pieces of this size
@@ -51,7 +51,7 @@ ASSESSED_COLUMNS = ("assessment_id", "row", "firm_id", "name", "score", "grade")
 UPLOAD_BLOCK_BYTES = 2 << 20
 XLSX_CHUNK_ROWS = 5000  # rows of an .xlsx sheet scored per chunk (≈ a CSV block)
 SCHEMAS_PER_MODEL = 64  # reply schemas remembered per model (by header)
-_ZSTD = pa.Codec("zstd", compression_level=1)  # as service.store compresses (it decompresses our copy)
+_ZSTD = pa.Codec("zstd", compression_level=1)  # as service.store.audit compresses (it decompresses our copy)
 
 
 class CsvError(ValueError):
@@ -251,7 +251,7 @@ class ScoredUpload:
     rows: int = 0
     grades: Counter = field(default_factory=Counter)
     scored: int = 0
-    output_arrow: bytes = b""  # the reply as returned: Arrow IPC stream, zstd buffers (as service.store keeps it)
+    output_arrow: bytes = b""  # the reply as returned: Arrow IPC stream, zstd buffers (as service.store.audit keeps it)
     # per chunk: ASSESSED_COLUMNS of its scored rows (Arrow: ~100 bytes a row, not ~500 as Python tuples)
     assessed: list[pa.Table] = field(default_factory=list)
     normalised: Counter = field(default_factory=Counter)  # normalisation -> cells it changed (features/kinds.py)
@@ -311,7 +311,7 @@ def score_upload(scorer: Scorer, path: Path, as_of: date, limits: UploadLimits, 
                 out.normalised.update(res.normalised)
                 yield None
             out.normalised.update(upload.notes)
-            # the counts are known at the end: an empty last batch carries them (service.store reads them)
+            # the counts are known at the end: an empty last batch carries them (service.store.audit reads them)
             ipc.write_batch(pa.RecordBatch.from_pylist([], schema=reply_schema),
                             custom_metadata={"normalised": json.dumps(dict(out.normalised), ensure_ascii=False)})
         if not out.rows:
@@ -339,7 +339,7 @@ _SCHEMAS: "weakref.WeakKeyDictionary[Scorer, dict[tuple[str, ...], pa.Schema]]" 
 
 
 def _result_schema(scorer: Scorer, header: tuple[str, ...]) -> pa.Schema:
-    """`service.batch.result_schema`, remembered per model and header (it scores an empty frame: ~0.2 s,
+    """`service.batch.local_engine.result_schema`, remembered per model and header (it scores an empty frame: ~0.2 s,
     and a bank sends the same export layout again and again)."""
     known = _SCHEMAS.setdefault(scorer, {})
     if header not in known:

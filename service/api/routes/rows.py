@@ -22,11 +22,11 @@ from fastapi.responses import Response
 from features.tabular import TabularConfigError
 from features.schema import ALIASES, FIELD_SPECS, example_profiles
 from models.bundle import BundleError
-from service.api_models import RowsResult
-from service.errors import ApiProblem, _jsonable, problem_response
-from service.ids import new_id
-from service.json_body import loads as loads_json
-from service.store import AuditRecord
+from service.api.models import RowsResult
+from service.api.errors import ApiProblem, _jsonable, problem_response
+from service.batch.ids import new_id
+from service.api.json_body import loads as loads_json
+from service.store.audit import AuditRecord
 
 CHANNEL = "rows"
 _ROWS_BODY = {"requestBody": {"required": True, "content": {"application/json": {

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import func, literal, or_, select, union_all
 
-from service.store import AuditStore, _summary, assessments, upload_assessments
+from service.store.audit import AuditStore, _summary, assessments, upload_assessments
 
 
 def _like(term: str) -> str:

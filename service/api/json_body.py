@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 
-from service.errors import not_json
+from service.api.errors import not_json
 
 
 def _no_constant(name: str) -> Any:

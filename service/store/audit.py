@@ -10,7 +10,7 @@ and `healthy()` says False until a commit succeeds again, so a stalled disk neve
 process and /readyz can tell.
 
 A single assessment is stored compact (~1.5 KB with its indexes instead of ~8.5 KB): its input and
-answer deflated with a preset dictionary (`service.audit_codec`), byte for byte recoverable, beside
+answer deflated with a preset dictionary (`service.store.codec`), byte for byte recoverable, beside
 the columns history lists need (score, grade, name).
 
 Copying the SQLite WAL back into the database file (a checkpoint, with its fsyncs) is left to a
@@ -45,8 +45,8 @@ from sqlalchemy.pool import StaticPool
 
 from features.io import read_upload
 from features.schema import FIELD_SPECS
-from service import audit_codec
-from service.csv_scoring import decode, read_csv_text
+from service.store import codec as audit_codec
+from service.batch.csv_scoring import decode, read_csv_text
 
 log = logging.getLogger(__name__)
 CHECKPOINT_SECONDS = 0.5  # how often the checkpoint thread looks whether a checkpoint is due
@@ -78,7 +78,7 @@ assessments = Table(
     Column("name", Text, nullable=True),  # the firm's name as submitted
     Column("dict_id", String(16), nullable=True),  # audit_dictionaries.id; NULL: plain deflate
     Column("input_size", Integer, nullable=False),  # bytes of the request input at the record's start
-    Column("record_z", _BLOB, nullable=False),  # input + answer bytes, deflated (service.audit_codec)
+    Column("record_z", _BLOB, nullable=False),  # input + answer bytes, deflated (service.store.codec)
     Index("ix_assessments_firm", "firm_id", "assessed_at"),
     Index("ix_assessments_key", "key_id", "assessed_at"),
     Index("ix_assessments_at", "assessed_at"),  # retention
@@ -355,7 +355,7 @@ class AuditStore:
     def __init__(self, url: str, synchronous: str = "FULL", commit_timeout: float = COMMIT_TIMEOUT, *,
                  migrate: bool = True, call_later: Callable[..., Any] = _later,
                  clock: Callable[[], float] = time.monotonic):
-        from service.migrations import upgrade  # the migrations read this module's tables
+        from service.store.migrations import upgrade  # the migrations read this module's tables
 
         self.engine = make_engine(url, synchronous)
         if migrate:

@@ -6,8 +6,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from models.scaling import GRADES
-from service.decision_models import Recommendation
-from service.errors import FieldError
+from service.api.decision_models import Recommendation
+from service.api.errors import FieldError
 
 Grade = Literal[GRADES]  # type: ignore[valid-type]
 

@@ -181,3 +181,8 @@ class RowsResult(BaseModel):
     scored: int
     rejected: int
     results: list[RowItem]
+
+
+class RecentAssessment(AssessmentSummary):
+    firm_id: str | None
+    name: str | None

@@ -9,21 +9,16 @@ from __future__ import annotations
 from dataclasses import asdict
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from fastapi import APIRouter, FastAPI, Query
-from fastapi.concurrency import run_in_threadpool
+from fastapi import APIRouter, FastAPI
 from fastapi.params import Depends
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from features.enum_labels import enum_labels
 from features.registry import DIMENSIONS, INDICATORS
 from features.schema import _UNIT_EN, FIELD_SPECS, GROUPS, example_profiles
-from service.api.models import AssessmentSummary
-from service.api.auth import ApiKey
-from service.store.history import history_page
-from service.store.audit import AuditStore
 
 STATIC_DIR = Path(__file__).with_name("static")
 
@@ -85,27 +80,8 @@ def index() -> FileResponse:
     return FileResponse(STATIC_DIR / "index.html", headers={"Cache-Control": "no-cache"})
 
 
-class RecentAssessment(AssessmentSummary):
-    firm_id: str | None
-    name: str | None
-
-
-def mount_web(app: FastAPI, audit: Callable[[], AuditStore], officer: Depends) -> None:
-    """Add the page (`/`, `/static/*`), its metadata endpoints and the officer's recent assessments."""
-
-    @app.get("/v1/me/assessments", response_model=list[RecentAssessment], tags=["audit"],
-             summary="My assessments (all keys' for an admin), newest first, a page at a time; "
-                     "the X-Total-Count header gives the number matching")
-    async def my_assessments(response: Response, limit: int = Query(50, ge=1, le=500),
-                             offset: int = Query(0, ge=0, description="rows to skip (paging)"),
-                             q: str = Query("", max_length=100, description="企业名称或统一社会信用代码 / "
-                                            "firm name (substring) or credit code (prefix)"),
-                             key: ApiKey = officer) -> list[dict[str, Any]]:
-        rows, total = await run_in_threadpool(history_page, audit(), None if key.role == "admin" else key.id,
-                                              q, offset, limit)
-        response.headers["X-Total-Count"] = str(total)
-        return rows
-
+def mount_web(app: FastAPI, officer: Depends) -> None:
+    """Add the page (`/`, `/static/*`) and its metadata endpoints, authenticated by `officer`."""
     app.include_router(router, dependencies=[officer])
     app.add_api_route("/", index, include_in_schema=False)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

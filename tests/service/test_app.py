@@ -228,7 +228,7 @@ def test_a_body_naming_as_of_is_read_from_its_bytes_exactly_as_from_a_dict(clien
     """The bytes fast path gives the profile the dict path gives, and every bad body the same answer."""
     import orjson
 
-    from service.api.app import _parse_profile, _parse_profile_json
+    from service.api.routes.scores import _parse_profile, _parse_profile_json
 
     for profile in example_profiles().values():
         body = orjson.dumps(profile)

@@ -9,7 +9,7 @@ from models.drift import DriftReference
 from models.scoring import Scorer
 from service.api.app import create_app
 from service.api.auth import create_key
-from service.api.routes.monitoring import DriftMonitor
+from service.api.monitoring import DriftMonitor
 from service.api.settings import Settings
 
 

@@ -1,20 +1,23 @@
-"""Service configuration from TECHSCORE_* environment variables (pydantic-validated)."""
+"""Service configuration from TECHSCORE_* environment variables (pydantic-settings)."""
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 ENV_PREFIX = "TECHSCORE_"
 MiB = 1 << 20
+_GIVEN_ENVIRON: ContextVar[bool] = ContextVar("techscore_given_environ", default=False)
 
 
-class Settings(BaseModel):
+class Settings(BaseSettings):
     """Everything the API needs to start; each field reads TECHSCORE_<FIELD NAME IN CAPITALS>."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
 
     model_dir: Path = Field(Path("var/model"), description="Model bundle directory served at start-up")
     database_url: str = Field("sqlite:///var/techscore.db", description="SQLAlchemy URL of the audit store "
@@ -55,8 +58,21 @@ class Settings(BaseModel):
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> "Settings":
-        """Values from the environment (TECHSCORE_MODEL_DIR, TECHSCORE_DATABASE_URL, …), then overrides."""
-        env = os.environ if environ is None else environ
-        values = {name: env[ENV_PREFIX + name.upper()] for name in cls.model_fields
-                  if ENV_PREFIX + name.upper() in env}
-        return cls.model_validate(values | overrides)
+        """Values from the environment (TECHSCORE_MODEL_DIR, TECHSCORE_DATABASE_URL, …), then overrides;
+        `environ` instead of the process's environment when given (that mapping alone is read)."""
+        if environ is None:
+            return cls(**overrides)
+        values = {name: environ[ENV_PREFIX + name.upper()] for name in cls.model_fields
+                  if ENV_PREFIX + name.upper() in environ}
+        token = _GIVEN_ENVIRON.set(True)
+        try:
+            return cls(**(values | overrides))
+        finally:
+            _GIVEN_ENVIRON.reset(token)
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+                                   file_secret_settings: PydanticBaseSettingsSource) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Keyword arguments, then TECHSCORE_* variables (not those of the process when `from_env` is given a mapping)."""
+        return (init_settings,) if _GIVEN_ENVIRON.get() else (init_settings, env_settings)

@@ -14,7 +14,7 @@ import httpx
 from features.schema import example_profiles
 from service.api.auth import create_key
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _free_port() -> int:

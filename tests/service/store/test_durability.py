@@ -15,7 +15,7 @@ import pytest
 from features.schema import example_profiles
 from service.api.auth import create_key
 from service.store.audit import AuditStore
-from tests.service.test_server import ROOT, _free_port
+from tests.service.api.test_server import ROOT, _free_port
 
 KILL_AFTER = 40  # answers before the kill
 TOTAL = 120

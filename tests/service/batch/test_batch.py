@@ -258,7 +258,7 @@ def test_killed_run_leaves_no_output_and_no_temp(tmp_path, model_dir, big_csv, s
     src, outdir = big_csv, tmp_path / "out"
     outdir.mkdir()
     proc = subprocess.Popen([sys.executable, "-m", "service.cli.main", "score", str(src), "-o", str(outdir / "scored.csv"),
-                             "--model", str(model_dir), "--quiet"], cwd=Path(__file__).resolve().parents[2],
+                             "--model", str(model_dir), "--quiet"], cwd=Path(__file__).resolve().parents[3],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not any(t.startswith(str(outdir)) for t in _fd_targets(proc.pid)):  # wait until it writes output

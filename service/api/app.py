@@ -63,20 +63,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                               "trail. Send your key in the `X-API-Key` header.")
     app.state.api = api
     errors.install(app)
-    app.include_router(decisions.router)
-    app.include_router(scores.router)
-    app.include_router(assessments.router)
-    app.include_router(model.router)
-    app.include_router(health.router)
-    app.include_router(monitoring.router)
-    app.include_router(rows.router)
+    app.include_router(decisions.decision_router())
+    app.include_router(scores.scores_router())
+    app.include_router(assessments.assessments_router())
+    app.include_router(model.model_router())
+    app.include_router(health.health_router())
+    app.include_router(monitoring.monitoring_router())
+    app.include_router(rows.rows_router())
     rows.install_model_mismatch_handler(app)
     app.add_middleware(errors.BodyLimitMiddleware, default_limit=settings.max_body_bytes,
                        limits={"/v1/scores/csv": settings.max_upload_bytes},
                        settings={"/v1/scores/csv": "max_upload_bytes"})
     app.add_middleware(MetricsMiddleware, metrics=api.metrics)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
-    app.include_router(assessments.mine)
+    app.include_router(assessments.my_assessments_router())  # where the web page's routes were
     mount_web(app, Depends(officer_key))
     mount_docs(app)  # after the web page's routes; assets served locally, no CDN
     install_security(app)

@@ -12,11 +12,10 @@ from typing import Annotated, Awaitable, Callable
 from fastapi import Depends, Request
 
 from models.scoring import Scorer
-from models.whatif import NextGradeSearch
 from service.api.auth import ApiKey, KeyFileError
 from service.api.engine import LoadedModel
 from service.api.errors import ApiProblem
-from service.api.monitoring import DriftMonitor, ReportCache
+from service.api.monitoring import DriftMonitor
 from service.api.settings import Settings
 from service.api.state import Api
 from service.store.audit import AuditStore, Record
@@ -82,14 +81,6 @@ async def _monitor(request: Request) -> DriftMonitor:
     return request.app.state.api.monitor
 
 
-async def _reports(request: Request) -> ReportCache:
-    return request.app.state.api.reports
-
-
-async def _next_grade(request: Request) -> Callable[[Scorer], NextGradeSearch]:
-    return request.app.state.api.next_grade.search_for
-
-
 ApiState = Annotated[Api, Depends(_api)]
 AppSettings = Annotated[Settings, Depends(_settings)]
 Officer = Annotated[ApiKey, Depends(officer_key)]
@@ -100,5 +91,3 @@ Audit = Annotated[Callable[[], AuditStore], Depends(_audit)]
 RecordAudit = Annotated[Callable[[list[Record]], Awaitable[None]], Depends(_record)]
 BatchLimit = Annotated[int, Depends(_batch_limit)]
 Monitor = Annotated[DriftMonitor, Depends(_monitor)]
-Reports = Annotated[ReportCache, Depends(_reports)]
-NextGrade = Annotated[Callable[[Scorer], NextGradeSearch], Depends(_next_grade)]

@@ -8,15 +8,13 @@ from typing import Callable
 
 from models.bundle import BundleError
 from models.policy import PolicyError
-from models.scoring import Scorer
 from models.trust import read_trusted
-from models.whatif import NextGradeSearch
 from service.api import release_gate
 from service.api.auth import KeyRing
 from service.api.engine import ScoringEngine, load_model
 from service.api.errors import ApiProblem
 from service.api.metrics import ApiMetrics
-from service.api.monitoring import DriftMonitor, ReportCache
+from service.api.monitoring import DriftMonitor
 from service.api.offload import CpuPool, UploadSlots
 from service.api.settings import Settings
 from service.store.archive import RetentionJob
@@ -39,8 +37,6 @@ class Api:
         self.retention: RetentionJob | None = None
         self.model_error: Exception | None = None  # why no model is served (logged; not shown)
         self.monitor = DriftMonitor()
-        self.reports = ReportCache()  # the served model's report page, rendered once per version
-        self.next_grade = NextGradeSearches()
         self.cpu = CpuPool(settings.cpu_threads)  # batch and upload scoring, off the event loop
         self.uploads = UploadSlots(settings.max_concurrent_uploads)
 
@@ -91,16 +87,3 @@ class Api:
             self.metrics.audit_failures.inc(len(records))
             log.error("audit write failed: %s", exc)
             raise ApiProblem(503, NO_DECISION, headers={"Retry-After": "5"}) from exc
-
-
-class NextGradeSearches:
-    """One `NextGradeSearch` per served scorer (a model reload swaps it): its lever tables are built once."""
-
-    def __init__(self) -> None:
-        self._searches: dict[int, NextGradeSearch] = {}
-
-    def search_for(self, s: Scorer) -> NextGradeSearch:
-        if id(s) not in self._searches:
-            self._searches.clear()
-            self._searches[id(s)] = NextGradeSearch(s)
-        return self._searches[id(s)]

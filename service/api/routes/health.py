@@ -15,30 +15,31 @@ from service.api.state import Api
 
 log = logging.getLogger(__name__)
 
-router = APIRouter()
+def health_router() -> APIRouter:
+    """Liveness, readiness and metrics."""
+    router = APIRouter()
 
+    @router.get("/healthz", response_model=Health, tags=["health"], summary="Process alive")
+    async def healthz() -> Response:
+        return Response(b'{"status":"ok"}', media_type="application/json")
 
-@router.get("/healthz", response_model=Health, tags=["health"], summary="Process alive")
-async def healthz() -> Response:
-    return Response(b'{"status":"ok"}', media_type="application/json")
+    @router.get("/readyz", response_model=Health, tags=["health"], responses=errors.openapi_responses(503),
+                summary="Model loaded, API keys readable and audit store committing")
+    async def readyz(api: ApiState) -> Response:
+        """200 only when a request could be served end to end; 503 naming what is missing (details in the log)."""
+        problems = await _readiness_problems(api)
+        if problems:
+            return errors.problem_response(503, "not ready: " + "; ".join(problems), "/readyz",
+                                           headers={"Retry-After": "5"})
+        return Response(_dumps({"status": "ready", "model_version": api.engine.model.version}),  # type: ignore[union-attr]
+                        media_type="application/json")
 
+    @router.get("/metrics", tags=["health"], summary="Prometheus metrics",
+                responses={200: {"content": {"text/plain": {}}}})
+    async def metrics(api: ApiState) -> Response:
+        return Response(generate_latest(api.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-@router.get("/readyz", response_model=Health, tags=["health"], responses=errors.openapi_responses(503),
-            summary="Model loaded, API keys readable and audit store committing")
-async def readyz(api: ApiState) -> Response:
-    """200 only when a request could be served end to end; 503 naming what is missing (details in the log)."""
-    problems = await _readiness_problems(api)
-    if problems:
-        return errors.problem_response(503, "not ready: " + "; ".join(problems), "/readyz",
-                                       headers={"Retry-After": "5"})
-    return Response(_dumps({"status": "ready", "model_version": api.engine.model.version}),  # type: ignore[union-attr]
-                    media_type="application/json")
-
-
-@router.get("/metrics", tags=["health"], summary="Prometheus metrics",
-            responses={200: {"content": {"text/plain": {}}}})
-async def metrics(api: ApiState) -> Response:
-    return Response(generate_latest(api.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+    return router
 
 
 async def _readiness_problems(api: Api) -> list[str]:

@@ -22,10 +22,10 @@ from features.tabular import TabularConfigError
 from features.schema import ALIASES, FIELD_SPECS, example_profiles
 from models.bundle import BundleError
 from service.api.deps import BatchLimit, CurrentModel, Officer, RecordAudit
-from service.api.models import RowsResult
 from service.api.errors import ApiProblem, _jsonable, problem_response
-from service.batch.ids import new_id
 from service.api.json_body import loads as loads_json
+from service.api.models import RowsResult
+from service.batch.ids import new_id
 from service.store.audit import AuditRecord
 
 CHANNEL = "rows"
@@ -79,57 +79,60 @@ def install_model_mismatch_handler(app: FastAPI) -> None:
         return problem_response(409, str(exc), request.url.path)
 
 
-router = APIRouter(tags=["scoring"])
+def rows_router() -> APIRouter:
+    """The rows endpoint; `record` writes audit records (or raises the API's 503), `key` authenticates."""
+    router = APIRouter(tags=["scoring"])
 
+    @router.post("/v1/scores/rows", summary="Score rows in the model's own columns (any model, incl. generic mode)",
+                 response_model=RowsResult, openapi_extra=_ROWS_BODY)
+    async def score_rows(request: Request, key: Officer, current_model: CurrentModel, record: RecordAudit,
+                         batch_limit: BatchLimit) -> Response:
+        """A JSON array of flat objects keyed by the model's column names → one result per row, in order;
+        a row that breaks a rule gets its own errors (field, rule, value) and does not fail the request."""
+        model = current_model()
+        rows = loads_json(await request.body())
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise ApiProblem(422, "the body must be a JSON array of objects, one per row")
+        if len(rows) > batch_limit:
+            raise ApiProblem(413, f"{len(rows)} rows exceed the batch limit of {batch_limit}")
+        if not rows:
+            raise ApiProblem(422, "the array is empty")
+        if nested := _nested_cells(rows):
+            raise ApiProblem(422, f"{len(nested)} cell(s) are lists or objects, not single values", nested)
+        items: list[dict[str, Any]] = [{"index": i, "ok": True} for i in range(len(rows))]
+        good, cells = [], []  # input positions of the rows sent to the validator, and their cells
+        for i, row in enumerate(rows):
+            if not row:
+                items[i] = {"index": i, "ok": False, "errors": _EMPTY_ROW}
+            else:
+                good.append(i)
+                cells.append({k: _cell(k, v) for k, v in row.items()})
+        positions: list[int] = []
+        if good:
+            try:
+                batch, rejects, scored = await run_in_threadpool(_score, model.scorer, cells)
+            except TabularConfigError as exc:
+                raise ApiProblem(422, str(exc)) from exc
+            positions = [good[k] for k in scored]
+            for row, group in rejects.groupby("row"):
+                i = good[int(row)]
+                items[i] = {"index": i, "ok": False, "errors": [
+                    {"field": r["field"], "rule": r["rule"], "value": _jsonable(r["value"]), "problem": r["message"]}
+                    for r in group.to_dict(orient="records")]}
+        at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+        records = []
+        for k, i in enumerate(positions):
+            out = {"assessment_id": new_id(), "assessed_at": at} | batch.record(k)
+            items[i]["assessment"] = out
+            records.append(AuditRecord(out["assessment_id"], at, out["firm_id"], key.id, CHANNEL, out["model_version"],
+                                       json.dumps(rows[i], ensure_ascii=False), orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY).decode()))
+        if records:
+            await record(records)
+        for item in items:  # every row is answered: scored, or with the reason it was not
+            if item["ok"] and "assessment" not in item:
+                item.update(ok=False, errors=[{"field": "", "rule": "not_scored", "value": None,
+                                               "problem": "该行未能评分 / the row could not be scored"}])
+        body = {"scored": len(positions), "rejected": len(rows) - len(positions), "results": items}
+        return Response(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
 
-@router.post("/v1/scores/rows", summary="Score rows in the model's own columns (any model, incl. generic mode)",
-             response_model=RowsResult, openapi_extra=_ROWS_BODY)
-async def score_rows(request: Request, key: Officer, current_model: CurrentModel, record: RecordAudit,
-                     batch_limit: BatchLimit) -> Response:
-    """A JSON array of flat objects keyed by the model's column names → one result per row, in order;
-    a row that breaks a rule gets its own errors (field, rule, value) and does not fail the request."""
-    model = current_model()
-    rows = loads_json(await request.body())
-    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-        raise ApiProblem(422, "the body must be a JSON array of objects, one per row")
-    if len(rows) > batch_limit:
-        raise ApiProblem(413, f"{len(rows)} rows exceed the batch limit of {batch_limit}")
-    if not rows:
-        raise ApiProblem(422, "the array is empty")
-    if nested := _nested_cells(rows):
-        raise ApiProblem(422, f"{len(nested)} cell(s) are lists or objects, not single values", nested)
-    items: list[dict[str, Any]] = [{"index": i, "ok": True} for i in range(len(rows))]
-    good, cells = [], []  # input positions of the rows sent to the validator, and their cells
-    for i, row in enumerate(rows):
-        if not row:
-            items[i] = {"index": i, "ok": False, "errors": _EMPTY_ROW}
-        else:
-            good.append(i)
-            cells.append({k: _cell(k, v) for k, v in row.items()})
-    positions: list[int] = []
-    if good:
-        try:
-            batch, rejects, scored = await run_in_threadpool(_score, model.scorer, cells)
-        except TabularConfigError as exc:
-            raise ApiProblem(422, str(exc)) from exc
-        positions = [good[k] for k in scored]
-        for row, group in rejects.groupby("row"):
-            i = good[int(row)]
-            items[i] = {"index": i, "ok": False, "errors": [
-                {"field": r["field"], "rule": r["rule"], "value": _jsonable(r["value"]), "problem": r["message"]}
-                for r in group.to_dict(orient="records")]}
-    at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
-    records = []
-    for k, i in enumerate(positions):
-        out = {"assessment_id": new_id(), "assessed_at": at} | batch.record(k)
-        items[i]["assessment"] = out
-        records.append(AuditRecord(out["assessment_id"], at, out["firm_id"], key.id, CHANNEL, out["model_version"],
-                                   json.dumps(rows[i], ensure_ascii=False), orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY).decode()))
-    if records:
-        await record(records)
-    for item in items:  # every row is answered: scored, or with the reason it was not
-        if item["ok"] and "assessment" not in item:
-            item.update(ok=False, errors=[{"field": "", "rule": "not_scored", "value": None,
-                                           "problem": "该行未能评分 / the row could not be scored"}])
-    body = {"scored": len(positions), "rejected": len(rows) - len(positions), "results": items}
-    return Response(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
+    return router

@@ -38,9 +38,6 @@ log = logging.getLogger(__name__)
 _JSON = orjson.OPT_SERIALIZE_NUMPY
 UPLOAD_RETRY_AFTER_SECONDS = 10
 
-router = APIRouter()
-
-
 def _dumps(obj: Any) -> bytes:
     return orjson.dumps(obj, option=_JSON)
 
@@ -127,73 +124,77 @@ async def _json_body(request: Request) -> Any:
     return body, loads_json(body)
 
 
-@router.post("/v1/scores", response_model=Assessment, tags=["scoring"], openapi_extra=_profile_body(False),
-             responses=errors.openapi_responses(400, 401, 403, 413, 422, 503), summary="Score one firm")
-async def score_one(request: Request, api: ApiState) -> Response:
-    """One firm profile → score, PD, grade, dimension points and ratings, knock-outs, reasons; recorded."""
-    # The key is checked here rather than by `officer`: a FastAPI sub-dependency costs more
-    # per request than the check itself, on the API's busiest endpoint.
-    key = _authorise(api, request, ("officer", "admin"))
-    engine = api.scoring()
-    with engine.admit():
+def scores_router() -> APIRouter:
+    """Scoring firm profiles: one, a JSON array, a CSV or .xlsx upload."""
+    router = APIRouter()
+
+    @router.post("/v1/scores", response_model=Assessment, tags=["scoring"], openapi_extra=_profile_body(False),
+                 responses=errors.openapi_responses(400, 401, 403, 413, 422, 503), summary="Score one firm")
+    async def score_one(request: Request, api: ApiState) -> Response:
+        """One firm profile → score, PD, grade, dimension points and ratings, knock-outs, reasons; recorded."""
+        # The key is checked here rather than by `officer`: a FastAPI sub-dependency costs more
+        # per request than the check itself, on the API's busiest endpoint.
+        key = _authorise(api, request, ("officer", "admin"))
+        engine = api.scoring()
+        with engine.admit():
+            body = await request.body()
+            batch, i = await engine.score_one(functools.partial(_parse_profile_json, body))
+            out = _assessment(batch, i, new_id(), _now())
+            payload = _dumps(out)
+            await api.record([_audit_row(out, body.decode("utf-8"), payload, key, "single")])
+        api.metrics.count_grade(out["grade"], "single")
+        return Response(payload, media_type="application/json")
+
+    @router.post("/v1/scores/batch", response_model=BatchResult, tags=["scoring"], openapi_extra=_profile_body(True),
+                 responses=errors.openapi_responses(400, 401, 403, 413, 422, 503), summary="Score a JSON array of firms")
+    async def score_batch(request: Request, api: ApiState, settings: AppSettings, key: Officer) -> Response:
+        """Up to the batch limit of firms, one result per firm in order; a bad firm gets its own errors."""
+        engine = api.scoring()
         body = await request.body()
-        batch, i = await engine.score_one(functools.partial(_parse_profile_json, body))
-        out = _assessment(batch, i, new_id(), _now())
-        payload = _dumps(out)
-        await api.record([_audit_row(out, body.decode("utf-8"), payload, key, "single")])
-    api.metrics.count_grade(out["grade"], "single")
-    return Response(payload, media_type="application/json")
+        payload, records, grades, rejected = await api.cpu.run(_batch_answer, engine, body, settings.batch_limit, key)
+        if records:
+            await api.record(records)
+            api.metrics.count_grades(grades, "batch")
+        api.metrics.rejects.labels("batch").inc(rejected)
+        return Response(payload, media_type="application/json")
 
+    @router.post("/v1/scores/csv", tags=["scoring"], openapi_extra=_CSV_BODY, summary="Score a CSV file",
+                 responses={200: {"content": {"text/csv": {}}, "description": "The scored CSV, one row per input row"},
+                            **errors.openapi_responses(400, 401, 403, 413, 415, 422, 429, 503)})
+    async def score_csv(request: Request, api: ApiState, key: Officer) -> StreamingResponse:
+        """A CSV upload (UTF-8, UTF-8 with BOM or GBK; English or Chinese headers) → the scored CSV.
 
-@router.post("/v1/scores/batch", response_model=BatchResult, tags=["scoring"], openapi_extra=_profile_body(True),
-             responses=errors.openapi_responses(400, 401, 403, 413, 422, 503), summary="Score a JSON array of firms")
-async def score_batch(request: Request, api: ApiState, settings: AppSettings, key: Officer) -> Response:
-    """Up to the batch limit of firms, one result per firm in order; a bad firm gets its own errors."""
-    engine = api.scoring()
-    body = await request.body()
-    payload, records, grades, rejected = await api.cpu.run(_batch_answer, engine, body, settings.batch_limit, key)
-    if records:
-        await api.record(records)
-        api.metrics.count_grades(grades, "batch")
-    api.metrics.rejects.labels("batch").inc(rejected)
-    return Response(payload, media_type="application/json")
+        Send it as multipart form field `file` or as a `text/csv` body. Rows that break a schema
+        rule, or have the wrong number of cells (rule `columns`), keep their place with the reason in
+        the `error` column; they do not fail the request. Limits: `max_upload_bytes`,
+        `max_upload_columns`, `max_upload_line_bytes` (413) and `max_concurrent_uploads` (429).
+        """
+        model = api.scoring().model  # one model for the whole file, even across a reload
+        try:
+            with api.uploads.take():  # held until the upload's audit record is committed
+                scored = await _score_upload(api, request, model)
+                await _record_upload(api, scored, model, key)
+        except TooManyUploads as exc:
+            detail = (f"已有 {exc.limit} 个上传正在处理，请稍后重试 / {exc.limit} uploads are already being "
+                      f"processed (max_concurrent_uploads); retry later")
+            raise ApiProblem(429, detail, errors.limit_error("max_concurrent_uploads", exc.limit, detail),
+                             headers={"Retry-After": str(UPLOAD_RETRY_AFTER_SECONDS)}) from exc
+        except UploadLimitExceeded as exc:
+            raise ApiProblem(413, str(exc), errors.limit_error(exc.setting, exc.limit, str(exc))) from exc
+        except (CsvError, InputError, MappingError) as exc:
+            raise ApiProblem(422, str(exc)) from exc
+        except OSError as exc:  # the spool's disk is full or failing: the server's problem, not the file's
+            log.error("upload not spooled: %s", exc)
+            raise ApiProblem(503, "上传文件暂存失败，请稍后重试 / the upload could not be stored for scoring; retry "
+                                  "later", headers={"Retry-After": str(UPLOAD_RETRY_AFTER_SECONDS)}) from exc
+        for grade, n in scored.grades.items():
+            api.metrics.count_grade(grade, "csv", n)
+        api.metrics.rejects.labels("csv").inc(scored.rows - scored.scored)
+        return StreamingResponse(scored.chunks(), media_type="text/csv; charset=utf-8",
+                                 headers={"Content-Disposition": 'attachment; filename="scored.csv"',
+                                          "X-Normalised": json.dumps(dict(sorted(scored.normalised.items())))})
 
-
-@router.post("/v1/scores/csv", tags=["scoring"], openapi_extra=_CSV_BODY, summary="Score a CSV file",
-             responses={200: {"content": {"text/csv": {}}, "description": "The scored CSV, one row per input row"},
-                        **errors.openapi_responses(400, 401, 403, 413, 415, 422, 429, 503)})
-async def score_csv(request: Request, api: ApiState, key: Officer) -> StreamingResponse:
-    """A CSV upload (UTF-8, UTF-8 with BOM or GBK; English or Chinese headers) → the scored CSV.
-
-    Send it as multipart form field `file` or as a `text/csv` body. Rows that break a schema
-    rule, or have the wrong number of cells (rule `columns`), keep their place with the reason in
-    the `error` column; they do not fail the request. Limits: `max_upload_bytes`,
-    `max_upload_columns`, `max_upload_line_bytes` (413) and `max_concurrent_uploads` (429).
-    """
-    model = api.scoring().model  # one model for the whole file, even across a reload
-    try:
-        with api.uploads.take():  # held until the upload's audit record is committed
-            scored = await _score_upload(api, request, model)
-            await _record_upload(api, scored, model, key)
-    except TooManyUploads as exc:
-        detail = (f"已有 {exc.limit} 个上传正在处理，请稍后重试 / {exc.limit} uploads are already being "
-                  f"processed (max_concurrent_uploads); retry later")
-        raise ApiProblem(429, detail, errors.limit_error("max_concurrent_uploads", exc.limit, detail),
-                         headers={"Retry-After": str(UPLOAD_RETRY_AFTER_SECONDS)}) from exc
-    except UploadLimitExceeded as exc:
-        raise ApiProblem(413, str(exc), errors.limit_error(exc.setting, exc.limit, str(exc))) from exc
-    except (CsvError, InputError, MappingError) as exc:
-        raise ApiProblem(422, str(exc)) from exc
-    except OSError as exc:  # the spool's disk is full or failing: the server's problem, not the file's
-        log.error("upload not spooled: %s", exc)
-        raise ApiProblem(503, "上传文件暂存失败，请稍后重试 / the upload could not be stored for scoring; retry "
-                              "later", headers={"Retry-After": str(UPLOAD_RETRY_AFTER_SECONDS)}) from exc
-    for grade, n in scored.grades.items():
-        api.metrics.count_grade(grade, "csv", n)
-    api.metrics.rejects.labels("csv").inc(scored.rows - scored.scored)
-    return StreamingResponse(scored.chunks(), media_type="text/csv; charset=utf-8",
-                             headers={"Content-Disposition": 'attachment; filename="scored.csv"',
-                                      "X-Normalised": json.dumps(dict(sorted(scored.normalised.items())))})
+    return router
 
 
 async def _score_upload(api: Api, request: Request, model: LoadedModel) -> ScoredUpload:

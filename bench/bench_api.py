@@ -33,9 +33,9 @@ sys.path.insert(0, str(ROOT))
 from features.schema import example_profiles  # noqa: E402
 from models.bundle import DEFAULT_MODEL_DIR, load_bundle  # noqa: E402
 from models.scoring import Scorer  # noqa: E402
-from service.auth import create_key  # noqa: E402
-from service.batch import score_file  # noqa: E402
-from service.store import AuditStore  # noqa: E402
+from service.api.auth import create_key  # noqa: E402
+from service.batch.local_engine import score_file  # noqa: E402
+from service.store.audit import AuditStore  # noqa: E402
 from training.synthetic import generate, write_profiles  # noqa: E402
 
 LUA_POST = """wrk.method = "POST"
@@ -71,7 +71,7 @@ class Server:
                             "TECHSCORE_DATABASE_URL": f"sqlite:///{self.work / 'audit.db'}", "PYTHONPATH": str(ROOT),
                             "TECHSCORE_SQLITE_SYNCHRONOUS": self.synchronous}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory", "--host", "127.0.0.1",
+            [sys.executable, "-m", "uvicorn", "service.api.app:create_app", "--factory", "--host", "127.0.0.1",
              "--port", str(self.port), "--workers", "1", "--no-access-log", "--log-level", "warning"],
             cwd=ROOT, env=env)
         deadline = time.time() + 60

@@ -32,7 +32,7 @@ from features.io import file_pieces  # noqa: E402
 from features.validate import validate_frame  # noqa: E402
 from models.bundle import DEFAULT_MODEL_DIR, load_bundle  # noqa: E402
 from models.scoring import Scorer  # noqa: E402
-from service.batch import score_file  # noqa: E402
+from service.batch.local_engine import score_file  # noqa: E402
 from training.synthetic import generate, write_profiles  # noqa: E402
 
 AS_OF = "2025-06-30"
@@ -79,7 +79,7 @@ print(pss, rss)
 def run_cli(args: list[str]) -> tuple[float, float, float]:
     """Seconds, and peak summed PSS and RSS (MiB) of the process tree, of one `techscore` run in a fresh process."""
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", _LAUNCHER, sys.executable, "-m", "service.cli", *args, "--quiet"],
+    done = subprocess.run([sys.executable, "-c", _LAUNCHER, sys.executable, "-m", "service.cli.main", *args, "--quiet"],
                           cwd=ROOT, check=True, capture_output=True, text=True)
     pss_kib, rss_kib = (int(v) for v in done.stdout.split()[-2:])
     return time.perf_counter() - started, pss_kib / 1024, rss_kib / 1024

@@ -37,10 +37,12 @@ from models.trust import trust_bundle
 trust_bundle(str(work / "trusted.json"), model)
 try:
     from service.api.app import create_app
-except ImportError:
+    from service.api.auth import create_key
+    from service.api.settings import Settings
+except ImportError:  # a revision from before service/ was split by job
     from service.app import create_app
-from service.auth import create_key
-from service.settings import Settings
+    from service.auth import create_key
+    from service.settings import Settings
 key = create_key(work / "keys.json", "officer", "trace")[1]
 settings = Settings(model_dir=model, database_url=f"sqlite:///{work / 'a.db'}", keys_file=work / "keys.json")
 packages = tuple(str(root / p) + os.sep for p in ("features", "models", "service", "training"))

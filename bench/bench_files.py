@@ -116,7 +116,7 @@ def suggest_accuracy(rows: int, seed: int, folder: Path) -> None:
 
 def xlsx_vs_csv(rows: int, seed: int, folder: Path) -> None:
     from models.scoring import Scorer
-    from service.batch import score_file
+    from service.batch.local_engine import score_file
     from training.train import TrainConfig, train_model
 
     exp = bank_export(rows, seed, AS_OF)

@@ -42,8 +42,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 from bench_api import LUA_POST, free_port, paired  # noqa: E402
 from features.schema import FIELD_SPECS, example_profiles  # noqa: E402
 from models.bundle import DEFAULT_MODEL_DIR, load_bundle  # noqa: E402
-from service.auth import create_key  # noqa: E402
-from service.store import PG_DATA_BYTES, AuditStore, make_engine  # noqa: E402
+from service.api.auth import create_key  # noqa: E402
+from service.store.audit import PG_DATA_BYTES, AuditStore, make_engine  # noqa: E402
 
 
 class Server:
@@ -61,7 +61,7 @@ class Server:
         env = os.environ | {"TECHSCORE_MODEL_DIR": str(self.model), "TECHSCORE_KEYS_FILE": str(self.work / "keys.json"),
                             "TECHSCORE_DATABASE_URL": self.db, "PYTHONPATH": str(ROOT),
                             "TECHSCORE_SQLITE_SYNCHRONOUS": "NORMAL"}
-        self.proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(self.port),
+        self.proc = subprocess.Popen([sys.executable, "-m", "service.cli.main", "serve", "--port", str(self.port),
                                       "--workers", str(self.workers)], cwd=ROOT, env=env,
                                      stdout=subprocess.DEVNULL, stderr=open(self.work / "server.log", "ab"))
         deadline = time.time() + 120

@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from bench_api import LUA_POST, free_port, paired  # noqa: E402
 from features.schema import example_profiles  # noqa: E402
 from models.bundle import DEFAULT_MODEL_DIR  # noqa: E402
-from service.auth import create_key  # noqa: E402
+from service.api.auth import create_key  # noqa: E402
 from training.synthetic import generate, write_profiles  # noqa: E402
 
 
@@ -59,7 +59,7 @@ class Server:
             "TECHSCORE_DATABASE_URL": f"sqlite:///{self.work / f'audit-{self.port}.db'}",
             "PYTHONPATH": str(self.root), "PYTHONDONTWRITEBYTECODE": "1"} | self.settings
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory", "--host", "127.0.0.1",
+            [sys.executable, "-m", "uvicorn", "service.api.app:create_app", "--factory", "--host", "127.0.0.1",
              "--port", str(self.port), "--workers", "1", "--no-access-log", "--log-level", "warning"],
             cwd=self.root, env=env)
         deadline = time.time() + 90

@@ -24,11 +24,11 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 
 from features.schema import example_profiles  # noqa: E402
 from models.bundle import DEFAULT_MODEL_DIR  # noqa: E402
-from service.app import create_app  # noqa: E402
-from service.auth import create_key  # noqa: E402
-from service.local_server import CHROMIUM, CHROMIUM_ARGS, background_server  # noqa: E402
-from service.settings import Settings  # noqa: E402
-from service.web import STATIC_DIR  # noqa: E402
+from service.api.app import create_app  # noqa: E402
+from service.api.auth import create_key  # noqa: E402
+from tests.local_server import CHROMIUM, CHROMIUM_ARGS, background_server  # noqa: E402
+from service.api.settings import Settings  # noqa: E402
+from service.web.page import STATIC_DIR  # noqa: E402
 
 # Click submit, then wait (one animation frame at a time) for a new assessment id to be rendered.
 SUBMIT_JS = """async () => {

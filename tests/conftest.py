@@ -79,7 +79,7 @@ def book():
 def book_model(book, tmp_path_factory):
     from typer.testing import CliRunner
 
-    from service.cli import app
+    from service.cli.main import app
 
     d = tmp_path_factory.mktemp("book")
     src, cfg = d / "book.csv", d / "cols.yaml"

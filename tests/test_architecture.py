@@ -5,6 +5,12 @@ features → models → service, and training builds what models loads:
 - models imports features and models;
 - training imports features, models and training;
 - service may import all of them.
+Inside service, one job per sub-package, and they too import one way (docs/architecture.md):
+- service.batch (file scoring engines, the one CSV writer) imports no other sub-package;
+- service.store (audit store) imports service.batch only (its CSV reader and atomic file);
+- service.web (the page) imports no other sub-package;
+- service.api (HTTP) imports batch, store and web;
+- service.cli (the command) may import them all; nothing imports service.cli.
 No module-level import cycle between our modules, and the serving process does not load
 matplotlib, scikit-learn or LightGBM at start-up.
 """
@@ -22,6 +28,13 @@ ALLOWED = {
     "models": {"features", "models"},
     "training": {"features", "models", "training"},
     "service": {"features", "models", "training", "service"},
+}
+SERVICE_ALLOWED = {  # the service sub-packages each may import (besides itself)
+    "service.batch": set(),
+    "service.store": {"service.batch"},
+    "service.web": set(),
+    "service.api": {"service.batch", "service.store", "service.web"},
+    "service.cli": {"service.api", "service.batch", "service.store", "service.web"},
 }
 
 
@@ -51,6 +64,27 @@ def test_nothing_imports_upward() -> None:
     assert wrong == []
 
 
+def _subpackage(module: str) -> str:
+    return ".".join(module.split(".")[:2])
+
+
+def test_service_subpackages_import_one_way() -> None:
+    modules = _modules()
+    service = {name for name in modules if name.startswith("service.") and name.count(".") >= 1}
+    assert {_subpackage(n) for n in service if n.count(".") >= 2} <= set(SERVICE_ALLOWED), \
+        "a new service sub-package needs its place in SERVICE_ALLOWED (and in docs/architecture.md)"
+    assert {n for n in service if n.count(".") == 1} == {"service.__init__"}, "service/ holds sub-packages, one per job"
+    wrong = [(name, imp) for name in sorted(service) for imp in sorted(_imports(modules[name], module_level_only=False))
+             if imp.startswith("service.") and _subpackage(imp) != _subpackage(name)
+             and _subpackage(imp) not in SERVICE_ALLOWED.get(_subpackage(name), set())]
+    assert wrong == []
+
+
+def test_test_tooling_is_not_in_the_product() -> None:
+    assert not (ROOT / "service" / "local_server.py").exists()
+    assert not [name for name, path in _modules().items() if "CHROMIUM" in path.read_text(encoding="utf-8")]
+
+
 def test_no_import_cycle_between_our_modules() -> None:
     modules = _modules()
     graph = {name: {i for i in _imports(path, module_level_only=True) if i in modules} for name, path in modules.items()}
@@ -71,7 +105,7 @@ def test_no_import_cycle_between_our_modules() -> None:
 
 
 def test_the_server_does_not_load_training_libraries() -> None:
-    code = ("import sys, service.app; "
+    code = ("import sys, service.api.app; "
             "print(','.join(m for m in ('matplotlib', 'sklearn', 'lightgbm', 'training') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""

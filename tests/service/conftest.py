@@ -12,9 +12,9 @@ from typing import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from service.app import create_app
-from service.auth import create_key
-from service.settings import Settings
+from service.api.app import create_app
+from service.api.auth import create_key
+from service.api.settings import Settings
 
 
 @dataclass

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 from features.io import sample_rows
 from features.mapping import mapping_of, mapping_yaml, suggest_mapping
 from models.scoring import Scorer
-from service.batch import rejects_path_for, score_file
-from service.cli import app
+from service.batch.local_engine import rejects_path_for, score_file
+from service.cli.main import app
 from training.bank_export import bank_export, write_bank_export
 from training.synthetic import generate, write_profiles
 

@@ -28,9 +28,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from models.trust import trust_bundle
-from service.app import create_app
-from service.auth import create_key
-from service.settings import Settings
+from service.api.app import create_app
+from service.api.auth import create_key
+from service.api.settings import Settings
 
 pytestmark = pytest.mark.slow
 GOLDEN = Path(__file__).with_name("golden")

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 from features.tabular import TabularConfig
 from models.bundle import load_bundle
 from models.scoring import Scorer
-from service.cli import app
+from service.cli.main import app
 from training.synthetic_tabular import generate_loan_book
 from training.tabular import is_firm_profile_table, prepare_any
 from training.train import TrainConfig, TrainingDataError, cross_validate, fit_prepared

@@ -1,0 +1,310 @@
+"""`POST /v1/scores`, `/v1/scores/batch` and `/v1/scores/csv`: score firm profiles (one, a JSON array, a
+CSV or .xlsx upload), record every assessment in the audit trail before answering."""
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import shutil
+import tempfile
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, BinaryIO, Iterator
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response, StreamingResponse
+from pydantic import ValidationError
+
+from features.io import InputError
+from features.mapping import ColumnMapping, MappingError, parse_mapping
+from features.schema import FIELD_SPECS, FirmProfile, example_profiles
+from models.scoring import ScoreBatch
+from service.api import errors
+from service.api.auth import ApiKey
+from service.api.deps import Officer, ApiState, AppSettings, _authorise
+from service.api.engine import LoadedModel, ScoringEngine
+from service.api.errors import ApiProblem
+from service.api.json_body import loads as loads_json
+from service.api.models import Assessment, BatchResult
+from service.api.offload import TooManyUploads
+from service.api.state import Api
+from service.batch.csv_scoring import CsvError, ScoredUpload, UploadLimitExceeded, UploadLimits, score_upload
+from service.batch.ids import new_id
+from service.store.audit import AuditRecord, UploadRecord
+
+log = logging.getLogger(__name__)
+_JSON = orjson.OPT_SERIALIZE_NUMPY
+UPLOAD_RETRY_AFTER_SECONDS = 10
+
+def _dumps(obj: Any) -> bytes:
+    return orjson.dumps(obj, option=_JSON)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+def _profile_body(many: bool) -> dict[str, Any]:
+    """OpenAPI request body: FirmProfile (or an array of them) with the schema's realistic examples."""
+    ref = {"$ref": "#/components/schemas/FirmProfile"}
+    examples = example_profiles()
+    if many:
+        content = {"schema": {"type": "array", "items": ref},
+                   "examples": {"three firms": {"summary": "startup, growth and mature firm",
+                                                "value": list(examples.values())}}}
+    else:
+        content = {"schema": ref, "examples": {k: {"summary": f"{v['name']} ({k})", "value": v}
+                                               for k, v in examples.items()}}
+    return {"requestBody": {"required": True, "content": {"application/json": content}}}
+
+
+_CSV_BODY = {"requestBody": {"required": True, "content": {
+    "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
+                                       "properties": {"file": {"type": "string", "format": "binary"}}}},
+    "text/csv": {"schema": {"type": "string"}}}}}
+
+
+def _with_as_of(profile: FirmProfile, today: date) -> FirmProfile:
+    """Assess on today's date when none is given; the date rules are re-checked against it."""
+    if profile.as_of is not None:
+        return profile
+    return FirmProfile.model_validate(profile.model_dump() | {"as_of": today})
+
+
+_AS_OF_KEYS = {"as_of", FIELD_SPECS["as_of"].label_zh}
+
+
+def _parse_profile(data: Any, prefix: str = "") -> FirmProfile:
+    try:
+        if not isinstance(data, dict):
+            raise ApiProblem(422, f"a firm profile must be a JSON object, got {type(data).__name__}",
+                             [{"path": prefix or "/", "field": "", "rule": "type:object", "value": None,
+                               "problem": "应为JSON对象 / must be a JSON object"}])
+        if not _AS_OF_KEYS & data.keys():  # the usual case: validated once, date rules against today
+            return FirmProfile.model_validate(data | {"as_of": date.today()})
+        return _with_as_of(FirmProfile.model_validate(data), date.today())
+    except ValidationError as exc:
+        raise errors.invalid_profile(exc, prefix, data) from exc
+    except OverflowError as exc:  # a number too large for a float in a rule: implausible, not a crash
+        raise ApiProblem(422, f"a number in the profile is too large: {exc}",
+                         [{"path": prefix or "/", "field": "", "rule": "le", "value": None,
+                           "problem": "数值过大 / a number is too large"}]) from exc
+
+
+_AS_OF_BYTES = tuple(k.encode() for k in _AS_OF_KEYS)
+
+
+def _parse_profile_json(body: bytes) -> FirmProfile:
+    """`_parse_profile` of a JSON request body. A body that names an as_of (a bank's system usually
+    sends one) is validated straight from its bytes, without building a dict first; any other body,
+    and every error, takes the dict path, so the answer to a bad body is word for word the same.
+    (pydantic's JSON parser reads a NaN literal, which is not JSON, as a missing value: such a body
+    takes the dict path too, and its 400.)"""
+    if any(k in body for k in _AS_OF_BYTES) and b"NaN" not in body:
+        try:
+            return _with_as_of(FirmProfile.model_validate_json(body), date.today())
+        except (ValidationError, ValueError, OverflowError):
+            pass
+    return _parse_profile(loads_json(body))
+
+
+def _assessment(batch: ScoreBatch, i: int, assessment_id: str, at: str) -> dict[str, Any]:
+    return {"assessment_id": assessment_id, "assessed_at": at} | batch.record(i)
+
+
+def _audit_row(out: dict[str, Any], raw_input: str, out_json: bytes, key: ApiKey, channel: str) -> AuditRecord:
+    return AuditRecord(out["assessment_id"], out["assessed_at"], out["firm_id"], key.id, channel,
+                       out["model_version"], raw_input, out_json.decode("utf-8"))
+
+
+async def _json_body(request: Request) -> Any:
+    body = await request.body()
+    return body, loads_json(body)
+
+
+def scores_router() -> APIRouter:
+    """Scoring firm profiles: one, a JSON array, a CSV or .xlsx upload."""
+    router = APIRouter()
+
+    @router.post("/v1/scores", response_model=Assessment, tags=["scoring"], openapi_extra=_profile_body(False),
+                 responses=errors.openapi_responses(400, 401, 403, 413, 422, 503), summary="Score one firm")
+    async def score_one(request: Request, api: ApiState) -> Response:
+        """One firm profile → score, PD, grade, dimension points and ratings, knock-outs, reasons; recorded."""
+        # The key is checked here rather than by `officer`: a FastAPI sub-dependency costs more
+        # per request than the check itself, on the API's busiest endpoint.
+        key = _authorise(api, request, ("officer", "admin"))
+        engine = api.scoring()
+        with engine.admit():
+            body = await request.body()
+            batch, i = await engine.score_one(functools.partial(_parse_profile_json, body))
+            out = _assessment(batch, i, new_id(), _now())
+            payload = _dumps(out)
+            await api.record([_audit_row(out, body.decode("utf-8"), payload, key, "single")])
+        api.metrics.count_grade(out["grade"], "single")
+        return Response(payload, media_type="application/json")
+
+    @router.post("/v1/scores/batch", response_model=BatchResult, tags=["scoring"], openapi_extra=_profile_body(True),
+                 responses=errors.openapi_responses(400, 401, 403, 413, 422, 503), summary="Score a JSON array of firms")
+    async def score_batch(request: Request, api: ApiState, settings: AppSettings, key: Officer) -> Response:
+        """Up to the batch limit of firms, one result per firm in order; a bad firm gets its own errors."""
+        engine = api.scoring()
+        body = await request.body()
+        payload, records, grades, rejected = await api.cpu.run(_batch_answer, engine, body, settings.batch_limit, key)
+        if records:
+            await api.record(records)
+            api.metrics.count_grades(grades, "batch")
+        api.metrics.rejects.labels("batch").inc(rejected)
+        return Response(payload, media_type="application/json")
+
+    @router.post("/v1/scores/csv", tags=["scoring"], openapi_extra=_CSV_BODY, summary="Score a CSV file",
+                 responses={200: {"content": {"text/csv": {}}, "description": "The scored CSV, one row per input row"},
+                            **errors.openapi_responses(400, 401, 403, 413, 415, 422, 429, 503)})
+    async def score_csv(request: Request, api: ApiState, key: Officer) -> StreamingResponse:
+        """A CSV upload (UTF-8, UTF-8 with BOM or GBK; English or Chinese headers) → the scored CSV.
+
+        Send it as multipart form field `file` or as a `text/csv` body. Rows that break a schema
+        rule, or have the wrong number of cells (rule `columns`), keep their place with the reason in
+        the `error` column; they do not fail the request. Limits: `max_upload_bytes`,
+        `max_upload_columns`, `max_upload_line_bytes` (413) and `max_concurrent_uploads` (429).
+        """
+        model = api.scoring().model  # one model for the whole file, even across a reload
+        try:
+            with api.uploads.take():  # held until the upload's audit record is committed
+                scored = await _score_upload(api, request, model)
+                await _record_upload(api, scored, model, key)
+        except TooManyUploads as exc:
+            detail = (f"已有 {exc.limit} 个上传正在处理，请稍后重试 / {exc.limit} uploads are already being "
+                      f"processed (max_concurrent_uploads); retry later")
+            raise ApiProblem(429, detail, errors.limit_error("max_concurrent_uploads", exc.limit, detail),
+                             headers={"Retry-After": str(UPLOAD_RETRY_AFTER_SECONDS)}) from exc
+        except UploadLimitExceeded as exc:
+            raise ApiProblem(413, str(exc), errors.limit_error(exc.setting, exc.limit, str(exc))) from exc
+        except (CsvError, InputError, MappingError) as exc:
+            raise ApiProblem(422, str(exc)) from exc
+        except OSError as exc:  # the spool's disk is full or failing: the server's problem, not the file's
+            log.error("upload not spooled: %s", exc)
+            raise ApiProblem(503, "上传文件暂存失败，请稍后重试 / the upload could not be stored for scoring; retry "
+                                  "later", headers={"Retry-After": str(UPLOAD_RETRY_AFTER_SECONDS)}) from exc
+        for grade, n in scored.grades.items():
+            api.metrics.count_grade(grade, "csv", n)
+        api.metrics.rejects.labels("csv").inc(scored.rows - scored.scored)
+        return StreamingResponse(scored.chunks(), media_type="text/csv; charset=utf-8",
+                                 headers={"Content-Disposition": 'attachment; filename="scored.csv"',
+                                          "X-Normalised": json.dumps(dict(sorted(scored.normalised.items())))})
+
+    return router
+
+
+async def _score_upload(api: Api, request: Request, model: LoadedModel) -> ScoredUpload:
+    """Spool the upload to a temporary file, then check and score it chunk by chunk off the event loop."""
+    limits = UploadLimits(api.settings.max_upload_columns, api.settings.max_upload_line_bytes)
+    with tempfile.NamedTemporaryFile(prefix="techscore-upload-", suffix=".csv") as spool:
+        text, sheet = await _spool_upload(request, spool)
+        mapping = _mapping_of(text)
+        return await api.cpu.drive(score_upload(model.scorer, Path(spool.name), date.today(), limits, mapping, sheet))
+
+
+async def _spool_upload(request: Request, spool: BinaryIO) -> tuple[str | None, str | None]:
+    """Write the file's bytes from a multipart `file` field or a raw text/csv body to `spool`, piece by piece;
+    return the optional column `mapping` (YAML text) and Excel `sheet`, from form fields or query parameters."""
+    text, sheet = request.query_params.get("mapping"), request.query_params.get("sheet")
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith("multipart/form-data"):
+        form = await request.form(max_part_size=request.app.state.api.settings.max_upload_bytes)
+        try:
+            upload = form.get("file")
+            if upload is None or isinstance(upload, str):
+                raise ApiProblem(422, "multipart upload needs a file field named 'file'")
+            await run_in_threadpool(shutil.copyfileobj, upload.file, spool, 1 << 20)
+            given = form.get("mapping")
+            if given is not None and not isinstance(given, str):
+                given = (await given.read()).decode("utf-8-sig", errors="replace")
+            text = given or text
+            sheet = form.get("sheet") or sheet  # type: ignore[assignment]
+        finally:
+            await form.close()
+    elif ctype and not ctype.startswith(("text/csv", "text/plain", "application/octet-stream")):
+        raise ApiProblem(415, f"send the CSV as multipart/form-data (field 'file') or text/csv, not {ctype}")
+    else:
+        async for piece in request.stream():
+            spool.write(piece)
+    spool.flush()
+    return text, sheet
+
+
+async def _record_upload(api: Api, scored: ScoredUpload, model: LoadedModel, key: ApiKey) -> None:
+    """Commit the upload's audit record (none when no row was scored); the reply is dropped if that fails."""
+    if not scored.scored:
+        return
+    try:
+        await api.record([await api.cpu.run(_upload_record, scored, model, key)])
+    except BaseException:
+        scored.reply.close()
+        raise
+
+
+def _upload_record(scored: ScoredUpload, model: LoadedModel, key: ApiKey) -> UploadRecord:
+    """The audit record of a scored upload: the file and the reply once (compressed while they were read
+    and written), and one small row per assessment (the `uploads` / `upload_assessments` rows)."""
+    upload_id, at, f = new_id(), _now(), scored.file
+    upload = (upload_id, at, key.id, model.version, scored.rows, f.sha256, f.size, f.zstd, scored.output_arrow)
+    return UploadRecord(upload, _AssessedRows(scored, upload_id, at, key.id, model.version))
+
+
+class _AssessedRows:
+    """The `upload_assessments` rows of a scored upload, made as the store inserts them (batch by batch)
+    from the compact Arrow columns: a list of 170,000 tuples would cost more memory than the file."""
+
+    def __init__(self, scored: ScoredUpload, upload_id: str, at: str, key_id: str, version: str):
+        self.scored, self.upload_id, self.at, self.key_id, self.version = scored, upload_id, at, key_id, version
+
+    def __len__(self) -> int:
+        return self.scored.scored
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        for aid, row, fid, name, score, grade in self.scored.assessed_rows():
+            yield (aid, self.upload_id, row, self.at, fid, self.key_id, self.version, score, grade, name)
+
+
+def _batch_answer(engine: ScoringEngine, body: bytes, limit: int,
+                  key: ApiKey) -> tuple[bytes, list[AuditRecord], list[str], int]:
+    """Parse, validate and score a JSON batch (on a worker thread): the answer's bytes, its audit records,
+    the grades given and how many firms were rejected."""
+    data = loads_json(body)  # a number beyond a double reaches the schema's bounds (422), as on the other routes
+    if not isinstance(data, list):
+        raise ApiProblem(422, "the body must be a JSON array of firm profiles")
+    if len(data) > limit:
+        raise ApiProblem(413, f"{len(data)} firms exceed the batch limit of {limit}")
+    items: list[bytes] = []
+    good: list[tuple[int, FirmProfile]] = []
+    for i, raw in enumerate(data):
+        try:
+            good.append((i, _parse_profile(raw, f"/{i}")))
+            items.append(b"")  # filled in once scored
+        except ApiProblem as exc:
+            items.append(_dumps({"index": i, "ok": False, "errors": exc.errors}))
+    records: list[AuditRecord] = []
+    grades: list[str] = []
+    if good:
+        batch = engine.score_profiles([p for _, p in good])
+        at = _now()
+        for row, (i, _) in enumerate(good):
+            out = _assessment(batch, row, new_id(), at)
+            out_json = _dumps(out)
+            # the answer reuses the audit record's bytes: {"index":i,"ok":true,"assessment":{…}}, as orjson writes it
+            items[i] = b'{"index":%d,"ok":true,"assessment":%s}' % (i, out_json)
+            grades.append(out["grade"])
+            records.append(_audit_row(out, json.dumps(data[i], ensure_ascii=False), out_json, key, "batch"))
+    rejected = len(data) - len(good)
+    payload = b'{"scored":%d,"rejected":%d,"results":[%s]}' % (len(good), rejected, b",".join(items))
+    return payload, records, grades, rejected
+
+
+def _mapping_of(text: str | None) -> ColumnMapping | None:
+    """The upload's column mapping (YAML: the bank's column → our field), None when not given."""
+    try:
+        return parse_mapping(text, "mapping") if text else None
+    except MappingError as exc:
+        raise ApiProblem(422, str(exc)) from exc

@@ -26,7 +26,6 @@ reads one back. Those two and `frame_to_columns` are the only frame ↔ columns 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
@@ -93,15 +92,23 @@ def derived_columns(values: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
             "months_since_latest_round": (as_of - values["latest_round_date"]) / DAYS_PER_MONTH}
 
 
-@dataclass(frozen=True, eq=False)
-class CleanColumns:
-    """The clean columns of n rows (see the module docstring): read by name like a mapping."""
+class CleanColumns(dict):
+    """The clean columns of n rows (see the module docstring): a dict name → array, plus the rows' ids and
+    positions. `len()` is the number of rows. Read it, never write it: a change is a new set (`replace`).
 
-    values: dict[str, np.ndarray]  # every field (and DERIVED in firm-profile mode) → array of length n
-    n: int
-    firm_id: np.ndarray  # object (n,)
-    rows: np.ndarray | None = None  # input positions (int64); None: 0..n-1
-    extras: pd.DataFrame | None = None  # columns outside the schema, row-aligned (training targets)
+    A dict (not a wrapper) so that reading a column is a plain dict lookup: scoring one firm reads
+    ~100 columns."""
+
+    __slots__ = ("n", "firm_id", "rows", "extras", "index")
+
+    def __init__(self, values: Mapping[str, np.ndarray], n: int, firm_id: np.ndarray, rows: np.ndarray | None = None,
+                 extras: pd.DataFrame | None = None):
+        super().__init__(values)
+        self.n = n  # rows
+        self.firm_id = firm_id  # object (n,)
+        self.rows = rows  # input positions (int64); None: 0..n-1
+        self.extras = extras  # columns outside the schema, row-aligned (training targets)
+        self.index = pd.RangeIndex(n) if rows is None else pd.Index(rows)  # the positions for results' to_frame()
 
     # ---- construction
     @classmethod
@@ -138,9 +145,8 @@ class CleanColumns:
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> "CleanColumns":
         """A clean frame (the convention's `to_frame()`: schema columns, others kept as extras) back as columns."""
-        fields = [f for f in FIELD_NAMES if f in frame.columns]
         values = frame_to_columns(frame, FIELD_NAMES)
-        others = [c for c in frame.columns if c not in set(fields)]
+        others = [c for c in frame.columns if c not in FIELD_SPECS]
         rows = frame.index.to_numpy(dtype=np.int64)
         return cls.profiles(values, rows, frame[others] if others else None)
 
@@ -148,33 +154,13 @@ class CleanColumns:
     def __len__(self) -> int:
         return self.n
 
-    def __getitem__(self, name: str) -> np.ndarray:
-        return self.values[name]
-
-    def __contains__(self, name: object) -> bool:
-        return name in self.values
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.values)
-
-    def get(self, name: str, default: Any = None) -> Any:
-        return self.values.get(name, default)
-
-    def keys(self) -> Iterable[str]:
-        return self.values.keys()
-
-    def items(self) -> Iterable[tuple[str, np.ndarray]]:
-        return self.values.items()
+    def __repr__(self) -> str:
+        return f"CleanColumns({self.n} rows: {', '.join(list(self)[:5])}, …)"
 
     @property
     def positions(self) -> np.ndarray:
         """Input row position of each row."""
         return np.arange(self.n, dtype=np.int64) if self.rows is None else self.rows
-
-    @property
-    def index(self) -> pd.Index:
-        """The row positions as a pandas index (results' `to_frame()`)."""
-        return pd.RangeIndex(self.n) if self.rows is None else pd.Index(self.rows)
 
     # ---- new column sets
     def take(self, sel: np.ndarray) -> "CleanColumns":
@@ -183,13 +169,13 @@ class CleanColumns:
         if sel.dtype == bool:
             sel = np.flatnonzero(sel)
         extras = None if self.extras is None else self.extras.iloc[sel]
-        return CleanColumns({k: v[sel] for k, v in self.values.items()}, len(sel), self.firm_id[sel],
+        return CleanColumns({k: v[sel] for k, v in self.items()}, len(sel), self.firm_id[sel],
                             self.positions[sel], extras)
 
     def replace(self, changed: Mapping[str, np.ndarray]) -> "CleanColumns":
         """The same rows with some field columns replaced (e.g. a what-if's changed values); DERIVED
         recomputed. A derived name in `changed` is ignored."""
-        values = self.values | {k: v for k, v in changed.items() if k not in DERIVED}
+        values = dict(self) | {k: v for k, v in changed.items() if k not in DERIVED}
         if "as_of" in values:
             values |= derived_columns(values)
         n = len(next(iter(values.values()))) if values else self.n
@@ -198,13 +184,13 @@ class CleanColumns:
 
     def to_frame(self) -> pd.DataFrame:
         """The clean frame: schema columns in schema order (dates datetime64[ns]), then extras; index = rows."""
-        index = pd.RangeIndex(self.n) if self.rows is None else pd.Index(self.rows)
-        profile = all(f in self.values for f in FIELD_NAMES)  # else a generic-mode model's columns
-        names = list(FIELD_NAMES) if profile else [k for k in self.values if k not in DERIVED]
+        index = self.index
+        profile = all(f in self for f in FIELD_NAMES)  # else a generic-mode model's columns
+        names = list(FIELD_NAMES) if profile else [k for k in self if k not in DERIVED]
         series = []
         for f in names:
             kind = FIELD_SPECS[f].kind if profile else None
-            v = self.values[f]
+            v = self[f]
             if kind == "date":
                 v, dtype = from_days(v), "datetime64[ns]"
             elif kind in ("number", "integer", "bool") or v.dtype.kind == "f":

@@ -12,7 +12,7 @@ from models.rules import rule_columns
 
 def knockout_matrix(clean: CleanColumns, rules: Sequence[KnockOutRule]) -> np.ndarray:
     """Boolean matrix (n, len(rules)): which knock-out each firm hits (any condition of the rule holds)."""
-    n = len(clean)
+    n = len(clean.firm_id)
     out = np.zeros((n, len(rules)), dtype=bool)
     if not n or not rules:
         return out

@@ -443,7 +443,7 @@ class Scorer:
             n = len(clean)
             return self.score_matrix(self.tabular.transform(clean), np.full(n, "all", dtype=object),
                                      np.zeros((n, 0), dtype=bool), clean.index, clean.firm_id)
-        X = transform_columns(clean, len(clean))
+        X = transform_columns(clean)
         stages = assess_stage(clean, self.policy.stage.rules())
         batch = self.score_matrix(X, stages.stage, knockout_matrix(clean, self.policy.knockouts), clean.index,
                                   clean.firm_id, weights=stages.weights, stages=stages, inputs=clean)

@@ -27,7 +27,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from features.indicators import frame_to_columns, transform_columns  # noqa: E402
+from features.indicators import transform_columns  # noqa: E402
 from features.io import file_pieces  # noqa: E402
 from features.validate import validate_frame  # noqa: E402
 from models.bundle import DEFAULT_MODEL_DIR, load_bundle  # noqa: E402
@@ -43,7 +43,7 @@ def feature_matrix(src: Path) -> np.ndarray:
     parts = []
     for piece in file_pieces(src):
         clean = validate_frame(piece.read().frame).clean
-        parts.append(transform_columns(frame_to_columns(clean), n=len(clean)))
+        parts.append(transform_columns(clean, n=len(clean)))
     return np.vstack(parts)
 
 

@@ -22,7 +22,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from features.indicators import frame_to_columns  # noqa: E402
+from features.clean import CleanColumns
 from features.registry import INDICATORS  # noqa: E402
 from features.schema import FIELD_SPECS  # noqa: E402
 from features.stage import STAGES  # noqa: E402
@@ -69,7 +69,7 @@ def numeric_fields() -> list[str]:
 
 
 def shift_age(cols: dict, factor: float) -> np.ndarray:
-    """founded_on (float days, as features.indicators.frame_to_columns gives it) moved so that the age
+    """founded_on (float days, as features.clean.CleanColumns holds it) moved so that the age
     as_of − founded_on is multiplied by factor."""
     return age_shifted(cols, factor)
 
@@ -85,7 +85,7 @@ def sensitivity(scorer: Scorer, cols: dict, base: np.ndarray) -> tuple[float, st
             changed["founded_on"] = shift_age(cols, factor)
         else:
             changed[field] = cols[field] * factor
-        moved = np.abs(scorer.score_columns(changed, with_recommendation=False).score - base)
+        moved = np.abs(scorer.score(cols.replace(changed), with_recommendation=False).score - base)
         moved = np.where(np.isnan(moved), 0.0, moved)
         total += moved.size
         over += int((moved > JUMP_BOUND).sum())
@@ -133,7 +133,7 @@ def favourable(scorer: Scorer, cols: dict, base: np.ndarray) -> dict[str, tuple[
                 up = np.where((x == 0) & integer, 1.0, x * 1.1)
                 down = x * 0.9
                 changed[field] = up if sign > 0 else down
-        new_score = scorer.score_columns(changed, with_recommendation=False).score
+        new_score = scorer.score(cols.replace(changed), with_recommendation=False).score
         fell = (new_score < base - 1e-9) & ~np.isnan(new_score)
         out[field] = (int(fell.sum()), float(np.nanmax(np.where(fell, base - new_score, 0.0))) if n else 0.0)
     return out
@@ -170,13 +170,13 @@ def main() -> None:
     scorer = Scorer(bundle)
 
     raw = generate(max(args.eval_rows, args.firms), seed=21)
-    clean = validate_frame(raw).clean
-    batch = scorer.score_frame(clean)
+    clean = validate_frame(raw).frame
+    batch = scorer.score(CleanColumns.from_frame(clean))
     y = clean["default_12m"].to_numpy(dtype=int)
     true_pd = true_pd_of(raw.loc[clean.index])
     firms = clean.iloc[: args.firms]
-    small = scorer.score_frame(firms)
-    cols = frame_to_columns(firms)
+    small = scorer.score(CleanColumns.from_frame(firms))
+    cols = CleanColumns.from_frame(firms)
 
     checks = reason_checks(small)
     n = len(firms)
@@ -199,7 +199,7 @@ def main() -> None:
     rd = dict(cols)
     rd["rd_expense_y0"] = cols["rd_expense_y0"] * 1.2
     rd["net_profit_y0"] = cols["net_profit_y0"] - cols["rd_expense_y0"] * 0.2
-    after = scorer.score_columns(rd, with_recommendation=False).score
+    after = scorer.score(cols.replace(rd), with_recommendation=False).score
     fell = after < small.score - 1e-9
     below = small.values[:, [i.key for i in INDICATORS].index("rd_intensity")] < scorer.explainer.peak_low[
         [i.key for i in INDICATORS].index("rd_intensity")]

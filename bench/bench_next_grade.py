@@ -20,6 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from features.clean import CleanColumns  # noqa: E402
 from features.schema import FirmProfile  # noqa: E402
 from features.validate import profiles_to_columns, validate_frame  # noqa: E402
 from models.bundle import DEFAULT_MODEL_DIR, load_bundle  # noqa: E402
@@ -52,12 +53,13 @@ def main() -> None:
     scorer = Scorer(bundle, load_policy(args.policy))
     search = NextGradeSearch(scorer)
 
-    clean = validate_frame(generate(int(args.firms * 1.05) + 10, seed=args.seed), as_of_default=AS_OF).clean
-    profiles = [row_profile(clean, i) for i in range(min(args.firms, len(clean)))]
+    clean = validate_frame(generate(int(args.firms * 1.05) + 10, seed=args.seed), as_of_default=AS_OF).frame
+    rows_clean = CleanColumns.from_frame(clean)
+    profiles = [row_profile(rows_clean, i) for i in range(min(args.firms, len(clean)))]
 
     def plain(p: dict) -> dict:
         cols = profiles_to_columns([FirmProfile.model_validate(p)], AS_OF)
-        return scorer.score_columns(cols).record(0)
+        return scorer.score(cols).record(0)
 
     for p in profiles[:20]:  # warm-up: first-call costs (imports, caches) are not per-firm latency
         plain(p), search.run(p, AS_OF)

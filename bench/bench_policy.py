@@ -27,6 +27,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from features.clean import CleanColumns
 from features.schema import FirmProfile  # noqa: E402
 from features.validate import validate_frame  # noqa: E402
 from models.bundle import load_bundle  # noqa: E402
@@ -132,13 +133,13 @@ def main() -> None:
 
     raw = generate(args.firms, seed=args.seed, as_of=AS_OF)
     checked = validate_frame(raw, as_of_default=AS_OF)
-    clean = checked.clean
+    clean = checked.frame
     started = time.perf_counter()
-    batch = scorer.score_frame(clean)
+    batch = scorer.score(CleanColumns.from_frame(clean))
     t_full = time.perf_counter() - started
-    from features.indicators import frame_to_columns
+
     started = time.perf_counter()  # the same work without the recommendation: columns, stage, score, knock-outs
-    scorer.score_columns(frame_to_columns(clean), with_recommendation=False)
+    scorer.score(CleanColumns.from_frame(clean), with_recommendation=False)
     t_plain = time.perf_counter() - started
     recs = batch.recommendations
     print(f"firms={args.firms:,} scored={len(clean):,} rejected rows={checked.rejects['row'].nunique():,} "
@@ -155,8 +156,8 @@ def main() -> None:
     facts = knockout_facts(clean)
     bypass = int((facts & ~np.isin(recs.decision, ["decline", "outside_segment"])).sum())
     stressed = validate_frame(scramble_credit(raw, args.seed + 1), as_of_default=AS_OF)
-    s_recs = scorer.score_frame(stressed.clean).recommendations
-    s_facts = knockout_facts(stressed.clean)
+    s_recs = scorer.score(stressed.clean).recommendations
+    s_facts = knockout_facts(stressed.frame)
     s_bypass = int((s_facts & ~np.isin(s_recs.decision, ["decline", "outside_segment"])).sum())
     incoherent = stressed.rejects["rule"].isin(["dpd90_needs_substandard", "overdue_needs_dpd"]).sum()
     print(f"{'measure':64}{'value':>12}{'target':>10}")
@@ -200,7 +201,7 @@ def main() -> None:
     broken, found, below, levers_left = {}, {s: 0 for s in STAGES}, {s: 0 for s in STAGES}, {}
     steps_total = 0
     for i in rows:
-        profile = row_profile(clean, i)
+        profile = row_profile(CleanColumns.from_frame(clean), i)
         res = search.run(profile, AS_OF)
         if res["target_grade"] is None or res["knockouts"]:
             continue

@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import lightgbm as lgb  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
+from features.clean import CleanColumns
 from features.transformer import IndicatorTransformer  # noqa: E402
 from features.validate import validate_frame  # noqa: E402
 from models.scoring import Scorer  # noqa: E402
@@ -29,7 +30,7 @@ from training.train import TrainConfig, _split, train_model  # noqa: E402
 
 def unconstrained_auc(raw, cfg: TrainConfig) -> tuple[float, float]:
     """Plain LightGBM (no monotone / interaction constraints) on the same indicators and split."""
-    clean = validate_frame(raw).clean
+    clean = validate_frame(raw).frame
     y = clean[cfg.target].to_numpy(dtype=int)
     X = IndicatorTransformer().fit_transform(clean).to_numpy()
     tr, va, ho = _split(y, cfg)
@@ -60,8 +61,8 @@ def main() -> None:
     print(f"oracle        AUC {oracle:.4f}")
     print(f"grade default rates rise (grades with ≥100 firms): {m['grade_default_rates_rise']}")
     print_grades(m["grade_table"])
-    fresh = validate_frame(generate(args.validation_rows, args.seed + 1000)).clean
-    batch = Scorer(result.bundle).score_frame(fresh)
+    fresh = validate_frame(generate(args.validation_rows, args.seed + 1000)).frame
+    batch = Scorer(result.bundle).score(CleanColumns.from_frame(fresh))
     table = grade_table(fresh["default_12m"].to_numpy(dtype=int), batch.pd, batch.grade)
     print(f"fresh validation sample of {len(fresh):,} firms: default rates rise (grades with ≥100 firms): {grade_rates_rise(table)}")
     print_grades(table.to_dict(orient="records"))

@@ -1,4 +1,4 @@
-"""Clean frame → indicator matrix: the numpy path scoring uses (the scikit-learn transformer is in features.transformer)."""
+"""Clean columns → indicator matrix: the numpy path scoring uses (the scikit-learn transformer is in features.transformer)."""
 from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
@@ -6,55 +6,15 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from features.clean import frame_to_columns, to_days  # noqa: F401 (re-exported)
 from features.registry import DATE_FIELDS, ENUM_FIELDS, FORM_KINDS, INDICATORS, INPUT_FIELDS, Form
 
-_NS_PER_DAY = 86_400e9
 _K = len(INDICATORS)
 # Form-built indicators grouped by kind: (their columns, their input fields per argument position).
 _STACKED = {kind: ([j for j, i in enumerate(INDICATORS) if isinstance(i.fn, Form) and i.fn.kind == kind],
                    list(zip(*(i.fn.fields for i in INDICATORS if isinstance(i.fn, Form) and i.fn.kind == kind))))
             for kind in FORM_KINDS}
 _OTHERS = [(j, i.fn) for j, i in enumerate(INDICATORS) if not isinstance(i.fn, Form)]
-
-
-def to_days(values: Any) -> np.ndarray:
-    """Dates (datetime64, date objects, ISO strings) → float days since 1970-01-01, NaT → NaN."""
-    a = np.asarray(values)
-    if a.dtype.kind in "fiub":  # already float days
-        return a.astype(np.float64)
-    try:
-        ns = a.astype("datetime64[ns]")
-    except (TypeError, ValueError):  # mixed objects (e.g. NaN among dates): let pandas coerce
-        ns = pd.to_datetime(pd.Series(a.ravel()), errors="coerce").to_numpy("datetime64[ns]")
-    out = ns.view(np.int64).astype(np.float64) / _NS_PER_DAY
-    out[np.isnat(ns)] = np.nan
-    return out
-
-
-def _series_to_array(name: str, s: pd.Series) -> np.ndarray:
-    """One frame column → numpy (dates as float days, enums as object, the rest float64)."""
-    if name in DATE_FIELDS or pd.api.types.is_datetime64_any_dtype(s.dtype):
-        if isinstance(s.dtype, pd.DatetimeTZDtype):
-            s = s.dt.tz_localize(None)
-        return to_days(s.to_numpy())
-    if name in ENUM_FIELDS:
-        return s.to_numpy(dtype=object)
-    if pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
-        return s.to_numpy(dtype=np.float64, na_value=np.nan)
-    return s.to_numpy(dtype=object)
-
-
-def frame_to_columns(frame: pd.DataFrame, fields: Iterable[str] | None = None) -> dict[str, np.ndarray]:
-    """Clean frame → {field: numpy array}; requested fields absent from the frame become all-missing."""
-    names = list(frame.columns) if fields is None else list(fields)
-    n = len(frame)
-    cols: dict[str, np.ndarray] = {}
-    for name in names:
-        if name in frame.columns:
-            cols[name] = _series_to_array(name, frame[name])
-        else:
-            cols[name] = _missing(name, n)
-    return cols
 
 
 def _missing(name: str, n: int) -> np.ndarray:

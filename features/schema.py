@@ -233,8 +233,10 @@ def _num(x: Any) -> np.ndarray:
 
 
 def _dt(x: Any) -> np.ndarray:
-    """datetime64[ns] array, missing -> NaT."""
+    """datetime64[ns] array, missing -> NaT; float day numbers (the clean columns' dates) as they are."""
     arr = np.asarray(x)
+    if arr.dtype.kind == "f":
+        return arr
     if arr.dtype.kind == "M":
         return arr.astype("datetime64[ns]")
     return pd.to_datetime(pd.Series(arr, dtype=object), errors="coerce").to_numpy("datetime64[ns]")

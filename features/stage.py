@@ -2,13 +2,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
-
 import numpy as np
-import pandas as pd
 
-from features.indicators import frame_to_columns, to_days
-from features.registry import DAYS_PER_YEAR
+from features.clean import CleanColumns
 from features.schema import FIELD_SPECS
 
 STAGES: tuple[str, ...] = FIELD_SPECS["lifecycle_stage"].enum  # startup, growth, mature (the schema's)
@@ -32,36 +28,9 @@ class StageRules:
 
 DEFAULT_STAGE_RULES = StageRules()
 
-_FIELDS = ("lifecycle_stage", "founded_on", "as_of", "revenue_y0")
-
-
-def _column(cols: Mapping[str, Any], name: str, n: int) -> np.ndarray:
-    """Column from a mapping, missing → NaN/None array of length n."""
-    v = cols.get(name)
-    if v is None:
-        return np.full(n, None, dtype=object) if name == "lifecycle_stage" else np.full(n, np.nan)
-    a = np.asarray(v)
-    a = a.reshape(1) if a.ndim == 0 else a
-    if name == "lifecycle_stage":
-        return a.astype(object)
-    if name in ("founded_on", "as_of"):
-        return to_days(a)
-    return a.astype(np.float64)
-
-
-def _inputs(frame_or_cols: pd.DataFrame | Mapping[str, Any]) -> tuple[Mapping[str, Any], int]:
-    """The stage rules' input columns and the number of rows."""
-    if isinstance(frame_or_cols, pd.DataFrame):
-        return frame_to_columns(frame_or_cols, _FIELDS), len(frame_or_cols)
-    return frame_or_cols, next((np.size(v) for v in frame_or_cols.values() if v is not None), 0)
-
-
-def derive_stage(frame_or_cols: pd.DataFrame | Mapping[str, Any], rules: StageRules = DEFAULT_STAGE_RULES) -> np.ndarray:
+def derive_stage(clean: CleanColumns, rules: StageRules = DEFAULT_STAGE_RULES) -> np.ndarray:
     """Stage per row (object array): declared lifecycle_stage wins, else the age/revenue rules."""
-    cols, n = _inputs(frame_or_cols)
-    declared = _column(cols, "lifecycle_stage", n)
-    revenue = _column(cols, "revenue_y0", n)
-    age = (_column(cols, "as_of", n) - _column(cols, "founded_on", n)) / DAYS_PER_YEAR
+    declared, revenue, age = clean["lifecycle_stage"], clean["revenue_y0"], clean["age_years"]
     # NaN comparisons are False, so unknown age and revenue fall through to growth.
     startup = (age < rules.startup_max_age_years) | (revenue < rules.startup_max_revenue)
     mature = (revenue >= rules.mature_min_revenue) & (age >= rules.mature_min_age_years)
@@ -106,14 +75,12 @@ def _ramp(distance: np.ndarray, half: float) -> np.ndarray:
     return np.where(r == r, r, 0.0)
 
 
-def assess_stage(frame_or_cols: pd.DataFrame | Mapping[str, Any], rules: StageRules = DEFAULT_STAGE_RULES) -> StageAssessment:
+def assess_stage(clean: CleanColumns, rules: StageRules = DEFAULT_STAGE_RULES) -> StageAssessment:
     """Stage per row from the data (age, revenue) and the declaration (see `StageAssessment`)."""
-    cols, n = _inputs(frame_or_cols)
-    declared = _column(cols, "lifecycle_stage", n)
+    declared = clean["lifecycle_stage"]
     given = _given(declared)
     declared = np.where(given, declared, None).astype(object)
-    revenue = _column(cols, "revenue_y0", n)
-    age = (_column(cols, "as_of", n) - _column(cols, "founded_on", n)) / DAYS_PER_YEAR
+    revenue, age = clean["revenue_y0"], clean["age_years"]
     with np.errstate(invalid="ignore"):
         startup = (age < rules.startup_max_age_years) | (revenue < rules.startup_max_revenue)
         not_startup = (age >= rules.startup_max_age_years) & (revenue >= rules.startup_max_revenue)

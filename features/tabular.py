@@ -19,6 +19,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from features.clean import CleanColumns
 from features.columns import LEAKAGE_AUC, single_column_auc, text_reason
 from features.validate import REJECT_COLUMNS, ValidationResult
 
@@ -335,13 +336,26 @@ class TabularSpec:
         rej = (pd.concat(rejects, ignore_index=True).sort_values("row", kind="stable").reset_index(drop=True)
                if rejects else pd.DataFrame({k: pd.Series(dtype="int64" if k == "row" else object) for k in REJECT_COLUMNS}))
         extra = tuple(c for c in raw.columns if c not in set(self.feature_names))
-        return ValidationResult(clean=clean.loc[~bad_rows], rejects=rej, n_input=len(raw), extra_columns=extra)
+        return ValidationResult(clean=self._clean_columns(clean, ids, bad_rows, extra), rejects=rej, n_input=len(raw),
+                                extra_columns=extra)
 
-    def transform(self, clean: pd.DataFrame) -> np.ndarray:
-        """Clean frame → float64 matrix (n, F): numbers as they are, categories as their risk-ordered position."""
+    def _clean_columns(self, clean: pd.DataFrame, ids: np.ndarray, bad: np.ndarray, extra: tuple[str, ...]) -> CleanColumns:
+        """The valid rows as clean columns: numeric (and date-age) columns float64 with NaN, categories object
+        arrays with None; the other input columns (the target) as extras."""
+        keep = np.flatnonzero(~bad)
+        values = {c.name: np.asarray(clean[c.name].to_numpy()[keep],
+                                     dtype=np.float64 if c.kind in ("numeric", "date_age") else object)
+                  for c in self.columns}
+        extras = clean[list(extra)].iloc[keep] if extra else None
+        return CleanColumns(values, len(keep), ids[keep], keep.astype(np.int64), extras)
+
+    def transform(self, clean: CleanColumns | pd.DataFrame) -> np.ndarray:
+        """Clean columns (or a frame of them) → float64 matrix (n, F): numbers as they are, categories as their
+        risk-ordered position."""
         out = np.empty((len(clean), len(self.columns)), dtype=np.float64)
         for j, c in enumerate(self.columns):
             s = clean[c.name]
+            s = s if isinstance(s, pd.Series) else pd.Series(s)
             if c.kind in ("numeric", "date_age"):  # validate() has turned a date into its age already
                 out[:, j] = _as_numbers(s)[0]
             else:

@@ -1,7 +1,8 @@
 """Vectorised validation of a whole DataFrame of raw firm profiles (no per-row pydantic).
 
-Produces the clean frame every downstream module receives (see docs/architecture.md,
-"Clean frame convention") and one reject line per violation.
+Produces the clean columns every scorer consumes (`features.clean.CleanColumns`, see
+docs/architecture.md, "Clean column convention") and one reject line per violation; the API's
+validated profiles become the same columns through `profiles_to_columns`.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections import Counter
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 from typing import Any, Sequence
 
 import numpy as np
@@ -17,6 +19,7 @@ import pandas as pd
 import pyarrow.compute as pc
 
 from features import kinds
+from features.clean import DATE_FIELDS, FLOAT_FIELDS, OBJECT_FIELDS, CleanColumns, day_number, to_days
 from features.kinds import Tally, arrow_text, blank, trimmed_and_blank, true_mask
 from features.schema import (_CODE_FIELDS, ALIASES, CROSS_RULES, FIELD_NAMES, FIELD_SPECS, FieldSpec, FirmProfile,
                              format_bound, message_template, uscc_valid_mask)
@@ -27,12 +30,17 @@ _FIELD_POS = {n: i for i, n in enumerate(FIELD_NAMES)}
 
 @dataclass
 class ValidationResult:
-    """Outcome of `validate_frame`: valid rows in the clean convention, one line per violation."""
-    clean: pd.DataFrame
+    """Outcome of `validate_frame`: valid rows as clean columns, one line per violation."""
+    clean: CleanColumns
     rejects: pd.DataFrame
     n_input: int
     extra_columns: tuple[str, ...] = ()
     normalised: Counter = field(default_factory=Counter)  # normalisation name -> cells it changed (kinds.Tally)
+
+    @cached_property
+    def frame(self) -> pd.DataFrame:
+        """The valid rows as a clean frame (`CleanColumns.to_frame()`: training, reports), built on demand."""
+        return self.clean.to_frame()
 
     @property
     def n_clean(self) -> int:
@@ -222,27 +230,30 @@ def validate_frame(df: pd.DataFrame, as_of_default: date | None = None) -> Valid
     bad = np.zeros(n, dtype=bool)
     for rows, _, _ in issues.items:
         bad[rows] = True
-    clean = _clean_frame(cols, n)
+    extras = None
     if extra_pos:  # carried through untouched (targets such as default_12m / true_pd)
         extras = df.iloc[:, extra_pos].set_axis(extra_names, axis=1).reset_index(drop=True)
-        clean = pd.concat([clean, extras], axis=1)
     firm_ids = _as_text(raw["firm_id"]).to_numpy(dtype=object, na_value=None)
-    return ValidationResult(clean=clean.loc[~bad], rejects=_build_rejects(issues, raw, firm_ids),
+    return ValidationResult(clean=_clean_columns(cols, bad, extras), rejects=_build_rejects(issues, raw, firm_ids),
                             n_input=n, extra_columns=tuple(extra_names), normalised=tally)
 
 
-def _clean_frame(cols: dict[str, Any], n: int) -> pd.DataFrame:
-    """Assemble coerced columns with the dtypes of the clean convention, index 0..n-1."""
-    dtypes = {"number": "float64", "integer": "float64", "bool": "float64", "date": "datetime64[ns]"}
-    series = [pd.Series(np.asarray(cols[f], dtype=dtypes.get(FIELD_SPECS[f].kind, object)),
-                        index=pd.RangeIndex(n), dtype=dtypes.get(FIELD_SPECS[f].kind, object), copy=False)
-              for f in FIELD_NAMES]
-    return pd.concat(series, axis=1, keys=list(FIELD_NAMES))  # concat avoids a costly block consolidation
-
-
-_FLOAT_FIELDS = tuple(f for f in FIELD_NAMES if FIELD_SPECS[f].kind in ("number", "integer", "bool"))
-_DATE_FIELDS = tuple(f for f in FIELD_NAMES if FIELD_SPECS[f].kind == "date")
-_OBJECT_FIELDS = tuple(f for f in FIELD_NAMES if f not in _FLOAT_FIELDS and f not in _DATE_FIELDS)
+def _clean_columns(cols: dict[str, Any], bad: np.ndarray, extras: pd.DataFrame | None) -> CleanColumns:
+    """The coerced columns of the rows without a violation, in the clean convention (dates as days)."""
+    values: dict[str, np.ndarray] = {}
+    for f in FIELD_NAMES:
+        kind = FIELD_SPECS[f].kind
+        if kind == "date":
+            values[f] = to_days(np.asarray(cols[f], dtype="datetime64[ns]"))
+        else:
+            values[f] = np.asarray(cols[f], dtype=object if kind in ("enum", "text") else np.float64)
+    rows = None
+    if bad.any():
+        keep = np.flatnonzero(~bad)
+        values = {f: v[keep] for f, v in values.items()}
+        rows = keep.astype(np.int64)
+        extras = None if extras is None else extras.iloc[keep]
+    return CleanColumns.profiles(values, rows, extras)
 
 
 def _field_rows(values: list[dict[str, Any]], fields: tuple[str, ...], dtype: str) -> dict[str, np.ndarray]:
@@ -253,37 +264,36 @@ def _field_rows(values: list[dict[str, Any]], fields: tuple[str, ...], dtype: st
 
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
-_NAT = np.iinfo(np.int64).min  # NaT as an int64
 
 
 def _date_rows(values: list[dict[str, Any]]) -> dict[str, np.ndarray]:
-    """The date fields as datetime64[ns] columns, from day numbers (numpy converts date objects one
-    by one at ~1 µs each)."""
-    get = operator.itemgetter(*_DATE_FIELDS)
-    days = np.array([[_NAT if d is None else d.toordinal() - _EPOCH_ORDINAL for d in get(v)] for v in values],
-                    dtype=np.int64).reshape(len(values), len(_DATE_FIELDS))
-    return dict(zip(_DATE_FIELDS, days.T.copy().view("datetime64[D]").astype("datetime64[ns]")))
+    """The date fields as float days since 1970-01-01 (NaN for missing), from the dates' ordinals."""
+    get = operator.itemgetter(*DATE_FIELDS)
+    nan = float("nan")
+    days = np.array([[nan if d is None else d.toordinal() - _EPOCH_ORDINAL for d in get(v)] for v in values],
+                    dtype=np.float64).reshape(len(values), len(DATE_FIELDS))
+    return dict(zip(DATE_FIELDS, days.T.copy()))
 
 
-def profiles_to_columns(profiles: Sequence[FirmProfile], as_of_default: date | None = None) -> dict[str, np.ndarray]:
-    """The clean columns as numpy arrays, without a DataFrame (the API's per-request fast path).
+def profiles_to_columns(profiles: Sequence[FirmProfile], as_of_default: date | None = None) -> CleanColumns:
+    """Validated profiles as clean columns (the API's path; the same columns `validate_frame` gives a file).
 
-    Numbers, counts and yes/no become float64 (None → NaN), dates datetime64[ns] (None → NaT).
+    Numbers, counts and yes/no become float64 (None → NaN), dates float days (None → NaN).
     """
     values = [p.__dict__ for p in profiles]
-    by_field = (_field_rows(values, _FLOAT_FIELDS, "float64") | _field_rows(values, _OBJECT_FIELDS, "object")
+    by_field = (_field_rows(values, FLOAT_FIELDS, "float64") | _field_rows(values, OBJECT_FIELDS, "object")
                 | _date_rows(values))
     cols = {f: by_field[f] for f in FIELD_NAMES}
-    missing_as_of = np.isnat(cols["as_of"])
+    missing_as_of = np.isnan(cols["as_of"])
     if as_of_default is not None and missing_as_of.any():
-        cols["as_of"] = np.where(missing_as_of, np.datetime64(as_of_default, "ns"), cols["as_of"])
+        cols["as_of"] = np.where(missing_as_of, day_number(as_of_default), cols["as_of"])
         _check_filled_as_of(cols)
-    return cols
+    return CleanColumns.profiles(cols)
 
 
 def profiles_to_frame(profiles: Sequence[FirmProfile], as_of_default: date | None = None) -> pd.DataFrame:
-    """Clean frame (same convention as validate_frame) from validated FirmProfile objects."""
-    return _clean_frame(profiles_to_columns(profiles, as_of_default), len(profiles))
+    """Clean frame of validated profiles (`profiles_to_columns(...).to_frame()`), for training and tools."""
+    return profiles_to_columns(profiles, as_of_default).to_frame()
 
 
 def _check_filled_as_of(cols: dict[str, np.ndarray]) -> None:

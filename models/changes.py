@@ -1,8 +1,9 @@
 """Changes to a firm profile, as an officer writes them: `+2`, `+20%`, `=registered_capital`, `A`, `12`.
 
 Shared by what-if (changes typed by an officer) and the next-grade levers of the policy file.
-A change is parsed and checked against the field's kind once, then applied vectorised to
-chosen rows of a clean frame (see features.validate) or of a mapping of its numpy columns.
+A change is parsed and checked against the field's kind once, then applied vectorised to chosen
+rows of a working copy of clean columns (`dict(clean.items())` of a `features.clean.CleanColumns`;
+`CleanColumns.replace` turns the changed copy back into clean columns, derived values recomputed).
 """
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from datetime import date
 from typing import Any, Literal, MutableMapping
 
 import numpy as np
-import pandas as pd
 
+from features.clean import day_number
 from features.kinds import KindError, bool_value, enum_value
 from features.schema import DATE_MAX, DATE_MIN, FIELD_SPECS
 from models.rules import ENUM_ORDER, rank_of
@@ -124,23 +125,20 @@ def _absolute(field: str, kind: str, spec: Any, text: str) -> Any:
             raise ChangeError(f"{field}: expected an ISO date YYYY-MM-DD, got {text!r}") from None
         if not DATE_MIN <= day <= DATE_MAX:  # the schema's range (beyond it a Timestamp would not even hold it)
             raise ChangeError(f"{field}: the date must be between {DATE_MIN} and {DATE_MAX}, got {text!r}")
-        return pd.Timestamp(day)
+        return day_number(day)  # dates are day numbers in clean columns
     return text
 
 
-Columns = pd.DataFrame | MutableMapping[str, np.ndarray]
-
-
-def applied_values(frame: Columns, change: Change) -> np.ndarray:
+def applied_values(cols: MutableMapping[str, np.ndarray], change: Change) -> np.ndarray:
     """The field's values after the change, for every row (missing stays missing)."""
-    col = np.asarray(frame[change.field])
+    col = np.asarray(cols[change.field])
     if change.kind == "add":
         return col.astype(float) + change.amount
     if change.kind == "scale":
         out = col.astype(float) * (1.0 + change.amount)
         return np.round(out) if FIELD_SPECS[change.field].kind == "integer" else out
     if change.kind == "set_field":
-        return np.array(frame[change.amount], dtype=float)
+        return np.array(cols[change.amount], dtype=float)
     if change.kind == "shift":
         order = ENUM_ORDER[change.field]
         rank = rank_of(change.field, col)
@@ -149,12 +147,12 @@ def applied_values(frame: Columns, change: Change) -> np.ndarray:
     return np.full(len(col), change.amount, dtype=col.dtype if col.dtype.kind in "fM" else object)
 
 
-def apply_change(frame: Columns, change: Change, rows: np.ndarray | None = None) -> np.ndarray:
+def apply_change(cols: MutableMapping[str, np.ndarray], change: Change, rows: np.ndarray | None = None) -> np.ndarray:
     """Apply the change in place to `rows` (bool mask; all rows when None); returns the value delta of numeric fields."""
-    old = np.asarray(frame[change.field])
+    old = np.asarray(cols[change.field])
     rows = np.ones(len(old), dtype=bool) if rows is None else rows
-    new = applied_values(frame, change)
-    frame[change.field] = np.where(rows, new, old)
+    new = applied_values(cols, change)
+    cols[change.field] = np.where(rows, new, old)
     if FIELD_SPECS[change.field].kind in _NUMERIC_KINDS:
         return np.where(rows, new.astype(float) - old.astype(float), 0.0)
     return np.zeros(len(old))

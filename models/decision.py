@@ -1,6 +1,6 @@
 """Credit recommendation per firm: segment, decision, limit with its arithmetic, products, joint-loan split.
 
-Vectorised over a ScoreBatch and the clean frame it was scored from; every figure is produced by
+Vectorised over a ScoreBatch and the clean columns it was scored from; every figure is produced by
 a rule of the policy file and the record lists those rules (domain brief §5). Money in 万元.
 Order of the checks: the product segment (科技型中小企业 size test and the bank's own rules), then
 knock-outs (facts of the credit record), then the grade bands, then the limit. `Scorer` attaches a
@@ -14,13 +14,13 @@ from functools import cached_property, partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
-from models.knockouts import knockout_matrix
+from features.clean import CleanColumns
 from features.stage import STAGES
+from models.knockouts import knockout_matrix
 from models.policy import Policy
-from models.rules import Columns, columns_of, isin, positions, rule_columns
+from models.rules import isin, positions, rule_columns
 from models.scaling import GRADES
 
 if TYPE_CHECKING:  # scoring attaches recommendations to its batches, so it imports this module
@@ -491,19 +491,16 @@ def _value(v: Any) -> Any:
     return float(v) if isinstance(v, (float, np.floating, int, np.integer)) and not isinstance(v, bool) else v
 
 
-def recommend(batch: ScoreBatch, clean: Columns, policy: Policy, stage: np.ndarray | None = None) -> Recommendations:
+def recommend(batch: ScoreBatch, clean: CleanColumns, policy: Policy, stage: np.ndarray | None = None) -> Recommendations:
     """Segment, decision, limit, products and joint-loan split for every scored firm.
 
-    `clean` is the clean frame the batch was scored from (aligned by index) or its column mapping.
-    `stage` (optional) is the stage the caps and bases use (e.g. a stricter effective stage); the
-    batch's own stage otherwise.
+    `clean` holds the clean columns the batch was scored from (row-aligned). `stage` (optional) is the
+    stage the caps and bases use (e.g. a stricter effective stage); the batch's own stage otherwise.
     """
-    if isinstance(clean, pd.DataFrame) and not clean.index.equals(batch.index):
-        clean = clean.loc[batch.index]
     if stage is None:  # a declared stage the data contradicts: the stricter of the two sets basis and cap
         stage = batch.stage if batch.stages is None else batch.stages.limit_stage
     stage = np.asarray(stage, dtype=object)
-    cols = columns_of(clean, _MONEY_FIELDS)
+    cols = {f: clean[f] for f in _MONEY_FIELDS}
     grade_idx = positions(batch.grade, GRADES)  # best 0; len(GRADES) for an unknown grade
     stage_idx = positions(stage, _STAGES)
     startup = stage_idx == 0
@@ -612,7 +609,7 @@ def _decide(batch: ScoreBatch, grade_idx: np.ndarray, by_grade: np.ndarray, limi
 def _product_basis(sizing: str, b: Bases, limit: np.ndarray) -> np.ndarray:
     return {"limit": limit, "ip_pledge": b.ip_pledge, "conversion": b.tech_transfer, "round_share": b.round_share}[sizing]
 
-def _products(batch: ScoreBatch, clean: Columns, limit: np.ndarray, cap: np.ndarray, factor: np.ndarray, b: Bases,
+def _products(batch: ScoreBatch, clean: CleanColumns, limit: np.ndarray, cap: np.ndarray, factor: np.ndarray, b: Bases,
               decision: np.ndarray, policy: Policy
               ) -> tuple[np.ndarray, list[np.ndarray], dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
     """Eligibility and limit of each product (listed only with a limit > 0; last column: the joint loan)."""

@@ -4,18 +4,15 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
-import pandas as pd
 
+from features.clean import CleanColumns
 from models.policy import KnockOutRule
-from models.rules import Columns, rule_columns
+from models.rules import rule_columns
 
 
-def knockout_matrix(clean: Columns, rules: Sequence[KnockOutRule]) -> np.ndarray:
-    """Boolean matrix (n, len(rules)): which knock-out each firm hits (any condition of the rule holds).
-
-    `clean` is a clean frame or a mapping of its columns as numpy arrays.
-    """
-    n = len(clean) if isinstance(clean, pd.DataFrame) else len(np.asarray(next(iter(clean.values()), [])))
+def knockout_matrix(clean: CleanColumns, rules: Sequence[KnockOutRule]) -> np.ndarray:
+    """Boolean matrix (n, len(rules)): which knock-out each firm hits (any condition of the rule holds)."""
+    n = len(clean.firm_id)
     out = np.zeros((n, len(rules)), dtype=bool)
     if not n or not rules:
         return out

@@ -12,11 +12,9 @@ from itertools import repeat
 from typing import Any, Callable, Iterable, Literal, Mapping
 
 import numpy as np
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from features.indicators import frame_to_columns, to_days
-from features.registry import DAYS_PER_MONTH, DAYS_PER_YEAR
+from features.clean import DERIVED, CleanColumns
 from features.schema import FIELD_SPECS
 from models.scaling import GRADES
 
@@ -29,11 +27,9 @@ ENUM_ORDER: dict[str, tuple[str, ...]] = {
     "worst_loan_class": ("loss", "doubtful", "substandard", "special_mention", "normal"),
 }
 
-# Values derived from the raw profile (usable anywhere, knock-outs included).
-PROFILE_DERIVED: dict[str, str] = {
-    "age_years": "number",                 # (as_of − founded_on) / 365.25
-    "months_since_latest_round": "number",  # (as_of − latest_round_date) / (365.25 / 12)
-}
+# Values derived from the raw profile (usable anywhere, knock-outs included): computed once by
+# features.clean (age_years = (as_of − founded_on) / 365.25, months_since_latest_round in months of 365.25/12 days).
+PROFILE_DERIVED: dict[str, str] = {name: "number" for name in DERIVED}
 # Values of the assessment itself (usable in product rules, not in knock-outs).
 ASSESSMENT_FIELDS: dict[str, str] = {"grade": "enum", "score": "number", "pd": "number",
                                      "stage": "enum", "limit": "number"}
@@ -206,24 +202,6 @@ def rank_of(field: str, values: np.ndarray) -> np.ndarray:
     return out
 
 
-Columns = pd.DataFrame | Mapping[str, Any]  # a clean frame or its columns as numpy arrays
-
-
-def columns_of(clean: Columns, fields: Iterable[str]) -> dict[str, np.ndarray]:
-    """Numpy columns of a clean frame or column mapping (dates as float days, enums as object)."""
-    if isinstance(clean, pd.DataFrame):
-        return frame_to_columns(clean, list(fields))
-    return {f: to_days(clean[f]) if FIELD_SPECS[f].kind == "date" else np.asarray(clean[f]) for f in fields}
-
-
-def rule_columns(clean: Columns, fields: set[str]) -> dict[str, np.ndarray]:
-    """The columns conditions read (raw fields plus profile-derived values)."""
-    raw = {f for f in fields if f in FIELD_SPECS}
-    needs = raw | ({"as_of", "founded_on"} if "age_years" in fields else set())
-    needs |= {"as_of", "latest_round_date"} if "months_since_latest_round" in fields else set()
-    cols = columns_of(clean, sorted(needs))
-    if "age_years" in fields:
-        cols["age_years"] = (cols["as_of"] - cols["founded_on"]) / DAYS_PER_YEAR
-    if "months_since_latest_round" in fields:
-        cols["months_since_latest_round"] = (cols["as_of"] - cols["latest_round_date"]) / DAYS_PER_MONTH
-    return cols
+def rule_columns(clean: CleanColumns, fields: Iterable[str]) -> dict[str, np.ndarray]:
+    """The columns conditions on `fields` read (profile fields and derived values), by name."""
+    return {f: clean[f] for f in fields if f in FIELD_SPECS or f in PROFILE_DERIVED}

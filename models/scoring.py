@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from features.indicators import frame_to_columns, transform_columns
+from features.clean import CleanColumns
+from features.indicators import transform_columns
 from features.registry import DIMENSIONS, by_key
 from features.stage import StageAssessment, assess_stage
 from features.tabular import TabularSpec
@@ -423,40 +424,31 @@ class Scorer:
         return Explainer(median_contrib, fill, low, high, inputs, group_of, float(min_coverage))
 
     def validate(self, raw: pd.DataFrame, as_of_default: Any = None) -> ValidationResult:
-        """Check raw rows against what this model reads: the firm-profile schema or the bank's own columns."""
+        """Check raw rows against what this model reads (the firm-profile schema or the bank's own columns);
+        `.clean` holds the valid rows as the clean columns `score` takes."""
         if self.tabular is not None:
             return self.tabular.validate(raw)
         return validate_frame(raw, as_of_default=as_of_default)
 
-    def score_frame(self, clean: pd.DataFrame) -> ScoreBatch:
-        """Score a clean frame (see features.validate, or features.tabular in generic mode)."""
-        if self.tabular is not None:
-            n = len(clean)
-            return self.score_matrix(self.tabular.transform(clean), np.full(n, "all", dtype=object),
-                                     np.zeros((n, 0), dtype=bool), clean.index, self.tabular.row_ids(clean))
-        cols = frame_to_columns(clean)
-        X = transform_columns(cols)
-        firm_id = clean["firm_id"].to_numpy(dtype=object) if "firm_id" in clean else np.full(len(clean), None, dtype=object)
-        stages = assess_stage(cols, self.policy.stage.rules())
-        batch = self.score_matrix(X, stages.stage, knockout_matrix(clean, self.policy.knockouts), clean.index, firm_id,
-                                  weights=stages.weights, stages=stages, inputs=cols)
-        batch.recommendations = recommend(batch, clean, self.policy)
-        return batch
-
-    def score_columns(self, cols: Mapping[str, np.ndarray], with_recommendation: bool = True) -> ScoreBatch:
-        """Score clean columns (`features.validate.profiles_to_columns`) without building a DataFrame.
+    def score(self, clean: CleanColumns, with_recommendation: bool = True) -> ScoreBatch:
+        """Score clean columns (`features.clean.CleanColumns`: from `validate` / `features.validate.validate_frame`
+        for files, `features.validate.profiles_to_columns` for the API, `features.tabular` in generic mode).
 
         `with_recommendation=False` skips the credit recommendation (searches that only need the grade).
         """
         if self.tabular is not None:
-            raise BundleError(f"model {self.version} reads a bank's own columns, not firm profiles: score rows with score_frame (POST /v1/scores/rows)")
-        firm_id = np.asarray(cols["firm_id"], dtype=object)
-        X = transform_columns(cols)
-        stages = assess_stage(cols, self.policy.stage.rules())
-        batch = self.score_matrix(X, stages.stage, knockout_matrix(cols, self.policy.knockouts), pd.RangeIndex(len(firm_id)),
-                                  firm_id, weights=stages.weights, stages=stages, inputs=cols)
+            if any(c.name not in clean for c in self.tabular.columns):  # firm profiles given to a bank-columns model
+                raise BundleError(f"model {self.version} reads a bank's own columns, not firm profiles: "
+                                  "score rows in its columns (POST /v1/scores/rows)")
+            n = len(clean)
+            return self.score_matrix(self.tabular.transform(clean), np.full(n, "all", dtype=object),
+                                     np.zeros((n, 0), dtype=bool), clean.index, clean.firm_id)
+        X = transform_columns(clean)
+        stages = assess_stage(clean, self.policy.stage.rules())
+        batch = self.score_matrix(X, stages.stage, knockout_matrix(clean, self.policy.knockouts), clean.index,
+                                  clean.firm_id, weights=stages.weights, stages=stages, inputs=clean)
         if with_recommendation:
-            batch.recommendations = recommend(batch, cols, self.policy)
+            batch.recommendations = recommend(batch, clean, self.policy)
         return batch
 
     def score_matrix(

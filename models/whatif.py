@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
+from features.clean import CleanColumns, iso_date
 from features.registry import DIMENSIONS, INDICATORS
 from features.schema import CROSS_RULES, FIELD_SPECS, FirmProfile, violations_from_error
 from features.validate import profiles_to_columns
@@ -28,7 +29,7 @@ from models.changes import Change, ChangeError, apply_change, parse_change
 from models.decision import Recommendations
 from models.policy import Lever
 from models.policy import HighTech
-from models.rules import ENUM_ORDER, Columns, positions
+from models.rules import ENUM_ORDER, positions
 from models.scaling import GRADE_UPPER_PD, GRADES
 from models.scoring import DIMENSION_KEYS, ScoreBatch, Scorer
 
@@ -56,7 +57,7 @@ class WhatIfError(ValueError):
 
 
 # ------------------------------------------------------------------------------------------
-# Profiles in and out of clean frames
+# Profiles in and out of clean columns
 # ------------------------------------------------------------------------------------------
 def validated(profile: Mapping[str, Any] | FirmProfile, context: str = "profile") -> FirmProfile:
     """FirmProfile from a mapping, or WhatIfError naming each field and rule broken."""
@@ -74,8 +75,8 @@ def _python(field: str, value: Any) -> Any:
     if value is None or pd.isna(value):
         return None
     kind = FIELD_SPECS[field].kind
-    if kind == "date":
-        return pd.Timestamp(value).date().isoformat()
+    if kind == "date":  # a day number
+        return iso_date(value)
     if kind == "integer":
         return int(value) if float(value).is_integer() else float(value)
     if kind == "bool":
@@ -85,9 +86,9 @@ def _python(field: str, value: Any) -> Any:
     return value
 
 
-def row_profile(clean: Columns, i: int) -> dict[str, Any]:
-    """Row i (position) of a clean frame or column mapping as a raw profile mapping."""
-    return {f: _python(f, np.asarray(clean[f])[i]) for f in FIELD_SPECS if f in clean}
+def row_profile(clean: CleanColumns, i: int) -> dict[str, Any]:
+    """Row i (position) of clean columns as a raw profile mapping."""
+    return {f: _python(f, clean[f][i]) for f in FIELD_SPECS}
 
 
 def _parse_changes(changes: Mapping[str, Any]) -> list[Change]:
@@ -108,7 +109,7 @@ def _parse_changes(changes: Mapping[str, Any]) -> list[Change]:
 # What-if
 # ------------------------------------------------------------------------------------------
 def _recs(batch: ScoreBatch) -> Recommendations:
-    assert batch.recommendations is not None, "Scorer.score_columns attaches them"
+    assert batch.recommendations is not None, "Scorer.score attaches them"
     return batch.recommendations
 
 
@@ -156,18 +157,20 @@ def what_if(scorer: Scorer, profile: Mapping[str, Any] | FirmProfile, changes: M
     """Score the profile and the profile with `changes` side by side (changes as an officer types them)."""
     base = validated(profile)
     parsed = _parse_changes(changes)
-    both = profiles_to_columns([base, base], as_of_default)
+    pair = profiles_to_columns([base, base], as_of_default)
+    work = dict(pair.items())  # changed in place below, then clean columns again (derived values recomputed)
     second = np.array([False, True])
     for ch in parsed:
-        if ch.kind in ("add", "scale", "shift") and pd.isna(both[ch.field][0]):
+        if ch.kind in ("add", "scale", "shift") and pd.isna(work[ch.field][0]):
             msg = (f"{ch.field}: cannot apply {ch.text} to a missing value (missing is not zero); "
                    f"give an absolute value instead")
             raise WhatIfError(f"changes: {msg}", [{"field": ch.field, "rule": "change_on_missing",
                                                    "value": ch.text, "message": msg}])
-        apply_change(both, ch, second)
+        apply_change(work, ch, second)
+    both = pair.replace(work)
     # The changed profile passes the same schema rules as any submitted one (bounds, cross-field rules).
     validated(row_profile(both, 1), "profile after the changes")
-    batch = scorer.score_columns(both)
+    batch = scorer.score(both)
     out = compare(batch)
     out["firm_id"] = base.firm_id
     out["changes"] = [{"field": ch.field, "change": ch.text, "from": _python(ch.field, both[ch.field][0]),
@@ -188,7 +191,7 @@ class _Option:
     gain: float  # exact points when applied alone (unclipped score)
 
 
-Cols = dict[str, np.ndarray]
+Cols = dict[str, np.ndarray]  # a working copy of clean columns, changed in place by levers
 
 
 def high_tech_criteria(cols: Mapping[str, np.ndarray], crit: HighTech) -> tuple[np.ndarray, np.ndarray, np.ndarray,
@@ -216,10 +219,6 @@ def _apply_lever(cols: Cols, lever: Lever, change: Change, rows: np.ndarray) -> 
     delta = apply_change(cols, change, rows)
     for comp in lever.also:
         cols[comp.field] = cols[comp.field] + comp.factor * delta
-
-
-def _repeat(cols: Cols, m: int) -> Cols:
-    return {f: np.repeat(v, m) for f, v in cols.items()}
 
 
 def _violations(cols: Cols, fields: set[str]) -> np.ndarray:
@@ -260,14 +259,15 @@ class NextGradeSearch:
         self.max_changes = scorer.policy.next_grade.max_changes
         self.fields = {lv.field for lv in self.levers} | {c.field for lv in self.levers for c in lv.also}
 
-    def _frame(self, base: Cols, plans: list[list[tuple[int, int]]]) -> tuple[Cols, np.ndarray]:
+    def _frame(self, base: CleanColumns, plans: list[list[tuple[int, int]]]) -> tuple[CleanColumns, np.ndarray]:
         """One row per plan (a list of (lever, step)), levers applied in policy order; plus a validity mask."""
         out, why = self._frame_why(base, plans)
         return out, why == FEASIBLE
 
-    def _frame_why(self, base: Cols, plans: list[list[tuple[int, int]]]) -> tuple[Cols, np.ndarray]:
+    def _frame_why(self, base: CleanColumns, plans: list[list[tuple[int, int]]]) -> tuple[CleanColumns, np.ndarray]:
         """`_frame` with, per plan, the first feasibility rule it breaks (FEASIBLE when none)."""
-        out = _repeat(base, len(plans))
+        repeated = base.take(np.zeros(len(plans), dtype=np.int64))
+        out: Cols = dict(repeated.items())
         why = np.full(len(plans), FEASIBLE, dtype=np.int64)
         tier_before = out["qualification_tier"].copy() if "qualification_tier" in out else None
         for lv_idx, lever in enumerate(self.levers):
@@ -283,10 +283,10 @@ class NextGradeSearch:
         why = np.where((why == FEASIBLE) & _violations(out, self.fields), SCHEMA_RULE, why)
         if tier_before is not None:
             why = np.where((why == FEASIBLE) & ~self._high_tech_ok(tier_before, out), HIGH_TECH, why)
-        return out, why
+        return repeated.replace(out), why
 
     @staticmethod
-    def _within_cap(lever: Lever, before: np.ndarray, out: Cols, base: Cols) -> np.ndarray:
+    def _within_cap(lever: Lever, before: np.ndarray, out: Cols, base: CleanColumns) -> np.ndarray:
         """The step moves the field by at most share × the firm's value of `cap_by.field` (at least `min`)."""
         cap = lever.cap_by
         assert cap is not None
@@ -304,11 +304,11 @@ class NextGradeSearch:
             return np.ones(len(was), dtype=bool)
         return ~becomes | high_tech_criteria(out, self.scorer.policy.next_grade.high_tech)[0]
 
-    def _options(self, base: Cols, base_points: float) -> tuple[list[_Option], int, dict[int, int]]:
+    def _options(self, base: CleanColumns, base_points: float) -> tuple[list[_Option], int, dict[int, int]]:
         """Feasible single steps that earn points, and per lever why none of its steps is offered."""
         plans = [[(l, s)] for l, steps in enumerate(self.changes) for s in range(len(steps))]
         cols, why = self._frame_why(base, plans)
-        gains = _unclipped(self.scorer.score_columns(cols, with_recommendation=False)) - base_points
+        gains = _unclipped(self.scorer.score(cols, with_recommendation=False)) - base_points
         why = np.where((why == FEASIBLE) & ~(gains > 0), NO_POINTS, why)
         opts = [_Option(p[0][0], p[0][1], float(g)) for p, g, w in zip(plans, gains, why) if w == FEASIBLE]
         left_out: dict[int, int] = {}
@@ -337,13 +337,13 @@ class NextGradeSearch:
         return out
 
     @staticmethod
-    def _base_columns(profile: Mapping[str, Any] | FirmProfile, as_of_default: date | None = None) -> Cols:
+    def _base_columns(profile: Mapping[str, Any] | FirmProfile, as_of_default: date | None = None) -> CleanColumns:
         return profiles_to_columns([validated(profile)], as_of_default)
 
     def run(self, profile: Mapping[str, Any] | FirmProfile, as_of_default: date | None = None) -> dict[str, Any]:
         base_profile = validated(profile)
         base = self._base_columns(base_profile, as_of_default)
-        base_batch = self.scorer.score_columns(base, with_recommendation=False)
+        base_batch = self.scorer.score(base, with_recommendation=False)
         grade = base_batch.grade[0]
         g = GRADES.index(grade)
         head = {"firm_id": base_profile.firm_id, "lifecycle_stage": base_batch.stage[0], "current": {"score": float(base_batch.score[0]), "grade": grade,
@@ -372,7 +372,7 @@ class NextGradeSearch:
         return head | {"levers": self.lever_report(opts, left_out, {o.lever for o in found})} \
             | self._path(base, base_profile, found, base_batch, as_of_default)
 
-    def _search(self, base: Cols, opts: list[_Option], bound: float, needed: float
+    def _search(self, base: CleanColumns, opts: list[_Option], bound: float, needed: float
                 ) -> tuple[list[_Option] | None, int]:
         """Fewest levers first; within a size, least effort (smaller steps), then most points."""
         by_lever: dict[int, list[_Option]] = {}
@@ -386,7 +386,7 @@ class NextGradeSearch:
                 continue
             combos = combos[:VERIFY_PER_SIZE]
             cols, ok = self._frame(base, [[(o.lever, o.step) for o in c] for c in combos])
-            pd_ = self.scorer.score_columns(cols, with_recommendation=False).pd
+            pd_ = self.scorer.score(cols, with_recommendation=False).pd
             scored += len(combos)
             hit = np.flatnonzero(ok & (pd_ < bound))
             if hit.size:
@@ -408,13 +408,13 @@ class NextGradeSearch:
         ranked.sort(key=lambda r: r[:3])  # estimated to reach first, then least effort, then most points
         return [r[3] for r in ranked]
 
-    def _path(self, base: Cols, base_profile: FirmProfile, chosen: list[_Option], base_batch: ScoreBatch,
+    def _path(self, base: CleanColumns, base_profile: FirmProfile, chosen: list[_Option], base_batch: ScoreBatch,
               as_of_default: date | None) -> dict[str, Any]:
         """The chosen steps in order of points, each with the points it adds, and the exact re-scoring."""
         chosen = sorted(chosen, key=lambda o: -o.gain)
         prefixes = [[(o.lever, o.step) for o in chosen[: j + 1]] for j in range(len(chosen))]
         cols, _ = self._frame(base, prefixes)
-        batch = self.scorer.score_columns(cols, with_recommendation=False)
+        batch = self.scorer.score(cols, with_recommendation=False)
         scores = np.concatenate([[base_batch.score[0]], batch.score])
         steps = []
         for j, o in enumerate(chosen):

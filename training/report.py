@@ -83,9 +83,9 @@ def evaluate_file(bundle: ModelBundle, raw: pd.DataFrame, target: str | None = N
     if not len(checked.clean):
         first = checked.rejects.head(3).to_dict(orient="records")
         raise ReportError(f"no row of the file passes validation; first problems: {first}")
-    batch = scorer.score_frame(checked.clean)
+    batch = scorer.score(checked.clean)
     target = target or (bundle.extras.get("tabular") or {}).get("target") or "default_12m"
-    y = _labels(checked.clean, target, scorer)
+    y = _labels(checked.frame, target, scorer)
     ch = bundle.extras.get("challenger", {})
     out = evaluate(y=y, pd_=batch.pd, score=batch.score, grade=batch.grade, points=batch.points, X=batch.values,
                    stage=batch.stage, catalogue=scorer.catalogue, reference=DriftReference.from_dict(bundle.extras["drift_reference"]),

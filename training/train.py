@@ -34,7 +34,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
-from features.indicators import frame_to_columns, transform_columns
+from features.indicators import transform_columns
 from features.transformer import IndicatorTransformer
 from features.registry import monotone_constraints
 from features.stage import STAGES, assess_stage
@@ -280,12 +280,12 @@ class Prepared:
 def prepare_profiles(raw: pd.DataFrame, cfg: TrainConfig) -> Prepared:
     """Firm-profile tables: schema validation, then the registry's indicators."""
     checked = validate_frame(raw)
-    clean = checked.clean
+    clean = checked.frame
     y = _labels(clean, cfg.target)
     X = IndicatorTransformer().fit_transform(clean).to_numpy(dtype=float)
     true_pd = pd.to_numeric(clean["true_pd"], errors="coerce").to_numpy() if "true_pd" in clean else None
-    stages = assess_stage(clean)
-    cols = frame_to_columns(clean)
+    cols = checked.clean
+    stages = assess_stage(cols)
 
     def sensitivity(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         pick = np.sort(np.random.default_rng(cfg.seed).choice(rows, min(len(rows), SENSITIVITY_ROWS), replace=False))

@@ -88,7 +88,7 @@ class ScoringEngine:
     def score_profiles(self, profiles: Sequence[FirmProfile], model: LoadedModel | None = None) -> ScoreBatch:
         """Score validated profiles now, on `model` or else the current one (as_of defaults to today)."""
         model = model or self.model
-        return model.scorer.score_columns(profiles_to_columns(profiles, date.today()))
+        return model.scorer.score(profiles_to_columns(profiles, date.today()))
 
     async def score_one(self, profile: FirmProfile | Callable[[], FirmProfile]) -> tuple[ScoreBatch, int]:
         """Score one profile, batched with others that arrive meanwhile; (batch, row).

@@ -99,7 +99,7 @@ def rejects_path_for(out: Path) -> Path:
 def result_schema(scorer: Scorer, columns: list[str]) -> pa.Schema:
     """The output columns (`ScoreBatch.to_table()`) as an Arrow schema, from scoring zero rows with these input columns."""
     empty = scorer.validate(pd.DataFrame({c: pd.Series(dtype=object) for c in columns})).clean
-    return scorer.score_frame(empty).to_table().schema
+    return scorer.score(empty).to_table().schema
 
 
 def _malformed_rejects(rows: list[MalformedRow]) -> pd.DataFrame:
@@ -118,7 +118,7 @@ def _malformed_rejects(rows: list[MalformedRow]) -> pd.DataFrame:
 def score_chunk(scorer: Scorer, chunk: RawChunk, as_of: date, schema: pa.Schema, fmt: str) -> ChunkResult:
     """The scoring core shared by every engine: validate, score and format one chunk of raw rows."""
     checked = scorer.validate(chunk.frame, as_of_default=as_of)
-    scored = scorer.score_frame(checked.clean)
+    scored = scorer.score(checked.clean)
     rejects = checked.rejects
     if len(rejects):
         rejects = rejects.assign(row=chunk.rows[rejects["row"].to_numpy()])

@@ -118,7 +118,7 @@ def drift(
         checked = scorer.validate(read_table(data))
         if not len(checked.clean):
             _fail(f"no row of {data} passes validation (first problem: {checked.rejects.head(1).to_dict(orient='records')}); nothing to compare")
-        batch = scorer.score_frame(checked.clean)
+        batch = scorer.score(checked.clean)
         result = DriftReference.from_dict(bundle.extras["drift_reference"]).compare(batch.values, batch.score)
     except (BundleError, TabularConfigError) as exc:
         _fail(str(exc))

@@ -27,8 +27,8 @@ def test_mapping_renames_and_applies_column_units() -> None:
     raw = pd.DataFrame({"代码": [VALID, VALID], "营业收入（元）": ["68,000,000.00", "5万"], "占比": ["45", ""]})
     res = validate_frame(m.apply(raw))
     assert res.rejects.empty
-    assert res.clean["revenue_y0"].tolist() == [6800.0, 5.0]  # a cell with its own unit keeps it
-    assert res.clean["top5_customer_share"].iloc[0] == 0.45 and np.isnan(res.clean["top5_customer_share"].iloc[1])
+    assert res.frame["revenue_y0"].tolist() == [6800.0, 5.0]  # a cell with its own unit keeps it
+    assert res.frame["top5_customer_share"].iloc[0] == 0.45 and np.isnan(res.frame["top5_customer_share"].iloc[1])
     assert res.normalised == Counter({"unit:元": 1, "unit:万": 1, "thousands_separator": 1, "percent": 1})
 
 
@@ -79,9 +79,9 @@ def test_xlsx_title_rows_merged_headers_and_totals(tmp_path: Path) -> None:
     chunk = piece.read()
     res = validate_frame(chunk.frame)
     assert res.rejects.empty and chunk.n_rows == 2
-    assert res.clean["revenue_y0"].tolist() == [6800.5, 12.0]
-    assert res.clean["founded_on"].tolist() == [pd.Timestamp("2021-03-05")] * 2
-    assert res.clean["top5_customer_share"].tolist() == [0.45, 0.45]
+    assert res.frame["revenue_y0"].tolist() == [6800.5, 12.0]
+    assert res.frame["founded_on"].tolist() == [pd.Timestamp("2021-03-05")] * 2
+    assert res.frame["top5_customer_share"].tolist() == [0.45, 0.45]
     assert chunk.notes == Counter({"xlsx:title_rows_skipped": 2, "xlsx:total_rows_dropped": 1})
 
 
@@ -152,9 +152,9 @@ def test_export_read_with_suggested_mapping_equals_the_generated_firms(export, w
     assert set(map(tuple, got.rejects[["row", "field", "rule"]].values.tolist())) == set(
         map(tuple, exp.planted[["row", "field", "rule"]].values.tolist()))
     plain = generate(EXPORT_ROWS, EXPORT_SEED).drop(columns=list(LABEL_COLUMNS))
-    want = validate_frame(plain, as_of_default=date(2026, 6, 30)).clean
+    want = validate_frame(plain, as_of_default=date(2026, 6, 30)).frame
     keep = want.index.difference(exp.planted_rows)
-    pd.testing.assert_frame_equal(got.clean.loc[keep, list(FIELD_NAMES)], want.loc[keep, list(FIELD_NAMES)])
+    pd.testing.assert_frame_equal(got.frame.loc[keep, list(FIELD_NAMES)], want.loc[keep, list(FIELD_NAMES)])
     assert got.normalised["enum:chinese_name"] > 0 and got.normalised["unit:元"] > 0
 
 

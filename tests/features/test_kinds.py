@@ -24,7 +24,7 @@ def _one(field: str, cell: Any) -> tuple[Any, set[str], dict[str, int]]:
     """(clean value or None, rules broken, normalisation counts) of one cell through the frame validator."""
     res = validate_frame(_frame(field, [cell]))
     rules = set(res.rejects["rule"])
-    value = None if rules else res.clean[field].iloc[0]
+    value = None if rules else res.frame[field].iloc[0]
     if isinstance(value, pd.Timestamp):
         value = value.date()
     return value, rules, dict(res.normalised)
@@ -117,7 +117,7 @@ def test_a_cells_value_does_not_depend_on_its_neighbours() -> None:
     cells = ["6,800.00", "6800", None, "0.68亿", "x", "６８００"]
     together = validate_frame(_frame("revenue_y0", cells))
     alone = [_one("revenue_y0", c)[0] for c in cells]
-    got = together.clean["revenue_y0"].reindex(range(len(cells)))
+    got = together.frame["revenue_y0"].reindex(range(len(cells)))
     assert [None if v != v else v for v in got] == [None if v is None or v != v else v for v in alone]
     assert dict(together.normalised) == {"thousands_separator": 1, "unit:亿": 1, "full_width": 1}
 
@@ -167,7 +167,7 @@ def test_pydantic_and_frame_paths_agree_on_thousands_of_cells() -> None:
         res = validate_frame(_frame(field, values))
         rules = res.rejects.groupby("row")["rule"].agg(set).to_dict()
         for i, cell in enumerate(values):
-            frame_value = None if i in rules else res.clean[field].loc[i]
+            frame_value = None if i in rules else res.frame[field].loc[i]
             if isinstance(frame_value, pd.Timestamp):
                 frame_value = frame_value.date()
             p_value, p_rules = _pydantic(field, cell)
@@ -197,5 +197,5 @@ def test_full_width_digits_read_the_same_through_the_api_model_and_the_file_vali
     row = {"firm_id": "91440300MA5DK7QX24", "revenue_y0": "６８００", "staff_total": "１２"}
     one = FirmProfile.model_validate(row)
     assert (one.revenue_y0, one.staff_total) == (6800.0, 12)
-    clean = validate_frame(pd.DataFrame([row])).clean
+    clean = validate_frame(pd.DataFrame([row])).frame
     assert (clean["revenue_y0"].iloc[0], clean["staff_total"].iloc[0]) == (6800.0, 12.0)

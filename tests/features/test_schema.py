@@ -350,7 +350,7 @@ def test_implausible_amounts_are_rejected_by_the_frame_validator_too() -> None:
 
     row = example_profiles()["growth"]
     checked = validate_frame(pd.DataFrame([row | {"revenue_y0": 1e308}, row | {"staff_total": 10**7}, row]))
-    assert list(checked.clean.index) == [2]
+    assert list(checked.frame.index) == [2]
     assert sorted(zip(checked.rejects["field"], checked.rejects["rule"])) == [("revenue_y0", "le:1e+08"),
                                                                            ("staff_total", "le:1e+06")]
 

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 
 from features import stage
+from features.clean import CleanColumns
 from features.stage import STAGES, derive_stage
 
 AS_OF = "2025-01-01"
@@ -43,7 +44,7 @@ def test_each_rule():
         (None, "2024-01-01", np.nan),    # unknown revenue, age 1 → startup
         (None, "2010-01-01", np.nan),    # unknown revenue, old → growth
     ])
-    assert list(derive_stage(df)) == ["startup", "startup", "mature", "growth", "growth",
+    assert list(derive_stage(CleanColumns.from_frame(df))) == ["startup", "startup", "mature", "growth", "growth",
                                       "growth", "growth", "growth", "startup", "growth"]
 
 
@@ -55,7 +56,7 @@ def test_boundaries():
         (None, "2017-01-02", 20000.0),   # just under 8 years → growth
         (None, "2022-01-03", 10000.0),   # just under 3 years → startup
     ])
-    assert list(derive_stage(df)) == ["growth", "growth", "mature", "growth", "startup"]
+    assert list(derive_stage(CleanColumns.from_frame(df))) == ["growth", "growth", "mature", "growth", "startup"]
 
 
 def test_declared_stage_wins():
@@ -66,13 +67,13 @@ def test_declared_stage_wins():
         (None, "2024-06-01", 10.0),          # not declared → derived
         (np.nan, "2000-01-01", 90000.0),     # NaN is not a declaration
     ])
-    assert list(derive_stage(df)) == ["mature", "startup", "growth", "startup", "mature"]
+    assert list(derive_stage(CleanColumns.from_frame(df))) == ["mature", "startup", "growth", "startup", "mature"]
 
 
 def test_output_type_and_absent_columns():
-    out = derive_stage(pd.DataFrame(index=[3, 4]))
+    out = derive_stage(CleanColumns.from_frame(pd.DataFrame(index=[3, 4])))
     assert out.dtype == object and list(out) == ["growth", "growth"]
-    only_rev = derive_stage(pd.DataFrame({"revenue_y0": [100.0, 30000.0]}))
+    only_rev = derive_stage(CleanColumns.from_frame(pd.DataFrame({"revenue_y0": [100.0, 30000.0]})))
     assert list(only_rev) == ["startup", "growth"]
 
 
@@ -83,10 +84,10 @@ def test_mapping_input_matches_frame():
             "founded_on": df["founded_on"].to_numpy(),
             "as_of": df["as_of"].to_numpy(),
             "revenue_y0": df["revenue_y0"].to_numpy()}
-    assert list(derive_stage(cols)) == list(derive_stage(df)) == ["startup", "mature", "mature"]
+    assert list(derive_stage(CleanColumns.of(cols))) == list(derive_stage(CleanColumns.from_frame(df))) == ["startup", "mature", "mature"]
     single = {"founded_on": np.datetime64("2012-01-01"), "as_of": np.datetime64(AS_OF),
               "revenue_y0": 25000.0}
-    assert list(derive_stage(single)) == ["mature"]
+    assert list(derive_stage(CleanColumns.of(single))) == ["mature"]
 
 
 def test_rules_from_a_policy_replace_the_defaults():
@@ -101,19 +102,19 @@ def test_rules_from_a_policy_replace_the_defaults():
     ])
     rules = StageRules(startup_max_age_years=1, startup_max_revenue=1000, mature_min_revenue=10000,
                        mature_min_age_years=5)
-    assert list(derive_stage(df)) == ["startup", "growth", "growth", "growth"]
-    assert list(derive_stage(df, rules)) == ["growth", "startup", "mature", "growth"]
+    assert list(derive_stage(CleanColumns.from_frame(df))) == ["startup", "growth", "growth", "growth"]
+    assert list(derive_stage(CleanColumns.from_frame(df), rules)) == ["growth", "startup", "mature", "growth"]
 
 
 def test_assessment_flags_a_declared_stage_the_data_contradicts():
     from features.stage import assess_stage
 
-    a = assess_stage(_frame([
+    a = assess_stage(CleanColumns.from_frame(_frame([
         ("mature", "2020-01-01", 170.0),   # 5 years, 170 万元: the data says startup
         ("growth", "2012-01-01", 25000.0),  # the data says mature: growth is stricter
         ("mature", "2012-01-01", 25000.0),  # agrees
         ("startup", None, np.nan),         # the data cannot tell: the declaration is used
-    ]))
+    ])))
     assert list(a.data) == ["startup", "mature", "mature", None]
     assert list(a.stage) == ["startup", "mature", "mature", "startup"]
     assert list(a.conflict) == [True, True, False, False]
@@ -123,11 +124,11 @@ def test_assessment_flags_a_declared_stage_the_data_contradicts():
 def test_soft_weights_are_the_rules_away_from_the_thresholds_and_blend_near_them():
     from features.stage import assess_stage
 
-    a = assess_stage(_frame([
+    a = assess_stage(CleanColumns.from_frame(_frame([
         (None, "2010-01-01", 3000.0),   # growth, far from every threshold
         (None, "2010-01-01", 500.0),    # exactly on the startup revenue threshold: half startup
         (None, "2022-01-01", 3000.0),   # age 3.0 exactly: half startup
-    ]))
+    ])))
     np.testing.assert_allclose(a.weights[0], [0.0, 1.0, 0.0])
     assert abs(a.weights[1, 0] - 0.5) < 0.01 and abs(a.weights[2, 0] - 0.5) < 0.02
     np.testing.assert_allclose(a.weights.sum(axis=1), 1.0)

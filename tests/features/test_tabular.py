@@ -49,7 +49,7 @@ def test_validate_names_row_field_and_rule():
     raw = pd.DataFrame({"amount": [1.0, 2.0, 3.0, 4.0] * 20, "id": range(80)})
     spec = TabularSpec.fit(raw, np.array([0, 1] * 40), np.arange(80), "target_absent")
     checked = spec.validate(pd.DataFrame({"amount": ["5", "five", ""], "id": [1, 2, 3]}))
-    assert len(checked.clean) == 2
+    assert len(checked.frame) == 2
     r = checked.rejects.iloc[0]
     assert (r["row"], r["field"], r["rule"], r["value"]) == (1, "amount", "number", "five")
     with pytest.raises(TabularConfigError, match="amount"):

@@ -79,7 +79,7 @@ def _pairs(result: ValidationResult, row: int) -> set[tuple[str, str]]:
 def test_bad_cell_rejected_good_row_kept(field: str, raw: Any, rule: str) -> None:
     res = validate_frame(_frame(GOOD, {**GOOD, field: raw}))
     assert res.rejects[["row", "field", "rule"]].values.tolist() == [[1, field, rule]]
-    assert list(res.clean.index) == [0]
+    assert list(res.frame.index) == [0]
     assert res.n_input == 2 and res.n_clean == 1 and res.n_rejected == 1
     line = res.rejects.iloc[0]
     assert line["value"] == ("" if raw == "" else str(raw))
@@ -132,7 +132,7 @@ def test_cross_rule_frame(rule: Any) -> None:
     res = validate_frame(_frame(GOOD, {**GOOD, **CROSS_CASES[rule.code]}))
     assert res.rejects[["row", "field", "rule"]].values.tolist() == [[1, rule.field, rule.code]]
     assert rule.message_zh in res.rejects["message"].iloc[0] and rule.message_en in res.rejects["message"].iloc[0]
-    assert list(res.clean.index) == [0]
+    assert list(res.frame.index) == [0]
 
 
 def test_cross_rule_missing_side_never_violates() -> None:
@@ -145,9 +145,9 @@ def test_as_of_default_fills_missing_only() -> None:
     df = _frame({**GOOD, "as_of": None}, {**GOOD, "as_of": ""}, GOOD,
                 {**GOOD, "as_of": None, "founded_on": "2025-02-01", "latest_round_date": None})
     res = validate_frame(df, as_of_default=date(2025, 1, 31))
-    assert res.clean["as_of"].tolist()[:3] == [pd.Timestamp("2025-01-31")] * 2 + [pd.Timestamp("2025-06-30")]
+    assert res.frame["as_of"].tolist()[:3] == [pd.Timestamp("2025-01-31")] * 2 + [pd.Timestamp("2025-06-30")]
     assert _pairs(res, 3) == {("founded_on", "founded_on_le_as_of")}
-    assert pd.isna(validate_frame(_frame({**GOOD, "as_of": None})).clean["as_of"].iloc[0])
+    assert pd.isna(validate_frame(_frame({**GOOD, "as_of": None})).frame["as_of"].iloc[0])
 
 
 # ---------------------------------------------------------------- headers, extras, missing
@@ -157,8 +157,8 @@ def test_chinese_headers_bom_and_fullwidth_brackets() -> None:
     zh["营业收入（当年）"] = zh.pop("营业收入(当年)")  # full-width brackets, as Excel exports often have
     res = validate_frame(_frame(zh))
     assert res.rejects.empty and res.extra_columns == ()
-    assert list(res.clean.columns) == list(FIELD_NAMES)
-    assert res.clean["firm_id"].iloc[0] == GOOD["firm_id"] and res.clean["revenue_y0"].iloc[0] == 320.0
+    assert list(res.frame.columns) == list(FIELD_NAMES)
+    assert res.frame["firm_id"].iloc[0] == GOOD["firm_id"] and res.frame["revenue_y0"].iloc[0] == 320.0
 
 
 def test_gbk_csv_roundtrip() -> None:
@@ -166,7 +166,7 @@ def test_gbk_csv_roundtrip() -> None:
     raw = zh.to_csv(index=False).encode("gbk")
     res = validate_frame(pd.read_csv(io.BytesIO(raw), encoding="gbk"))
     assert res.rejects.empty and res.n_clean == 3
-    assert res.clean["region_code"].tolist() == ["320594", "440300", "330108"]  # read as ints, back to codes
+    assert res.frame["region_code"].tolist() == ["320594", "440300", "330108"]  # read as ints, back to codes
 
 
 def test_extra_columns_carried_through() -> None:
@@ -175,8 +175,8 @@ def test_extra_columns_carried_through() -> None:
     df.columns = [("\ufeff" + c if c == "default_12m" else c) for c in df.columns]
     res = validate_frame(df)
     assert res.extra_columns == ("default_12m", "true_pd", "备注")
-    assert list(res.clean.columns) == [*FIELD_NAMES, "default_12m", "true_pd", "备注"]
-    assert res.clean["default_12m"].tolist() == [1, 0] and res.clean["true_pd"].tolist() == [0.07, 0.01]
+    assert list(res.frame.columns) == [*FIELD_NAMES, "default_12m", "true_pd", "备注"]
+    assert res.frame["default_12m"].tolist() == [1, 0] and res.frame["true_pd"].tolist() == [0.07, 0.01]
 
 
 def test_duplicate_field_columns_refused() -> None:
@@ -188,7 +188,7 @@ def test_duplicate_field_columns_refused() -> None:
 def test_missing_columns_added_and_missing_is_nan_not_zero() -> None:
     res = validate_frame(pd.DataFrame({"firm_id": [GOOD["firm_id"]], "revenue_y0": [np.nan],
                                        "staff_total": [""], "current_overdue": [None]}))
-    c = res.clean
+    c = res.frame
     assert list(c.columns) == list(FIELD_NAMES) and res.rejects.empty
     assert np.isnan(c["revenue_y0"].iloc[0]) and np.isnan(c["staff_total"].iloc[0])
     assert np.isnan(c["current_overdue"].iloc[0]) and np.isnan(c["rd_expense_y0"].iloc[0])
@@ -203,7 +203,7 @@ def test_missing_firm_id_column_is_required_error() -> None:
 
 def test_empty_frame() -> None:
     res = validate_frame(pd.DataFrame(columns=["firm_id"]))
-    assert res.n_input == 0 and res.clean.empty and list(res.rejects.columns) == list(REJECT_COLUMNS)
+    assert res.n_input == 0 and res.frame.empty and list(res.rejects.columns) == list(REJECT_COLUMNS)
 
 
 # ---------------------------------------------------------------- normalisation and clean convention
@@ -215,15 +215,15 @@ def test_bool_enum_integer_normalisation() -> None:
             for v, t, g, n in cells]
     res = validate_frame(_frame(*rows))
     assert res.rejects.empty
-    assert res.clean["current_overdue"].tolist() == [1.0, 0.0, 1.0, 0.0, 1.0, 1.0]
-    assert res.clean["qualification_tier"].tolist() == ["hnte", "tech_sme", "none", None, None, "champion"]
-    assert res.clean["tax_grade"].tolist() == ["B", "A", "M", None, "D", "C"]
-    assert res.clean["staff_total"].tolist() == [28.0] * 6
+    assert res.frame["current_overdue"].tolist() == [1.0, 0.0, 1.0, 0.0, 1.0, 1.0]
+    assert res.frame["qualification_tier"].tolist() == ["hnte", "tech_sme", "none", None, None, "champion"]
+    assert res.frame["tax_grade"].tolist() == ["B", "A", "M", None, "D", "C"]
+    assert res.frame["staff_total"].tolist() == [28.0] * 6
 
 
 def test_clean_frame_convention() -> None:
     res = validate_frame(_frame(*example_profiles().values()).set_axis([10, 20, 30]))
-    c = res.clean
+    c = res.frame
     assert list(c.index) == [0, 1, 2]  # input row positions
     for name, spec in FIELD_SPECS.items():
         if spec.kind in ("number", "integer", "bool"):
@@ -242,14 +242,14 @@ def test_typed_columns_accepted() -> None:
         df[f] = pd.to_datetime(df[f])
     df["current_overdue"] = df["current_overdue"].astype(bool)
     res = validate_frame(df)
-    assert res.rejects.empty and res.clean["founded_on"].dtype == "datetime64[ns]"
+    assert res.rejects.empty and res.frame["founded_on"].dtype == "datetime64[ns]"
     df.loc[1, "founded_on"] = pd.Timestamp("2016-08-09 13:30")  # a time of day is not a date
     assert _pairs(validate_frame(df), 1) == {("founded_on", "date")}
 
 
 def test_profiles_to_frame_matches_validate_frame() -> None:
     profiles = [FirmProfile(**d) for d in example_profiles().values()]
-    expected = validate_frame(_frame(*example_profiles().values())).clean
+    expected = validate_frame(_frame(*example_profiles().values())).frame
     pd.testing.assert_frame_equal(profiles_to_frame(profiles), expected)
     one = profiles_to_frame([FirmProfile(firm_id=GOOD["firm_id"])], as_of_default=date(2025, 3, 31))
     assert one["as_of"].iloc[0] == pd.Timestamp("2025-03-31") and np.isnan(one["revenue_y0"].iloc[0])

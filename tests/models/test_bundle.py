@@ -7,6 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
+from features.clean import CleanColumns
 from models.bundle import (BUNDLE_FORMAT, DATA_FILE, MANIFEST_FILE, MODEL_FILE, BundleError, bundle_sha256,
                            convert_joblib_bundle, load_bundle, save_bundle)
 from models.trust import read_trusted, trust_bundle, untrust_bundle
@@ -47,8 +48,8 @@ def test_loaded_bundle_scores_bit_for_bit_like_the_trained_one(copy, trained, po
     from models.scoring import Scorer
 
     bundle, _ = load_bundle(copy)
-    rows = Scorer(bundle).validate(portfolio.head(400)).clean
-    a, b = Scorer(trained.bundle).score_frame(rows), Scorer(bundle).score_frame(rows)
+    rows = Scorer(bundle).validate(portfolio.head(400)).frame
+    a, b = Scorer(trained.bundle).score(CleanColumns.from_frame(rows)), Scorer(bundle).score(CleanColumns.from_frame(rows))
     assert np.array_equal(a.pd, b.pd) and np.array_equal(a.score, b.score)
     assert np.array_equal(a.dimension_points, b.dimension_points)
     assert bundle.extras == json.loads(json.dumps(trained.bundle.extras, default=lambda o: o.tolist()))

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.clean import day_number
 from models.changes import ChangeError, apply_change, parse_change
 
 
@@ -21,7 +22,7 @@ from models.changes import ChangeError, apply_change, parse_change
     ("tax_grade", "+1", "shift", 1),
     ("qualification_tier", "little_giant", "set", "little_giant"),
     ("state_fund_backed", "yes", "set", 1.0),
-    ("latest_round_date", "2024-05-01", "set", pd.Timestamp("2024-05-01")),
+    ("latest_round_date", "2024-05-01", "set", day_number("2024-05-01")),
 ])
 def test_parse(field, spec, kind, amount):
     ch = parse_change(field, spec)

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features.clean import CleanColumns
 from features.schema import FirmProfile, example_profiles
-from features.validate import profiles_to_frame, validate_frame
+from features.validate import profiles_to_columns, validate_frame
 from models.decision import RECOMMENDATION_COLUMNS, recommend
 from models.policy import default_policy, parse_policy
 from models.scoring import RESULT_COLUMNS
@@ -27,8 +28,8 @@ def _profile(stage: str = "growth", **changes) -> dict:
 
 def _assess(scorer, profiles: list[dict], grades: list[str] | None = None, policy=POLICY):
     """Score the profiles; pin their grades when given (the arithmetic depends on the grade only)."""
-    clean = profiles_to_frame([FirmProfile.model_validate(p) for p in profiles])
-    batch = scorer.score_frame(clean)
+    clean = profiles_to_columns([FirmProfile.model_validate(p) for p in profiles])
+    batch = scorer.score(clean)
     if grades is not None:
         batch = dataclasses.replace(batch, grade=np.array(grades, dtype=object))
     return batch, recommend(batch, clean, policy)
@@ -205,7 +206,7 @@ def test_an_incoherent_credit_record_is_an_input_error():
     FirmProfile.model_validate(_profile(max_dpd_24m=90, worst_loan_class="doubtful"))  # coherent: accepted
     raw = pd.DataFrame([_profile(max_dpd_24m=400, worst_loan_class="normal")])
     result = validate_frame(raw)
-    assert result.clean.empty and list(result.rejects["rule"]) == ["dpd90_needs_substandard"]
+    assert result.frame.empty and list(result.rejects["rule"]) == ["dpd90_needs_substandard"]
     assert list(result.rejects["field"]) == ["worst_loan_class"]
 
 
@@ -288,8 +289,8 @@ def test_equity_linked_is_a_share_of_an_institutional_round_in_12_months(scorer)
 
 
 def test_no_product_is_listed_with_a_limit_of_zero(scorer, portfolio):
-    clean = validate_frame(portfolio.head(2000)).clean
-    recs = scorer.score_frame(clean).recommendations
+    clean = validate_frame(portfolio.head(2000)).frame
+    recs = scorer.score(CleanColumns.from_frame(clean)).recommendations
     assert ((recs.product_limits > 0) == recs.products).all()
 
 
@@ -335,12 +336,12 @@ def test_every_scored_batch_carries_its_recommendation_and_policy_version(scorer
 
 
 def test_a_firm_gets_the_same_recommendation_alone_as_in_a_large_batch(scorer, portfolio):
-    clean = validate_frame(portfolio.head(400)).clean
-    many = scorer.score_frame(clean)
+    clean = validate_frame(portfolio.head(400)).frame
+    many = scorer.score(CleanColumns.from_frame(clean))
     assert len(set(many.recommendations.decision)) >= 3 and many.recommendations.products.any(axis=0).all()
     sample = range(0, len(many), 13)
     for i in sample:  # the API's path: one firm's columns, no DataFrame
-        alone = scorer.score_columns({c: clean[c].to_numpy()[i:i + 1] for c in clean.columns})
+        alone = scorer.score(CleanColumns.from_frame(clean.iloc[i:i + 1]))
         assert alone.record(0) == many.record(i)
     pd.testing.assert_frame_equal(
-        scorer.score_frame(clean.iloc[list(sample)]).to_frame(), many.to_frame().iloc[list(sample)], check_exact=True)
+        scorer.score(CleanColumns.from_frame(clean.iloc[list(sample)])).to_frame(), many.to_frame().iloc[list(sample)], check_exact=True)

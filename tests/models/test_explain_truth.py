@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from features.indicators import frame_to_columns
+from features.clean import CleanColumns
 from features.registry import INDICATORS
 from features.schema import FIELD_SPECS
 from features.stage import STAGES
@@ -23,13 +23,13 @@ FIRMS = 3000
 @pytest.fixture(scope="module")
 def fresh():
     raw = generate(FIRMS, seed=41)
-    clean = validate_frame(raw).clean
+    clean = validate_frame(raw).frame
     return raw.loc[clean.index], clean
 
 
 @pytest.fixture(scope="module")
 def batch(scorer, fresh):
-    return scorer.score_frame(fresh[1])
+    return scorer.score(CleanColumns.from_frame(fresh[1]))
 
 
 def _optimum(batch, f):
@@ -65,7 +65,7 @@ def test_a_profile_with_only_an_id_is_insufficient_data_not_a_grade(scorer):
     from features.schema import FirmProfile
 
     cols = profiles_to_columns([FirmProfile(firm_id="91440300MA5DK7QX24")])
-    batch = scorer.score_columns(cols)
+    batch = scorer.score(cols)
     rec = batch.record(0)
     assert rec["reasons_up"] == []
     assert all(r["code"].endswith("M") for r in rec["reasons_down"])
@@ -86,17 +86,16 @@ def test_improving_an_actionable_field_never_lowers_the_score(scorer, fresh):
     """Every numeric next-grade lever whose indicators are all monotone, moved 10% its favourable way
     (R&D spend feeds the single-peaked intensity: its better direction depends on the firm)."""
     clean = fresh[1].iloc[:2000]
-    cols = frame_to_columns(clean)
-    base = scorer.score_columns(cols, with_recommendation=False).score
+    cols = CleanColumns.from_frame(clean)
+    base = scorer.score(cols, with_recommendation=False).score
     checked = 0
     for lever in load_policy().next_grade.levers:
         spec = FIELD_SPECS[lever.field]
         feeds = [i for i in INDICATORS if lever.field in i.inputs]
         if spec.kind not in ("number", "integer") or any(i.direction == 0 for i in feeds):
             continue
-        changed = dict(cols)
-        changed[lever.field] = _improve(cols, lever, spec)
-        after = scorer.score_columns(changed, with_recommendation=False).score
+        changed = cols.replace({lever.field: _improve(cols, lever, spec)})
+        after = scorer.score(changed, with_recommendation=False).score
         assert not (after < base - 1e-9).any(), f"{lever.field}: the score fell for some firms"
         checked += 1
     assert checked >= 8
@@ -116,15 +115,14 @@ def test_curves_keep_their_declared_shape(scorer):
 @pytest.mark.slow
 def test_a_one_percent_change_of_one_input_moves_the_score_by_at_most_3_points(scorer, fresh):
     clean = fresh[1].iloc[:800]
-    cols = frame_to_columns(clean)
-    base = scorer.score_columns(cols, with_recommendation=False).score
+    cols = CleanColumns.from_frame(clean)
+    base = scorer.score(cols, with_recommendation=False).score
     used = {f for ind in INDICATORS for f in ind.inputs}
     worst = 0.0
     for field in (f for f, s in FIELD_SPECS.items() if s.kind in ("number", "integer") and f in used):
         for factor in (0.99, 1.01):
-            changed = dict(cols)
-            changed[field] = cols[field] * factor
-            moved = np.abs(scorer.score_columns(changed, with_recommendation=False).score - base)
+            changed = cols.replace({field: cols[field] * factor})
+            moved = np.abs(scorer.score(changed, with_recommendation=False).score - base)
             worst = max(worst, float(np.nanmax(moved)))
     assert worst <= 3.0
 
@@ -143,7 +141,7 @@ def test_a_declared_stage_the_data_contradicts_is_flagged_and_the_stricter_sets_
 
     firm = FirmProfile(firm_id="91440300MA5DK7QX24", lifecycle_stage="mature", founded_on="2021-06-01",
                        as_of="2026-06-30", revenue_y0=170)
-    batch = scorer.score_columns(profiles_to_columns([firm]))
+    batch = scorer.score(profiles_to_columns([firm]))
     rec = batch.record(0)
     assert rec["stage_check"]["conflict"] and rec["stage_check"]["limit_stage"] == "startup"
     assert rec["lifecycle_stage"] == "startup"

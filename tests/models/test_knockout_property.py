@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from features.clean import CleanColumns
 from features.validate import validate_frame
 from training.synthetic import generate
 
@@ -43,7 +44,7 @@ def test_no_knockout_bypass_over_thousands_of_firms(scorer):
     rng = np.random.default_rng(15)
     raw = _scramble(generate(FIRMS, seed=151), rng)
     checked = validate_frame(raw)
-    clean = checked.clean
+    clean = checked.frame
     # incoherent records are input errors, named by rule
     dpd = pd.to_numeric(raw["max_dpd_24m"], errors="coerce").to_numpy(float)
     incoherent = (dpd >= 90) & raw["worst_loan_class"].isin(["normal", "special_mention"]).to_numpy(bool)
@@ -52,7 +53,7 @@ def test_no_knockout_bypass_over_thousands_of_firms(scorer):
     overdue = raw["current_overdue"].isin(["1", "是"]).to_numpy(bool) & (dpd == 0)
     assert set(np.flatnonzero(overdue)) == set(checked.rejects.loc[checked.rejects["rule"] == "overdue_needs_dpd", "row"])
 
-    recs = scorer.score_frame(clean).recommendations
+    recs = scorer.score(CleanColumns.from_frame(clean)).recommendations
     facts = knockout_facts(clean)
     assert facts.sum() > 1000 and (~facts).sum() > 500
     bypass = facts & ~np.isin(recs.decision, ["decline", "outside_segment"])

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import yaml
 
+from features.clean import CleanColumns
 from features.stage import DEFAULT_STAGE_RULES, derive_stage
 from features.validate import validate_frame
 from models.policy import DEFAULT_POLICY_PATH, POLICY_ENV, PolicyError, default_policy, load_policy, parse_policy
@@ -155,11 +156,11 @@ def test_a_bank_policy_drives_stage_and_knockouts(raw, tmp_path, trained, portfo
     doc["knockouts"].append({"code": "KO_PENALTIES", "text_zh": "行政处罚过多", "text_en": "Too many penalties",
                              "any_of": [{"field": "admin_penalties_3y", "op": "ge", "value": 3}]})
     bank = load_policy(_write(tmp_path, doc))
-    clean = validate_frame(portfolio.head(400)).clean
+    clean = validate_frame(portfolio.head(400)).frame
     clean = clean.assign(lifecycle_stage=None)
-    default_batch = Scorer(trained.bundle).score_frame(clean)
-    bank_batch = Scorer(trained.bundle, bank).score_frame(clean)
-    assert np.array_equal(bank_batch.stage, derive_stage(clean, bank.stage.rules()))
+    default_batch = Scorer(trained.bundle).score(CleanColumns.from_frame(clean))
+    bank_batch = Scorer(trained.bundle, bank).score(CleanColumns.from_frame(clean))
+    assert np.array_equal(bank_batch.stage, derive_stage(CleanColumns.from_frame(clean), bank.stage.rules()))
     assert (bank_batch.stage == "startup").sum() < (default_batch.stage == "startup").sum()
     hit = clean["admin_penalties_3y"].to_numpy() >= 3
     assert hit.any()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from features.clean import CleanColumns
 from features.validate import validate_frame
 from training.synthetic import generate
 
@@ -19,8 +20,8 @@ FIRMS = 3000
 
 @pytest.fixture(scope="module")
 def records(scorer):
-    clean = validate_frame(generate(FIRMS, seed=77)).clean
-    batch = scorer.score_frame(clean)
+    clean = validate_frame(generate(FIRMS, seed=77)).frame
+    batch = scorer.score(CleanColumns.from_frame(clean))
     return [batch.record(i)["recommendation"] for i in range(len(batch))]
 
 

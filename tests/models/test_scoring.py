@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from features.clean import CleanColumns
 from features.registry import INDICATORS
 from features.validate import validate_frame
 from models.decision import RECOMMENDATION_COLUMNS
@@ -10,8 +11,8 @@ from models.scoring import DIMENSION_KEYS, N_REASONS, RESULT_COLUMNS
 
 @pytest.fixture(scope="module")
 def batch(scorer, portfolio):
-    clean = validate_frame(portfolio.head(3000)).clean
-    return scorer.score_frame(clean)
+    clean = validate_frame(portfolio.head(3000)).frame
+    return scorer.score(CleanColumns.from_frame(clean))
 
 
 def test_points_add_up_exactly_to_the_score(batch):
@@ -108,10 +109,10 @@ def test_result_frame_columns_and_record(batch):
 
 
 def test_knockouts_are_reported_whatever_the_score(scorer, portfolio):
-    clean = validate_frame(portfolio.head(50)).clean.copy()
+    clean = validate_frame(portfolio.head(50)).frame.copy()
     clean.loc[clean.index[0], "current_overdue"] = 1.0
     clean.loc[clean.index[1], "tax_grade"] = "D"
-    frame = scorer.score_frame(clean).to_frame()
+    frame = scorer.score(CleanColumns.from_frame(clean)).to_frame()
     assert "KO_OVERDUE" in frame["knockouts"].iloc[0]
     assert "KO_TAX_D" in frame["knockouts"].iloc[1]
 
@@ -122,7 +123,7 @@ def test_a_scored_batch_is_freed_as_soon_as_it_is_dropped(scorer, portfolio):
     import gc
     import weakref
 
-    batch = scorer.score_frame(validate_frame(portfolio.head(8)).clean)
+    batch = scorer.score(validate_frame(portfolio.head(8)).clean)
     batch.record(0)  # fills the per-batch caches too
     refs = [weakref.ref(batch), weakref.ref(batch.recommendations)]
     gc.disable()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from features.clean import CleanColumns
 from features.schema import FirmProfile, example_profiles
 from features.validate import profiles_to_frame, validate_frame
 from models.policy import never_actionable
@@ -14,7 +15,7 @@ from models.whatif import NextGradeSearch, WhatIfError, row_profile, what_if
 def _rescore(scorer, profile: dict):
     """Score one profile from scratch, the way any submitted profile is scored."""
     clean = profiles_to_frame([FirmProfile.model_validate(profile)])
-    batch = scorer.score_frame(clean)
+    batch = scorer.score(CleanColumns.from_frame(clean))
     return batch, batch.recommendations
 
 
@@ -106,10 +107,10 @@ def test_next_grade_uses_the_fewest_changes(scorer, firms, paths):
     several = [(p, r) for p, r in zip(firms, results) if r["reachable"] and len(r["steps"]) >= 2]
     assert several
     for profile, res in several[:10]:
-        base = {f: np.asarray(v) for f, v in search._base_columns(profile).items()}
+        base = search._base_columns(profile)
         plans = [[(l, s)] for l, steps in enumerate(search.changes) for s in range(len(steps))]
         cols, ok = search._frame(base, plans)
-        pd_ = scorer.score_columns(cols).pd
+        pd_ = scorer.score(cols).pd
         assert not (ok & (pd_ < res["target_pd_below"])).any()
 
 
@@ -172,9 +173,7 @@ def test_high_tech_status_only_when_the_public_criteria_hold(scorer, firms):
                        bachelor_plus=60, masters_phd=10, talent_program_members=0)
     low_rd = good | {"rd_expense_y0": 240.0}
     low_share = good | {"hightech_revenue_y0": 2900.0}
-    cols = {f: np.concatenate([search._base_columns(p)[f] for p in (good, low_rd, low_share)]) for f in
-            search._base_columns(good)}
-    _, why = search._frame_why({f: v[:1] for f, v in cols.items()}, [[(tier, 0)]])
+    _, why = search._frame_why(search._base_columns(good), [[(tier, 0)]])
     assert list(why) == [0]
     for bad in (low_rd, low_share):
         _, why = search._frame_why(search._base_columns(bad), [[(tier, 0)]])

@@ -115,7 +115,7 @@ def test_dates_become_ages_only_when_configured():
     spec = TabularSpec.fit(raw, y, np.arange(120), "y", cfg)
     checked = spec.validate(raw.head(4))
     assert checked.rejects[["row", "field", "rule"]].values.tolist() == [[2, "opened", "date"]]
-    ages = spec.transform(checked.clean)[:, spec.feature_names.index("opened")]
+    ages = spec.transform(checked.frame)[:, spec.feature_names.index("opened")]
     assert ages[:2].tolist() == pytest.approx([731 / 365.25, 1461 / 365.25]) and np.isnan(ages[2])
 
 
@@ -162,7 +162,7 @@ def test_small_book_is_tuned_chosen_and_graded_out_of_fold(small_book, small_mod
 
     bundle, _ = load_bundle(out)
     scorer = Scorer(bundle)
-    batch = scorer.score_frame(scorer.validate(small_book.head(200)).clean)
+    batch = scorer.score(scorer.validate(small_book.head(200)).clean)
     assert set(batch.grade) <= set(m["grade_map"].values())
     # points stay exact for the served (possibly blended) model
     cents = lambda a: np.rint(np.asarray(a) * 100).astype(np.int64)  # noqa: E731

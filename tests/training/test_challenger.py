@@ -2,6 +2,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from features.clean import CleanColumns
 from features.validate import validate_frame
 from models.explain import AdditiveTables
 from models.scoring import Scorer
@@ -53,8 +54,8 @@ def test_a_winning_challenger_is_served_with_exact_points(trained, portfolio):
     ch = bundle.extras["challenger"]
     assert bundle.extras["champion"] == "lightgbm_additive" and ch["name"] == "woe_logistic"
     as_champion = replace(bundle, calibration=ch["calibration"], extras={**bundle.extras, "scoring_tables": ch["tables"], "explain": None})
-    clean = validate_frame(portfolio.head(500)).clean
-    batch = Scorer(as_champion).score_frame(clean)
+    clean = validate_frame(portfolio.head(500)).frame
+    batch = Scorer(as_champion).score(CleanColumns.from_frame(clean))
     expected = pd_of(AdditiveTables.from_dict(ch["tables"]), ch["calibration"], batch.values)
     np.testing.assert_allclose(batch.pd, expected, rtol=1e-12)
     cents = lambda a: np.rint(np.asarray(a) * 100).astype(np.int64)  # noqa: E731

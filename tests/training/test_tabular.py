@@ -35,7 +35,7 @@ def test_score_and_explain_a_foreign_schema(book_model):
     raw.loc[5, "credit_amount"] = "lots"
     checked = scorer.validate(raw)
     assert checked.rejects[["row", "field", "rule"]].values.tolist() == [[5, "credit_amount", "number"]]
-    batch = scorer.score_frame(checked.clean)
+    batch = scorer.score(checked.clean)
     frame = batch.to_frame()
     assert list(frame.columns[6:9]) == ["applicant_points", "loan_points", "clip_points"]
     cents = lambda a: np.rint(np.asarray(a) * 100).astype(np.int64)  # noqa: E731

@@ -40,7 +40,7 @@ def _score(scorer: Any, rows: list[dict[str, Any]]) -> tuple[Any, pd.DataFrame, 
     """Validate and score; (batch, rejects, input positions of the scored rows)."""
     frame = pd.DataFrame.from_records(rows).astype(object)
     checked = scorer.validate(frame, as_of_default=date.today())
-    return scorer.score_frame(checked.clean), checked.rejects, [int(i) for i in checked.clean.index]
+    return scorer.score(checked.clean), checked.rejects, [int(i) for i in checked.clean.index]
 
 
 def _nested_cells(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from features.schema import FirmProfile, example_profiles
-from features.validate import profiles_to_frame
+from features.validate import profiles_to_columns, profiles_to_frame
 from models.scaling import GRADES
 from service.api.decision_models import NextGradeResult, WhatIfResult
 from service.api.errors import MEDIA_TYPE
@@ -12,7 +12,7 @@ STARTUP = example_profiles()["startup"]
 
 
 def _scored(scorer, profile: dict):
-    return scorer.score_frame(profiles_to_frame([FirmProfile.model_validate(profile)]))
+    return scorer.score(profiles_to_columns([FirmProfile.model_validate(profile)]))
 
 
 def test_every_assessment_carries_a_recommendation(client, keys, scorer):

@@ -3,6 +3,7 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
+from features.clean import CleanColumns
 from features.validate import validate_frame
 from models.bundle import load_bundle
 from models.drift import DriftReference
@@ -20,8 +21,8 @@ def test_monitor_records_every_scoring_path(model_dir, portfolio):
     monitor.attach(scorer)
     monitor.attach(scorer)  # idempotent: one listener
     assert monitor.report(scorer)["status"] == "insufficient_data"
-    clean = validate_frame(portfolio.head(800)).clean
-    batch = scorer.score_frame(clean)
+    clean = validate_frame(portfolio.head(800)).frame
+    batch = scorer.score(CleanColumns.from_frame(clean))
     out = monitor.report(scorer)
     assert out["n"] == 500 and out["model_version"] == scorer.version
     expected = DriftReference.from_dict(bundle.extras["drift_reference"]).compare(batch.values[-500:], batch.score[-500:])

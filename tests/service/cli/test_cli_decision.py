@@ -8,7 +8,7 @@ import yaml
 from typer.testing import CliRunner
 
 from features.schema import FirmProfile, example_profiles
-from features.validate import profiles_to_frame
+from features.validate import profiles_to_columns, profiles_to_frame
 from models.policy import DEFAULT_POLICY_PATH, POLICY_ENV
 from models.scaling import GRADES
 from service.cli.main import app
@@ -30,7 +30,7 @@ def test_what_if_prints_old_and_new(model_dir, scorer, tmp_path):
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     changed = growth | {"tax_grade": "B", "rd_staff": 50, "staff_total": 167}
-    batch = scorer.score_frame(profiles_to_frame([FirmProfile.model_validate(changed)]))
+    batch = scorer.score(profiles_to_columns([FirmProfile.model_validate(changed)]))
     assert out["after"]["score"] == batch.score[0] and out["after"]["limit"] == batch.recommendations.limit[0]
     table = runner.invoke(app, ["what-if", _profile_file(tmp_path, growth), "--model", str(model_dir),
                                 "--change", "tax_grade=B"])
@@ -55,7 +55,7 @@ def test_next_grade_path_rescored_reaches_the_grade(model_dir, scorer, tmp_path)
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert out["reachable"]
-    batch = scorer.score_frame(profiles_to_frame([FirmProfile.model_validate(startup | out["changes"])]))
+    batch = scorer.score(profiles_to_columns([FirmProfile.model_validate(startup | out["changes"])]))
     assert GRADES.index(batch.grade[0]) < GRADES.index(out["current"]["grade"])
     table = runner.invoke(app, ["next-grade", _profile_file(tmp_path, startup), "--model", str(model_dir)])
     assert table.exit_code == 0 and "Path to the next grade" in table.stdout

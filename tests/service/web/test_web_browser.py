@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from playwright.sync_api import expect
 
+from features.clean import CleanColumns
 from tests.local_server import CHROMIUM, CHROMIUM_ARGS, background_server
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
@@ -98,7 +99,7 @@ def score_of(direct_scorer):
 
     def score(profile: dict) -> dict:
         frame = profiles_to_frame([FirmProfile.model_validate(profile)])
-        return direct_scorer.score_frame(frame).record(0)
+        return direct_scorer.score(CleanColumns.from_frame(frame)).record(0)
 
     return score
 
@@ -316,7 +317,7 @@ def test_batch_upload_shows_progress_and_downloads_scored_file_and_rejects(page,
     summary = f"共 12 行：评分 {12 - len(bad)} 行，拒绝 {len(bad)} 行"
     assert summary in page.text_content("#batch-summary")
     # the summary: grade distribution, decisions and the rules rows were rejected by
-    want = direct_scorer.score_frame(checked.clean)
+    want = direct_scorer.score(checked.clean)
     grades = page.locator("#batch-grades tbody tr").evaluate_all(
         "rows => rows.map(r => [r.cells[0].textContent, Number(r.cells[1].textContent)])")
     assert dict(grades) == dict(pd.Series(want.grade).value_counts())
@@ -333,7 +334,7 @@ def test_batch_upload_shows_progress_and_downloads_scored_file_and_rejects(page,
     scored = pd.read_csv(dl.value.path())
     assert list(scored["row"]) == [r for r in range(12) if r not in bad]
     assert "error" not in scored.columns
-    assert list(scored["score"]) == list(direct_scorer.score_frame(checked.clean).score)
+    assert list(scored["score"]) == list(direct_scorer.score(checked.clean).score)
     with page.expect_download() as dl:
         page.click("#download-rejects")
     rejects = pd.read_csv(dl.value.path())

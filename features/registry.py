@@ -45,6 +45,14 @@ BURN_INTENSITY_FROM, BURN_INTENSITY_SPAN = 0.10, 4.0  # intensity above 10%, in 
 BURN_CASH_YEARS = 2.0           # cash short when it covers less than 2 years of R&D spend
 REDEMPTION_FALL_FULL = 0.3      # revenue log-drop at which a redemption clause weighs in full
 YOUNG_FIRM_YEARS = 3.0          # a thin operating history: younger than 3 years
+# R&D intensity's declared sound range: from the high-tech-enterprise threshold of the smallest firms (5%)
+# to where heavy burn starts (10%). RD01's curve is lowest and flat on it (training.shape), and every other
+# indicator fed by R&D spend rewards the spend only up to the range's low end (RD02–RD05) or weighs it as
+# a burden only beyond its high end (RD10, RD12); RD06 and RD11 do not read this year's spend. So the
+# score never falls when R&D spend moves towards the range (raised below it, cut above it; a pre-revenue
+# firm's spend counts as above it) by up to ×2 / ÷2, the range's width.
+RD_SOUND_LOW = max(t for _, t in HNTE_BANDS)
+RD_SOUND_HIGH = BURN_INTENSITY_FROM
 
 # ---- ordinal encodings of enums (missing/unknown → NaN) ----
 QUALIFICATION_TIER = {"none": 0, "tech_sme": 1, "hnte": 2, "srdi_provincial": 3,
@@ -77,6 +85,8 @@ class Indicator:
     # finds it on the training rows and stores it in the bundle); the two sentences say on which side
     # of it a firm lies: (too low 中文, too low English, too high 中文, too high English).
     peak: tuple[str, str, str, str] | None = None
+    # A single-peaked indicator's declared sound range (low, high): its curve is lowest and flat there.
+    sound: tuple[float, float] | None = None
 
 
 _REGISTERED: list[Indicator] = []
@@ -85,7 +95,7 @@ _REGISTERED: list[Indicator] = []
 def indicator(*, key: str, code: str, dimension: str, formula: str, unit: str, direction: int,
               label: tuple[str, str], down: tuple[str, str], up: tuple[str, str],
               inputs: tuple[str, ...] | None = None, form: Form | None = None,
-              peak: tuple[str, str, str, str] | None = None) -> Any:
+              peak: tuple[str, str, str, str] | None = None, sound: tuple[float, float] | None = None) -> Any:
     """Register an indicator once, with its metadata: `form=` registers a `Form` at once (its inputs are
     its fields); without it, the result decorates the indicator's formula function (`inputs=` required)."""
     def register(fn: IndicatorFn) -> IndicatorFn:
@@ -98,10 +108,12 @@ def indicator(*, key: str, code: str, dimension: str, formula: str, unit: str, d
             raise ValueError(f"{key}: direction must be -1, 0 or +1")
         if (direction == 0) != (peak is not None):
             raise ValueError(f"{key}: an indicator is monotone (direction ±1) or single-peaked (direction 0 with peak=)")
+        if sound is not None and (peak is None or not 0 <= sound[0] < sound[1]):
+            raise ValueError(f"{key}: a sound range (low < high) belongs to a single-peaked indicator")
         if any(i.key == key or i.code == code for i in _REGISTERED):
             raise ValueError(f"duplicate indicator key or code: {key} / {code}")
         _REGISTERED.append(Indicator(key, code, dimension, formula, unit, direction, label[0],
-                                     label[1], down[0], down[1], up[0], up[1], tuple(fields), fn, peak))
+                                     label[1], down[0], down[1], up[0], up[1], tuple(fields), fn, peak, sound))
         return fn
     return register if form is None else register(form)
 
@@ -188,6 +200,17 @@ def exposure_of(amount: str, equity: str) -> Form:
 def age_years(cols: Cols) -> np.ndarray:
     """Firm age in years = (as_of − founded_on) / 365.25; dates are float days."""
     return (cols["as_of"] - cols["founded_on"]) / DAYS_PER_YEAR
+
+
+def rd_within_sound(rd: np.ndarray, revenue: np.ndarray) -> np.ndarray:
+    """R&D spend counted up to RD_SOUND_LOW of revenue (revenue 0 → 0: pre-revenue spend is beyond the
+    range); unknown when either is missing."""
+    return np.minimum(rd, RD_SOUND_LOW * revenue)
+
+
+def rd_beyond_sound(rd: np.ndarray, revenue: np.ndarray) -> np.ndarray:
+    """R&D spend counted at no less than RD_SOUND_HIGH of revenue; unknown when either is missing."""
+    return np.maximum(rd, RD_SOUND_HIGH * revenue)
 
 
 def hnte_threshold(revenue: np.ndarray) -> np.ndarray:
@@ -373,45 +396,58 @@ indicator(key="rd_intensity", code="RD01", dimension="rd_input",
           peak=("研发投入强度低于稳健区间", "R&D intensity is below the sound range for its stage",
                 "研发投入强度高于稳健区间，研发烧钱压力大",
                 "R&D intensity is above the sound range for its stage (heavy R&D burn)"),
+          sound=(RD_SOUND_LOW, RD_SOUND_HIGH),
           form=ratio_of("rd_expense_y0", "revenue_y0"))
 
 
 @indicator(key="rd_hnte_gap", code="RD02", dimension="rd_input",
-           formula="rd_expense_y0 / revenue_y0 − threshold; threshold 5% if revenue ≤ 5000, "
-                   "4% if ≤ 20000, else 3%",
+           formula="min(rd_expense_y0 / revenue_y0 / threshold − 1, 0): the relative shortfall to the high-tech "
+                   "threshold, 0 once met (−100% without R&D); threshold 5% if revenue ≤ 5000, 4% if ≤ 20000, else 3%",
            unit="share", direction=-1,
-           label=("研发强度与高企标准差距", "R&D intensity gap to the high-tech threshold"),
-           down=("研发投入强度相对高新技术企业标准的余量低于同阶段企业中位数",
-                 "R&D intensity stands lower against the high-tech-enterprise threshold than the median firm of its stage"),
-           up=("研发投入强度相对高新技术企业标准的余量高于同阶段企业中位数",
-               "R&D intensity stands higher against the high-tech-enterprise threshold than the median firm of its stage"),
+           label=("研发强度距高企标准的相对缺口", "R&D intensity shortfall to the high-tech threshold (relative)"),
+           down=("研发投入强度低于高新技术企业标准，缺口大于同阶段中位企业",
+                 "R&D intensity falls further short of the high-tech-enterprise threshold than the median firm of its stage"),
+           up=("研发投入强度达到或更接近高新技术企业标准（优于同阶段中位企业）",
+               "R&D intensity meets or comes closer to the high-tech-enterprise threshold than the median firm of its stage"),
            inputs=("rd_expense_y0", "revenue_y0"))
 def _rd02(c: Cols) -> np.ndarray:
+    # Spend beyond the threshold (≤ RD_SOUND_LOW) earns nothing more here (RD01 judges it), so cutting
+    # spend above the sound range never costs points through this indicator. Relative, so that firms
+    # without R&D sit at −100% whatever their revenue band (no size effect hides in the bands).
     rev = c["revenue_y0"]
-    return _div(c["rd_expense_y0"], rev) - hnte_threshold(rev)
+    return np.minimum(_div(c["rd_expense_y0"], rev) / hnte_threshold(rev) - 1.0, 0.0)
 
 
-indicator(key="rd_expense_log", code="RD03", dimension="rd_input",
-          formula="ln(1 + rd_expense_y0)", unit="ln(万元)", direction=-1,
-          label=("研发费用（对数）", "R&D spending (log)"),
-          down=("研发费用规模低于同阶段企业中位数",
-                "Lower R&D spending than the median firm of its stage"),
-          up=("研发费用规模高于同阶段企业中位数",
-              "Higher R&D spending than the median firm of its stage"),
-          form=log1p_of("rd_expense_y0"))
+@indicator(key="rd_expense_log", code="RD03", dimension="rd_input",
+           formula="ln(1 + min(rd_expense_y0, 5% × revenue_y0)): R&D spend counted up to the sound range's "
+                   "low end (revenue 0 → 0; either missing → NaN)",
+           unit="ln(万元)", direction=-1,
+           label=("研发费用（计至营业收入5%，对数）", "R&D spending counted up to 5% of revenue (log)"),
+           down=("计至营业收入5%的研发费用规模低于同阶段企业中位数",
+                 "Less R&D spending (counted up to 5% of revenue) than the median firm of its stage"),
+           up=("计至营业收入5%的研发费用规模高于同阶段企业中位数",
+               "More R&D spending (counted up to 5% of revenue) than the median firm of its stage"),
+           inputs=("rd_expense_y0", "revenue_y0"))
+def _rd03(c: Cols) -> np.ndarray:
+    return _log1p(rd_within_sound(c["rd_expense_y0"], c["revenue_y0"]))
 
 
 @indicator(key="rd_growth_3y", code="RD04", dimension="rd_input",
-           formula="sqrt(rd_expense_y0 / rd_expense_y2) − 1 (annualised over 2 intervals; y2 0 → NaN)",
+           formula="sqrt(R0 / R2) − 1 with Ry = min(rd_expense_y, 5% × revenue_y) (annualised over 2 "
+                   "intervals; R2 0, revenue_y0 0 or any missing → NaN)",
            unit="share/yr", direction=-1,
-           label=("研发投入三年复合增速", "R&D spending 3-year growth (annualised)"),
-           down=("研发投入近三年增速低于同阶段企业中位数",
-                 "Slower 3-year R&D spending growth than the median firm of its stage"),
-           up=("研发投入近三年增速高于同阶段企业中位数",
-               "Faster 3-year R&D spending growth than the median firm of its stage"),
-           inputs=("rd_expense_y0", "rd_expense_y2"))
+           label=("研发投入三年复合增速（各年计至营业收入5%）",
+                  "R&D spending 3-year growth, annualised (each year counted up to 5% of revenue)"),
+           down=("研发投入（计至营业收入5%）近三年增速低于同阶段企业中位数",
+                 "Slower 3-year growth of R&D spending (counted up to 5% of revenue) than the median firm of its stage"),
+           up=("研发投入（计至营业收入5%）近三年增速高于同阶段企业中位数",
+               "Faster 3-year growth of R&D spending (counted up to 5% of revenue) than the median firm of its stage"),
+           inputs=("rd_expense_y0", "rd_expense_y2", "revenue_y0", "revenue_y2"))
 def _rd04(c: Cols) -> np.ndarray:
-    return np.sqrt(_div(c["rd_expense_y0"], c["rd_expense_y2"])) - 1.0
+    now = rd_within_sound(c["rd_expense_y0"], c["revenue_y0"])
+    before = rd_within_sound(c["rd_expense_y2"], c["revenue_y2"])
+    g = np.sqrt(_div(now, before)) - 1.0
+    return np.where(c["revenue_y0"] == 0, np.nan, g)  # pre-revenue: no spend within the range to grow
 
 
 @indicator(key="rd_years_intensity_3pct", code="RD05", dimension="rd_input",
@@ -435,13 +471,14 @@ def _rd05(c: Cols) -> np.ndarray:
 
 
 indicator(key="rd_capitalized_share", code="RD06", dimension="rd_input",
-          formula="rd_capitalized_y0 / rd_expense_y0 (R&D 0 → NaN)", unit="share 0-1", direction=1,
-          label=("研发支出资本化比例", "Capitalised share of R&D"),
-          down=("研发支出资本化比例偏高，利润质量存疑",
-                "A high share of R&D spending is capitalised, which flatters profits"),
-          up=("研发支出资本化比例低，会计处理稳健",
-              "Little R&D spending is capitalised (conservative accounting)"),
-          form=ratio_of("rd_capitalized_y0", "rd_expense_y0"))
+          formula="rd_capitalized_y0 / revenue_y0 (revenue 0 → NaN): how much capitalised R&D lifts the net margin",
+          unit="share", direction=1,
+          label=("研发资本化金额占营业收入比例", "Capitalised R&D as a share of revenue"),
+          down=("研发支出资本化金额占营业收入比例偏高，利润质量存疑",
+                "Capitalised R&D is a high share of revenue, which flatters profits"),
+          up=("研发支出资本化金额占营业收入比例低，会计处理稳健",
+              "Capitalised R&D is a small share of revenue (conservative accounting)"),
+          form=ratio_of("rd_capitalized_y0", "revenue_y0"))
 
 
 indicator(key="rd_center_level", code="RD07", dimension="rd_input",
@@ -471,32 +508,35 @@ indicator(key="rd_gov_grants_log", code="RD09", dimension="rd_input",
           form=log1p_of("gov_grants_3y"))
 
 
-indicator(key="rd_cash_coverage_years", code="RD10", dimension="rd_input",
-          formula="cash / rd_expense_y0 (years of R&D the cash covers; R&D 0 → NaN)",
-          unit="years", direction=-1,
-          label=("现金对研发支出的覆盖年数", "R&D cash coverage (years)"),
-          down=("现金仅能覆盖较短期限的研发支出，研发烧钱压力大",
-                "Cash covers only a short period of R&D spending (high burn, short runway)"),
-          up=("现金可覆盖较长期限的研发支出", "Cash covers R&D spending for a long period"),
-          form=ratio_of("cash", "rd_expense_y0"))
+@indicator(key="rd_cash_coverage_years", code="RD10", dimension="rd_input",
+           formula="cash / max(rd_expense_y0, 10% × revenue_y0): years of R&D the cash covers, the spend "
+                   "counted at no less than the sound range's high end (any missing or both 0 → NaN)",
+           unit="years", direction=-1,
+           label=("现金对研发支出的覆盖年数（研发至少按营业收入10%计）",
+                  "R&D cash coverage in years (R&D counted at no less than 10% of revenue)"),
+           down=("现金仅能覆盖较短期限的研发支出，研发烧钱压力大",
+                 "Cash covers only a short period of R&D spending (high burn, short runway)"),
+           up=("现金可覆盖较长期限的研发支出", "Cash covers R&D spending for a long period"),
+           inputs=("cash", "rd_expense_y0", "revenue_y0"))
+def _rd10(c: Cols) -> np.ndarray:
+    return _div(c["cash"], rd_beyond_sound(c["rd_expense_y0"], c["revenue_y0"]))
 
 
 @indicator(key="rd_intensity_3y_avg", code="RD11", dimension="rd_input",
-           formula="(rd_expense_y0 + y1 + y2) / (revenue_y0 + y1 + y2) (any missing → NaN)",
+           formula="(rd_expense_y1 + rd_expense_y2) / (revenue_y1 + revenue_y2): the two years before the "
+                   "latest (any missing → NaN; this year's intensity is RD01)",
            unit="share", direction=0,
-           label=("近三年平均研发强度", "3-year average R&D intensity"),
-           down=("近三年平均研发强度比同阶段中位企业更偏离稳健区间",
-                 "3-year average R&D intensity is further from the sound range than the median firm of its stage"),
-           up=("近三年平均研发强度比同阶段中位企业更接近稳健区间",
-               "3-year average R&D intensity is closer to the sound range than the median firm of its stage"),
-           peak=("近三年平均研发强度低于稳健区间", "3-year average R&D intensity is below the sound range for its stage",
-                 "近三年平均研发强度高于稳健区间，研发烧钱压力大",
-                 "3-year average R&D intensity is above the sound range for its stage (heavy R&D burn)"),
-           inputs=("rd_expense_y0", "rd_expense_y1", "rd_expense_y2",
-                   "revenue_y0", "revenue_y1", "revenue_y2"))
+           label=("前两年平均研发强度", "R&D intensity of the two prior years"),
+           down=("前两年平均研发强度比同阶段中位企业更偏离稳健区间",
+                 "R&D intensity of the two prior years is further from the sound range than the median firm of its stage"),
+           up=("前两年平均研发强度比同阶段中位企业更接近稳健区间",
+               "R&D intensity of the two prior years is closer to the sound range than the median firm of its stage"),
+           peak=("前两年平均研发强度低于稳健区间", "R&D intensity of the two prior years is below the sound range for its stage",
+                 "前两年平均研发强度高于稳健区间，研发烧钱压力大",
+                 "R&D intensity of the two prior years is above the sound range for its stage (heavy R&D burn)"),
+           inputs=("rd_expense_y1", "rd_expense_y2", "revenue_y1", "revenue_y2"))
 def _rd11(c: Cols) -> np.ndarray:
-    rd = c["rd_expense_y0"] + c["rd_expense_y1"] + c["rd_expense_y2"]
-    return _div(rd, c["revenue_y0"] + c["revenue_y1"] + c["revenue_y2"])
+    return _div(c["rd_expense_y1"] + c["rd_expense_y2"], c["revenue_y1"] + c["revenue_y2"])
 
 
 @indicator(key="rd_burn_uncovered", code="RD12", dimension="rd_input",

@@ -6,7 +6,9 @@ step function into a continuous piecewise-linear curve:
 
 1. shape: monotone in the declared direction (weighted isotonic regression, a no-op where LightGBM's
    monotone constraints already hold), or single-peaked — risk lowest on one interval, the "sound
-   range" — by the best weighted unimodal fit (every valley position tried);
+   range" — by the best weighted unimodal fit (every valley position tried), or, when the registry
+   declares the sound range (`Indicator.sound`), the best fit that is lowest and flat on it (its
+   ramps kept outside it), so indicators sharing an input can be built around the same range;
 2. smoothness: each jump of the step function becomes a linear ramp over ± `rel_width` of its
    threshold (at least `abs_width` of the indicator's central 90% range), so a small change of an
    input moves the score by a bounded amount (bench/bench_explain.py measures the largest move);
@@ -65,6 +67,21 @@ def _valley(y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, int]:
         if err < best_err - 1e-12:
             best, best_err, best_p = fit, err, p
     return best, int(np.argmin(best)) if best.size else best_p
+
+
+def _valley_on(y: np.ndarray, w: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Best weighted fit of y that falls then rises and is lowest, and equal, on intervals lo..hi."""
+    pooled = np.average(y[lo:hi + 1], weights=w[lo:hi + 1])
+    wp = w[lo:hi + 1].sum()
+    left = _isotonic(np.r_[y[:lo], pooled], np.r_[w[:lo], wp], increasing=False)
+    right = _isotonic(np.r_[pooled, y[hi + 1:]], np.r_[wp, w[hi + 1:]], increasing=True)
+    return np.concatenate([left[:-1], np.full(hi - lo + 1, min(left[-1], right[0])), right[1:]])
+
+
+def _outside(breaks: np.ndarray, half: np.ndarray, sound: tuple[float, float]) -> np.ndarray:
+    """Ramp centres moved (if need be) so that no ramp reaches into the sound range."""
+    lo, hi = sound
+    return np.where(breaks < lo, np.minimum(breaks, lo - half), np.maximum(breaks, hi + half))
 
 
 def _ramps(breaks: np.ndarray, values: np.ndarray, half: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -158,22 +175,28 @@ def shape_of(direction: int, peak: bool) -> str:
 
 
 def shape_tables(tables: AdditiveTables, X: np.ndarray, shapes: list[str], rel_width: float = REL_WIDTH,
-                 abs_width: float = ABS_WIDTH, sensitivity: tuple[np.ndarray, np.ndarray] | None = None
-                 ) -> tuple[CurveTables, ShapeReport]:
+                 abs_width: float = ABS_WIDTH, sensitivity: tuple[np.ndarray, np.ndarray] | None = None,
+                 sounds: list[tuple[float, float] | None] | None = None) -> tuple[CurveTables, ShapeReport]:
     """Curves from step tables, weighted by the training rows `X` (see the module docstring);
-    `sensitivity` = (rows of X, `input_sensitivity` of those rows) bounds each curve's slope."""
+    `sensitivity` = (rows of X, `input_sensitivity` of those rows) bounds each curve's slope; `sounds`
+    (per feature, None or a declared sound range of a "peak" feature) fixes where the curve is lowest."""
     knots, levels, optimum = [], [], []
     for f, shape in enumerate(shapes):
+        sound = sounds[f] if sounds is not None and shape == "peak" else None
         br, val = tables.breaks[f], tables.values[f]
         x = X[:, f][~np.isnan(X[:, f])]
         w = np.bincount(np.searchsorted(br, x, side="left"), minlength=val.size).astype(float) + 1e-3
         if shape in ("increasing", "decreasing"):
             val = _isotonic(val, w, increasing=shape == "increasing")
+        elif sound is not None:
+            val = _valley_on(val, w, *np.searchsorted(br, sound, side="left"))
         elif shape == "peak":
             val, _ = _valley(val, w)
         spread = _spread(x)
         half = np.maximum(rel_width * np.abs(br), max(abs_width * spread, 1e-6))
-        k, v = _ramps(br, val, half)
+        k, v = _ramps(br if sound is None else _outside(br, half, sound), val, half)
+        if sound is not None:  # the range's ends are knots: the optimum reported covers it
+            k, v = np.union1d(k, sound), np.interp(np.union1d(k, sound), k, v)
         v = _monotone_levels(v, shape)
         if sensitivity is not None:
             xs, ss = sensitivity[0][:, f], sensitivity[1][:, f]

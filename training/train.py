@@ -36,7 +36,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from features.indicators import transform_columns
 from features.transformer import IndicatorTransformer
-from features.registry import monotone_constraints
+from features.registry import by_key, monotone_constraints
 from features.stage import STAGES, assess_stage
 from features.validate import validate_frame
 from models.bundle import ModelBundle, save_bundle
@@ -303,7 +303,9 @@ def finish_tables(tables: AdditiveTables, X: np.ndarray, tr: np.ndarray, stage: 
     """Shaped curves (training.shape) and what explanations need: per stage, the median value of each
     indicator and quantiles of its contributions (the missing-value treatment), the shapes and optima."""
     shapes = [shape_of(f.direction, catalogue.kind == "firm_profile") for f in catalogue.features]
-    curves, report = shape_tables(tables, X[tr], shapes, sensitivity=sensitivity)
+    # declared sound ranges (registry indicators) fix where single-peaked curves are lowest
+    sounds = [by_key(f.key).sound if catalogue.kind == "firm_profile" else None for f in catalogue.features]
+    curves, report = shape_tables(tables, X[tr], shapes, sensitivity=sensitivity, sounds=sounds)
     explain = {"missing_quantile": cfg.missing_quantile, "min_coverage": cfg.min_coverage,
                "missing_grid": MISSING_GRID.tolist(), **report.to_dict(),
                "contribution_quantiles": _contribution_quantiles(curves, X[tr], stage[tr]),

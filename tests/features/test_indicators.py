@@ -169,7 +169,8 @@ def test_output_shape_dtype_index(frame):
 def test_rd_intensity_and_hnte_gap_per_band(frame):
     np.testing.assert_allclose(_col(frame, "rd_intensity"), [0.06, 0.03, 0.04])
     # bands: ≤5000 → 5%, ≤20000 → 4%, >20000 → 3%
-    np.testing.assert_allclose(_col(frame, "rd_hnte_gap"), [0.01, -0.01, 0.01], atol=1e-12)
+    # relative shortfall to the band's threshold, 0 once met: 6% ≥ 5%; 3% / 4% − 1; 4% ≥ 3%
+    np.testing.assert_allclose(_col(frame, "rd_hnte_gap"), [0.0, -0.25, 0.0], atol=1e-12)
     np.testing.assert_allclose(hnte_threshold(np.array([4999.0, 5000.0, 5000.01, 20000.0, 20000.01])),
                                [0.05, 0.05, 0.04, 0.04, 0.03])
 
@@ -202,10 +203,10 @@ def test_ratios_and_division_by_zero(frame):
     assert np.isnan(_col(frame, "tl_rd_staff_ratio")[1])  # staff 0
     d2a = _col(frame, "op_debt_to_assets")
     assert d2a[0] == pytest.approx(0.6) and np.isnan(d2a[1])  # assets 0
-    cov = _col(frame, "rd_cash_coverage_years")
-    assert cov[0] == pytest.approx(2.5)
-    cap = _col(frame, "rd_capitalized_share")
-    np.testing.assert_allclose(cap, [0.25, 0.0, 0.25])
+    cov = _col(frame, "rd_cash_coverage_years")  # R&D counted at no less than 10% of revenue
+    np.testing.assert_allclose(cov, [600 / 400, 0.0, 1e6 / 3000])
+    cap = _col(frame, "rd_capitalized_share")  # capitalised R&D / revenue
+    np.testing.assert_allclose(cap, [0.015, 0.0, 0.01])
     share = _col(frame, "ip_invention_share")
     assert share[0] == pytest.approx(0.25) and np.isnan(share[1]) and np.isnan(share[2])
     pi = _col(frame, "cp_paid_in_ratio")
@@ -244,8 +245,32 @@ def test_rd_years_and_growth(frame):
     # row0: 6% yes, 2% no, 5% yes; row1: 3% yes, rev 0 & rd 300 yes, rd 0 no; row2: 4%, 4%, missing
     np.testing.assert_allclose(yrs, [2.0, 2.0, 2.0])
     g = _col(frame, "rd_growth_3y")
-    assert g[0] == pytest.approx(np.sqrt(2.4) - 1) and np.isnan(g[1]) and np.isnan(g[2])
-    assert _col(frame, "rd_expense_log")[0] == pytest.approx(np.log(241.0))
+    # each year counted up to 5% of its revenue: min(240, 200) / min(100, 100)
+    assert g[0] == pytest.approx(np.sqrt(2.0) - 1) and np.isnan(g[1]) and np.isnan(g[2])
+    np.testing.assert_allclose(_col(frame, "rd_expense_log"), np.log1p([200.0, 300.0, 1200.0]))
+    prior = _col(frame, "rd_intensity_3y_avg")  # the two years before the latest
+    assert prior[0] == pytest.approx(164 / 5200) and prior[1] == pytest.approx(300 / 8000) and np.isnan(prior[2])
+
+
+def test_r_and_d_spend_indicators_are_flat_inside_the_sound_range():
+    """Inside RD01's declared sound range, R&D spend moves no other indicator; below it, every other one
+    improves or stays as spend rises; above it, every other one worsens or stays as spend rises."""
+    lo, hi = by_key("rd_intensity").sound
+    assert (lo, hi) == (registry.RD_SOUND_LOW, registry.RD_SOUND_HIGH) and hi / lo >= 1 / 0.9
+    rev = np.array([1000.0, 4000.0, 12000.0, 30000.0])
+    base = {"revenue_y0": rev, "revenue_y1": rev * 0.9, "revenue_y2": rev * 0.8, "cash": rev * 0.05 + 10,
+            "rd_expense_y1": rev * 0.06, "rd_expense_y2": rev * 0.05, "rd_capitalized_y0": rev * 0.01}
+    fed = [k for k, i in enumerate(INDICATORS) if "rd_expense_y0" in i.inputs and i.key != "rd_intensity"]
+    assert {INDICATORS[k].key for k in fed} >= {"rd_hnte_gap", "rd_expense_log", "rd_cash_coverage_years",
+                                                 "rd_burn_uncovered"}
+    grid = np.exp(np.linspace(np.log(0.001), np.log(2.0), 400))
+    values = np.stack([transform_columns({**base, "rd_expense_y0": rev * t})[:, fed] for t in grid])
+    assert not np.isnan(values).any()  # (intensity, firm, indicator)
+    risk = values * np.array([INDICATORS[k].direction for k in fed])  # higher = riskier
+    steps = np.diff(risk, axis=0)
+    below, inside, above = grid[1:] <= lo, (grid[:-1] >= lo) & (grid[1:] <= hi), grid[:-1] >= hi
+    assert (steps[below] <= 1e-12).all() and (steps[above] >= -1e-12).all()
+    assert (np.abs(steps[inside]) <= 1e-12).all()
 
 
 def test_missing_stays_nan():

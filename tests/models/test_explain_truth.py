@@ -82,23 +82,82 @@ def _improve(cols, lever, spec):
     return x * 0.9
 
 
-def test_improving_an_actionable_field_never_lowers_the_score(scorer, fresh):
-    """Every numeric next-grade lever whose indicators are all monotone, moved 10% its favourable way
-    (R&D spend feeds the single-peaked intensity: its better direction depends on the firm)."""
-    clean = fresh[1].iloc[:2000]
-    cols = CleanColumns.from_frame(clean)
-    base = scorer.score(cols, with_recommendation=False).score
-    checked = 0
+def _one_level_better(cols, field):
+    """An enum field one level towards lower risk (unknown values and the best level stay)."""
+    from models.reasons import _ENUM_LEVELS
+
+    ind = next(i for i in INDICATORS if i.inputs == (field,))
+    levels = _ENUM_LEVELS[field]
+    names = np.array(sorted(levels, key=levels.get), dtype=object)
+    code = np.array([levels.get(v, -99) if isinstance(v, str) else -99 for v in cols[field]])
+    new = code - ind.direction
+    ok = (code >= 0) & (new >= 0) & (new < len(names))
+    return np.where(ok, names[np.clip(new, 0, len(names) - 1)], cols[field])
+
+
+def _sound_ratio(field):
+    """The single-peaked ratio indicator with a declared sound range that the field is the numerator of."""
+    for f, ind in enumerate(INDICATORS):
+        if ind.sound is not None and getattr(ind.fn, "kind", "") == "ratio" and ind.fn.fields[0] == field:
+            return f, ind.fn.fields[1]
+    return None
+
+
+@pytest.fixture(scope="module")
+def lever_base(scorer, fresh):
+    cols = CleanColumns.from_frame(fresh[1])
+    return cols, scorer.score(cols, with_recommendation=False).score
+
+
+def test_improving_an_actionable_field_never_lowers_the_score(scorer, lever_base):
+    """Every next-grade lever, on every fresh firm (no exclusions), moved its favourable way: a count or
+    amount 10% (0 → 1 for a count), an enum one level. R&D spend, the numerator of the single-peaked R&D
+    intensity, moves towards the intensity's sound range by 1%, 10% and 30% (pre-revenue spend counts as
+    above it, as RD12 reads it); a firm inside the range has no better direction."""
+    cols, base = lever_base
+    ex = scorer.explainer
+    checked, moved = set(), 0
     for lever in load_policy().next_grade.levers:
         spec = FIELD_SPECS[lever.field]
-        feeds = [i for i in INDICATORS if lever.field in i.inputs]
-        if spec.kind not in ("number", "integer") or any(i.direction == 0 for i in feeds):
-            continue
-        changed = cols.replace({lever.field: _improve(cols, lever, spec)})
-        after = scorer.score(changed, with_recommendation=False).score
-        assert not (after < base - 1e-9).any(), f"{lever.field}: the score fell for some firms"
-        checked += 1
-    assert checked >= 8
+        sound = _sound_ratio(lever.field)
+        if spec.kind == "enum":
+            moves = [_one_level_better(cols, lever.field)]
+        elif sound is not None:
+            f, denominator = sound
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ratio = cols[lever.field] / cols[denominator]  # a zero denominator: +inf, above the range
+            sign = np.where(ratio < ex.peak_low[f], 1.0, np.where(ratio > ex.peak_high[f], -1.0, 0.0))
+            sign = np.where(np.isnan(ratio), 0.0, sign)
+            assert (sign > 0).sum() > 200 and (sign < 0).sum() > 200
+            moves = [cols[lever.field] * (1.0 + step * sign) for step in (0.01, 0.1, 0.3)]
+        else:
+            moves = [_improve(cols, lever, spec)]
+        for new in moves:
+            after = scorer.score(cols.replace({lever.field: new}), with_recommendation=False).score
+            fell = after < base - 1e-9
+            assert not fell.any(), (f"{lever.field}: the score fell for {fell.sum()} firms, by up to "
+                                    f"{np.nanmax(np.where(fell, base - after, 0)):.3f}")
+            moved += int((np.nan_to_num(after) != np.nan_to_num(base)).sum())
+        checked.add(lever.field)
+    assert checked == {lv.field for lv in load_policy().next_grade.levers}
+    assert moved > FIRMS  # the moves changed thousands of scores
+
+
+def test_r_and_d_spend_inside_its_declared_sound_range_leaves_the_score_unchanged(scorer, lever_base):
+    """Every indicator fed by R&D spend is flat on the declared sound range of its intensity (RD01 lowest
+    there, the others reward spend only up to its low end and weigh it only beyond its high end)."""
+    cols, base = lever_base
+    f, denominator = _sound_ratio("rd_expense_y0")
+    lo, hi = INDICATORS[f].sound
+    ex = scorer.explainer
+    assert ex.peak_low[f] <= lo and ex.peak_high[f] >= hi  # the reported sound range covers the declared one
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = cols["rd_expense_y0"] / cols[denominator]
+    inside = (ratio >= lo) & (ratio * 1.2 <= hi)
+    assert inside.sum() > 100
+    changed = cols.replace({"rd_expense_y0": np.where(inside, cols["rd_expense_y0"] * 1.2, cols["rd_expense_y0"])})
+    after = scorer.score(changed, with_recommendation=False).score
+    np.testing.assert_allclose(after[inside], base[inside], rtol=0, atol=1e-9)
 
 
 def test_curves_keep_their_declared_shape(scorer):

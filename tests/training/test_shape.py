@@ -2,7 +2,7 @@
 import numpy as np
 
 from models.explain import AdditiveTables
-from training.shape import _ramps, _valley, limit_slopes, shape_tables
+from training.shape import _ramps, _valley, _valley_on, limit_slopes, shape_tables
 
 
 def test_a_jump_becomes_a_linear_ramp_around_its_threshold():
@@ -46,3 +46,27 @@ def test_shaped_tables_are_monotone_and_continuous():
     x = np.linspace(0, 4, 401)
     assert np.abs(np.diff(curves.at(0, x))).max() < 0.05  # no jump
     assert curves.missing[0] == 0.2
+
+
+def test_valley_on_a_declared_range_is_lowest_and_flat_there():
+    # intervals 0..5; the range covers intervals 2..3, whose own lowest point (interval 4) lies beside it
+    y = np.array([3.0, 2.0, 1.0, 0.5, 0.0, 2.0])
+    fit = _valley_on(y, np.ones_like(y), 2, 3)
+    np.testing.assert_allclose(fit[2], fit[3])
+    assert fit[2] == fit.min() and (np.diff(fit[:3]) <= 0).all() and (np.diff(fit[3:]) >= 0).all()
+    np.testing.assert_allclose(fit[:2], [3.0, 2.0])  # the left side untouched
+
+
+def test_a_declared_sound_range_is_flat_and_reported_on_the_shaped_curve():
+    # steps with their lowest level at 6; declared sound range [4, 8]: jumps at 3 and 9 ramp outside it
+    breaks = np.array([3.0, 5.0, 7.0, 9.0])
+    tables = AdditiveTables(0.0, [breaks], [np.array([2.0, 1.0, 0.0, 0.5, 1.5])], np.array([1.0]))
+    X = np.array([[1.0], [4.0], [6.0], [8.0], [10.0]] * 20)
+    curves, report = shape_tables(tables, X, ["peak"], sounds=[(4.0, 8.0)])
+    inside = curves.at(0, np.linspace(4.0, 8.0, 41))
+    assert np.ptp(inside) <= 1e-12 and abs(inside[0] - curves.curve(0)[1].min()) <= 1e-12
+    low, high = report.optimum[0]
+    assert low <= 4.0 and high >= 8.0
+    x = np.linspace(0.0, 12.0, 1201)
+    steps = np.diff(curves.at(0, x))
+    assert (steps[x[1:] <= 4.0] <= 1e-12).all() and (steps[x[:-1] >= 8.0] >= -1e-12).all()

@@ -99,9 +99,7 @@ def assess_stage(clean: CleanColumns, rules: StageRules = DEFAULT_STAGE_RULES) -
     conflict = known & given & (data != declared)
     stricter = np.where(conflict, np.where(_rank(declared) < _rank(data), declared, data),
                         np.where(given, declared, stage))
-    weights = _soft_weights(age, revenue, rules, declared_mature)
-    onehot = (stage[:, None] == np.array(STAGES, dtype=object)[None, :]).astype(float)
-    weights = np.where(known[:, None], weights, onehot)
+    weights = _soft_weights(age, revenue, rules, declared_mature, np.where(given, declared, "growth"))
     return StageAssessment(declared, data, stage, conflict, stricter.astype(object), weights)
 
 
@@ -111,15 +109,24 @@ def _rank(stage: np.ndarray) -> np.ndarray:
                     np.where(stage == "mature", STRICTNESS["mature"], STRICTNESS["growth"]))
 
 
-def _soft_weights(age: np.ndarray, revenue: np.ndarray, rules: StageRules, declared_mature: np.ndarray) -> np.ndarray:
+def _soft_weights(age: np.ndarray, revenue: np.ndarray, rules: StageRules, declared_mature: np.ndarray,
+                  fallback: np.ndarray) -> np.ndarray:
     """The stage rules with each threshold blended over a narrow ramp (hard rules where far from it); for a
-    declared mature firm only the age rule decides between growth and mature."""
+    declared mature firm only the age rule decides between growth and mature. An unknown age or revenue
+    reads as the fallback stage's (the declared one, else growth) in every rule it enters: where the data
+    cannot tell, the weights are then the fallback's one-hot, and they stay continuous as the known input
+    crosses its threshold (a firm without a founding date whose revenue passes 500 万元 no longer jumps from
+    the revenue rule's blend to the declared stage)."""
+    is_startup, is_mature = (fallback == "startup").astype(float), (fallback == "mature").astype(float)
+    age_unknown, revenue_unknown = np.isnan(age), np.isnan(revenue)
     with np.errstate(divide="ignore", invalid="ignore"):
         log_rev = np.log1p(np.maximum(revenue, 0.0))
-        young = _ramp(rules.startup_max_age_years - age, AGE_RAMP_YEARS)
-        small = _ramp(np.log1p(rules.startup_max_revenue) - log_rev, REVENUE_RAMP_LOG)
-        big = np.where(declared_mature, 1.0, _ramp(log_rev - np.log1p(rules.mature_min_revenue), REVENUE_RAMP_LOG))
-        old = _ramp(age - rules.mature_min_age_years, AGE_RAMP_YEARS)
+        young = np.where(age_unknown, is_startup, _ramp(rules.startup_max_age_years - age, AGE_RAMP_YEARS))
+        small = np.where(revenue_unknown, is_startup,
+                         _ramp(np.log1p(rules.startup_max_revenue) - log_rev, REVENUE_RAMP_LOG))
+        big = np.where(declared_mature, 1.0, np.where(
+            revenue_unknown, is_mature, _ramp(log_rev - np.log1p(rules.mature_min_revenue), REVENUE_RAMP_LOG)))
+        old = np.where(age_unknown, is_mature, _ramp(age - rules.mature_min_age_years, AGE_RAMP_YEARS))
     s = np.maximum(young, small)
     m = (1.0 - s) * np.minimum(big, old)
     return np.stack([s, 1.0 - s - m, m], axis=1)

@@ -132,3 +132,20 @@ def test_soft_weights_are_the_rules_away_from_the_thresholds_and_blend_near_them
     np.testing.assert_allclose(a.weights[0], [0.0, 1.0, 0.0])
     assert abs(a.weights[1, 0] - 0.5) < 0.01 and abs(a.weights[2, 0] - 0.5) < 0.02
     np.testing.assert_allclose(a.weights.sum(axis=1), 1.0)
+
+
+def test_an_unknown_age_reads_as_the_fallback_stage_so_weights_stay_continuous_at_a_threshold():
+    """No founding date, revenue just below and just above 500 万元: below, the revenue rule says startup
+    (blended near the threshold); above, the data cannot tell and the declared stage (else growth) is used.
+    The weights on both sides of the threshold agree to within the ramp's slope."""
+    from features.stage import assess_stage
+
+    for declared, far in [("startup", [1.0, 0.0, 0.0]), (None, [0.0, 1.0, 0.0]), ("mature", [0.0, 0.0, 1.0])]:
+        a = assess_stage(CleanColumns.from_frame(_frame([
+            (declared, None, 499.999), (declared, None, 500.0), (declared, None, 9000.0)])))
+        assert a.data[0] == "startup" and a.data[1] is None and a.data[2] is None
+        np.testing.assert_allclose(a.weights[0], a.weights[1], atol=1e-4)
+        np.testing.assert_allclose(a.weights[2], far)  # far from it: the declared stage's (else growth's) one-hot
+        np.testing.assert_allclose(a.weights.sum(axis=1), 1.0)
+    a = assess_stage(CleanColumns.from_frame(_frame([("startup", None, 499.999)])))
+    np.testing.assert_allclose(a.weights[0], [1.0, 0.0, 0.0])  # declared startup: startup on both sides

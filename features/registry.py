@@ -1,6 +1,8 @@
 """Indicator registry: the single source of truth for every model feature (metadata + formula)."""
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
@@ -87,6 +89,14 @@ class Indicator:
     peak: tuple[str, str, str, str] | None = None
     # A single-peaked indicator's declared sound range (low, high): its curve is lowest and flat there.
     sound: tuple[float, float] | None = None
+
+
+def definition_digest(ind: Indicator) -> str:
+    """What a model trained on this indicator depends on (formula text, inputs, direction, sound range):
+    a bundle records it at training, and scoring refuses a bundle whose indicators are defined otherwise
+    today (its curves were fitted to other values). A formula change is written into `formula`."""
+    text = json.dumps([ind.formula, list(ind.inputs), ind.direction, ind.sound], ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 _REGISTERED: list[Indicator] = []

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from features.registry import DIMENSIONS, INDICATORS
+from features.registry import DIMENSIONS, INDICATORS, definition_digest
 from models.reasons import KINDS, sentence_texts
 
 KIND_FIRM_PROFILE = "firm_profile"
@@ -37,6 +37,7 @@ class Feature:
     unit: str = ""
     categories: tuple[str, ...] = ()  # categorical column: value k of the feature is categories[k]
     peak: tuple[str, ...] = ()  # single-peaked: (too low 中文, English, too high 中文, English)
+    definition: str = ""  # firm-profile indicators: features.registry.definition_digest at training
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class Catalogue:
     def from_registry(cls) -> "Catalogue":
         feats = tuple(
             Feature(i.key, i.code, i.dimension, i.direction, i.label_zh, i.label_en, i.reason_down_zh,
-                    i.reason_down_en, i.reason_up_zh, i.reason_up_en, i.unit, (), i.peak or ())
+                    i.reason_down_en, i.reason_up_zh, i.reason_up_en, i.unit, (), i.peak or (), definition_digest(i))
             for i in INDICATORS
         )
         return cls(KIND_FIRM_PROFILE, feats, dict(DIMENSIONS))

@@ -375,6 +375,12 @@ class Scorer:
             self.catalogue.kind != KIND_TABULAR and self.catalogue.keys != list(REGISTRY_CATALOGUE.keys)
         ):
             raise BundleError("bundle was trained on a different indicator registry; retrain it")
+        if self.catalogue.kind != KIND_TABULAR:
+            changed = [f.code for f, now in zip(self.catalogue.features, REGISTRY_CATALOGUE.features)
+                       if f.definition != now.definition]
+            if changed:
+                raise BundleError(f"bundle was trained on other definitions of indicators {', '.join(changed)} "
+                                  "than this version computes; retrain it")
         if self.catalogue.kind != KIND_TABULAR:  # the registry's own texts (one shared object)
             self.catalogue = REGISTRY_CATALOGUE
         self.bundle = bundle

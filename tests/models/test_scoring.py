@@ -132,3 +132,24 @@ def test_a_scored_batch_is_freed_as_soon_as_it_is_dropped(scorer, portfolio):
         assert [r() for r in refs] == [None, None]
     finally:
         gc.enable()
+
+
+def test_a_bundle_trained_on_other_indicator_definitions_is_refused_naming_them(trained):
+    """An indicator redefined since training (its formula, inputs, direction or sound range) would get curves
+    fitted to other values: scoring refuses the bundle and names the indicators, as it does for an old bundle
+    that recorded no definitions."""
+    import copy
+
+    from models.bundle import BundleError
+    from models.scoring import Scorer
+
+    stale = copy.deepcopy(trained.bundle)
+    features = stale.extras["catalogue"]["features"]
+    rd02 = next(f for f in features if f["code"] == "RD02")
+    rd02["definition"] = "0" * 16
+    with pytest.raises(BundleError, match=r"indicators RD02 than"):
+        Scorer(stale)
+    for f in features:
+        f.pop("definition")
+    with pytest.raises(BundleError, match=r"indicators IP01, "):
+        Scorer(stale)

@@ -1,4 +1,5 @@
-"""Response models of the API, mirroring `models.scoring.ScoreBatch.record` (the request model is FirmProfile)."""
+"""Response models of the API: the enforced shape of every answer `service.answers` builds (the request model is
+FirmProfile). Field order is the order of the keys sent."""
 from __future__ import annotations
 
 from typing import Any, Literal
@@ -42,9 +43,37 @@ class Reason(BaseModel):
     comparison: str | None = Field(default=None, description="higher / lower / equal than the stage median, or not_provided")
     unit: str | None = None
     value_text_zh: str | None = None
-    value_text_en: str | None = None
     stage_median_text_zh: str | None = None
+    value_text_en: str | None = None
     stage_median_text_en: str | None = None
+    category: str | None = Field(default=None, description="A bank's categorical column (generic mode): the firm's "
+                                                          "category (absent for indicators)")
+
+
+class CoverageShortfall(BaseModel):
+    key: str = Field(description="Dimension key")
+    label_zh: str
+    label_en: str
+    coverage: float = Field(description="Share of the dimension's indicators with a value, 0–1")
+
+
+class InsufficientData(BaseModel):
+    decision: Literal["refer: insufficient data"]
+    min_coverage: float = Field(description="The minimum share of a dimension's indicators with a value")
+    dimensions: list[CoverageShortfall] = Field(description="The dimensions below the minimum")
+    fields_to_collect: list[str] = Field(description="Input fields to collect before scoring again")
+    text_zh: str
+    text_en: str
+
+
+class StageCheck(BaseModel):
+    declared: str | None = Field(description="The lifecycle stage declared in the profile (null: none)")
+    from_data: str | None = Field(description="The stage the data shows (null: the data cannot tell)")
+    used: str = Field(description="The stage the model reads")
+    conflict: bool
+    limit_stage: str = Field(description="The stage the limit's cap uses (the stricter one on a conflict)")
+    text_zh: str | None = Field(default=None, description="Set on a conflict only")
+    text_en: str | None = Field(default=None, description="Set on a conflict only")
 
 
 class ScoreRecord(BaseModel):
@@ -61,18 +90,21 @@ class ScoreRecord(BaseModel):
     reasons_down: list[Reason] = Field(description="Up to 4 indicators costing the most points")
     reasons_up: list[Reason] = Field(description="Up to 4 indicators earning the most points")
     model_version: str
-    insufficient_data: dict[str, Any] | None = Field(
+    insufficient_data: InsufficientData | None = Field(
         default=None, description="Set when a dimension's data coverage is below the minimum: the dimensions, the "
                                   "fields to collect; the decision is then refer (insufficient data)")
-    stage_check: dict[str, Any] | None = Field(
+    stage_check: StageCheck | None = Field(
         default=None, description="Declared stage against the data's; on a conflict the stricter sets the limit")
     recommendation: Recommendation = Field(description="Decision, limit and its arithmetic, products (credit policy)")
 
 
-class Assessment(ScoreRecord):
-    """A recorded assessment: the score plus its audit identity."""
+class AuditIdentity(BaseModel):
     assessment_id: str = Field(description="Id of the audit record (GET /v1/assessments/{id})")
     assessed_at: str = Field(description="UTC time the assessment was made and recorded (ISO 8601)")
+
+
+class Assessment(ScoreRecord, AuditIdentity):
+    """A recorded assessment: its audit identity (first), then the score."""
 
 
 class BatchItem(BaseModel):

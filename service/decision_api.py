@@ -2,23 +2,22 @@
 
 `decision_router(officer, scorer)` builds the router for an app: `officer` is the dependency that
 authenticates the caller, `scorer` returns the Scorer being served (its policy included). Both
-endpoints are hypothetical assessments: nothing is recorded in the audit trail.
+endpoints are hypothetical assessments: nothing is recorded in the audit trail. They return their response
+models (built by service/answers.py), which FastAPI checks and serialises (`response_model`, set keys only).
 """
 from __future__ import annotations
 
 from datetime import date
 from typing import Any, Callable
 
-import orjson
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import Response
 from pydantic import ValidationError
 
 from features.schema import FirmProfile, example_profiles
 from models.scoring import Scorer
 from models.whatif import NextGradeSearch, WhatIfError, what_if
-from service import errors
+from service import answers, errors
 from service.decision_models import NextGradeRequest, NextGradeResult, WhatIfRequest, WhatIfResult
 from service.errors import ApiProblem, Problem
 from service.json_body import loads as loads_json
@@ -58,10 +57,6 @@ def _problem(exc: WhatIfError) -> ApiProblem:
     return ApiProblem(422, str(exc), errs)
 
 
-def _json(out: dict[str, Any]) -> Response:
-    return Response(orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
-
-
 def decision_router(officer: Any, scorer: Callable[[], Scorer]) -> APIRouter:
     """The what-if and next-grade endpoints, authenticated by `officer`, scoring with `scorer()`."""
     router = APIRouter(tags=["decision support"])
@@ -74,33 +69,35 @@ def decision_router(officer: Any, scorer: Callable[[], Scorer]) -> APIRouter:
             searches[id(s)] = NextGradeSearch(s)
         return searches[id(s)]
 
-    @router.post("/v1/scores/what-if", response_model=WhatIfResult, responses=_PROBLEMS, summary="What if the firm changed …",
+    @router.post("/v1/scores/what-if", response_model=WhatIfResult, response_model_exclude_unset=True,
+                 responses=_PROBLEMS, summary="What if the firm changed …",
                  openapi_extra=_body(WhatIfRequest, {"profile": growth, "changes": {
                      "invention_patents_granted": "+2", "rd_expense_y0": "+20%"}}))
-    async def what_if_endpoint(request: Request, key: Any = officer) -> Response:
+    async def what_if_endpoint(request: Request, key: Any = officer) -> WhatIfResult:
         """A profile plus changes (`+2`, `+20%`, `=registered_capital`, absolute values) → the new score, grade and
         limit beside the old, and the points moved per dimension and indicator. Exactly what scoring the changed
         profile gives; not recorded in the audit trail."""
         s = scorer()
         body, profile = await _parse(request, WhatIfRequest)
         try:
-            return _json(await run_in_threadpool(what_if, s, profile, body.changes, date.today()))
+            return await run_in_threadpool(lambda: answers.what_if_result(what_if(s, profile, body.changes, date.today())))
         except WhatIfError as exc:
             raise _problem(exc) from exc
         except ValueError as exc:  # the assessment date filled in today breaks a date rule
             raise ApiProblem(422, str(exc)) from exc
 
-    @router.post("/v1/scores/next-grade", response_model=NextGradeResult, responses=_PROBLEMS,
+    @router.post("/v1/scores/next-grade", response_model=NextGradeResult, response_model_exclude_unset=True,
+                 responses=_PROBLEMS,
                  summary="Smallest set of changes that lifts the firm one grade",
                  openapi_extra=_body(NextGradeRequest, {"profile": growth}))
-    async def next_grade_endpoint(request: Request, key: Any = officer) -> Response:
+    async def next_grade_endpoint(request: Request, key: Any = officer) -> NextGradeResult:
         """The fewest actionable changes (the policy's levers: patents, R&D spend and staff, paid-in capital, tax
         grade …, never age or history) that lift the firm at least one grade, each step with its points, and the
         changed profile re-scored. `reachable` is false when no path exists within the policy's max_changes."""
         s = scorer()
         _, profile = await _parse(request, NextGradeRequest)
         try:
-            return _json(await run_in_threadpool(search_for(s).run, profile, date.today()))
+            return await run_in_threadpool(lambda: answers.next_grade_result(search_for(s).run(profile, date.today())))
         except WhatIfError as exc:
             raise _problem(exc) from exc
         except ValueError as exc:

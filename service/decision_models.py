@@ -1,4 +1,5 @@
-"""Response models of the credit recommendation, what-if and next-grade (mirroring models.decision / models.whatif)."""
+"""Response models of the credit recommendation, what-if and next-grade: the enforced shape of the answers
+`service.answers` builds from models.decision / models.whatif (field order is the order of the keys sent)."""
 from __future__ import annotations
 
 from typing import Any, Literal
@@ -119,17 +120,17 @@ class IndicatorMove(BaseModel):
 
 
 class WhatIfResult(BaseModel):
-    firm_id: str
     before: Side
     after: Side
     score_change: float = Field(description="= Σ dimension points moved + clip_points_change")
     clip_points_change: float
     dimensions: list[DimensionMove]
     indicators: list[IndicatorMove] = Field(description="Indicators whose points moved, largest first")
-    changes: list[FieldChange]
-    changed_profile: dict[str, Any]
     model_version: str
     policy_version: str
+    firm_id: str
+    changes: list[FieldChange]
+    changed_profile: dict[str, Any]
 
 
 class WhatIfRequest(BaseModel):
@@ -173,18 +174,18 @@ class LeverStatus(BaseModel):
 class NextGradeResult(BaseModel):
     firm_id: str
     lifecycle_stage: str
-    reachable: bool
     current: Current
+    knockouts: list[str] = Field(description="Knock-outs stay whatever the grade: the decision stays decline")
+    max_changes: int
+    policy_version: str
+    model_version: str
+    reachable: bool
     target_grade: Grade | None
     target_pd_below: float | None
     points_needed: float | None
-    knockouts: list[str] = Field(description="Knock-outs stay whatever the grade: the decision stays decline")
-    max_changes: int
     candidates_scored: int
     steps: list[NextGradeStep]
     changes: dict[str, Any] = Field(description="Final values of every changed field (replay with what-if)")
     result: WhatIfResult | None = Field(description="The changed profile re-scored beside the current one")
     levers: list[LeverStatus] = Field(description="Every lever of the policy: used, considered, or left out and why")
     message: str = Field(description="中文 / English")
-    policy_version: str
-    model_version: str

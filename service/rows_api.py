@@ -12,7 +12,6 @@ import math
 from datetime import date, datetime, timezone
 from typing import Any, Awaitable, Callable
 
-import orjson
 import pandas as pd
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -22,6 +21,7 @@ from fastapi.responses import Response
 from features.tabular import TabularConfigError
 from features.schema import ALIASES, FIELD_SPECS, example_profiles
 from models.bundle import BundleError
+from service import answers
 from service.api_models import RowsResult
 from service.errors import ApiProblem, _jsonable, problem_response
 from service.ids import new_id
@@ -122,17 +122,16 @@ def rows_router(current_model: Callable[[], Any], record: Callable[[list[AuditRe
         at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
         records = []
         for k, i in enumerate(positions):
-            out = {"assessment_id": new_id(), "assessed_at": at} | batch.record(k)
+            out = answers.row_assessment(batch, k, new_id(), at)
             items[i]["assessment"] = out
-            records.append(AuditRecord(out["assessment_id"], at, out["firm_id"], key.id, CHANNEL, out["model_version"],
-                                       json.dumps(rows[i], ensure_ascii=False), orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY).decode()))
+            records.append(AuditRecord(out.assessment_id, at, out.firm_id, key.id, CHANNEL, out.model_version,
+                                       json.dumps(rows[i], ensure_ascii=False), answers.dump(out).decode()))
         if records:
             await record(records)
         for item in items:  # every row is answered: scored, or with the reason it was not
             if item["ok"] and "assessment" not in item:
                 item.update(ok=False, errors=[{"field": "", "rule": "not_scored", "value": None,
                                                "problem": "该行未能评分 / the row could not be scored"}])
-        body = {"scored": len(positions), "rejected": len(rows) - len(positions), "results": items}
-        return Response(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
+        return answers.JsonAnswer(answers.dump(answers.rows_result(len(positions), len(rows) - len(positions), items)))
 
     return router

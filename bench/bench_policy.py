@@ -17,6 +17,7 @@ Scoring time is reported beside plain scoring without the recommendation (same r
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from datetime import date
@@ -35,6 +36,7 @@ from models.rules import ENUM_ORDER  # noqa: E402
 from models.scaling import GRADES  # noqa: E402
 from models.scoring import Scorer  # noqa: E402
 from models.whatif import NextGradeSearch, high_tech_criteria, row_profile  # noqa: E402
+from service import answers  # noqa: E402
 from training.synthetic import generate  # noqa: E402
 
 AS_OF = date(2026, 6, 30)
@@ -201,7 +203,7 @@ def main() -> None:
     steps_total = 0
     for i in rows:
         profile = row_profile(clean, i)
-        res = search.run(profile, AS_OF)
+        res = json.loads(answers.dump(answers.next_grade_result(search.run(profile, AS_OF))))
         if res["target_grade"] is None or res["knockouts"]:
             continue
         stage = res["lifecycle_stage"]

@@ -67,6 +67,8 @@ _ASSUMPTIONS = {
                      "no conversion contract value given: the 3-year government grants are used"),
 }
 
+ASSUMPTION_CODES: list[str] = list(_ASSUMPTIONS)
+
 
 def _nz(x: np.ndarray) -> np.ndarray:
     """Missing amounts count as 0 where the formula subtracts them."""
@@ -232,6 +234,11 @@ class Recommendations:
 
     @cached_property
     def _assumption_cells(self) -> np.ndarray:
+        return self._joined(self.assumption_flags, ASSUMPTION_CODES)
+
+    @cached_property
+    def assumption_flags(self) -> np.ndarray:
+        """(n, len(ASSUMPTION_CODES)) bool: the conservative bases each row's limit or products used."""
         b = self.b
         uses_wc = self.basis == "working_capital"
         flags = np.stack([uses_wc & ~b.own_given, uses_wc & ~b.loans_given & ~b.no_lender,
@@ -240,7 +247,7 @@ class Recommendations:
                           b.grants_proxy & self.product_limits_any("conversion")], axis=1)
         flags[:, 3] |= (self.basis == "ip_pledge") & b.ip_proxy
         flags[:, 5] |= (self.basis == "tech_transfer") & b.grants_proxy
-        return self._joined(flags, list(_ASSUMPTIONS))
+        return flags
 
     def product_limits_any(self, sizing: str) -> np.ndarray:
         """Rows where a product sized on `sizing` is listed."""

@@ -1,27 +1,31 @@
 """The API's answers, shaped at the service edge from what `models/` returns (arrays and dataclasses).
 
-Every JSON answer of the scoring routes is built here **as its pydantic response model**
+Every JSON answer of the scoring routes is built here **through its pydantic response model**
 (service/api_models.py, service/decision_models.py): plain data is assembled in the model's field
-order, validated once with `model_validate` (pydantic's core, no Python per field), and serialised
-by `dump` with pydantic's JSON serialiser, leaving out only the optional keys the data does not set
-(`exclude_unset`: e.g. a stage check's texts when there is no conflict). The response model is the
-contract: a record that does not fit it raises here, and OpenAPI shows the shape that is sent.
+order and validated once with `model_validate` (pydantic's core; the models forbid undeclared keys),
+so a record that does not fit the published contract raises here instead of reaching a client.
 
-- `assessment(batch, i, id, at)` → `Assessment` (POST /v1/scores and each firm of /v1/scores/batch),
-  `row_assessment(...)` → `RowAssessment` (POST /v1/scores/rows: a generic-mode model has no policy);
-- `recommendation(recs, i)` → the `recommendation` object's data (models.decision.Recommendations);
-- `what_if_result(w)` → `WhatIfResult`, `next_grade_result(n)` → `NextGradeResult` (models.whatif).
+- audited routes (POST /v1/scores, /v1/scores/batch, /v1/scores/rows) get a `Checked`: the validated
+  model and the bytes sent, which are the audit record's bytes too (written before the reply). The
+  bytes are the data that passed validation, encoded by orjson as before (equal, byte for byte, to the
+  model's own serialisation `dump`: tests check it on every route; orjson is 5× faster);
+- what-if and next-grade return the model itself; FastAPI checks it against the route's
+  `response_model` and serialises it (set keys only).
 
-Work that does not depend on the firm is done once: per catalogue the reasons' fixed fields, per
-indicator its display, per stage median its texts, per batch the arrays as Python lists (`_View`,
-kept while the batch lives: the micro-batcher answers a batch's requests one by one).
+Builders: `assessment` (Assessment), `row_assessment` + `rows_result` (RowsResult), `batch_error`
+(BatchItem), `what_if_result` (WhatIfResult), `next_grade_result` (NextGradeResult), `recommendation`
+(the `recommendation` object's data). Work that does not depend on the firm is done once: per
+catalogue the reasons' fixed fields and each indicator's display, values already shown (stage
+medians, counts, levels), per batch the arrays as Python lists (`_View`, kept while the batch lives:
+the micro-batcher answers a batch's requests one by one).
 """
 from __future__ import annotations
 
 import threading
 import weakref
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
+import orjson
 import numpy as np
 from fastapi.responses import Response
 from pydantic import BaseModel
@@ -29,28 +33,41 @@ from pydantic import BaseModel
 from features.registry import DIMENSIONS, INDICATORS
 from features.stage import STAGES
 from models.catalogue import Catalogue
-from models.decision import JOINT_KINDS, Recommendations
+from models.decision import ASSUMPTION_CODES, JOINT_KINDS, Recommendations
 from models.reasons import KINDS, Display, display_of
 from models.scoring import DIMENSION_KEYS, ScoreBatch
 from models.whatif import NextGrade, WhatIf
-from service.api_models import Assessment, BatchItem, RowAssessment, RowsResult
+from service.api_models import Assessment, BatchItem, RowsResult
 from service.decision_models import NextGradeResult, WhatIfResult
 
-__all__ = ["JsonAnswer", "assessment", "batch_error", "batch_item_json", "batch_result_json", "dump",
+__all__ = ["Checked", "JsonAnswer", "assessment", "batch_error", "batch_item_json", "batch_result_json", "dump",
            "next_grade_result", "recommendation", "row_assessment", "rows_result", "score_record", "what_if_result"]
 
 
 class JsonAnswer(Response):
-    """The reply of an audited route: the bytes `dump` made of its validated response model, which are also the
-    audit record's bytes (written before the reply is sent, so the answer is serialised once)."""
+    """The reply of an audited route: the bytes of its checked answer (`Checked.json`), which are also the audit
+    record's bytes (written before the reply is sent, so the answer is serialised once)."""
 
     media_type = "application/json"
+
+
+class Checked(NamedTuple):
+    """An answer that passed its response model: the validated model and the JSON bytes to send and audit."""
+
+    model: Any
+    json: bytes
+
+
+def _checked(model: type[BaseModel], data: dict[str, Any]) -> Checked:
+    """`data` validated by `model` (ValidationError if it breaks the contract), and its JSON bytes."""
+    return Checked(model.model_validate(data), orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY))
 
 
 def dump(answer: BaseModel) -> bytes:
     """The validated answer as JSON bytes (what is sent and what the audit trail keeps): pydantic's serialiser
     (the same bytes orjson gave for these plain floats, strings and lists), by alias, set keys only."""
-    return answer.__pydantic_serializer__.to_json(answer, by_alias=True, exclude_unset=True)
+    # warnings=False: the values were validated into these very fields, there is nothing left to warn about
+    return answer.__pydantic_serializer__.to_json(answer, by_alias=True, exclude_unset=True, warnings=False)
 
 
 # ------------------------------------------------------------------------------------------
@@ -76,15 +93,17 @@ class _Reasons:
         self.units = [d.unit[0] if d.kind in ("log", "number", "percent") else "" for d in self.displays]
         self.categories = [f.categories for f in catalogue.features]
         self.dimensions = [(key, zh, en) for key, (zh, en) in catalogue.groups.items()]
-        self._medians: dict[tuple[int, float], tuple[float | None, str | None, str | None]] = {}
+        self._shown: dict[tuple[int, float], tuple[float | None, str | None, str | None]] = {}
 
-    def median(self, f: int, value: float) -> tuple[float | None, str | None, str | None]:
+    def shown(self, f: int, value: float) -> tuple[float | None, str | None, str | None]:
+        """`Display.texts` of feature f's value, remembered: stage medians are a few values per feature, and
+        counts, levels and flags repeat from firm to firm."""
         key = (f, value)
-        out = self._medians.get(key)
+        out = self._shown.get(key)
         if out is None:
-            if len(self._medians) > 100_000:  # stage medians are few; a flood of others is not kept
-                self._medians.clear()
-            out = self._medians[key] = self.texts[f](value)
+            if len(self._shown) >= 20_000:  # continuous values rarely repeat: start again rather than grow
+                self._shown.clear()
+            out = self._shown[key] = self.texts[f](value)
         return out
 
 
@@ -143,15 +162,15 @@ def _view(batch: ScoreBatch) -> _View:
 def _reason_list(batch: ScoreBatch, view: _View, i: int, side: str) -> list[dict[str, Any]]:
     """Row i's reasons down or up, strongest first, values in the field's unit (never in model units)."""
     consts = _reasons_of(batch.catalogue)
-    fixed, texts, units, categories = consts.fixed, consts.texts, consts.units, consts.categories
+    fixed, shown_as, units, categories = consts.fixed, consts.shown, consts.units, consts.categories
     idx, values, medians, points, kinds = (part[i] for part in view.reasons[side])
     out = []
     for f, value, median, pts, kind in zip(idx, values, medians, points, kinds):
         if f < 0:
             break
         code, indicator, dimension, label_zh, label_en, text_zh, text_en = fixed[kind][f]
-        shown, value_zh, value_en = texts[f](value)
-        median_shown, median_zh, median_en = consts.median(f, median)
+        shown, value_zh, value_en = shown_as(f, value)
+        median_shown, median_zh, median_en = shown_as(f, median)
         if value != value:  # NaN
             comparison = "not_provided"
         elif median != median:
@@ -230,35 +249,36 @@ def score_record(batch: ScoreBatch, i: int, head: dict[str, Any] | None = None) 
     return out
 
 
-def assessment(batch: ScoreBatch, i: int, assessment_id: str, at: str) -> Assessment:
-    """Row i of a scored batch as a recorded assessment (validated against `Assessment`)."""
-    return Assessment.model_validate(score_record(batch, i, {"assessment_id": assessment_id, "assessed_at": at}))
+def assessment(batch: ScoreBatch, i: int, assessment_id: str, at: str) -> Checked:
+    """Row i of a scored batch as a recorded `Assessment` (checked), with its bytes."""
+    return _checked(Assessment, score_record(batch, i, {"assessment_id": assessment_id, "assessed_at": at}))
 
 
-def row_assessment(batch: ScoreBatch, i: int, assessment_id: str, at: str) -> RowAssessment:
-    """A row scored in the model's own columns (POST /v1/scores/rows): no firm id or policy in generic mode."""
-    return RowAssessment.model_validate(score_record(batch, i, {"assessment_id": assessment_id, "assessed_at": at}))
+def row_assessment(batch: ScoreBatch, i: int, assessment_id: str, at: str) -> dict[str, Any]:
+    """A row scored in the model's own columns (POST /v1/scores/rows: no firm id or policy in generic mode), as
+    plain data; `rows_result` checks it as a `RowAssessment` with the rest of the answer."""
+    return score_record(batch, i, {"assessment_id": assessment_id, "assessed_at": at})
 
 
-def batch_error(index: int, errors: list[dict[str, Any]]) -> BatchItem:
-    """A firm of a JSON batch that was not scored, with its field errors."""
-    return BatchItem.model_validate({"index": index, "ok": False, "errors": errors})
+def batch_error(index: int, errors: list[dict[str, Any]]) -> Checked:
+    """A firm of a JSON batch that was not scored, with its field errors (a checked `BatchItem`)."""
+    return _checked(BatchItem, {"index": index, "ok": False, "errors": errors})
 
 
 def batch_item_json(index: int, assessment_json: bytes) -> bytes:
-    """`BatchItem(index, ok=True, assessment)` as JSON around the assessment's bytes (`dump` of a validated
-    `Assessment`, the audit record's bytes too): a batch of 1000 firms is not serialised twice."""
+    """`BatchItem(index, ok=True, assessment)` as JSON around a checked assessment's bytes (the audit record's
+    bytes too): a batch of 1000 firms is neither validated nor serialised twice."""
     return b'{"index":%d,"ok":true,"assessment":%s}' % (index, assessment_json)
 
 
 def batch_result_json(scored: int, rejected: int, items: list[bytes]) -> bytes:
-    """`BatchResult` as JSON around its items' bytes (`batch_item_json`, `dump` of `batch_error`)."""
+    """`BatchResult` as JSON around its checked items' bytes (`batch_item_json`, `batch_error`)."""
     return b'{"scored":%d,"rejected":%d,"results":[%s]}' % (scored, rejected, b",".join(items))
 
 
-def rows_result(scored: int, rejected: int, items: list[dict[str, Any]]) -> RowsResult:
-    """POST /v1/scores/rows' answer: per row its `RowAssessment` (`row_assessment`) or its errors."""
-    return RowsResult.model_validate({"scored": scored, "rejected": rejected, "results": items})
+def rows_result(scored: int, rejected: int, items: list[dict[str, Any]]) -> Checked:
+    """POST /v1/scores/rows' answer (a checked `RowsResult`): per row its assessment (`row_assessment`) or its errors."""
+    return _checked(RowsResult, {"scored": scored, "rejected": rejected, "results": items})
 
 
 # ------------------------------------------------------------------------------------------
@@ -333,9 +353,12 @@ class _RecView:
         self.limit, self.base, self.factor = recs.limit.tolist(), recs.base.tolist(), recs.factor.tolist()
         self.after, self.cap, self.cap_rules = recs.after_factor.tolist(), recs.cap.tolist(), recs.cap_rules.tolist()
         self.segment = recs.segment.tolist()
-        self.assumptions = recs.assumption_codes().tolist()
+        self.assumptions = recs.assumption_flags.tolist()
         self.products = recs.products.tolist()
         self.banks = recs.banks.tolist()
+        self.conditions = [prod.all_of + prod.any_of for prod in pol.products]
+        self.product_hits = [m.tolist() for m in recs.product_hits]
+        self.rule_values = {name: np.asarray(v).tolist() for name, v in recs.rule_values.items()}
         self.b = {name: getattr(b, name).tolist() for name in (
             "revenue", "net_margin", "growth", "growth_observed", "need", "own_funds", "own_given", "existing_loans",
             "loans_given", "no_lender", "equity_2y", "ip_value", "ip_proxy", "conversion_value", "grants_proxy")}
@@ -361,7 +384,7 @@ class _RecView:
             "limit_basis_en": basis_en,
             "limit_steps": self._steps(i),
             "assumptions": [{"code": c, "text_zh": texts[c][0], "text_en": texts[c][1]}
-                            for c in self.assumptions[i].split(";") if c],
+                            for c, used in zip(ASSUMPTION_CODES, self.assumptions[i]) if used],
             "products": self._products(i),
             "joint_loan": self._joint(i) if self.banks[i] >= 2 else None,
             "policy_version": pol.policy_version,
@@ -431,12 +454,12 @@ class _RecView:
             return []
         out = []
         factor = self.factor[i]
+        hits_of, values_of = self.product_hits, self.rule_values
         for p, prod in enumerate(self.policy.products):
             if not eligible[p]:
                 continue
-            hits = recs.product_hits[p][i].tolist()
-            held = [f"{c.description} (firm: {_show(recs.rule_values[c.field].item(i))})"
-                    for c, hit in zip(prod.all_of + prod.any_of, hits) if hit]
+            held = [f"{c.description} (firm: {_show(values_of[c.field][i])})"
+                    for c, hit in zip(self.conditions[p], hits_of[p][i]) if hit]
             if prod.sizing == "limit":
                 sizing = "企业授信额度 / the firm's limit"
             else:

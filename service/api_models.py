@@ -7,13 +7,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from models.scaling import GRADES
-from service.decision_models import Recommendation
+from service.decision_models import Answer, Recommendation
 from service.errors import FieldError
 
 Grade = Literal[GRADES]  # type: ignore[valid-type]
 
 
-class DimensionResult(BaseModel):
+class DimensionResult(Answer):
     key: str = Field(description="Dimension key, e.g. tech_ip")
     label_zh: str
     label_en: str
@@ -21,14 +21,14 @@ class DimensionResult(BaseModel):
     rating: float = Field(description="0–100 percentile of these points among reference firms of the same stage")
 
 
-class KnockOutResult(BaseModel):
+class KnockOutResult(Answer):
     code: str = Field(description="Stable knock-out code, e.g. KO_OVERDUE")
     rule: str
     text_zh: str
     text_en: str
 
 
-class Reason(BaseModel):
+class Reason(Answer):
     code: str = Field(description="Indicator code + D (worse than the stage median), U (better), M (not provided), "
                                   "N (not computable), L / H (below / above the sound range)")
     indicator: str
@@ -50,14 +50,14 @@ class Reason(BaseModel):
                                                           "category (absent for indicators)")
 
 
-class CoverageShortfall(BaseModel):
+class CoverageShortfall(Answer):
     key: str = Field(description="Dimension key")
     label_zh: str
     label_en: str
     coverage: float = Field(description="Share of the dimension's indicators with a value, 0–1")
 
 
-class InsufficientData(BaseModel):
+class InsufficientData(Answer):
     decision: Literal["refer: insufficient data"]
     min_coverage: float = Field(description="The minimum share of a dimension's indicators with a value")
     dimensions: list[CoverageShortfall] = Field(description="The dimensions below the minimum")
@@ -66,7 +66,7 @@ class InsufficientData(BaseModel):
     text_en: str
 
 
-class StageCheck(BaseModel):
+class StageCheck(Answer):
     declared: str | None = Field(description="The lifecycle stage declared in the profile (null: none)")
     from_data: str | None = Field(description="The stage the data shows (null: the data cannot tell)")
     used: str = Field(description="The stage the model reads")
@@ -76,7 +76,7 @@ class StageCheck(BaseModel):
     text_en: str | None = Field(default=None, description="Set on a conflict only")
 
 
-class ScoreRecord(BaseModel):
+class ScoreRecord(Answer):
     """One firm's score as the scoring core produces it."""
     firm_id: str
     lifecycle_stage: str
@@ -98,7 +98,7 @@ class ScoreRecord(BaseModel):
     recommendation: Recommendation = Field(description="Decision, limit and its arithmetic, products (credit policy)")
 
 
-class AuditIdentity(BaseModel):
+class AuditIdentity(Answer):
     assessment_id: str = Field(description="Id of the audit record (GET /v1/assessments/{id})")
     assessed_at: str = Field(description="UTC time the assessment was made and recorded (ISO 8601)")
 
@@ -107,14 +107,14 @@ class Assessment(ScoreRecord, AuditIdentity):
     """A recorded assessment: its audit identity (first), then the score."""
 
 
-class BatchItem(BaseModel):
+class BatchItem(Answer):
     index: int = Field(description="Position of the firm in the submitted array")
     ok: bool
     assessment: Assessment | None = None
     errors: list[FieldError] | None = Field(None, description="Field errors (same shape as a 422's errors)")
 
 
-class BatchResult(BaseModel):
+class BatchResult(Answer):
     scored: int
     rejected: int
     results: list[BatchItem]
@@ -195,21 +195,21 @@ class RowAssessment(Assessment):
     recommendation: Recommendation | None = None  # type: ignore[assignment]
 
 
-class RowError(BaseModel):
+class RowError(Answer):
     field: str = Field(description="Column name ('' for the row as a whole)")
     rule: str = Field(description="Rule code, e.g. required, type:number, le:1e+08, type:scalar")
     value: Any = Field(None, description="The value submitted")
     problem: str = Field(description="中文 / English explanation")
 
 
-class RowItem(BaseModel):
+class RowItem(Answer):
     index: int = Field(description="Position of the row in the submitted array")
     ok: bool = Field(description="True when the row was scored (then `assessment` is set, else `errors`)")
     assessment: RowAssessment | None = None
     errors: list[RowError] | None = None
 
 
-class RowsResult(BaseModel):
+class RowsResult(Answer):
     scored: int
     rejected: int
     results: list[RowItem]

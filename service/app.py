@@ -280,11 +280,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         with engine.admit():
             body = await request.body()
             batch, i = await engine.score_one(functools.partial(_parse_profile_json, body))
-            out = answers.assessment(batch, i, new_id(), _now())
-            payload = answers.dump(out)  # the validated Assessment's bytes: sent, and kept by the audit trail
-            await api.record([_audit_row(out, body.decode("utf-8"), payload, key, "single")])
-        api.metrics.count_grade(out.grade, "single")
-        return answers.JsonAnswer(payload)
+            out = answers.assessment(batch, i, new_id(), _now())  # checked against Assessment
+            await api.record([_audit_row(out.model, body.decode("utf-8"), out.json, key, "single")])
+        api.metrics.count_grade(out.model.grade, "single")
+        return answers.JsonAnswer(out.json)
 
     @app.post("/v1/scores/batch", response_model=BatchResult, tags=["scoring"], openapi_extra=_profile_body(True),
               responses=errors.openapi_responses(400, 401, 403, 413, 422, 503), summary="Score a JSON array of firms")
@@ -541,19 +540,18 @@ def _batch_answer(engine: ScoringEngine, body: bytes, limit: int,
             good.append((i, _parse_profile(raw, f"/{i}")))
             items.append(b"")  # filled in once scored
         except ApiProblem as exc:
-            items.append(answers.dump(answers.batch_error(i, exc.errors)))
+            items.append(answers.batch_error(i, exc.errors).json)
     records: list[AuditRecord] = []
     grades: list[str] = []
     if good:
         batch = engine.score_profiles([p for _, p in good])
         at = _now()
         for row, (i, _) in enumerate(good):
-            out = answers.assessment(batch, row, new_id(), at)
-            out_json = answers.dump(out)
+            out = answers.assessment(batch, row, new_id(), at)  # checked against Assessment
             # the answer reuses the audit record's bytes: the BatchItem {"index":i,"ok":true,"assessment":{…}}
-            items[i] = answers.batch_item_json(i, out_json)
-            grades.append(out.grade)
-            records.append(_audit_row(out, json.dumps(data[i], ensure_ascii=False), out_json, key, "batch"))
+            items[i] = answers.batch_item_json(i, out.json)
+            grades.append(out.model.grade)
+            records.append(_audit_row(out.model, json.dumps(data[i], ensure_ascii=False), out.json, key, "batch"))
     rejected = len(data) - len(good)
     payload = answers.batch_result_json(len(good), rejected, items)
     return payload, records, grades, rejected

@@ -12,6 +12,7 @@ import math
 from datetime import date, datetime, timezone
 from typing import Any, Awaitable, Callable
 
+import orjson
 import pandas as pd
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -120,18 +121,21 @@ def rows_router(current_model: Callable[[], Any], record: Callable[[list[AuditRe
                     {"field": r["field"], "rule": r["rule"], "value": _jsonable(r["value"]), "problem": r["message"]}
                     for r in group.to_dict(orient="records")]}
         at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
-        records = []
         for k, i in enumerate(positions):
-            out = answers.row_assessment(batch, k, new_id(), at)
-            items[i]["assessment"] = out
-            records.append(AuditRecord(out.assessment_id, at, out.firm_id, key.id, CHANNEL, out.model_version,
-                                       json.dumps(rows[i], ensure_ascii=False), answers.dump(out).decode()))
-        if records:
-            await record(records)
+            items[i]["assessment"] = answers.row_assessment(batch, k, new_id(), at)
         for item in items:  # every row is answered: scored, or with the reason it was not
             if item["ok"] and "assessment" not in item:
                 item.update(ok=False, errors=[{"field": "", "rule": "not_scored", "value": None,
                                                "problem": "该行未能评分 / the row could not be scored"}])
-        return answers.JsonAnswer(answers.dump(answers.rows_result(len(positions), len(rows) - len(positions), items)))
+        answer = answers.rows_result(len(positions), len(rows) - len(positions), items)  # checked against RowsResult
+        records = []
+        for i in positions:
+            out = answer.model.results[i].assessment
+            records.append(AuditRecord(out.assessment_id, at, out.firm_id, key.id, CHANNEL, out.model_version,
+                                       json.dumps(rows[i], ensure_ascii=False),
+                                       orjson.dumps(items[i]["assessment"], option=orjson.OPT_SERIALIZE_NUMPY).decode()))
+        if records:
+            await record(records)
+        return answers.JsonAnswer(answer.json)
 
     return router

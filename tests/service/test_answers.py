@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from features.registry import INDICATORS
 from features.schema import FirmProfile, example_profiles
-from features.validate import profiles_to_frame
+from features.validate import profiles_to_frame, validate_frame
 from models.reasons import Display
 from models.whatif import what_if
 from service import answers
@@ -85,15 +85,21 @@ def test_stage_check_names_a_conflict(scorer):
                      "text_en": "The declared stage (mature) contradicts the data (startup): limits use the stricter "
                                 "startup stage"}
     plain = answers.assessment(batch, 0, "id", "t")
-    assert "text_zh" not in orjson.loads(answers.dump(plain))["stage_check"]  # unset keys are not sent
+    assert "text_zh" not in orjson.loads(plain.json)["stage_check"]  # no conflict: the texts are not sent
+    assert answers.dump(plain.model) == plain.json  # nor by the model's own serialiser (unset keys left out)
 
 
-def test_the_answer_is_the_validated_model_and_its_bytes_are_todays(scorer):
+def test_the_bytes_sent_are_the_validated_models_own(scorer, portfolio):
     batch = _one(scorer)
     out = answers.assessment(batch, 0, "a1", "2026-06-30T00:00:00+00:00")
-    assert isinstance(out, Assessment) and out.assessment_id == "a1"
+    assert isinstance(out.model, Assessment) and out.model.assessment_id == "a1"
     plain = {"assessment_id": "a1", "assessed_at": "2026-06-30T00:00:00+00:00"} | answers.score_record(batch, 0)
-    assert answers.dump(out) == orjson.dumps(plain, option=orjson.OPT_SERIALIZE_NUMPY)  # the encoder of before
+    assert out.json == orjson.dumps(plain, option=orjson.OPT_SERIALIZE_NUMPY)  # the encoder of before
+    assert out.json == answers.dump(out.model)  # = pydantic's serialisation of the model: same keys, order, numbers
+    many = scorer.score_frame(validate_frame(portfolio.head(300)).clean)
+    for i in range(len(many)):
+        one = answers.assessment(many, i, "a", "t")
+        assert one.json == answers.dump(one.model), i
     steps = plain["recommendation"]["limit_steps"]
     assert steps[-1] == {"key": "limit", "label_en": "Limit", "label_zh": "建议额度", "value": plain["recommendation"]["limit"],
                          "rule": steps[-1]["rule"]}
@@ -105,14 +111,17 @@ def test_a_record_that_breaks_the_contract_is_refused(scorer):
         answers.assessment(dataclasses.replace(batch, grade=np.array(["Z"], dtype=object)), 0, "id", "t")
     with pytest.raises(ValidationError):
         answers.assessment(dataclasses.replace(batch, pd=np.array([None], dtype=object)), 0, "id", "t")
+    data = answers.score_record(batch, 0, {"assessment_id": "id", "assessed_at": "t"})
+    data["reasons_down"][0]["note"] = "an undeclared key"
+    with pytest.raises(ValidationError, match="note"):
+        Assessment.model_validate(data)
 
 
 def test_batch_envelopes_around_validated_items(scorer):
     assert answers.batch_item_json(3, b'{"a":1}') == b'{"index":3,"ok":true,"assessment":{"a":1}}'
-    item = answers.dump(answers.batch_error(1, [{"path": "/1/x", "field": "x", "rule": "ge:0", "value": -1,
-                                                 "problem": "p"}]))
+    item = answers.batch_error(1, [{"path": "/1/x", "field": "x", "rule": "ge:0", "value": -1, "problem": "p"}]).json
     assert item == b'{"index":1,"ok":false,"errors":[{"path":"/1/x","field":"x","rule":"ge:0","value":-1,"problem":"p"}]}'
-    good = answers.batch_item_json(0, answers.dump(answers.assessment(_one(scorer), 0, "id", "t")))
+    good = answers.batch_item_json(0, answers.assessment(_one(scorer), 0, "id", "t").json)
     body = answers.batch_result_json(1, 1, [good, item])
     parsed = BatchResult.model_validate_json(body)
     assert (parsed.scored, parsed.rejected, parsed.results[1].errors[0].rule) == (1, 1, "ge:0")

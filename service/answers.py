@@ -93,17 +93,17 @@ class _Reasons:
         self.units = [d.unit[0] if d.kind in ("log", "number", "percent") else "" for d in self.displays]
         self.categories = [f.categories for f in catalogue.features]
         self.dimensions = [(key, zh, en) for key, (zh, en) in catalogue.groups.items()]
-        self._shown: dict[tuple[int, float], tuple[float | None, str | None, str | None]] = {}
+        self.remembered: dict[tuple[int, float], tuple[float | None, str | None, str | None]] = {}
 
     def shown(self, f: int, value: float) -> tuple[float | None, str | None, str | None]:
         """`Display.texts` of feature f's value, remembered: stage medians are a few values per feature, and
         counts, levels and flags repeat from firm to firm."""
         key = (f, value)
-        out = self._shown.get(key)
+        out = self.remembered.get(key)
         if out is None:
-            if len(self._shown) >= 20_000:  # continuous values rarely repeat: start again rather than grow
-                self._shown.clear()
-            out = self._shown[key] = self.texts[f](value)
+            if len(self.remembered) >= 20_000:  # continuous values rarely repeat: start again rather than grow
+                self.remembered.clear()
+            out = self.remembered[key] = self.texts[f](value)
         return out
 
 
@@ -162,21 +162,25 @@ def _view(batch: ScoreBatch) -> _View:
 def _reason_list(batch: ScoreBatch, view: _View, i: int, side: str) -> list[dict[str, Any]]:
     """Row i's reasons down or up, strongest first, values in the field's unit (never in model units)."""
     consts = _reasons_of(batch.catalogue)
-    fixed, shown_as, units, categories = consts.fixed, consts.shown, consts.units, consts.categories
+    fixed, units, categories = consts.fixed, consts.units, consts.categories
+    remembered, shown_as = consts.remembered, consts.shown
     idx, values, medians, points, kinds = (part[i] for part in view.reasons[side])
     out = []
     for f, value, median, pts, kind in zip(idx, values, medians, points, kinds):
         if f < 0:
             break
         code, indicator, dimension, label_zh, label_en, text_zh, text_en = fixed[kind][f]
-        shown, value_zh, value_en = shown_as(f, value)
-        median_shown, median_zh, median_en = shown_as(f, median)
-        if value != value:  # NaN
+        if value != value:  # NaN: not provided
+            shown = value_zh = value_en = None
             comparison = "not_provided"
-        elif median != median:
-            comparison = "equal"
         else:
-            comparison = "higher" if value > median else "lower" if value < median else "equal"
+            shown, value_zh, value_en = remembered.get((f, value)) or shown_as(f, value)
+            comparison = ("equal" if median != median else "higher" if value > median
+                          else "lower" if value < median else "equal")
+        if median != median:
+            median_shown = median_zh = median_en = None
+        else:
+            median_shown, median_zh, median_en = remembered.get((f, median)) or shown_as(f, median)
         reason = {"code": code, "indicator": indicator, "dimension": dimension, "label_zh": label_zh,
                   "label_en": label_en, "value": shown, "stage_median": median_shown, "points": round(pts, 2),
                   "text_zh": text_zh, "text_en": text_en, "comparison": comparison, "unit": units[f],

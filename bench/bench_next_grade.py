@@ -10,6 +10,7 @@ The share of firms with a path is counted by lifecycle stage among firms below t
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections import Counter
@@ -27,6 +28,7 @@ from models.bundle import DEFAULT_MODEL_DIR, load_bundle  # noqa: E402
 from models.policy import load_policy  # noqa: E402
 from models.scoring import Scorer  # noqa: E402
 from models.whatif import NextGradeSearch, row_profile  # noqa: E402
+from service.api import answers  # noqa: E402
 from training.synthetic import generate  # noqa: E402
 
 AS_OF = date(2025, 6, 30)
@@ -59,12 +61,13 @@ def main() -> None:
 
     def plain(p: dict) -> dict:
         cols = profiles_to_columns([FirmProfile.model_validate(p)], AS_OF)
-        return scorer.score(cols).record(0)
+        return answers.score_record(scorer.score(cols), 0)
 
     for p in profiles[:20]:  # warm-up: first-call costs (imports, caches) are not per-firm latency
         plain(p), search.run(p, AS_OF)
     t_plain, _ = timed(plain, profiles)
-    t_next, results = timed(lambda p: search.run(p, AS_OF), profiles)
+    t_next, results = timed(lambda p: answers.next_grade_result(search.run(p, AS_OF)), profiles)
+    results = [json.loads(answers.dump(r)) for r in results]
 
     print(f"firms={len(profiles):,} model={bundle.version} policy={scorer.policy.policy_version} "
           f"levers={len(search.levers)} max_changes={search.max_changes}")

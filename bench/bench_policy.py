@@ -17,6 +17,7 @@ Scoring time is reported beside plain scoring without the recommendation (same r
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from datetime import date
@@ -36,6 +37,7 @@ from models.rules import ENUM_ORDER  # noqa: E402
 from models.scaling import GRADES  # noqa: E402
 from models.scoring import Scorer  # noqa: E402
 from models.whatif import NextGradeSearch, high_tech_criteria, row_profile  # noqa: E402
+from service.api import answers  # noqa: E402
 from training.synthetic import generate  # noqa: E402
 
 AS_OF = date(2026, 6, 30)
@@ -202,7 +204,7 @@ def main() -> None:
     steps_total = 0
     for i in rows:
         profile = row_profile(CleanColumns.from_frame(clean), i)
-        res = search.run(profile, AS_OF)
+        res = json.loads(answers.dump(answers.next_grade_result(search.run(profile, AS_OF))))
         if res["target_grade"] is None or res["knockouts"]:
             continue
         stage = res["lifecycle_stage"]

@@ -104,20 +104,6 @@ class Catalogue:
         """Every reason cell as one Arrow column, in KINDS order (each block ending with ""), to pick from by index."""
         return pa.array(np.concatenate([self.texts[k] for k in KINDS]), type=pa.string())
 
-    @cached_property
-    def reason_templates(self) -> dict[str, list[dict[str, Any]]]:
-        """Per kind and feature, an API reason with its fixed fields filled (code … label_en, text_zh,
-        text_en) and `value`, `stage_median`, `points` in their places: a record copies one and sets those."""
-        out: dict[str, list[dict[str, Any]]] = {}
-        for kind, cells in self.texts.items():
-            out[kind] = []
-            for f, cell in zip(self.features, cells):
-                zh, en = cell.split(" ", 1)[1].split(" / ", 1)
-                out[kind].append({"code": f"{f.code}{kind}", "indicator": f.key, "dimension": f.group,
-                                  "label_zh": f.label_zh, "label_en": f.label_en, "value": None,
-                                  "stage_median": None, "points": None, "text_zh": zh, "text_en": en})
-        return out
-
 
 def catalogue_of(bundle: Any) -> Catalogue:
     """The bundle's catalogue; bundles written before catalogues existed use the registry."""

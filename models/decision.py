@@ -4,14 +4,14 @@ Vectorised over a ScoreBatch and the clean columns it was scored from; every fig
 a rule of the policy file and the record lists those rules (domain brief §5). Money in 万元.
 Order of the checks: the product segment (科技型中小企业 size test and the bank's own rules), then
 knock-outs (facts of the credit record), then the grade bands, then the limit. `Scorer` attaches a
-recommendation to every batch it scores: `ScoreBatch.columns()` appends RECOMMENDATION_COLUMNS and
-`ScoreBatch.record(i)` adds the `recommendation` object.
+recommendation to every batch it scores: `ScoreBatch.columns()` appends RECOMMENDATION_COLUMNS; the
+API's `recommendation` object is shaped from these arrays at the service edge (service/api/answers.py).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property, partial
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -23,8 +23,24 @@ from models.policy import Policy
 from models.rules import isin, positions, rule_columns
 from models.scaling import GRADES
 
-if TYPE_CHECKING:  # scoring attaches recommendations to its batches, so it imports this module
-    from models.scoring import ScoreBatch
+
+
+class Scored(Protocol):
+    """What a recommendation reads of a scored batch (models.scoring.ScoreBatch has it; this module does not
+    import scoring, which attaches recommendations to its batches)."""
+
+    index: Any  # the rows' labels (features.clean.CleanColumns.index)
+    grade: np.ndarray
+    score: np.ndarray
+    pd: np.ndarray
+    stage: np.ndarray
+    stages: Any  # features.stage.StageAssessment | None: limit_stage is the stricter stage on a conflict
+    knockouts: np.ndarray  # (n, K) bool
+    insufficient: np.ndarray | None
+
+    def __len__(self) -> int: ...
+
+    def knockout_codes(self) -> np.ndarray: ...
 
 # The limit's arithmetic as numbers: limit = min(limit_basis_amount × grade_factor, limit_cap) rounded down.
 RECOMMENDATION_COLUMNS: tuple[str, ...] = (
@@ -35,14 +51,6 @@ RECOMMENDATION_COLUMNS: tuple[str, ...] = (
 _MONEY_FIELDS = ("revenue_y0", "revenue_y1", "net_profit_y0", "total_liabilities", "equity_raised_2y",
                  "qualification_tier", "own_funds", "bank_loans_outstanding", "lender_count", "ip_appraised_value",
                  "invention_patents_granted", "latest_round_amount", "conversion_contract_value", "gov_grants_3y")
-_BASIS_TEXT = {
-    "working_capital": ("营运资金测算", "working-capital need"),
-    "revenue_share": ("营业收入比例", "share of revenue"),
-    "equity": ("近两年股权融资比例", "share of equity raised in 2 years"),
-    "ip_pledge": ("知识产权质押价值", "IP-pledge value"),
-    "tech_transfer": ("科技成果转化合同(或补助)比例", "share of the technology-conversion contract (or grants)"),
-    "none": ("无测算基础", "no basis"),
-}
 # Conservative bases used when a fact is not given: said in the answer (code, 中文, English).
 _ASSUMPTIONS = {
     "own_funds": ("未提供自有资金：按营运资金需求的 {:g}% 视为企业自筹",
@@ -58,6 +66,8 @@ _ASSUMPTIONS = {
     "grants_proxy": ("未提供成果转化合同金额：按近三年政府科技补助计",
                      "no conversion contract value given: the 3-year government grants are used"),
 }
+
+ASSUMPTION_CODES: list[str] = list(_ASSUMPTIONS)
 
 
 def _nz(x: np.ndarray) -> np.ndarray:
@@ -147,6 +157,7 @@ _STAGES = STAGES  # code 3: any other stage (capped as growth)
 _APPROVE, _REFER, _DECLINE, _OUTSIDE = range(4)
 _DECISIONS = np.array(["approve", "refer", "decline", "outside_segment"], dtype=object)
 _JOINT_NONE, _JOINT_FIRST, _JOINT_LIFT, _JOINT_STAR, _JOINT_SPLIT = range(5)
+JOINT_KINDS = ("none", "first_loan", "cap_lift", "star", "appetite_split")  # by joint_kind code
 
 
 def _choose_basis(b: Bases, startup: np.ndarray, equity_share: float) -> tuple[np.ndarray, np.ndarray]:
@@ -223,6 +234,11 @@ class Recommendations:
 
     @cached_property
     def _assumption_cells(self) -> np.ndarray:
+        return self._joined(self.assumption_flags, ASSUMPTION_CODES)
+
+    @cached_property
+    def assumption_flags(self) -> np.ndarray:
+        """(n, len(ASSUMPTION_CODES)) bool: the conservative bases each row's limit or products used."""
         b = self.b
         uses_wc = self.basis == "working_capital"
         flags = np.stack([uses_wc & ~b.own_given, uses_wc & ~b.loans_given & ~b.no_lender,
@@ -231,7 +247,7 @@ class Recommendations:
                           b.grants_proxy & self.product_limits_any("conversion")], axis=1)
         flags[:, 3] |= (self.basis == "ip_pledge") & b.ip_proxy
         flags[:, 5] |= (self.basis == "tech_transfer") & b.grants_proxy
-        return self._joined(flags, list(_ASSUMPTIONS))
+        return flags
 
     def product_limits_any(self, sizing: str) -> np.ndarray:
         """Rows where a product sized on `sizing` is listed."""
@@ -248,7 +264,7 @@ class Recommendations:
         reasons = np.full(len(self), "", dtype=object)
         for i in np.flatnonzero(self.banks >= 2):  # joint loans only: a few rows
             shares[i] = ";".join(f"{s:g}" for s in self.shares(i))
-            reasons[i] = self._joint_reason(i)[1]
+            reasons[i] = self.joint_reason(i)[1]
         text = partial(pa.array, type=pa.string())
         return {
             "decision": text(self.decision),
@@ -259,7 +275,7 @@ class Recommendations:
             "limit_basis_amount": np.round(self.base, 2),
             "grade_factor": self.factor,
             "limit_cap": self.cap,
-            "limit_cap_rule": text(self._cap_rules),
+            "limit_cap_rule": text(self.cap_rules),
             "limit_assumptions": text(self.assumption_codes()),
             "products": text(self._joined(self.products, codes)),
             "product_limits": text(self._joined(self.products, codes, self.product_limits)),
@@ -270,7 +286,7 @@ class Recommendations:
         }
 
     @cached_property
-    def _cap_rules(self) -> np.ndarray:
+    def cap_rules(self) -> np.ndarray:
         """The policy key of each row's cap, picked from a small table (single / joint / star × stage);
         computed once per batch: records read it row by row."""
         table = np.array([[f"caps.{s}" for s in _STAGES] + ["caps.growth"],
@@ -291,151 +307,16 @@ class Recommendations:
         q, r = divmod(units, banks)
         return [(q + (1 if b < r else 0)) * step for b in range(banks)]
 
-    def record(self, i: int) -> dict[str, Any]:
-        """The `recommendation` object of firm i."""
-        pol = self.policy
-        zh, en = _BASIS_TEXT[self.basis[i]]
-        return {
-            "decision": self.decision[i],
-            "decision_rule": self.decision_rule[i],
-            **_rule_languages(self.decision_rule[i]),
-            "segment": self.segment_of(i),
-            "limit": float(self.limit[i]),
-            "unit": "万元",
-            "limit_basis": self.basis[i],
-            "limit_basis_zh": zh,
-            "limit_basis_en": en,
-            "limit_steps": self.steps(i),
-            "assumptions": self.assumptions(i),
-            "products": self.products_of(i),
-            "joint_loan": self._joint(i),
-            "policy_version": pol.policy_version,
-            "policy_fingerprint": pol.fingerprint,
-        }
-
-    def segment_of(self, i: int) -> list[dict[str, Any]]:
-        """The segment rules firm i falls foul of, each with the firm's values."""
-        out = []
-        for k, rule in enumerate(self.policy.segment):
-            if self.segment[i, k]:
-                values = {c.field: _value(self.segment_values[c.field].item(i)) for c in rule.any_of}
-                out.append({"code": rule.code, "rule": rule.rule, "text_zh": rule.text_zh, "text_en": rule.text_en,
-                            "values": values})
-        return out
-
-    def assumptions(self, i: int) -> list[dict[str, str]]:
-        """The conservative bases used for firm i because a fact was not given (code, 中文, English)."""
+    @cached_property
+    def assumption_texts(self) -> dict[str, tuple[str, str]]:
+        """Each conservative basis (code of `assumption_codes`) in Chinese and English, with the policy's figures."""
         wc, sz = self.policy.working_capital, self.policy.sizing
         args = {"own_funds": (wc.own_funds_share_of_need * 100,), "loans_share": (wc.existing_loans_share_of_need * 100,),
                 "loans_none": (), "ip_proxy": (sz.ip_value_per_patent, sz.ip_proxy_max_patents),
                 "round_proxy": (sz.round_amount_from_equity_2y * 100,), "grants_proxy": ()}
-        codes = [c for c in self.assumption_codes()[i].split(";") if c]
-        return [{"code": c, "text_zh": _ASSUMPTIONS[c][0].format(*args[c]), "text_en": _ASSUMPTIONS[c][1].format(*args[c])}
-                for c in codes]
+        return {c: (zh.format(*args[c]), en.format(*args[c])) for c, (zh, en) in _ASSUMPTIONS.items()}
 
-    @cached_property
-    def _rule_texts(self) -> dict[str, str]:
-        """The steps' rule texts that depend on the policy only, formatted once per batch."""
-        pol, wc, sz = self.policy, self.policy.working_capital, self.policy.sizing
-        return {
-            "growth": "revenue_y0 / revenue_y1 − 1, clipped to [0, %g]" % wc.expected_growth_max,
-            "own_funds": "own_funds (profile)",
-            "own_funds_assumed": f"not given: need × working_capital.own_funds_share_of_need {wc.own_funds_share_of_need:g}",
-            "loans": "bank_loans_outstanding (profile)",
-            "loans_assumed": f"not given: min(need × working_capital.existing_loans_share_of_need "
-                             f"{wc.existing_loans_share_of_need:g}, total_liabilities)",
-            "loans_none": "not given and lender_count = 0: 0",
-            "equity": f"equity_raised_2y × startup.equity_share {pol.startup.equity_share:g}",
-            "ip_pledge": f"IP value × sizing.ip_pledge_rate {sz.ip_pledge_rate:g}",
-            "tech_transfer": f"conversion contract (or 3-year grants) × sizing.conversion_share {sz.conversion_share:g}",
-            "limit": f"min(amount, cap) rounded down to {pol.limit.round_down_to:g}",
-        }
-
-    def steps(self, i: int) -> list[dict[str, Any]]:
-        """The arithmetic of firm i's limit, one step per line, in the order it was computed."""
-        texts, b = self._rule_texts, self.b
-        out: list[dict[str, Any]] = []
-
-        def add(key: str, en: str, zh: str, value: float, rule: str) -> None:
-            v = float(value)  # plain float: numpy's scalar isnan costs more than the rest of the line
-            out.append({"key": key, "label_en": en, "label_zh": zh,
-                        "value": None if v != v else round(v, 4), "rule": rule})
-
-        basis = self.basis[i]
-        if basis == "working_capital":
-            growth_rule = texts["growth"] if b.growth_observed.item(i) else "policy expected_growth_default"
-            add("revenue", "Revenue, latest year", "上年度营业收入", b.revenue.item(i), "revenue_y0")
-            add("net_margin", "Net margin", "销售利润率", b.net_margin.item(i), "net_profit_y0 / revenue_y0, floored at 0")
-            add("expected_growth", "Expected revenue growth", "预计销售收入增长率", b.growth.item(i), growth_rule)
-            add("turnover", "Working-capital turnover", "营运资金周转次数",
-                self.policy.working_capital.turnover_default or np.nan, "policy working_capital.turnover_default")
-            add("working_capital_need", "Working-capital need", "营运资金量", b.need.item(i),
-                "revenue × (1 − net margin) × (1 + expected growth) / turnover")
-            add("own_funds", "Less own funds", "减：自有资金", -b.own_funds.item(i),
-                texts["own_funds"] if b.own_given.item(i) else texts["own_funds_assumed"])
-            loans_rule = texts["loans"] if b.loans_given.item(i) else texts["loans_none"] if b.no_lender.item(i) \
-                else texts["loans_assumed"]
-            add("existing_loans", "Less existing bank loans", "减：现有银行借款", -b.existing_loans.item(i), loans_rule)
-            add("basis", "Limit basis", "测算基础", self.base.item(i), "need − own funds − existing loans, floored at 0")
-        elif basis == "revenue_share":
-            share = self.policy.startup.revenue_share if self.stage[i] == "startup" \
-                else self.policy.working_capital.share_of_revenue_fallback
-            add("revenue", "Revenue, latest year", "上年度营业收入", b.revenue.item(i), "revenue_y0")
-            add("basis", "Limit basis", "测算基础", self.base.item(i), f"revenue × {share:g}")
-        elif basis == "equity":
-            add("equity_raised_2y", "Equity raised in 2 years", "近两年股权融资额", b.equity_2y.item(i), "equity_raised_2y")
-            add("basis", "Limit basis", "测算基础", self.base.item(i), texts["equity"])
-        elif basis == "ip_pledge":
-            add("ip_value", "IP value", "知识产权价值", b.ip_value.item(i),
-                "per-patent proxy" if b.ip_proxy.item(i) else "ip_appraised_value")
-            add("basis", "Limit basis", "测算基础", self.base.item(i), texts["ip_pledge"])
-        elif basis == "tech_transfer":
-            add("conversion_value", "Conversion contract value", "成果转化合同金额", b.conversion_value.item(i),
-                "gov_grants_3y" if b.grants_proxy.item(i) else "conversion_contract_value")
-            add("basis", "Limit basis", "测算基础", self.base.item(i), texts["tech_transfer"])
-        else:
-            add("basis", "Limit basis", "测算基础", 0.0,
-                "no revenue, recent equity, patents or conversion contract: nothing to lend against")
-        add("grade_factor", "Grade factor", "评级系数", self.factor.item(i), f"grade_factors.{self.grade[i]}")
-        after, cap = self.after_factor.item(i), self.cap.item(i)
-        add("after_grade_factor", "Basis × grade factor", "测算基础×评级系数", after, "basis × grade factor")
-        add("cap", "Cap", "上限", cap, self._cap_rules[i] + (" — applied" if after > cap else " — not binding"))
-        if self.decision[i] in ("decline", "outside_segment"):
-            add("limit", "Limit", "建议额度", 0.0, f"{self.decision[i]}: no limit")
-        else:
-            add("limit", "Limit", "建议额度", self.limit.item(i), texts["limit"])
-        return out
-
-    def products_of(self, i: int) -> list[dict[str, Any]]:
-        """Listed products of firm i (limit > 0 each), with the conditions that made it eligible and its sizing."""
-        out = []
-        eligible = self.products[i].tolist()
-        factor = self.factor.item(i)
-        for p, prod in enumerate(self.policy.products):
-            if not eligible[p]:
-                continue
-            hits = self.product_hits[p][i].tolist()
-            held = [f"{c.description} (firm: {_show(self.rule_values[c.field].item(i))})"
-                    for c, hit in zip(prod.all_of + prod.any_of, hits) if hit]
-            base = self.product_bases[i, p]
-            if prod.sizing == "limit":
-                sizing = "企业授信额度 / the firm's limit"
-            else:
-                zh, en = _SIZING_TEXT[prod.sizing]
-                cap = self.product_caps[i, p]
-                sizing = (f"{zh} {base:g} × 评级系数 {factor:g}，上限 {cap:g} / "
-                          f"{en} {base:g} × grade factor {factor:g}, cap {cap:g}")
-            out.append({"code": prod.code, "name_zh": prod.name_zh, "name_en": prod.name_en,
-                        "limit": float(self.product_limits[i, p]), "sizing": sizing, "rules": held})
-        if eligible[-1]:
-            jl = self.policy.joint_loan
-            zh, en = self._joint_reason(i)
-            out.append({"code": jl.code, "name_zh": jl.name_zh, "name_en": jl.name_en,
-                        "limit": float(self.limit[i]), "sizing": "企业授信额度，多家银行分担 / the firm's limit, shared by banks",
-                        "rules": [f"{zh} / {en}"]})
-        return out
-
-    def _joint_reason(self, i: int) -> tuple[str, str]:
+    def joint_reason(self, i: int) -> tuple[str, str]:
         """Why the limit is shared, in Chinese and English."""
         jl, kind = self.policy.joint_loan, int(self.joint_kind[i])
         banks, appetite = int(self.banks[i]), jl.single_bank_appetite
@@ -458,40 +339,8 @@ class Recommendations:
         return (f"额度 {self.limit.item(i):g} 超过单一银行风险偏好 {appetite:g}，由 {banks} 家银行分担",
                 f"the limit {self.limit.item(i):g} exceeds one bank's appetite {appetite:g}: shared by {banks} banks")
 
-    def _joint(self, i: int) -> dict[str, Any] | None:
-        shares = self.shares(i)
-        if not shares:
-            return None
-        total = float(self.limit[i])
-        zh, en = self._joint_reason(i)
-        kind = ("none", "first_loan", "cap_lift", "star", "appetite_split")[int(self.joint_kind[i])]
-        return {"banks": len(shares), "kind": kind, "single_bank_appetite": self.policy.joint_loan.single_bank_appetite,
-                "single_bank_cap": float(self.single_cap[i]), "joint_cap": float(self.joint_cap[i]),
-                "reason_zh": zh, "reason_en": en,
-                "shares": [{"bank": b + 1, "role": "lead" if b == 0 else "participant", "amount": s,
-                            "share": round(s / total, 4)} for b, s in enumerate(shares)]}
 
-
-_SIZING_TEXT = {"ip_pledge": ("知识产权价值×质押率 =", "IP value × pledge rate ="),
-                "conversion": ("成果转化合同(或补助)×比例 =", "conversion contract (or grants) × share ="),
-                "round_share": ("最近一轮融资×比例 =", "latest round × round share =")}
-
-
-def _show(v: Any) -> str:
-    """A rule value as an officer reads it (dates are float days in rule columns and never shown)."""
-    if v is None or (isinstance(v, float) and v != v):  # NaN
-        return "missing"
-    return f"{v:.4g}" if isinstance(v, (float, np.floating)) else str(v)
-
-
-def _value(v: Any) -> Any:
-    """A value for JSON: NaN → None, whole floats stay floats."""
-    if v is None or (isinstance(v, float) and v != v):
-        return None
-    return float(v) if isinstance(v, (float, np.floating, int, np.integer)) and not isinstance(v, bool) else v
-
-
-def recommend(batch: ScoreBatch, clean: CleanColumns, policy: Policy, stage: np.ndarray | None = None) -> Recommendations:
+def recommend(batch: Scored, clean: CleanColumns, policy: Policy, stage: np.ndarray | None = None) -> Recommendations:
     """Segment, decision, limit, products and joint-loan split for every scored firm.
 
     `clean` holds the clean columns the batch was scored from (row-aligned). `stage` (optional) is the
@@ -545,12 +394,6 @@ def recommend(batch: ScoreBatch, clean: CleanColumns, policy: Policy, stage: np.
                            pcaps, hits, values, banks, kind)
 
 
-def _rule_languages(rule: str) -> dict[str, str]:
-    """A decision rule's two languages ("中文 / English": the Chinese part never holds " / ")."""
-    zh, _, en = rule.partition(" / ")
-    return {"decision_rule_zh": zh, "decision_rule_en": en}
-
-
 def _round_down(x: np.ndarray, step: float) -> np.ndarray:
     return np.floor(x / step + 1e-9) * step
 
@@ -561,7 +404,7 @@ def _by_grade(grade_idx: np.ndarray, policy: Policy) -> np.ndarray:
     return np.where(grade_idx <= approve_idx, _APPROVE, np.where(grade_idx <= refer_idx, _REFER, _DECLINE))
 
 
-def _decide(batch: ScoreBatch, grade_idx: np.ndarray, by_grade: np.ndarray, limit: np.ndarray,
+def _decide(batch: Scored, grade_idx: np.ndarray, by_grade: np.ndarray, limit: np.ndarray,
             basis_code: np.ndarray, knocked: np.ndarray, segment: np.ndarray,
             policy: Policy) -> tuple[np.ndarray, np.ndarray]:
     """Decision with the rule that set it ("中文 / English", the Chinese part free of " / "): segment
@@ -609,7 +452,7 @@ def _decide(batch: ScoreBatch, grade_idx: np.ndarray, by_grade: np.ndarray, limi
 def _product_basis(sizing: str, b: Bases, limit: np.ndarray) -> np.ndarray:
     return {"limit": limit, "ip_pledge": b.ip_pledge, "conversion": b.tech_transfer, "round_share": b.round_share}[sizing]
 
-def _products(batch: ScoreBatch, clean: CleanColumns, limit: np.ndarray, cap: np.ndarray, factor: np.ndarray, b: Bases,
+def _products(batch: Scored, clean: CleanColumns, limit: np.ndarray, cap: np.ndarray, factor: np.ndarray, b: Bases,
               decision: np.ndarray, policy: Policy
               ) -> tuple[np.ndarray, list[np.ndarray], dict[str, np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
     """Eligibility and limit of each product (listed only with a limit > 0; last column: the joint loan)."""

@@ -56,22 +56,28 @@ class Display:
 
     def text(self, v: float, lang: str) -> str | None:
         """The value as an officer reads it, unit included."""
+        _, zh, en = self.texts(v)
+        return zh if lang == "zh" else en
+
+    def texts(self, v: float) -> tuple[float | None, str | None, str | None]:
+        """`value(v)` and the value as an officer reads it in Chinese and English, unit included (one pass:
+        the number is formatted once for both languages)."""
         shown = self.value(v)
         if shown is None:
-            return None
-        zh = lang == "zh"
-        if self.kind == "enum":
+            return None, None, None
+        kind = self.kind
+        if kind == "enum":
             k = int(round(shown))
             if 0 <= k < len(self.levels):
                 names = VALUE_LABELS.get(self.levels[k], (self.levels[k], self.levels[k]))
-                return names[0] if zh else names[1]
-        if self.kind == "flag":
-            return ("是" if shown >= 0.5 else "否") if zh else ("yes" if shown >= 0.5 else "no")
-        if self.kind == "percent":
-            return f"{shown:.1f}%" if abs(shown) < 1000 else f"{shown:,.0f}%"
-        unit = self.unit[0] if zh else self.unit[1]
+                return shown, names[0], names[1]
+        if kind == "flag":
+            return (shown, "是", "yes") if shown >= 0.5 else (shown, "否", "no")
+        if kind == "percent":
+            text = f"{shown:.1f}%" if abs(shown) < 1000 else f"{shown:,.0f}%"
+            return shown, text, text
         number = f"{shown:,.0f}" if abs(shown) >= 100 else f"{shown:.2f}".rstrip("0").rstrip(".")
-        return f"{number}{unit}" if zh else f"{number} {unit}".rstrip()
+        return shown, f"{number}{self.unit[0]}", f"{number} {self.unit[1]}".rstrip()
 
 
 @lru_cache(maxsize=None)

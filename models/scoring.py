@@ -24,7 +24,7 @@ from models.catalogue import KIND_TABULAR, Catalogue, catalogue_of
 from models.decision import Recommendations, recommend
 from models.evidence import DEFAULT_MIN_COVERAGE, STAGE_KEYS, Evidence, coverage, missing_fill
 from models.explain import SMALL_BATCH, AdditiveTables
-from models.reasons import KINDS, comparison, display_of
+from models.reasons import KINDS
 from models.knockouts import knockout_matrix
 from models.policy import KnockOutRule, Policy, load_policy
 from models.rules import positions
@@ -192,115 +192,6 @@ class ScoreBatch:
     def to_frame(self) -> pd.DataFrame:
         """`to_table()` as a DataFrame on this batch's index."""
         return self.to_table().to_pandas().set_axis(self.index)
-
-    @cached_property
-    def _lists(self) -> dict[str, list[Any]]:
-        """The arrays `record` reads, as Python lists made once per batch (one conversion per array
-        instead of a numpy scalar per cell and firm)."""
-        rows = np.arange(len(self))[:, None]
-        out: dict[str, list[Any]] = {
-            "pd": self.pd.tolist(), "score": self.score.tolist(), "clip": self.clip_points.tolist(),
-            "points": self.dimension_points.tolist(), "ratings": self.ratings.tolist(),
-            "knockouts": self.knockouts.tolist(),
-            "base": self.base_points.tolist(),
-        }
-        relative = self.points if self.relative is None else self.relative
-        for direction, idx in (("down", self.reasons_down), ("up", self.reasons_up)):
-            at = np.maximum(idx, 0)  # −1 pads: any column, never read
-            out[direction] = idx.tolist()
-            out[f"{direction}_cells"] = np.stack([self.values[rows, at], self.stage_medians[rows, at],
-                                                  relative[rows, at]], axis=2).tolist()
-            out[f"{direction}_kinds"] = self.reason_kinds(idx, direction).tolist()
-        return out
-
-    def _reasons(self, i: int, direction: str) -> list[dict[str, Any]]:
-        """Row i's reasons down or up, strongest first."""
-        lists, features = self._lists, self.catalogue.features
-        templates = self.catalogue.reason_templates
-        out = []
-        for f, (value, median, points), kind in zip(lists[direction][i], lists[f"{direction}_cells"][i],
-                                                    lists[f"{direction}_kinds"][i]):
-            if f < 0:
-                break
-            missing = value != value  # NaN
-            feature = features[f]
-            reason = templates[KINDS[kind]][f].copy()
-            show = display_of(feature.key, feature.unit)
-            # values in the field's unit (万元, %, 件, enum names), never in model units
-            reason["value"] = show.value(value)
-            reason["stage_median"] = show.value(median)
-            reason["points"] = round(points, 2)
-            reason["comparison"] = comparison(value, median)
-            reason["unit"] = show.unit[0] if show.kind in ("log", "number", "percent") else ""
-            for lang in ("zh", "en"):
-                reason[f"value_text_{lang}"] = show.text(value, lang)
-                reason[f"stage_median_text_{lang}"] = show.text(median, lang)
-            categories = feature.categories
-            if categories:  # a categorical column: its value is the category's position
-                reason["category"] = None if missing else categories[int(value)]
-            out.append(reason)
-        return out
-
-    def record(self, i: int) -> dict[str, Any]:
-        """Structured result of row i (the API's response body)."""
-        lists = self._lists
-        points, ratings = lists["points"][i], lists["ratings"][i]
-        return {
-            "firm_id": self.firm_id[i],
-            "lifecycle_stage": self.stage[i],
-            "pd": lists["pd"][i],
-            "score": lists["score"][i],
-            "grade": self.grade[i],
-            "base_points": lists["base"][i],
-            "dimensions": [
-                {
-                    "key": key,
-                    "label_zh": label_zh,
-                    "label_en": label_en,
-                    "points": points[d],
-                    "rating": ratings[d],
-                }
-                for d, (key, (label_zh, label_en)) in enumerate(self.catalogue.groups.items())
-            ],
-            "clip_points": lists["clip"][i],
-            "knockouts": [
-                {"code": ko.code, "rule": ko.rule, "text_zh": ko.text_zh, "text_en": ko.text_en}
-                for ko, hit in zip(self.knockout_rules, lists["knockouts"][i])
-                if hit
-            ],
-            "reasons_down": self._reasons(i, "down"),
-            "reasons_up": self._reasons(i, "up"),
-            "model_version": self.model_version,
-            "insufficient_data": self._insufficient_record(i),
-            "stage_check": self._stage_record(i),
-        } | ({} if self.recommendations is None else {"recommendation": self.recommendations.record(i)})
-
-    def _insufficient_record(self, i: int) -> dict[str, Any] | None:
-        """None, or the dimensions below the minimum coverage and the fields to collect (the decision is
-        then "refer": the score is shown for information, not as a grade the data supports)."""
-        if self.insufficient is None or not self.insufficient[i] or self.explainer is None:
-            return None
-        low = [(g, c) for g, c in zip(self.catalogue.group_keys, self.coverage[i].tolist()) if c < self.explainer.min_coverage]
-        return {"decision": "refer: insufficient data", "min_coverage": self.explainer.min_coverage,
-                "dimensions": [{"key": g, "label_zh": self.catalogue.groups[g][0], "label_en": self.catalogue.groups[g][1],
-                                "coverage": round(c, 3)} for g, c in low],
-                "fields_to_collect": self.fields_to_collect(i),
-                "text_zh": "数据不足，无法给出可靠评级：请补充所列字段后重新评分",
-                "text_en": "Insufficient data for a reliable grade: collect the fields listed and score again"}
-
-    def _stage_record(self, i: int) -> dict[str, Any] | None:
-        """Declared stage checked against the data; the stricter sets the limit's cap."""
-        st = self.stages
-        if st is None:
-            return None
-        conflict = bool(st.conflict[i])
-        out = {"declared": st.declared[i], "from_data": st.data[i], "used": self.stage[i],
-               "conflict": conflict, "limit_stage": st.limit_stage[i]}
-        if conflict:
-            out["text_zh"] = f"申报阶段（{st.declared[i]}）与数据（{st.data[i]}）不符：额度按较严格的{st.limit_stage[i]}阶段"
-            out["text_en"] = (f"The declared stage ({st.declared[i]}) contradicts the data ({st.data[i]}): "
-                              f"limits use the stricter {st.limit_stage[i]} stage")
-        return out
 
 
 def _text(values: np.ndarray) -> pa.Array:

@@ -13,7 +13,7 @@ the most promising combinations are re-scored exactly, also in one call per size
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Mapping
 
@@ -22,16 +22,14 @@ import pandas as pd
 from pydantic import ValidationError
 
 from features.clean import CleanColumns, iso_date
-from features.registry import DIMENSIONS, INDICATORS
 from features.schema import CROSS_RULES, FIELD_SPECS, FirmProfile, violations_from_error
 from features.validate import profiles_to_columns
 from models.changes import Change, ChangeError, apply_change, parse_change
-from models.decision import Recommendations
 from models.policy import Lever
 from models.policy import HighTech
 from models.rules import ENUM_ORDER, positions
 from models.scaling import GRADE_UPPER_PD, GRADES
-from models.scoring import DIMENSION_KEYS, ScoreBatch, Scorer
+from models.scoring import ScoreBatch, Scorer
 
 # Why a lever step is not offered (FEASIBLE: it is); texts in _WHY.
 FEASIBLE, NOT_MOVED, OVER_CAP, SCHEMA_RULE, HIGH_TECH, NO_POINTS = range(6)
@@ -108,52 +106,32 @@ def _parse_changes(changes: Mapping[str, Any]) -> list[Change]:
 # ------------------------------------------------------------------------------------------
 # What-if
 # ------------------------------------------------------------------------------------------
-def _recs(batch: ScoreBatch) -> Recommendations:
-    assert batch.recommendations is not None, "Scorer.score attaches them"
-    return batch.recommendations
+@dataclass(frozen=True)
+class FieldMove:
+    """A field's value before and after a change (JSON-ready cell values, `models.whatif._python`);
+    `change` is the change as written (None for a lever's companion field)."""
+
+    field: str
+    before: Any
+    after: Any
+    change: str | None = None
 
 
-def _summary(batch: ScoreBatch, i: int) -> dict[str, Any]:
-    recs = _recs(batch)
-    return {
-        "score": float(batch.score[i]), "grade": batch.grade[i], "pd": float(batch.pd[i]),
-        "decision": recs.decision[i], "limit": float(recs.limit[i]),
-        "products": [p["code"] for p in recs.products_of(i)],
-        "knockouts": [k for k in batch.knockout_codes()[i].split(";") if k],
-        "recommendation": recs.record(i),
-    }
+@dataclass
+class WhatIf:
+    """The profile and the changed profile scored side by side: row 0 of `batch` before, row 1 after
+    (the batch carries its recommendations)."""
 
-
-def compare(batch: ScoreBatch, before: int = 0, after: int = 1) -> dict[str, Any]:
-    """Old beside new: score, grade, limit, and the points that moved per dimension and indicator."""
-    dims = [{"key": key, "label_zh": DIMENSIONS[key][0], "label_en": DIMENSIONS[key][1],
-             "before": float(batch.dimension_points[before, d]), "after": float(batch.dimension_points[after, d]),
-             "points": round(float(batch.dimension_points[after, d] - batch.dimension_points[before, d]), 2)}
-            for d, key in enumerate(DIMENSION_KEYS)]
-    moved = batch.points[after] - batch.points[before]
-    indicators = [{"code": ind.code, "indicator": ind.key, "dimension": ind.dimension, "label_zh": ind.label_zh,
-                   "label_en": ind.label_en, "before": _num(batch.values[before, f]),
-                   "after": _num(batch.values[after, f]), "points": round(float(moved[f]), 2)}
-                  for f, ind in enumerate(INDICATORS) if abs(moved[f]) >= 0.005]
-    indicators.sort(key=lambda r: -abs(r["points"]))
-    return {
-        "before": _summary(batch, before),
-        "after": _summary(batch, after),
-        "score_change": round(float(batch.score[after] - batch.score[before]), 2),
-        "clip_points_change": round(float(batch.clip_points[after] - batch.clip_points[before]), 2),
-        "dimensions": dims,
-        "indicators": indicators,
-        "model_version": batch.model_version,
-        "policy_version": _recs(batch).policy.policy_version,
-    }
-
-
-def _num(v: float) -> float | None:
-    return None if np.isnan(v) else float(v)
+    firm_id: str
+    batch: ScoreBatch
+    changes: list[FieldMove]
+    changed_profile: dict[str, Any]
+    before: int = 0
+    after: int = 1
 
 
 def what_if(scorer: Scorer, profile: Mapping[str, Any] | FirmProfile, changes: Mapping[str, Any],
-            as_of_default: date | None = None) -> dict[str, Any]:
+            as_of_default: date | None = None) -> WhatIf:
     """Score the profile and the profile with `changes` side by side (changes as an officer types them)."""
     base = validated(profile)
     parsed = _parse_changes(changes)
@@ -169,14 +147,12 @@ def what_if(scorer: Scorer, profile: Mapping[str, Any] | FirmProfile, changes: M
         apply_change(work, ch, second)
     both = pair.replace(work)
     # The changed profile passes the same schema rules as any submitted one (bounds, cross-field rules).
-    validated(row_profile(both, 1), "profile after the changes")
+    changed = row_profile(both, 1)
+    validated(changed, "profile after the changes")
     batch = scorer.score(both)
-    out = compare(batch)
-    out["firm_id"] = base.firm_id
-    out["changes"] = [{"field": ch.field, "change": ch.text, "from": _python(ch.field, both[ch.field][0]),
-                       "to": _python(ch.field, both[ch.field][1])} for ch in parsed]
-    out["changed_profile"] = row_profile(both, 1)
-    return out
+    moves = [FieldMove(ch.field, _python(ch.field, both[ch.field][0]), _python(ch.field, both[ch.field][1]), ch.text)
+             for ch in parsed]
+    return WhatIf(base.firm_id, batch, moves, changed)
 
 
 # ------------------------------------------------------------------------------------------
@@ -247,6 +223,58 @@ def _moved(before: np.ndarray, after: np.ndarray, field: str, sign: int) -> np.n
         with np.errstate(invalid="ignore"):
             return np.sign(after - before) == sign
     return (after != before) & pd.notna(before)
+
+
+@dataclass(frozen=True)
+class LeverState:
+    """A lever of the policy for this firm: used in the path, considered, or left out, and why (中文, English)."""
+
+    field: str
+    label_zh: str
+    label_en: str
+    status: str  # used | considered | left_out
+    reason_zh: str
+    reason_en: str
+
+
+@dataclass(frozen=True)
+class PathStep:
+    """One step of the path: the lever's step as written, every field it moves, the points it adds after
+    the steps before it, and the grade after it."""
+
+    field: str
+    label_zh: str
+    label_en: str
+    change: str
+    moves: list[FieldMove]
+    points: float
+    grade_after: str
+
+
+@dataclass
+class NextGrade:
+    """The search's outcome for one firm: its current score, the target, the path found (or why none), the
+    changed profile re-scored (`result`) and every lever's status; `message` in Chinese / English."""
+
+    firm_id: str
+    stage: str
+    score: float
+    grade: str
+    pd: float
+    knockouts: list[str]
+    max_changes: int
+    policy_version: str
+    model_version: str
+    reachable: bool = False
+    target_grade: str | None = None
+    target_pd_below: float | None = None
+    points_needed: float | None = None
+    candidates_scored: int = 0
+    steps: list[PathStep] = field(default_factory=list)
+    changes: dict[str, Any] = field(default_factory=dict)
+    result: WhatIf | None = None
+    levers: list[LeverState] = field(default_factory=list)
+    message: str = ""
 
 
 class NextGradeSearch:
@@ -320,7 +348,7 @@ class NextGradeSearch:
             left_out.pop(o.lever, None)
         return opts, len(plans), left_out
 
-    def lever_report(self, opts: list[_Option], left_out: dict[int, int], used: set[int]) -> list[dict[str, Any]]:
+    def lever_report(self, opts: list[_Option], left_out: dict[int, int], used: set[int]) -> list[LeverState]:
         """Every lever of the policy: used in the path, considered, or left out with the reason (中文 / English)."""
         out = []
         offered = {o.lever for o in opts}
@@ -332,45 +360,45 @@ class NextGradeSearch:
                 status, zh, en = "considered", "可行，但路径不需要", "feasible, not needed for the path"
             else:
                 status, (zh, en) = "left_out", _WHY[left_out.get(k, NO_POINTS)]
-            out.append({"field": lever.field, "label_zh": spec.label_zh, "label_en": spec.label_en,
-                        "status": status, "reason_zh": zh, "reason_en": en})
+            out.append(LeverState(lever.field, spec.label_zh, spec.label_en, status, zh, en))
         return out
 
     @staticmethod
     def _base_columns(profile: Mapping[str, Any] | FirmProfile, as_of_default: date | None = None) -> CleanColumns:
         return profiles_to_columns([validated(profile)], as_of_default)
 
-    def run(self, profile: Mapping[str, Any] | FirmProfile, as_of_default: date | None = None) -> dict[str, Any]:
+    def run(self, profile: Mapping[str, Any] | FirmProfile, as_of_default: date | None = None) -> NextGrade:
         base_profile = validated(profile)
         base = self._base_columns(base_profile, as_of_default)
         base_batch = self.scorer.score(base, with_recommendation=False)
         grade = base_batch.grade[0]
         g = GRADES.index(grade)
-        head = {"firm_id": base_profile.firm_id, "lifecycle_stage": base_batch.stage[0], "current": {"score": float(base_batch.score[0]), "grade": grade,
-                                                            "pd": float(base_batch.pd[0])},
-                "knockouts": [k for k in base_batch.knockout_codes()[0].split(";") if k],
-                "max_changes": self.max_changes, "policy_version": self.scorer.policy.policy_version,
-                "model_version": base_batch.model_version, "reachable": False, "target_grade": None,
-                "target_pd_below": None, "points_needed": None, "candidates_scored": 0, "steps": [],
-                "changes": {}, "result": None, "levers": []}
+        out = NextGrade(firm_id=base_profile.firm_id, stage=base_batch.stage[0], score=float(base_batch.score[0]),
+                        grade=grade, pd=float(base_batch.pd[0]),
+                        knockouts=[k for k in base_batch.knockout_codes()[0].split(";") if k],
+                        max_changes=self.max_changes, policy_version=self.scorer.policy.policy_version,
+                        model_version=base_batch.model_version)
         if g == 0:
-            return head | {"message": "已是最高评级 / already at the best grade"}
+            out.message = "已是最高评级 / already at the best grade"
+            return out
         bound = GRADE_UPPER_PD[g - 1]
         base_points = float(_unclipped(base_batch)[0])
         needed = float(self.scorer.scale.score_from_pd(bound)) - base_points
-        head |= {"target_grade": GRADES[g - 1], "target_pd_below": bound, "points_needed": round(needed, 2)}
+        out.target_grade, out.target_pd_below, out.points_needed = GRADES[g - 1], bound, round(needed, 2)
         opts, scored, left_out = self._options(base, base_points)
         found, scored_more = self._search(base, opts, bound, needed)
-        head["candidates_scored"] = scored + scored_more
+        out.candidates_scored = scored + scored_more
         if found is None:
             per_lever = sorted((max(o.gain for o in opts if o.lever == lv) for lv in {o.lever for o in opts}), reverse=True)
             best = sum(per_lever[: self.max_changes])
-            return head | {"levers": self.lever_report(opts, left_out, set()),
-                           "message": (f"{self.max_changes} 项可行调整内无法晋级：约可增加 {best:.1f} 分，需 {needed:.1f} 分 / "
-                                       f"no path within {self.max_changes} realistic changes: the levers add about "
-                                       f"{best:.1f} of the {needed:.1f} points needed")}
-        return head | {"levers": self.lever_report(opts, left_out, {o.lever for o in found})} \
-            | self._path(base, base_profile, found, base_batch, as_of_default)
+            out.levers = self.lever_report(opts, left_out, set())
+            out.message = (f"{self.max_changes} 项可行调整内无法晋级：约可增加 {best:.1f} 分，需 {needed:.1f} 分 / "
+                           f"no path within {self.max_changes} realistic changes: the levers add about "
+                           f"{best:.1f} of the {needed:.1f} points needed")
+            return out
+        out.levers = self.lever_report(opts, left_out, {o.lever for o in found})
+        self._path(out, base, base_profile, found, base_batch, as_of_default)
+        return out
 
     def _search(self, base: CleanColumns, opts: list[_Option], bound: float, needed: float
                 ) -> tuple[list[_Option] | None, int]:
@@ -408,9 +436,9 @@ class NextGradeSearch:
         ranked.sort(key=lambda r: r[:3])  # estimated to reach first, then least effort, then most points
         return [r[3] for r in ranked]
 
-    def _path(self, base: CleanColumns, base_profile: FirmProfile, chosen: list[_Option], base_batch: ScoreBatch,
-              as_of_default: date | None) -> dict[str, Any]:
-        """The chosen steps in order of points, each with the points it adds, and the exact re-scoring."""
+    def _path(self, out: NextGrade, base: CleanColumns, base_profile: FirmProfile, chosen: list[_Option],
+              base_batch: ScoreBatch, as_of_default: date | None) -> None:
+        """The chosen steps in order of points, each with the points it adds, and the exact re-scoring (into `out`)."""
         chosen = sorted(chosen, key=lambda o: -o.gain)
         prefixes = [[(o.lever, o.step) for o in chosen[: j + 1]] for j in range(len(chosen))]
         cols, _ = self._frame(base, prefixes)
@@ -421,23 +449,20 @@ class NextGradeSearch:
             lever = self.levers[o.lever]
             before = base if j == 0 else {f: v[j - 1: j] for f, v in cols.items()}
             moved = [lever.field] + [c.field for c in lever.also]
-            pairs = [(f, _python(f, before[f][0]), _python(f, cols[f][j])) for f in moved]
-            steps.append({
-                "field": lever.field, "label_zh": FIELD_SPECS[lever.field].label_zh,
-                "label_en": FIELD_SPECS[lever.field].label_en, "change": lever.steps[o.step],
-                "changes": [{"field": f, "from": a, "to": b} for f, a, b in pairs if a != b],
-                "points": round(float(scores[j + 1] - scores[j]), 2),
-                "grade_after": batch.grade[j],
-            })
+            pairs = [FieldMove(f, _python(f, before[f][0]), _python(f, cols[f][j])) for f in moved]
+            steps.append(PathStep(lever.field, FIELD_SPECS[lever.field].label_zh, FIELD_SPECS[lever.field].label_en,
+                                  lever.steps[o.step], [m for m in pairs if m.before != m.after],
+                                  round(float(scores[j + 1] - scores[j]), 2), batch.grade[j]))
         final = {f: _python(f, cols[f][-1]) for f in sorted(self.fields)
                  if _python(f, base[f][0]) != _python(f, cols[f][-1])}
         result = what_if(self.scorer, base_profile, final, as_of_default)
-        reached = GRADES.index(result["after"]["grade"]) < GRADES.index(base_batch.grade[0])
-        return {"reachable": reached, "steps": steps, "changes": final, "result": result,
-                "message": f"{len(steps)} 项调整可将评级从 {base_batch.grade[0]} 提升至 {result['after']['grade']} / "
-                           f"{len(steps)} change(s) lift the grade from {base_batch.grade[0]} to {result['after']['grade']}"}
+        after = result.batch.grade[result.after]
+        out.reachable = GRADES.index(after) < GRADES.index(base_batch.grade[0])
+        out.steps, out.changes, out.result = steps, final, result
+        out.message = (f"{len(steps)} 项调整可将评级从 {base_batch.grade[0]} 提升至 {after} / "
+                       f"{len(steps)} change(s) lift the grade from {base_batch.grade[0]} to {after}")
 
 
-def next_grade(scorer: Scorer, profile: Mapping[str, Any] | FirmProfile, as_of_default: date | None = None) -> dict[str, Any]:
+def next_grade(scorer: Scorer, profile: Mapping[str, Any] | FirmProfile, as_of_default: date | None = None) -> NextGrade:
     """The smallest set of realistic changes lifting the firm at least one grade (see NextGradeSearch)."""
     return NextGradeSearch(scorer).run(profile, as_of_default)

@@ -1,4 +1,5 @@
-"""Response models of the credit recommendation, what-if and next-grade (mirroring models.decision / models.whatif)."""
+"""Response models of the credit recommendation, what-if and next-grade: the enforced shape of the answers
+`service.api.answers` builds from models.decision / models.whatif (field order is the order of the keys sent)."""
 from __future__ import annotations
 
 from typing import Any, Literal
@@ -10,7 +11,12 @@ from models.scaling import GRADES
 Grade = Literal[GRADES]  # type: ignore[valid-type]
 
 
-class LimitStep(BaseModel):
+class Answer(BaseModel):
+    """A response model: what is sent holds exactly the keys declared (an undeclared key is a contract breach)."""
+    model_config = ConfigDict(extra="forbid")
+
+
+class LimitStep(Answer):
     key: str = Field(description="Step id, e.g. working_capital_need, grade_factor, cap, limit")
     label_en: str
     label_zh: str
@@ -18,7 +24,7 @@ class LimitStep(BaseModel):
     rule: str = Field(description="The formula or policy key that produced it")
 
 
-class ProductResult(BaseModel):
+class ProductResult(Answer):
     code: str = Field(description="Product code from the policy, e.g. IP_PLEDGE")
     name_zh: str
     name_en: str
@@ -27,14 +33,14 @@ class ProductResult(BaseModel):
     rules: list[str] = Field(description="The conditions that made the firm eligible, with the firm's value")
 
 
-class JointShare(BaseModel):
+class JointShare(Answer):
     bank: int
     role: Literal["lead", "participant"]
     amount: float = Field(description="万元")
     share: float = Field(description="Share of the limit, 0–1")
 
 
-class JointLoanPlan(BaseModel):
+class JointLoanPlan(Answer):
     banks: int = Field(description="Suggested number of banks: ⌈limit / single-bank appetite⌉, at least min_banks")
     kind: Literal["first_loan", "cap_lift", "star", "appetite_split"]
     single_bank_appetite: float
@@ -45,7 +51,7 @@ class JointLoanPlan(BaseModel):
     shares: list[JointShare]
 
 
-class SegmentHit(BaseModel):
+class SegmentHit(Answer):
     code: str = Field(description="Segment rule code, e.g. SEG_STAFF")
     rule: str
     text_zh: str
@@ -53,13 +59,13 @@ class SegmentHit(BaseModel):
     values: dict[str, Any] = Field(description="The firm's values the rule read")
 
 
-class Assumption(BaseModel):
+class Assumption(Answer):
     code: str = Field(description="own_funds, loans_share, loans_none, ip_proxy, round_proxy, grants_proxy")
     text_zh: str
     text_en: str
 
 
-class Recommendation(BaseModel):
+class Recommendation(Answer):
     """What to offer: decision, limit with its arithmetic, products, and a joint-loan split above one bank's appetite."""
     decision: Literal["approve", "refer", "decline", "outside_segment"]
     decision_rule: str = Field(description="The rule that set the decision (segment, knock-out, grade band or limit), 中文 / English")
@@ -79,7 +85,7 @@ class Recommendation(BaseModel):
     policy_fingerprint: str = Field(description="sha256 prefix of the validated policy content")
 
 
-class FieldChange(BaseModel):
+class FieldChange(Answer):
     model_config = ConfigDict(populate_by_name=True)
     field: str
     change: str | None = Field(None, description="The change as written, e.g. +20%")
@@ -87,7 +93,7 @@ class FieldChange(BaseModel):
     to: Any
 
 
-class Side(BaseModel):
+class Side(Answer):
     score: float
     grade: Grade
     pd: float
@@ -98,7 +104,7 @@ class Side(BaseModel):
     recommendation: Recommendation
 
 
-class DimensionMove(BaseModel):
+class DimensionMove(Answer):
     key: str
     label_zh: str
     label_en: str
@@ -107,7 +113,7 @@ class DimensionMove(BaseModel):
     points: float = Field(description="Points moved (after − before)")
 
 
-class IndicatorMove(BaseModel):
+class IndicatorMove(Answer):
     code: str
     indicator: str
     dimension: str
@@ -118,18 +124,18 @@ class IndicatorMove(BaseModel):
     points: float
 
 
-class WhatIfResult(BaseModel):
-    firm_id: str
+class WhatIfResult(Answer):
     before: Side
     after: Side
     score_change: float = Field(description="= Σ dimension points moved + clip_points_change")
     clip_points_change: float
     dimensions: list[DimensionMove]
     indicators: list[IndicatorMove] = Field(description="Indicators whose points moved, largest first")
-    changes: list[FieldChange]
-    changed_profile: dict[str, Any]
     model_version: str
     policy_version: str
+    firm_id: str
+    changes: list[FieldChange]
+    changed_profile: dict[str, Any]
 
 
 class WhatIfRequest(BaseModel):
@@ -145,13 +151,13 @@ class NextGradeRequest(BaseModel):
     profile: dict[str, Any] = Field(description="A firm profile (schema FirmProfile)")
 
 
-class Current(BaseModel):
+class Current(Answer):
     score: float
     grade: Grade
     pd: float
 
 
-class NextGradeStep(BaseModel):
+class NextGradeStep(Answer):
     field: str
     label_zh: str
     label_en: str
@@ -161,7 +167,7 @@ class NextGradeStep(BaseModel):
     grade_after: Grade
 
 
-class LeverStatus(BaseModel):
+class LeverStatus(Answer):
     field: str
     label_zh: str
     label_en: str
@@ -170,21 +176,21 @@ class LeverStatus(BaseModel):
     reason_en: str
 
 
-class NextGradeResult(BaseModel):
+class NextGradeResult(Answer):
     firm_id: str
     lifecycle_stage: str
-    reachable: bool
     current: Current
+    knockouts: list[str] = Field(description="Knock-outs stay whatever the grade: the decision stays decline")
+    max_changes: int
+    policy_version: str
+    model_version: str
+    reachable: bool
     target_grade: Grade | None
     target_pd_below: float | None
     points_needed: float | None
-    knockouts: list[str] = Field(description="Knock-outs stay whatever the grade: the decision stays decline")
-    max_changes: int
     candidates_scored: int
     steps: list[NextGradeStep]
     changes: dict[str, Any] = Field(description="Final values of every changed field (replay with what-if)")
     result: WhatIfResult | None = Field(description="The changed profile re-scored beside the current one")
     levers: list[LeverStatus] = Field(description="Every lever of the policy: used, considered, or left out and why")
     message: str = Field(description="中文 / English")
-    policy_version: str
-    model_version: str

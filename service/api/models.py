@@ -1,4 +1,5 @@
-"""Response models of the API, mirroring `models.scoring.ScoreBatch.record` (the request model is FirmProfile)."""
+"""Response models of the API: the enforced shape of every answer `service.api.answers` builds (the request model is
+FirmProfile). Field order is the order of the keys sent."""
 from __future__ import annotations
 
 from typing import Any, Literal
@@ -6,13 +7,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from models.scaling import GRADES
-from service.api.decision_models import Recommendation
+from service.api.decision_models import Answer, Recommendation
 from service.api.errors import FieldError
 
 Grade = Literal[GRADES]  # type: ignore[valid-type]
 
 
-class DimensionResult(BaseModel):
+class DimensionResult(Answer):
     key: str = Field(description="Dimension key, e.g. tech_ip")
     label_zh: str
     label_en: str
@@ -20,14 +21,14 @@ class DimensionResult(BaseModel):
     rating: float = Field(description="0–100 percentile of these points among reference firms of the same stage")
 
 
-class KnockOutResult(BaseModel):
+class KnockOutResult(Answer):
     code: str = Field(description="Stable knock-out code, e.g. KO_OVERDUE")
     rule: str
     text_zh: str
     text_en: str
 
 
-class Reason(BaseModel):
+class Reason(Answer):
     code: str = Field(description="Indicator code + D (worse than the stage median), U (better), M (not provided), "
                                   "N (not computable), L / H (below / above the sound range)")
     indicator: str
@@ -42,12 +43,40 @@ class Reason(BaseModel):
     comparison: str | None = Field(default=None, description="higher / lower / equal than the stage median, or not_provided")
     unit: str | None = None
     value_text_zh: str | None = None
-    value_text_en: str | None = None
     stage_median_text_zh: str | None = None
+    value_text_en: str | None = None
     stage_median_text_en: str | None = None
+    category: str | None = Field(default=None, description="A bank's categorical column (generic mode): the firm's "
+                                                          "category (absent for indicators)")
 
 
-class ScoreRecord(BaseModel):
+class CoverageShortfall(Answer):
+    key: str = Field(description="Dimension key")
+    label_zh: str
+    label_en: str
+    coverage: float = Field(description="Share of the dimension's indicators with a value, 0–1")
+
+
+class InsufficientData(Answer):
+    decision: Literal["refer: insufficient data"]
+    min_coverage: float = Field(description="The minimum share of a dimension's indicators with a value")
+    dimensions: list[CoverageShortfall] = Field(description="The dimensions below the minimum")
+    fields_to_collect: list[str] = Field(description="Input fields to collect before scoring again")
+    text_zh: str
+    text_en: str
+
+
+class StageCheck(Answer):
+    declared: str | None = Field(description="The lifecycle stage declared in the profile (null: none)")
+    from_data: str | None = Field(description="The stage the data shows (null: the data cannot tell)")
+    used: str = Field(description="The stage the model reads")
+    conflict: bool
+    limit_stage: str = Field(description="The stage the limit's cap uses (the stricter one on a conflict)")
+    text_zh: str | None = Field(default=None, description="Set on a conflict only")
+    text_en: str | None = Field(default=None, description="Set on a conflict only")
+
+
+class ScoreRecord(Answer):
     """One firm's score as the scoring core produces it."""
     firm_id: str
     lifecycle_stage: str
@@ -61,28 +90,31 @@ class ScoreRecord(BaseModel):
     reasons_down: list[Reason] = Field(description="Up to 4 indicators costing the most points")
     reasons_up: list[Reason] = Field(description="Up to 4 indicators earning the most points")
     model_version: str
-    insufficient_data: dict[str, Any] | None = Field(
+    insufficient_data: InsufficientData | None = Field(
         default=None, description="Set when a dimension's data coverage is below the minimum: the dimensions, the "
                                   "fields to collect; the decision is then refer (insufficient data)")
-    stage_check: dict[str, Any] | None = Field(
+    stage_check: StageCheck | None = Field(
         default=None, description="Declared stage against the data's; on a conflict the stricter sets the limit")
     recommendation: Recommendation = Field(description="Decision, limit and its arithmetic, products (credit policy)")
 
 
-class Assessment(ScoreRecord):
-    """A recorded assessment: the score plus its audit identity."""
+class AuditIdentity(Answer):
     assessment_id: str = Field(description="Id of the audit record (GET /v1/assessments/{id})")
     assessed_at: str = Field(description="UTC time the assessment was made and recorded (ISO 8601)")
 
 
-class BatchItem(BaseModel):
+class Assessment(ScoreRecord, AuditIdentity):
+    """A recorded assessment: its audit identity (first), then the score."""
+
+
+class BatchItem(Answer):
     index: int = Field(description="Position of the firm in the submitted array")
     ok: bool
     assessment: Assessment | None = None
     errors: list[FieldError] | None = Field(None, description="Field errors (same shape as a 422's errors)")
 
 
-class BatchResult(BaseModel):
+class BatchResult(Answer):
     scored: int
     rejected: int
     results: list[BatchItem]
@@ -163,21 +195,21 @@ class RowAssessment(Assessment):
     recommendation: Recommendation | None = None  # type: ignore[assignment]
 
 
-class RowError(BaseModel):
+class RowError(Answer):
     field: str = Field(description="Column name ('' for the row as a whole)")
     rule: str = Field(description="Rule code, e.g. required, type:number, le:1e+08, type:scalar")
     value: Any = Field(None, description="The value submitted")
     problem: str = Field(description="中文 / English explanation")
 
 
-class RowItem(BaseModel):
+class RowItem(Answer):
     index: int = Field(description="Position of the row in the submitted array")
     ok: bool = Field(description="True when the row was scored (then `assessment` is set, else `errors`)")
     assessment: RowAssessment | None = None
     errors: list[RowError] | None = None
 
 
-class RowsResult(BaseModel):
+class RowsResult(Answer):
     scored: int
     rejected: int
     results: list[RowItem]

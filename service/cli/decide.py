@@ -77,6 +77,7 @@ def what_if_cmd(
 ) -> None:
     """Score a profile with changes beside the profile as it is: score, grade, limit and points moved."""
     from models.whatif import WhatIfError, what_if
+    from service.api import answers
 
     changes = {}
     for item in change:
@@ -86,13 +87,23 @@ def what_if_cmd(
         changes[field.strip()] = value.strip()
     scorer = _scorer(model)
     try:
-        out = what_if(scorer, _read_profile(profile), changes, date.fromisoformat(as_of) if as_of else date.today())
+        found = what_if(scorer, _read_profile(profile), changes, date.fromisoformat(as_of) if as_of else date.today())
     except WhatIfError as exc:
         _what_if_errors(exc)
+    out = _answer(answers.what_if_result(found))
     if as_json:
         return _print_json(out)
     console.print(_side_table(out))
     console.print(f"score {out['score_change']:+.2f} points; policy {out['policy_version']}, model {out['model_version']}")
+
+
+def _answer(model: object) -> dict:
+    """An API answer (service.api.answers) as the JSON the API sends, read back as Python data."""
+    import json
+
+    from service.api.answers import dump
+
+    return json.loads(dump(model))  # type: ignore[arg-type]
 
 
 @app.command("next-grade")
@@ -104,12 +115,14 @@ def next_grade_cmd(
 ) -> None:
     """The smallest set of realistic changes (the policy's levers) that lifts the firm one grade."""
     from models.whatif import WhatIfError, next_grade
+    from service.api import answers
 
     scorer = _scorer(model)
     try:
-        out = next_grade(scorer, _read_profile(profile), date.fromisoformat(as_of) if as_of else date.today())
+        path = next_grade(scorer, _read_profile(profile), date.fromisoformat(as_of) if as_of else date.today())
     except WhatIfError as exc:
         _what_if_errors(exc)
+    out = _answer(answers.next_grade_result(path))
     if as_json:
         return _print_json(out)
     cur = out["current"]

@@ -14,6 +14,7 @@ from features.validate import profiles_to_columns, validate_frame
 from models.decision import RECOMMENDATION_COLUMNS, recommend
 from models.policy import default_policy, parse_policy
 from models.scoring import RESULT_COLUMNS
+from tests.answers_json import record, recommendation
 
 POLICY = default_policy()
 BAND = dict(revenue_y0=18500.0, revenue_y1=16800.0, revenue_y2=14800.0, total_assets=19000.0,
@@ -36,7 +37,7 @@ def _assess(scorer, profiles: list[dict], grades: list[str] | None = None, polic
 
 
 def _step(recs, i: int, key: str) -> dict:
-    return next(s for s in recs.steps(i) if s["key"] == key)
+    return next(s for s in recommendation(recs, i)["limit_steps"] if s["key"] == key)
 
 
 FACTS = dict(own_funds=0.0, bank_loans_outstanding=0.0)  # no own funds, no bank debt: the need is the basis
@@ -56,7 +57,7 @@ def test_working_capital_limit_by_hand(scorer):
     assert _step(recs, 0, "after_grade_factor")["value"] == pytest.approx(1584.0)
     assert "not binding" in _step(recs, 0, "cap")["rule"]
     assert recs.limit[0] == 1580.0 and recs.decision[0] == "approve"
-    assert recs.record(0)["assumptions"] == []  # facts only: nothing assumed
+    assert recommendation(recs, 0)["assumptions"] == []  # facts only: nothing assumed
 
 
 def test_conservative_basis_is_used_and_said_when_facts_are_absent(scorer):
@@ -71,9 +72,9 @@ def test_conservative_basis_is_used_and_said_when_facts_are_absent(scorer):
     assert _step(recs, 0, "own_funds")["value"] == pytest.approx(-648.0)
     assert _step(recs, 0, "existing_loans")["value"] == pytest.approx(-432.0)
     assert "own_funds_share_of_need 0.3" in _step(recs, 0, "own_funds")["rule"]
-    assert [a["code"] for a in recs.record(0)["assumptions"]][:2] == ["own_funds", "loans_share"]
-    assert [a["code"] for a in recs.record(1)["assumptions"]][:2] == ["own_funds", "loans_none"]
-    first = recs.record(0)["assumptions"][0]
+    assert [a["code"] for a in recommendation(recs, 0)["assumptions"]][:2] == ["own_funds", "loans_share"]
+    assert [a["code"] for a in recommendation(recs, 1)["assumptions"]][:2] == ["own_funds", "loans_none"]
+    first = recommendation(recs, 0)["assumptions"][0]
     assert first["text_zh"] == "未提供自有资金：按营运资金需求的 30% 视为企业自筹"
     assert first["text_en"] == "own funds not given: the firm is taken to fund 30% of its need itself"
     assert recs.columns()["limit_assumptions"].to_pylist()[0].startswith("own_funds;loans_share")
@@ -124,7 +125,7 @@ def test_joint_caps_and_the_star_cap(scorer):
     assert "joint_loan.caps.mature" in _step(recs, 0, "cap")["rule"] and "applied" in _step(recs, 0, "cap")["rule"]
     assert "star.cap" in _step(recs, 1, "cap")["rule"] and "not binding" in _step(recs, 1, "cap")["rule"]
     assert _step(recs, 3, "cap")["rule"] == "caps.mature — not binding"
-    assert recs.record(1)["joint_loan"]["kind"] == "star" and recs.record(0)["joint_loan"]["kind"] == "cap_lift"
+    assert recommendation(recs, 1)["joint_loan"]["kind"] == "star" and recommendation(recs, 0)["joint_loan"]["kind"] == "cap_lift"
     assert _eligible(recs, "JOINT_LOAN") == [True, True, True, False]  # joint loans only for approve
 
 
@@ -137,7 +138,7 @@ def test_startup_limit_is_a_share_of_recent_equity_with_a_joint_first_loan(score
     assert list(recs.basis) == ["equity"] * 4
     assert list(recs.limit) == [270.0, 900.0, 1000.0, 2000.0]
     assert list(recs.banks) == [0, 0, 0, 2] and recs.shares(3) == [1000.0, 1000.0]
-    joint = recs.record(3)["joint_loan"]
+    joint = recommendation(recs, 3)["joint_loan"]
     assert joint["kind"] == "first_loan" and joint["joint_cap"] == 2000.0 and joint["single_bank_cap"] == 1000.0
     assert "联合首贷" in joint["reason_zh"] and "joint first loan" in joint["reason_en"]
 
@@ -176,9 +177,9 @@ def test_knockouts_decline_whatever_the_score(scorer):
     assert list(recs.decision) == ["approve", "decline", "decline"]   # … but declined
     assert recs.decision_rule[1] == "否决项：KO_OVERDUE / knock-out: KO_OVERDUE" and recs.decision_rule[2].endswith("KO_TAX_D")
     assert recs.limit[1] == 0 and not recs.products[1].any()
-    assert batch.record(1)["knockouts"] == [{"code": "KO_OVERDUE", "rule": "current_overdue = true",
+    assert record(batch, 1)["knockouts"] == [{"code": "KO_OVERDUE", "rule": "current_overdue = true",
                                              "text_zh": "存在当前逾期贷款", "text_en": "Has a loan currently overdue"}]
-    rec = batch.record(1)["recommendation"]
+    rec = record(batch, 1)["recommendation"]
     assert rec["decision"] == "decline" and rec["products"] == [] and rec["joint_loan"] is None
 
 
@@ -217,7 +218,7 @@ def test_outside_the_segment_first_with_the_rule_and_values_score_kept(scorer):
     batch, recs = _assess(scorer, [big, inside, knocked_too], ["AA", "AA", "AA"])
     assert list(recs.decision) == ["outside_segment", "approve", "outside_segment"]
     assert recs.limit[0] == 0 and not recs.products[0].any()
-    rec = batch.record(0)
+    rec = record(batch, 0)
     assert rec["score"] == batch.score[0] and rec["grade"] == "AA"  # the score is still shown, for information
     seg = rec["recommendation"]["segment"]
     assert [s["code"] for s in seg] == ["SEG_STAFF", "SEG_REVENUE"]
@@ -247,8 +248,8 @@ def test_score_loan_needs_grade_bbb_and_a_limit(scorer):
     _, recs = _assess(scorer, [_profile(**FACTS), _profile(**FACTS), covered], ["BBB", "BB", "A"])
     assert _eligible(recs, "SCORE_LOAN") == [True, False, False]
     # 6800 × (1 − 410/6800) × (1 + 0.3) / 3 = 2769.33 × 0.8 = 2215.5
-    assert recs.record(0)["products"][0]["rules"] == ["grade at least BBB (firm: BBB)", "limit > 0 (firm: 2210)"]
-    assert recs.record(0)["products"][0]["limit"] == 2210.0
+    assert recommendation(recs, 0)["products"][0]["rules"] == ["grade at least BBB (firm: BBB)", "limit > 0 (firm: 2210)"]
+    assert recommendation(recs, 0)["products"][0]["limit"] == 2210.0
 
 
 def test_ip_pledge_is_sized_on_the_appraisal_or_a_per_patent_proxy(scorer):
@@ -259,7 +260,7 @@ def test_ip_pledge_is_sized_on_the_appraisal_or_a_per_patent_proxy(scorer):
     _, recs = _assess(scorer, profiles, ["BB"] * 4)
     assert _eligible(recs, "IP_PLEDGE") == [True, True, False, False]
     assert _product_limit(recs, "IP_PLEDGE") == [280.0, 40.0, 0.0, 0.0]
-    assert "ip_proxy" in [a["code"] for a in recs.record(1)["assumptions"]]
+    assert "ip_proxy" in [a["code"] for a in recommendation(recs, 1)["assumptions"]]
 
 
 def test_tech_transfer_any_one_route_qualifies_even_pre_revenue_with_its_own_cap(scorer):
@@ -273,7 +274,7 @@ def test_tech_transfer_any_one_route_qualifies_even_pre_revenue_with_its_own_cap
     assert _eligible(recs, "TECH_TRANSFER") == [False, True, True, True]
     # grants 60 × 0.5 × 0.5 (B) = 15 → 10; contract 3000 × 0.5 × 0.5 = 750 → own cap 500
     assert _product_limit(recs, "TECH_TRANSFER") == [0.0, 10.0, 10.0, 500.0]
-    transfer = next(p for p in recs.record(2)["products"] if p["code"] == "TECH_TRANSFER")
+    transfer = next(p for p in recommendation(recs, 2)["products"] if p["code"] == "TECH_TRANSFER")
     assert transfer["rules"] == ["grade at least B (firm: B)", "univ_collaborations ≥ 1 (firm: 2)"]
 
 
@@ -307,10 +308,10 @@ def test_joint_loan_lifts_the_growth_cap_and_splits_above_one_banks_appetite(sco
     assert list(recs.banks) == [2, 0, 2, 0]
     assert recs.shares(0) == [2710.0, 2700.0] and recs.shares(2) == [2250.0, 2250.0]
     assert _eligible(recs, "JOINT_LOAN") == [True, False, True, False]
-    joint = recs.record(0)["joint_loan"]
+    joint = recommendation(recs, 0)["joint_loan"]
     assert joint["kind"] == "cap_lift" and joint["joint_cap"] == 10000.0 and joint["shares"][0]["role"] == "lead"
     assert "超过单一银行上限 5000" in joint["reason_zh"] and "exceeds the single-bank cap 5000" in joint["reason_en"]
-    assert recs.record(2)["joint_loan"]["kind"] == "appetite_split"
+    assert recommendation(recs, 2)["joint_loan"]["kind"] == "appetite_split"
     assert recs.columns()["joint_loan_reason"].to_pylist()[1] == ""
 
 
@@ -326,8 +327,8 @@ def test_every_scored_batch_carries_its_recommendation_and_policy_version(scorer
     closed = frame["decision"].isin(["decline", "outside_segment"])
     assert np.allclose(frame["limit"].where(~closed, expected), expected)
     assert frame["decision"].iloc[2] == "outside_segment"  # the example "mature" firm is above the SME band
-    rec = batch.record(2)
-    assert rec["recommendation"] == recs.record(2)
+    rec = record(batch, 2)
+    assert rec["recommendation"] == recommendation(recs, 2)
     assert rec["recommendation"]["policy_version"] == POLICY.policy_version
     assert rec["recommendation"]["policy_fingerprint"] == POLICY.fingerprint
     steps = rec["recommendation"]["limit_steps"]
@@ -342,6 +343,6 @@ def test_a_firm_gets_the_same_recommendation_alone_as_in_a_large_batch(scorer, p
     sample = range(0, len(many), 13)
     for i in sample:  # the API's path: one firm's columns, no DataFrame
         alone = scorer.score(CleanColumns.from_frame(clean.iloc[i:i + 1]))
-        assert alone.record(0) == many.record(i)
+        assert record(alone, 0) == record(many, i)
     pd.testing.assert_frame_equal(
         scorer.score(CleanColumns.from_frame(clean.iloc[list(sample)])).to_frame(), many.to_frame().iloc[list(sample)], check_exact=True)

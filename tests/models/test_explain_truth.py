@@ -16,6 +16,7 @@ from models.policy import load_policy
 from models.reasons import KINDS, contradicts
 from training.metrics import expected_calibration_error
 from training.synthetic import generate, true_pd_of
+from tests.answers_json import record
 
 FIRMS = 3000
 
@@ -66,7 +67,7 @@ def test_a_profile_with_only_an_id_is_insufficient_data_not_a_grade(scorer):
 
     cols = profiles_to_columns([FirmProfile(firm_id="91440300MA5DK7QX24")])
     batch = scorer.score(cols)
-    rec = batch.record(0)
+    rec = record(batch, 0)
     assert rec["reasons_up"] == []
     assert all(r["code"].endswith("M") for r in rec["reasons_down"])
     assert rec["insufficient_data"]["decision"] == "refer: insufficient data"
@@ -201,7 +202,7 @@ def test_a_declared_stage_the_data_contradicts_is_flagged_and_the_stricter_sets_
     firm = FirmProfile(firm_id="91440300MA5DK7QX24", lifecycle_stage="mature", founded_on="2021-06-01",
                        as_of="2026-06-30", revenue_y0=170)
     batch = scorer.score(profiles_to_columns([firm]))
-    rec = batch.record(0)
+    rec = record(batch, 0)
     assert rec["stage_check"]["conflict"] and rec["stage_check"]["limit_stage"] == "startup"
     assert rec["lifecycle_stage"] == "startup"
     assert batch.recommendations.cap[0] <= load_policy().caps.startup
@@ -213,8 +214,8 @@ def test_file_reason_cells_say_what_the_api_record_says(batch):
     table = batch.to_table()
     slots = sum(1 for c in table.column_names if c.startswith("reason_up_"))
     for i in range(len(batch)):
-        record = batch.record(i)
+        rec = record(batch, i)
         for side in ("down", "up"):
-            codes = [r["code"] for r in record[f"reasons_{side}"]][:slots]
+            codes = [r["code"] for r in rec[f"reasons_{side}"]][:slots]
             cells = [table.column(f"reason_{side}_{k + 1}")[i].as_py() for k in range(len(codes))]
             assert [c.split(" ", 1)[0] if c else c for c in cells] == codes, (i, side, cells, codes)

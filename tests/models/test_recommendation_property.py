@@ -13,6 +13,7 @@ import pytest
 from features.clean import CleanColumns
 from features.validate import validate_frame
 from training.synthetic import generate
+from tests.answers_json import record
 
 pytestmark = pytest.mark.slow
 FIRMS = 3000
@@ -22,7 +23,7 @@ FIRMS = 3000
 def records(scorer):
     clean = validate_frame(generate(FIRMS, seed=77)).frame
     batch = scorer.score(CleanColumns.from_frame(clean))
-    return [batch.record(i)["recommendation"] for i in range(len(batch))]
+    return [record(batch, i)["recommendation"] for i in range(len(batch))]
 
 
 def test_every_listed_product_has_a_limit(records):

@@ -7,6 +7,7 @@ from features.validate import validate_frame
 from models.decision import RECOMMENDATION_COLUMNS
 from models.scaling import ScoreScale, grade_of
 from models.scoring import DIMENSION_KEYS, N_REASONS, RESULT_COLUMNS
+from tests.answers_json import record
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +103,7 @@ def test_rating_is_the_mid_rank_percentile_also_at_ties(scorer):
 def test_result_frame_columns_and_record(batch):
     frame = batch.to_frame()
     assert tuple(frame.columns) == RESULT_COLUMNS + RECOMMENDATION_COLUMNS
-    rec = batch.record(0)
+    rec = record(batch, 0)
     assert rec["score"] == pytest.approx(rec["base_points"] + sum(d["points"] for d in rec["dimensions"]) + rec["clip_points"])
     for reason in rec["reasons_down"]:
         assert reason["points"] < 0 and reason["text_zh"] and reason["text_en"] and reason["code"][-1] in "DM"
@@ -124,7 +125,7 @@ def test_a_scored_batch_is_freed_as_soon_as_it_is_dropped(scorer, portfolio):
     import weakref
 
     batch = scorer.score(validate_frame(portfolio.head(8)).clean)
-    batch.record(0)  # fills the per-batch caches too
+    record(batch, 0)  # fills the per-batch caches too
     refs = [weakref.ref(batch), weakref.ref(batch.recommendations)]
     gc.disable()
     try:

@@ -10,6 +10,7 @@ from features.validate import profiles_to_frame, validate_frame
 from models.policy import never_actionable
 from models.scaling import GRADES
 from models.whatif import NextGradeSearch, WhatIfError, row_profile, what_if
+from tests.answers_json import as_json
 
 
 def _rescore(scorer, profile: dict):
@@ -21,8 +22,8 @@ def _rescore(scorer, profile: dict):
 
 def test_what_if_equals_rescoring_the_changed_profile(scorer):
     base = example_profiles()["growth"]
-    out = what_if(scorer, base, {"invention_patents_granted": "+2", "rd_expense_y0": "+20%", "tax_grade": "B",
-                                 "paid_in_capital": "=registered_capital", "revenue_y0": 9000})
+    out = as_json(what_if(scorer, base, {"invention_patents_granted": "+2", "rd_expense_y0": "+20%", "tax_grade": "B",
+                                 "paid_in_capital": "=registered_capital", "revenue_y0": 9000}))
     changed = base | {"invention_patents_granted": 16, "rd_expense_y0": 624.0, "tax_grade": "B",
                       "paid_in_capital": 3000.0, "revenue_y0": 9000.0}
     assert out["changed_profile"] == FirmProfile.model_validate(changed).model_dump(mode="json")
@@ -66,7 +67,7 @@ def firms(portfolio):
 @pytest.fixture(scope="module")
 def paths(scorer, firms):
     search = NextGradeSearch(scorer)
-    return search, [search.run(p) for p in firms]
+    return search, [as_json(search.run(p)) for p in firms]
 
 
 def test_next_grade_path_reaches_the_next_grade_when_rescored(scorer, firms, paths):
@@ -116,8 +117,8 @@ def test_next_grade_uses_the_fewest_changes(scorer, firms, paths):
 
 def test_best_grade_and_unreachable_are_reported(scorer, paths, firms):
     search, results = paths
-    top = search.run(example_profiles()["mature"] | {"revenue_y0": 19500.0, "total_assets": 19800.0,
-                                                     "hightech_revenue_y0": 15000.0})
+    top = as_json(search.run(example_profiles()["mature"] | {"revenue_y0": 19500.0, "total_assets": 19800.0,
+                                                     "hightech_revenue_y0": 15000.0}))
     assert not top["reachable"] or top["current"]["grade"] != "AAA"
     if top["current"]["grade"] == "AAA":
         assert top["message"] == "已是最高评级 / already at the best grade"
@@ -156,7 +157,7 @@ def test_paths_are_feasible_within_12_months(firms, paths):
 def test_no_granted_patents_without_pending_applications(scorer, firms):
     search = NextGradeSearch(scorer)
     firm = next(p for p in firms if p.get("invention_patents_pending") is not None and p.get("revenue_y0"))
-    res = search.run(firm | {"invention_patents_pending": 0})
+    res = as_json(search.run(firm | {"invention_patents_pending": 0}))
     if res["target_grade"]:
         granted = next(lv for lv in res["levers"] if lv["field"] == "invention_patents_granted")
         assert granted["status"] == "left_out" and "pending applications" in granted["reason_en"]

@@ -11,6 +11,7 @@ from service.cli.main import app
 from training.synthetic_tabular import generate_loan_book
 from training.tabular import is_firm_profile_table, prepare_any
 from training.train import TrainConfig, TrainingDataError, cross_validate, fit_prepared
+from tests.answers_json import record
 
 
 def test_firm_profiles_are_told_apart(book, portfolio):
@@ -44,7 +45,7 @@ def test_score_and_explain_a_foreign_schema(book_model):
     assert frame["firm_id"].iloc[0] == raw["loan_id"].iloc[0]
     assert (batch.ratings >= 0).all() and (batch.ratings <= 100).all() and batch.ratings.std() > 5
     np.testing.assert_array_equal(batch.stage_medians, np.tile(bundle.stage_medians["all"], (len(batch), 1)))
-    rec = batch.record(0)
+    rec = record(batch, 0)
     assert [d["key"] for d in rec["dimensions"]] == ["applicant", "loan"]
     names = {r["indicator"] for r in rec["reasons_down"] + rec["reasons_up"]}
     assert names and names <= set(bundle.feature_names)

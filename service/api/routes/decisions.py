@@ -2,23 +2,22 @@
 
 `decision_router()` builds the router for an app; its endpoints take the caller's key (`Officer`) and
 the Scorer being served, its policy included (`CurrentScorer`), from `service.api.deps`. Both
-endpoints are hypothetical assessments: nothing is recorded in the audit trail.
+endpoints are hypothetical assessments: nothing is recorded in the audit trail. They return their response
+models (built by service/api/answers.py), which FastAPI checks and serialises (`response_model`, set keys only).
 """
 from __future__ import annotations
 
 from datetime import date
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import Response
 from pydantic import ValidationError
 
 from features.schema import FirmProfile, example_profiles
 from models.scoring import Scorer
 from models.whatif import NextGradeSearch, WhatIfError, what_if
-from service.api import errors
+from service.api import answers, errors
 from service.api.decision_models import NextGradeRequest, NextGradeResult, WhatIfRequest, WhatIfResult
 from service.api.deps import CurrentScorer, Officer
 from service.api.errors import ApiProblem, Problem
@@ -59,10 +58,6 @@ def _problem(exc: WhatIfError) -> ApiProblem:
     return ApiProblem(422, str(exc), errs)
 
 
-def _json(out: dict[str, Any]) -> Response:
-    return Response(orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
-
-
 def decision_router() -> APIRouter:
     """The what-if and next-grade endpoints, authenticated by `Officer`, scoring with `CurrentScorer`."""
     router = APIRouter(tags=["decision support"])
@@ -75,33 +70,35 @@ def decision_router() -> APIRouter:
             searches[id(s)] = NextGradeSearch(s)
         return searches[id(s)]
 
-    @router.post("/v1/scores/what-if", response_model=WhatIfResult, responses=_PROBLEMS, summary="What if the firm changed …",
+    @router.post("/v1/scores/what-if", response_model=WhatIfResult, response_model_exclude_unset=True,
+                 responses=_PROBLEMS, summary="What if the firm changed …",
                  openapi_extra=_body(WhatIfRequest, {"profile": growth, "changes": {
                      "invention_patents_granted": "+2", "rd_expense_y0": "+20%"}}))
-    async def what_if_endpoint(request: Request, key: Officer, scorer: CurrentScorer) -> Response:
+    async def what_if_endpoint(request: Request, key: Officer, scorer: CurrentScorer) -> WhatIfResult:
         """A profile plus changes (`+2`, `+20%`, `=registered_capital`, absolute values) → the new score, grade and
         limit beside the old, and the points moved per dimension and indicator. Exactly what scoring the changed
         profile gives; not recorded in the audit trail."""
         s = scorer()
         body, profile = await _parse(request, WhatIfRequest)
         try:
-            return _json(await run_in_threadpool(what_if, s, profile, body.changes, date.today()))
+            return await run_in_threadpool(lambda: answers.what_if_result(what_if(s, profile, body.changes, date.today())))
         except WhatIfError as exc:
             raise _problem(exc) from exc
         except ValueError as exc:  # the assessment date filled in today breaks a date rule
             raise ApiProblem(422, str(exc)) from exc
 
-    @router.post("/v1/scores/next-grade", response_model=NextGradeResult, responses=_PROBLEMS,
+    @router.post("/v1/scores/next-grade", response_model=NextGradeResult, response_model_exclude_unset=True,
+                 responses=_PROBLEMS,
                  summary="Smallest set of changes that lifts the firm one grade",
                  openapi_extra=_body(NextGradeRequest, {"profile": growth}))
-    async def next_grade_endpoint(request: Request, key: Officer, scorer: CurrentScorer) -> Response:
+    async def next_grade_endpoint(request: Request, key: Officer, scorer: CurrentScorer) -> NextGradeResult:
         """The fewest actionable changes (the policy's levers: patents, R&D spend and staff, paid-in capital, tax
         grade …, never age or history) that lift the firm at least one grade, each step with its points, and the
         changed profile re-scored. `reachable` is false when no path exists within the policy's max_changes."""
         s = scorer()
         _, profile = await _parse(request, NextGradeRequest)
         try:
-            return _json(await run_in_threadpool(search_for(s).run, profile, date.today()))
+            return await run_in_threadpool(lambda: answers.next_grade_result(search_for(s).run(profile, date.today())))
         except WhatIfError as exc:
             raise _problem(exc) from exc
         except ValueError as exc:

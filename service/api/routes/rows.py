@@ -21,6 +21,7 @@ from fastapi.responses import Response
 from features.tabular import TabularConfigError
 from features.schema import ALIASES, FIELD_SPECS, example_profiles
 from models.bundle import BundleError
+from service.api import answers
 from service.api.deps import BatchLimit, CurrentModel, Officer, RecordAudit
 from service.api.errors import ApiProblem, _jsonable, problem_response
 from service.api.json_body import loads as loads_json
@@ -120,19 +121,21 @@ def rows_router() -> APIRouter:
                     {"field": r["field"], "rule": r["rule"], "value": _jsonable(r["value"]), "problem": r["message"]}
                     for r in group.to_dict(orient="records")]}
         at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
-        records = []
         for k, i in enumerate(positions):
-            out = {"assessment_id": new_id(), "assessed_at": at} | batch.record(k)
-            items[i]["assessment"] = out
-            records.append(AuditRecord(out["assessment_id"], at, out["firm_id"], key.id, CHANNEL, out["model_version"],
-                                       json.dumps(rows[i], ensure_ascii=False), orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY).decode()))
-        if records:
-            await record(records)
+            items[i]["assessment"] = answers.row_assessment(batch, k, new_id(), at)
         for item in items:  # every row is answered: scored, or with the reason it was not
             if item["ok"] and "assessment" not in item:
                 item.update(ok=False, errors=[{"field": "", "rule": "not_scored", "value": None,
                                                "problem": "该行未能评分 / the row could not be scored"}])
-        body = {"scored": len(positions), "rejected": len(rows) - len(positions), "results": items}
-        return Response(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json")
+        answer = answers.rows_result(len(positions), len(rows) - len(positions), items)  # checked against RowsResult
+        records = []
+        for i in positions:
+            out = answer.model.results[i].assessment
+            records.append(AuditRecord(out.assessment_id, at, out.firm_id, key.id, CHANNEL, out.model_version,
+                                       json.dumps(rows[i], ensure_ascii=False),
+                                       orjson.dumps(items[i]["assessment"], option=orjson.OPT_SERIALIZE_NUMPY).decode()))
+        if records:
+            await record(records)
+        return answers.JsonAnswer(answer.json)
 
     return router

@@ -21,7 +21,7 @@ from features.io import InputError
 from features.mapping import ColumnMapping, MappingError, parse_mapping
 from features.schema import FIELD_SPECS, FirmProfile, example_profiles
 from models.scoring import ScoreBatch
-from service.api import errors
+from service.api import answers, errors
 from service.api.auth import ApiKey
 from service.api.deps import Officer, ApiState, AppSettings, _authorise
 from service.api.engine import LoadedModel, ScoringEngine
@@ -110,13 +110,9 @@ def _parse_profile_json(body: bytes) -> FirmProfile:
     return _parse_profile(loads_json(body))
 
 
-def _assessment(batch: ScoreBatch, i: int, assessment_id: str, at: str) -> dict[str, Any]:
-    return {"assessment_id": assessment_id, "assessed_at": at} | batch.record(i)
-
-
-def _audit_row(out: dict[str, Any], raw_input: str, out_json: bytes, key: ApiKey, channel: str) -> AuditRecord:
-    return AuditRecord(out["assessment_id"], out["assessed_at"], out["firm_id"], key.id, channel,
-                       out["model_version"], raw_input, out_json.decode("utf-8"))
+def _audit_row(out: Assessment, raw_input: str, out_json: bytes, key: ApiKey, channel: str) -> AuditRecord:
+    return AuditRecord(out.assessment_id, out.assessed_at, out.firm_id, key.id, channel, out.model_version, raw_input,
+                       out_json.decode("utf-8"))
 
 
 async def _json_body(request: Request) -> Any:
@@ -139,11 +135,10 @@ def scores_router() -> APIRouter:
         with engine.admit():
             body = await request.body()
             batch, i = await engine.score_one(functools.partial(_parse_profile_json, body))
-            out = _assessment(batch, i, new_id(), _now())
-            payload = _dumps(out)
-            await api.record([_audit_row(out, body.decode("utf-8"), payload, key, "single")])
-        api.metrics.count_grade(out["grade"], "single")
-        return Response(payload, media_type="application/json")
+            out = answers.assessment(batch, i, new_id(), _now())  # checked against Assessment
+            await api.record([_audit_row(out.model, body.decode("utf-8"), out.json, key, "single")])
+        api.metrics.count_grade(out.model.grade, "single")
+        return answers.JsonAnswer(out.json)
 
     @router.post("/v1/scores/batch", response_model=BatchResult, tags=["scoring"], openapi_extra=_profile_body(True),
                  responses=errors.openapi_responses(400, 401, 403, 413, 422, 503), summary="Score a JSON array of firms")
@@ -156,7 +151,7 @@ def scores_router() -> APIRouter:
             await api.record(records)
             api.metrics.count_grades(grades, "batch")
         api.metrics.rejects.labels("batch").inc(rejected)
-        return Response(payload, media_type="application/json")
+        return answers.JsonAnswer(payload)
 
     @router.post("/v1/scores/csv", tags=["scoring"], openapi_extra=_CSV_BODY, summary="Score a CSV file",
                  responses={200: {"content": {"text/csv": {}}, "description": "The scored CSV, one row per input row"},
@@ -284,21 +279,20 @@ def _batch_answer(engine: ScoringEngine, body: bytes, limit: int,
             good.append((i, _parse_profile(raw, f"/{i}")))
             items.append(b"")  # filled in once scored
         except ApiProblem as exc:
-            items.append(_dumps({"index": i, "ok": False, "errors": exc.errors}))
+            items.append(answers.batch_error(i, exc.errors).json)
     records: list[AuditRecord] = []
     grades: list[str] = []
     if good:
         batch = engine.score_profiles([p for _, p in good])
         at = _now()
         for row, (i, _) in enumerate(good):
-            out = _assessment(batch, row, new_id(), at)
-            out_json = _dumps(out)
-            # the answer reuses the audit record's bytes: {"index":i,"ok":true,"assessment":{…}}, as orjson writes it
-            items[i] = b'{"index":%d,"ok":true,"assessment":%s}' % (i, out_json)
-            grades.append(out["grade"])
-            records.append(_audit_row(out, json.dumps(data[i], ensure_ascii=False), out_json, key, "batch"))
+            out = answers.assessment(batch, row, new_id(), at)  # checked against Assessment
+            # the answer reuses the audit record's bytes: the BatchItem {"index":i,"ok":true,"assessment":{…}}
+            items[i] = answers.batch_item_json(i, out.json)
+            grades.append(out.model.grade)
+            records.append(_audit_row(out.model, json.dumps(data[i], ensure_ascii=False), out.json, key, "batch"))
     rejected = len(data) - len(good)
-    payload = b'{"scored":%d,"rejected":%d,"results":[%s]}' % (len(good), rejected, b",".join(items))
+    payload = answers.batch_result_json(len(good), rejected, items)
     return payload, records, grades, rejected
 
 

@@ -11,6 +11,7 @@ from features.schema import FIELD_NAMES, FirmProfile, example_profiles, violatio
 from features.validate import profiles_to_columns, profiles_to_frame
 from service.api.models import Assessment
 from service.api.errors import MEDIA_TYPE
+from tests.answers_json import record
 
 GROWTH = example_profiles()["growth"]
 
@@ -27,7 +28,7 @@ def test_score_matches_the_scoring_core_and_adds_up(client, keys, scorer):
     r = client.post("/v1/scores", json=GROWTH, headers=keys.h())
     assert r.status_code == 200, r.text
     out = r.json()
-    expected = scorer.score(profiles_to_columns([FirmProfile.model_validate(GROWTH)])).record(0)
+    expected = record(scorer.score(profiles_to_columns([FirmProfile.model_validate(GROWTH)])), 0)
     assert {k: out[k] for k in expected} == json.loads(json.dumps(expected))
     assert out["score"] == pytest.approx(out["base_points"] + sum(d["points"] for d in out["dimensions"])
                                          + out["clip_points"], abs=1e-9)

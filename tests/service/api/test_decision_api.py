@@ -6,6 +6,7 @@ from features.validate import profiles_to_columns, profiles_to_frame
 from models.scaling import GRADES
 from service.api.decision_models import NextGradeResult, WhatIfResult
 from service.api.errors import MEDIA_TYPE
+from tests.answers_json import record
 
 GROWTH = example_profiles()["growth"]
 STARTUP = example_profiles()["startup"]
@@ -18,7 +19,7 @@ def _scored(scorer, profile: dict):
 def test_every_assessment_carries_a_recommendation(client, keys, scorer):
     out = client.post("/v1/scores", json=GROWTH, headers=keys.h()).json()
     rec = out["recommendation"]
-    assert rec == _scored(scorer, GROWTH).record(0)["recommendation"]
+    assert rec == record(_scored(scorer, GROWTH), 0)["recommendation"]
     assert rec["decision"] in ("approve", "refer", "decline") and rec["policy_version"]
     assert rec["limit_steps"][-1]["key"] == "limit" and rec["limit_steps"][-1]["value"] == rec["limit"]
 

@@ -18,6 +18,7 @@ from playwright.sync_api import expect
 
 from features.clean import CleanColumns
 from tests.local_server import CHROMIUM, CHROMIUM_ARGS, background_server
+from tests.answers_json import as_json, record
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                 reason="Debian chromium is not installed (.ci/run installs it)")
@@ -99,7 +100,7 @@ def score_of(direct_scorer):
 
     def score(profile: dict) -> dict:
         frame = profiles_to_frame([FirmProfile.model_validate(profile)])
-        return direct_scorer.score(CleanColumns.from_frame(frame)).record(0)
+        return record(direct_scorer.score(CleanColumns.from_frame(frame)), 0)
 
     return score
 
@@ -253,7 +254,7 @@ def test_next_grade_suggestion_can_be_tried_in_the_what_if(page, api_key, direct
     from features.schema import example_profiles
     from models.whatif import next_grade
 
-    found = {k: next_grade(direct_scorer, p, date.today()) for k, p in example_profiles().items()}
+    found = {k: as_json(next_grade(direct_scorer, p, date.today())) for k, p in example_profiles().items()}
     reachable = [k for k, r in found.items() if r["reachable"]]
     assert reachable, "the example firms should include one that can move up a grade"
     which, expected = reachable[0], found[reachable[0]]
@@ -594,7 +595,7 @@ def test_next_grade_without_a_path_answers_in_chinese(page, api_key, direct_scor
     from features.schema import example_profiles
     from models.whatif import next_grade
 
-    found = {k: next_grade(direct_scorer, p, date.today()) for k, p in example_profiles().items()}
+    found = {k: as_json(next_grade(direct_scorer, p, date.today())) for k, p in example_profiles().items()}
     which = next(k for k, r in found.items() if not r["reachable"])
     sign_in(page, api_key[1])
     score_example(page, which)

@@ -147,7 +147,7 @@ def auc_ece(y: np.ndarray, pd_: np.ndarray, true_pd: np.ndarray, stage: np.ndarr
             continue
         model, oracle = classification_metrics(y[m], pd_[m]), classification_metrics(y[m], true_pd[m])
         lines.append(f"  {s:8s} n={m.sum():>7,}  AUC {model['auc']:.4f}  oracle {oracle['auc']:.4f}  "
-                     f"ratio {model['auc'] / oracle['auc']:.4f}  ECE {model['ece']:.4f}  "
+                     f"ratio {model['auc'] / oracle['auc']:.4f}  ECE {model['ece']:.4f} (true PD's {oracle['ece']:.4f})  "
                      f"mean PD {model['mean_pd']:.4f}  default rate {model['default_rate']:.4f}  mean true PD {true_pd[m].mean():.4f}")
     return lines
 
@@ -213,7 +213,8 @@ def main() -> None:
     for s, row in {"all": {**metrics["holdout"], "oracle_auc": metrics.get("oracle", {}).get("auc", np.nan)},
                    **metrics.get("by_stage", {})}.items():
         print(f"  {s:8s} n={row['n']:>7,}  AUC {row['auc']:.4f}  oracle {row['oracle_auc']:.4f}  "
-              f"ratio {row['auc'] / row['oracle_auc']:.4f}  ECE {row['ece']:.4f}")
+              f"ratio {row['auc'] / row['oracle_auc']:.4f}  ECE {row['ece']:.4f}"
+              + (f"  (the true PD's own ECE on these rows {row['oracle_ece']:.4f})" if "oracle_ece" in row else ""))
     print(f"AUC / oracle and ECE on {len(y):,} fresh firms:")
     print("\n".join(auc_ece(y, batch.pd, true_pd, batch.stage)))
 

@@ -47,7 +47,7 @@ from models.scaling import ScoreScale
 from models.evidence import STAGE_KEYS, missing_fill
 from models.scoring import Scorer
 from training import challenger as woe
-from training.metrics import classification_metrics, grade_rates_rise, grade_table, ks_statistic
+from training.metrics import classification_metrics, expected_calibration_error, grade_rates_rise, grade_table, ks_statistic
 from training.shape import SENSITIVITY_ROWS, input_sensitivity, shape_of, shape_tables
 from training.validation import evaluate
 
@@ -56,6 +56,7 @@ REFERENCE_QUANTILES = np.linspace(0.0, 1.0, 1001)
 # missing-value treatment (a quantile up to the median) when scoring, without retraining.
 MISSING_GRID = np.round(np.linspace(0.0, 0.5, 11), 2)
 MIN_STAGE_ROWS = 20  # a stage with fewer training rows is described by all rows
+STAGE_PRIOR_SD = 0.15  # prior spread of a stage intercept around the pooled one (logit units)
 
 
 class TrainingDataError(ValueError):
@@ -222,20 +223,26 @@ def stage_weights(prep_weights: np.ndarray | None, stage: np.ndarray) -> np.ndar
 
 def calibrate_by_stage(raw: np.ndarray, y: np.ndarray, weights: np.ndarray) -> dict[str, Any]:
     """logit(PD) = a × raw + Σ_s w_s b_s: one slope, one intercept per stage key (those with at least
-    MIN_STAGE_ROWS weight and 5 defaults; the others take the pooled intercept)."""
+    MIN_STAGE_ROWS weight and 5 defaults; the others take the pooled intercept). Each stage intercept has a
+    normal prior around the pooled one (sd STAGE_PRIOR_SD): a stage's ~80 validation defaults alone move its
+    intercept by ±0.1 on noise, which showed as a mature ECE of 0.0145 on the default model's holdout."""
     from scipy.optimize import minimize
     from scipy.special import expit
 
     pooled = platt(raw, y)
     strong = (weights.sum(axis=0) >= MIN_STAGE_ROWS) & ((weights * y[:, None]).sum(axis=0) >= 5)
     Z = np.column_stack([raw, weights[:, strong]])
+    beta0 = np.concatenate([[pooled["a"]], np.full(strong.sum(), pooled["b"])])
     offset = weights[:, ~strong].sum(axis=1) * pooled["b"]
+
+    prior = np.concatenate([[0.0], np.full(strong.sum(), 1.0 / (2.0 * STAGE_PRIOR_SD ** 2))])
 
     def loss(beta: np.ndarray) -> tuple[float, np.ndarray]:
         eta = offset + Z @ beta
-        return float(np.sum(np.logaddexp(0.0, eta) - y * eta)), Z.T @ (expit(eta) - y)
+        shift = beta - beta0  # the intercepts' distance from the pooled one (the slope is not penalised)
+        return (float(np.sum(np.logaddexp(0.0, eta) - y * eta) + np.sum(prior * shift ** 2)),
+                Z.T @ (expit(eta) - y) + 2.0 * prior * shift)
 
-    beta0 = np.concatenate([[pooled["a"]], np.full(strong.sum(), pooled["b"])])
     beta = minimize(loss, beta0, jac=True, method="L-BFGS-B").x
     b = np.full(len(STAGE_KEYS), pooled["b"])
     b[strong] = beta[1:]
@@ -314,7 +321,8 @@ def finish_tables(tables: AdditiveTables, X: np.ndarray, tr: np.ndarray, stage: 
 
 
 def stage_metrics(y: np.ndarray, pd_: np.ndarray, stage: np.ndarray, true_pd: np.ndarray | None) -> dict[str, Any]:
-    """AUC, ECE, mean PD and default rate per stage (and the oracle's AUC when the true PD is known)."""
+    """AUC, ECE, mean PD and default rate per stage (and, when the true PD is known, the oracle's AUC and
+    the true PD's own ECE on the same rows: the sampling noise floor of an ECE on that many firms)."""
     out = {}
     for s in STAGES:
         m = stage == s
@@ -325,6 +333,7 @@ def stage_metrics(y: np.ndarray, pd_: np.ndarray, stage: np.ndarray, true_pd: np
             row["oracle_auc"] = float(roc_auc_score(y[m], true_pd[m]))
             row["auc_ratio_to_oracle"] = row["auc"] / row["oracle_auc"]
             row["mean_true_pd"] = float(np.mean(true_pd[m]))
+            row["oracle_ece"] = float(expected_calibration_error(y[m], true_pd[m]))
         out[s] = row
     return out
 

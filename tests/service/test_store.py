@@ -116,7 +116,9 @@ def test_an_upload_is_stored_once_and_read_back_row_by_row(audit_url):
     assert [r["assessment_id"] for r in store.summaries(key_id="k1", limit=2)] == ["id-3", "u-0"]
     assert store.ids() == {"id-1", "id-3", "u-0", "u-2"}
     with store.engine.connect() as con:  # the file once, compressed; one small row per assessment
-        count, size = con.exec_driver_sql("select count(*), sum(length(file_zstd)) from uploads").one()
+        assert con.exec_driver_sql("select count(*) from uploads where file_zstd is null").scalar() == 1
+        count, size = con.exec_driver_sql("select count(*), sum(length(data)) from upload_blobs "
+                                          "where part = 'file'").one()
         assert count == 1 and size < 200
         assert con.exec_driver_sql("select count(*) from upload_assessments").scalar() == 2
     store.close()

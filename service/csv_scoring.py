@@ -334,7 +334,7 @@ def score_upload(scorer: Scorer, path: Path, as_of: date, limits: UploadLimits, 
         out.reply.write(csv_bytes(reply_schema.empty_table(), header=True))
         options = pa.ipc.IpcWriteOptions(compression=_ZSTD)
         with (pa.ipc.new_stream(str(spool.output), reply_schema, options=options) as ipc,
-              pa.ipc.new_stream(str(spool.assessed), ASSESSED_SCHEMA) as assessed):
+              pa.ipc.new_stream(str(spool.assessed), ASSESSED_SCHEMA, options=options) as assessed):
             for block in _blocks(upload, limits, mapping):
                 try:
                     chunk = block.read()

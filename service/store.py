@@ -621,7 +621,7 @@ class AuditStore:
         another."""
         sql = self._statements.get(len(rows))
         if sql is None:
-            head, _, values = self._insert_sql["assessments"].partition(" VALUES ")
+            head = self._insert_sql["assessments"].partition(" VALUES ")[0]
             one = "(" + ", ".join(["%s"] * len(_TABLE_COLUMNS["assessments"])) + ")"
             sql = self._statements.setdefault(len(rows), f"{head} VALUES {', '.join([one] * len(rows))}")
         params = tuple(v for r in rows for v in r)

@@ -1,10 +1,11 @@
 """Benchmark: bounded uploads and CPU off the event loop, against real uvicorn servers (one worker).
 
-    .venv/bin/python bench/bench_uploads.py --model var/model [--upload-mb 60] [--seconds 5]
+    .venv/bin/python bench/bench_uploads.py --model var/model [--upload-mb 20,60] [--seconds 5]
 
-1. Three concurrent uploads of `--upload-mb` MB each: the server's peak RSS (VmHWM, reset before the
-   run) and the latency of `GET /healthz` (and of a single `POST /v1/scores`) sampled meanwhile from
-   another process.
+1. Three concurrent uploads of `--upload-mb` MB each (each size in turn, on a fresh server): the
+   server's peak RSS (VmHWM, reset before the run) and the latency of `GET /healthz` (and of a single
+   `POST /v1/scores`) sampled meanwhile from another process. Peak memory bounded by a constant shows
+   as the same peak at every size.
 2. On the code this branch started from (`git archive` of the merge base with main) and on this
    checkout, one after the other in the same run: `POST /v1/scores` against `GET /healthz` at
    concurrency 8 (bench_api's alternating slices: the micro-batcher now scores on a worker thread
@@ -235,7 +236,7 @@ def before_after(work: Path, model: Path, key: str, seconds: int, synchronous: s
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL_DIR)
-    parser.add_argument("--upload-mb", type=int, default=60)
+    parser.add_argument("--upload-mb", default="20,60", help="comma-separated sizes of the uploads, in MB")
     parser.add_argument("--uploads", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--synchronous", default="NORMAL", help="TECHSCORE_SQLITE_SYNCHRONOUS of the servers")
@@ -247,11 +248,12 @@ def main() -> None:
         _, key = create_key(work / "keys.json", "officer", "bench")
         print(f"cpu_count {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}")
         if "uploads" not in skip:
-            data = big_csv(work / "big.csv", args.upload_mb)
-            with Server(ROOT, work, model, max_concurrent_uploads=args.uploads,
-                        sqlite_synchronous=args.synchronous) as server:
-                uploads(server, key, data, args.uploads)
-            data.unlink()
+            for megabytes in (int(m) for m in args.upload_mb.split(",")):
+                data = big_csv(work / "big.csv", megabytes)
+                with Server(ROOT, work, model, max_concurrent_uploads=args.uploads,
+                            sqlite_synchronous=args.synchronous) as server:
+                    uploads(server, key, data, args.uploads)
+                data.unlink()
         if "compare" not in skip:
             before_after(work, model, key, args.seconds, args.synchronous)
 

@@ -6,9 +6,10 @@ hash and a compressed copy for the audit trail), then read, validated and scored
 the batch engine's own chunk scorer (`service.batch.local_engine.score_chunk`: the same `Scorer.validate`, the
 same rejects, rows with the wrong number of cells rejected with rule `columns`). The reply — one
 row per input row, rejected rows in place with their reasons — goes through the product's one CSV
-writer (`service.batch.output`) into a spooled file. Peak memory is bounded by the chunk size, not by
-the file's size; only the audit record grows with it (the compressed file and reply, and one
-small row per scored firm). An .xlsx upload is read by features/io.py (title rows, merged headers and
+writer (`service.batch.output`) into a spooled file. The audit record is spooled to disk as it is made
+(`AuditSpool`: the compressed file, the reply as an Arrow stream, one small row per scored firm) and
+copied into the store in pieces when it is committed, so peak memory is bounded by the chunk size,
+not by the file's size. An .xlsx upload is read by features/io.py (title rows, merged headers and
 trailing totals handled there) and scored in the same chunks.
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ import csv
 import hashlib
 import io
 import json
+import shutil
 import tempfile
 import weakref
 from collections import Counter
@@ -52,6 +54,23 @@ UPLOAD_BLOCK_BYTES = 2 << 20
 XLSX_CHUNK_ROWS = 5000  # rows of an .xlsx sheet scored per chunk (≈ a CSV block)
 SCHEMAS_PER_MODEL = 64  # reply schemas remembered per model (by header)
 _ZSTD = pa.Codec("zstd", compression_level=1)  # as service.store.audit compresses (it decompresses our copy)
+ASSESSED_SCHEMA = pa.schema([("assessment_id", pa.string()), ("row", pa.int64()), ("firm_id", pa.string()),
+                             ("name", pa.string()), ("score", pa.float64()), ("grade", pa.string())])
+
+
+class AuditSpool:
+    """A temporary folder (in TMPDIR) holding an upload's audit record while it is made and committed:
+    `file.zst` (the upload, zstd-compressed), `output.arrow` (the reply: Arrow IPC stream, zstd
+    buffers) and `assessed.arrow` (ASSESSED_SCHEMA rows). Removed by `close()`, or else when the last
+    reference to it goes (the store's writer may still hold the record after its caller gave up)."""
+
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="techscore-audit-"))
+        self._remove = weakref.finalize(self, shutil.rmtree, self.folder, True)
+        self.file, self.output, self.assessed = (self.folder / n for n in ("file.zst", "output.arrow", "assessed.arrow"))
+
+    def close(self) -> None:
+        self._remove()
 
 
 class CsvError(ValueError):
@@ -121,7 +140,7 @@ class UploadFile:
     encoding: str
     size: int
     sha256: str
-    zstd: bytes  # the file, compressed (for the audit trail)
+    spool: AuditSpool  # the file, compressed, in `spool.file` (for the audit trail)
     header: list[str]  # as sent (an .xlsx: its header row as read)
     xlsx: pa.Table | None = None  # an .xlsx sheet's cells (read whole: the workbook is parsed at once anyway)
     notes: Counter = field(default_factory=Counter)  # what reading did (xlsx title rows, totals dropped)
@@ -164,19 +183,18 @@ class _RecordMeter:
             f"quote makes every line after it part of one record")
 
 
-def check_upload(path: Path, limits: UploadLimits, mapping: ColumnMapping | None = None,
+def check_upload(path: Path, limits: UploadLimits, spool: AuditSpool, mapping: ColumnMapping | None = None,
                  sheet: str | None = None) -> UploadFile:
     """One pass over the spooled upload: no NUL bytes, UTF-8 or else GB18030, no record over the line
-    limit, a header within the column limit; its hash and compressed copy on the way. An .xlsx file
-    is read as a sheet instead."""
+    limit, a header within the column limit; its hash and compressed copy (to `spool.file`) on the way.
+    An .xlsx file is read as a sheet instead."""
     with open(path, "rb") as fh:
         if looks_like_xlsx(fh.read(4)):
-            return _check_xlsx(path, limits, mapping, sheet)
+            return _check_xlsx(path, limits, spool, mapping, sheet)
     sha, meter = hashlib.sha256(), _RecordMeter(limits.max_line_bytes)
     utf8 = codecs.getincrementaldecoder("utf-8")()
     is_utf8, size = True, 0
-    sink = pa.BufferOutputStream()
-    with open(path, "rb") as fh, pa.CompressedOutputStream(sink, "zstd") as packed:
+    with open(path, "rb") as fh, pa.CompressedOutputStream(str(spool.file), "zstd") as packed:
         while piece := fh.read(READ_BYTES):
             nul = piece.find(b"\0")
             if nul >= 0:
@@ -197,11 +215,11 @@ def check_upload(path: Path, limits: UploadLimits, mapping: ColumnMapping | None
         except UnicodeDecodeError:
             is_utf8 = False
     encoding = "utf-8-sig" if is_utf8 else "gb18030"
-    return UploadFile(path, encoding, size, sha.hexdigest(), sink.getvalue().to_pybytes(),
-                      _header(path, encoding, limits))
+    return UploadFile(path, encoding, size, sha.hexdigest(), spool, _header(path, encoding, limits))
 
 
-def _check_xlsx(path: Path, limits: UploadLimits, mapping: ColumnMapping | None, sheet: str | None) -> UploadFile:
+def _check_xlsx(path: Path, limits: UploadLimits, spool: AuditSpool, mapping: ColumnMapping | None,
+                sheet: str | None) -> UploadFile:
     """An .xlsx upload: its sheet read (features/io.py), its hash and compressed copy, the column cap."""
     data = path.read_bytes()
     try:
@@ -212,8 +230,9 @@ def _check_xlsx(path: Path, limits: UploadLimits, mapping: ColumnMapping | None,
     _check_columns(header, limits)
     if mapping is not None:
         mapping.check_headers(header)
-    return UploadFile(path, "xlsx", len(data), hashlib.sha256(data).hexdigest(), _ZSTD.compress(data, asbytes=True),
-                      header, pa.Table.from_pandas(frame, preserve_index=False), notes)
+    spool.file.write_bytes(_ZSTD.compress(data, asbytes=True))
+    return UploadFile(path, "xlsx", len(data), hashlib.sha256(data).hexdigest(), spool, header,
+                      pa.Table.from_pandas(frame, preserve_index=False), notes)
 
 
 def _check_columns(header: list[str], limits: UploadLimits) -> None:
@@ -251,15 +270,24 @@ class ScoredUpload:
     rows: int = 0
     grades: Counter = field(default_factory=Counter)
     scored: int = 0
-    output_arrow: bytes = b""  # the reply as returned: Arrow IPC stream, zstd buffers (as service.store.audit keeps it)
-    # per chunk: ASSESSED_COLUMNS of its scored rows (Arrow: ~100 bytes a row, not ~500 as Python tuples)
-    assessed: list[pa.Table] = field(default_factory=list)
     normalised: Counter = field(default_factory=Counter)  # normalisation -> cells it changed (features/kinds.py)
 
+    @property
+    def spool(self) -> AuditSpool:
+        """The audit record on disk: the compressed file, the reply as returned (Arrow IPC stream, zstd
+        buffers, as service.store keeps it) and ASSESSED_COLUMNS of every scored row."""
+        return self.file.spool
+
     def assessed_rows(self) -> Iterator[tuple[str, int, str | None, str | None, float, str]]:
-        """(assessment id, row, firm id, name, score, grade) of every scored row, in file order."""
-        for table in self.assessed:
-            yield from zip(*(table.column(c).to_pylist() for c in ASSESSED_COLUMNS))
+        """(assessment id, row, firm id, name, score, grade) of every scored row, in file order, read back
+        from the spool one chunk's batch at a time."""
+        with pa.OSFile(str(self.spool.assessed)) as fh:
+            for batch in pa.ipc.open_stream(fh):
+                yield from zip(*(batch.column(c).to_pylist() for c in ASSESSED_COLUMNS))
+
+    def close(self) -> None:
+        """Remove the audit spool (the reply closes itself once sent)."""
+        self.spool.close()
 
     def chunks(self) -> Iterator[bytes]:
         """The reply's bytes, piece by piece; the spooled file is closed at the end."""
@@ -277,11 +305,20 @@ def score_upload(scorer: Scorer, path: Path, as_of: date, limits: UploadLimits, 
     that the caller can run every step on a worker thread, interleaving uploads), the ScoredUpload last.
 
     Raises CsvError (UploadLimitExceeded for a broken limit) for a file that cannot be scored at all."""
+    spool = AuditSpool()
     try:
-        upload = check_upload(path, limits, mapping, sheet)
+        upload = check_upload(path, limits, spool, mapping, sheet)
     except InputError as exc:  # a mapping that names columns the file does not have
+        spool.close()
         raise CsvError(str(exc)) from exc
-    yield None
+    except BaseException:
+        spool.close()
+        raise
+    try:
+        yield None
+    except BaseException:
+        spool.close()
+        raise
     header = mapping.rename(upload.header) if mapping is not None else upload.header
     try:
         schema = _result_schema(scorer, tuple(header))
@@ -293,17 +330,18 @@ def score_upload(scorer: Scorer, path: Path, as_of: date, limits: UploadLimits, 
     # The mapping and sheet used go with the stored reply (the audit trail), in its schema's metadata.
     reply_schema = reply_schema.with_metadata({"mapping": mapping.text if mapping else "", "sheet": sheet or ""})
     out = ScoredUpload(upload, tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES))
-    sink = pa.BufferOutputStream()
     try:
         out.reply.write(csv_bytes(reply_schema.empty_table(), header=True))
-        with pa.ipc.new_stream(sink, reply_schema, options=pa.ipc.IpcWriteOptions(compression=_ZSTD)) as ipc:
+        options = pa.ipc.IpcWriteOptions(compression=_ZSTD)
+        with (pa.ipc.new_stream(str(spool.output), reply_schema, options=options) as ipc,
+              pa.ipc.new_stream(str(spool.assessed), ASSESSED_SCHEMA, options=options) as assessed):
             for block in _blocks(upload, limits, mapping):
                 try:
                     chunk = block.read()
                     res = score_chunk(scorer, chunk, as_of, schema, "parquet")  # neutralised below, with the reply
                 except ValueError as exc:  # InputError, or a file the model's columns cannot be read from
                     raise CsvError(str(exc).replace(str(path), "the upload")) from exc
-                table = neutralise_formulas(_reply(res, chunk, out, reply_schema, name_column))
+                table = neutralise_formulas(_reply(res, chunk, out, reply_schema, name_column, assessed))
                 out.reply.write(csv_bytes(table))
                 ipc.write_table(table)
                 out.rows += chunk.n_rows
@@ -318,8 +356,8 @@ def score_upload(scorer: Scorer, path: Path, as_of: date, limits: UploadLimits, 
             raise CsvError("文件只有表头，没有数据行 / the file has a header line but no data rows")
     except BaseException:
         out.reply.close()
+        spool.close()
         raise
-    out.output_arrow = sink.getvalue().to_pybytes()
     yield out
 
 
@@ -350,9 +388,9 @@ def _result_schema(scorer: Scorer, header: tuple[str, ...]) -> pa.Schema:
 
 
 def _reply(res: ChunkResult, chunk: RawChunk, out: ScoredUpload, schema: pa.Schema,
-           name_column: str | None) -> pa.Table:
+           name_column: str | None, assessed: pa.ipc.RecordBatchStreamWriter) -> pa.Table:
     """One chunk's reply rows: results for scored rows, reasons for the others, in input order; the
-    scored rows' ASSESSED_COLUMNS appended to `out.assessed`."""
+    scored rows' ASSESSED_COLUMNS written to `assessed` (the audit spool)."""
     n, offset = chunk.n_rows, out.rows
     error = np.full(n, None, dtype=object)
     rejected_firm = np.full(n, None, dtype=object)
@@ -377,7 +415,7 @@ def _reply(res: ChunkResult, chunk: RawChunk, out: ScoredUpload, schema: pa.Sche
              .append_column("error", _text(error))).cast(schema)
     if len(scored):
         done = table.select(["assessment_id", "row", "firm_id", "score", "grade"]).take(pa.array(scored))
-        out.assessed.append(done.add_column(3, "name", _names(chunk, scored, name_column)))
+        assessed.write_table(done.add_column(3, "name", _names(chunk, scored, name_column)).cast(ASSESSED_SCHEMA))
         out.scored += len(scored)
     return table
 

@@ -30,7 +30,7 @@ from sqlalchemy.engine import Engine
 
 from service.batch.output import AtomicFile
 from service.store.audit import (AuditStore, assessments, file_row, is_sqlite_file, table_row, upload_assessments,
-                           uploads)
+                                 upload_blob, upload_blobs, uploads)
 
 log = logging.getLogger(__name__)
 PAGE = 2000  # records read (and deleted) per transaction
@@ -115,10 +115,12 @@ def _upload_table(engine: Engine, upload_id: str) -> pa.Table:
         up = conn.execute(select(u.file_zstd, u.file_size, u.output_arrow, u.file_sha256)
                           .where(u.id == upload_id)).mappings().one()
         rows = conn.execute(select(upload_assessments).where(a.upload_id == upload_id).order_by(a.row)).mappings().all()
+        file = upload_blob(conn, upload_id, "file", up["file_zstd"])
+        output = upload_blob(conn, upload_id, "output", up["output_arrow"])
     out = []
     for r in rows:
-        given = file_row(up["file_zstd"], up["file_size"], r["row"])
-        answer = table_row(up["output_arrow"], r["row"])
+        given = file_row(file, up["file_size"], r["row"])
+        answer = table_row(output, r["row"])
         line = _line(r, "csv", _json(given), _json(answer))
         out.append(line | {"upload_id": upload_id, "upload_row": r["row"], "file_sha256": up["file_sha256"]})
     return pa.Table.from_pylist(out, schema=SCHEMA)
@@ -144,6 +146,7 @@ def _delete(engine: Engine, singles: list[str], upload_ids: list[str]) -> int:
         with engine.begin() as conn:
             deleted += conn.execute(delete(upload_assessments)
                                     .where(upload_assessments.c.upload_id == upload_id)).rowcount
+            conn.execute(delete(upload_blobs).where(upload_blobs.c.upload_id == upload_id))
             conn.execute(delete(uploads).where(uploads.c.id == upload_id))
     return deleted
 

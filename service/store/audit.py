@@ -1,6 +1,12 @@
 """Audit store: every assessment committed durably before its answer is sent (SQLAlchemy: SQLite
 by default, PostgreSQL for many workers or instances sharing one store).
 
+On PostgreSQL a commit waits for the WAL flush (synchronous_commit on: ~3.5 ms of fdatasync here) and
+every round trip to the server costs a wake-up of its backend on a busy host, so a group of single
+assessments is one statement on a connection the writer keeps: a multi-row INSERT in autocommit mode
+is its own transaction (all rows or none), committed and flushed when it returns: one round trip
+instead of four (pool pre-ping, BEGIN, INSERT, COMMIT).
+
 Commits never run on the event loop: a writer thread takes everything queued at that moment and
 commits it in one transaction (group commit: with synchronous=FULL eight concurrent requests share
 one fsync instead of paying eight). A caller's future resolves only after its transaction has
@@ -8,6 +14,9 @@ committed, so a 200 answer implies the record is durable: it survives `kill -9` 
 caller waits at most `commit_timeout` seconds; then it gets StoreError (the API's 503, no decision),
 and `healthy()` says False until a commit succeeds again, so a stalled disk never freezes the
 process and /readyz can tell.
+
+A CSV upload's file and reply are stored in pieces of BLOB_CHUNK_BYTES (`upload_blobs`), copied from
+the upload's spool on disk within the commit's transaction, so neither is ever whole in memory.
 
 A single assessment is stored compact (~1.5 KB with its indexes instead of ~8.5 KB): its input and
 answer deflated with a preset dictionary (`service.store.codec`), byte for byte recoverable, beside
@@ -61,6 +70,10 @@ JOURNAL_SIZE_LIMIT = 64 << 20  # a WAL reset after a complete checkpoint shrinks
 PROBE_SECONDS = 2.0  # an idle writer commits a heartbeat this often, so healthy() stays true to the disk
 COMMIT_TIMEOUT = 5.0  # seconds a request waits for its audit commit before it gets 503
 INSERT_BATCH_ROWS = 5000  # upload rows per executemany
+BLOB_CHUNK_BYTES = 1 << 20  # an upload's file and reply are stored in pieces of this size (upload_blobs)
+# PostgreSQL: a group of at most this many single assessments is committed as one multi-row INSERT on the
+# writer's own autocommit connection (one round trip; larger groups and uploads take a transaction).
+ONE_STATEMENT_ROWS = 256
 UPLOAD_ROW_SECONDS = 60e-6  # … plus this per scored row of an upload (~30 µs a row measured under load)
 
 _BLOB = LargeBinary().with_variant(LONGBLOB(), "mysql", "mariadb")  # MySQL's plain BLOB stops at 64 KB
@@ -91,7 +104,8 @@ dictionaries = Table(
 )
 # A CSV upload is stored once: the file as received and the scored table as returned (both
 # compressed), plus one small row per assessment pointing at its row. Writing ~3.6 KB of JSON
-# per row instead cost as much as scoring the file.
+# per row instead cost as much as scoring the file. The file and the table are in `upload_blobs`,
+# piece by piece (uploads stored before that have them inline, in file_zstd and output_arrow).
 uploads = Table(
     "uploads", metadata,
     Column("id", String(36), primary_key=True),
@@ -101,9 +115,16 @@ uploads = Table(
     Column("rows", Integer, nullable=False),
     Column("file_sha256", String(64), nullable=False),
     Column("file_size", Integer, nullable=False),
-    Column("file_zstd", _BLOB, nullable=False),  # the uploaded bytes, zstd-compressed
-    Column("output_arrow", _BLOB, nullable=False),  # the returned table: Arrow IPC stream, zstd buffers
+    Column("file_zstd", _BLOB, nullable=True),  # the uploaded bytes, zstd-compressed (NULL: in upload_blobs)
+    Column("output_arrow", _BLOB, nullable=True),  # the returned table: Arrow IPC stream, zstd buffers (idem)
     Index("ix_uploads_received", "received_at"),
+)
+upload_blobs = Table(
+    "upload_blobs", metadata,
+    Column("upload_id", String(36), ForeignKey("uploads.id"), primary_key=True),
+    Column("part", String(8), primary_key=True),  # "file" (file_zstd's bytes) or "output" (output_arrow's)
+    Column("seq", Integer, primary_key=True),  # 0, 1, …: the pieces in order
+    Column("data", _BLOB, nullable=False),  # at most BLOB_CHUNK_BYTES
 )
 upload_assessments = Table(
     "upload_assessments", metadata,
@@ -121,7 +142,8 @@ upload_assessments = Table(
     Index("ix_upload_assessments_key", "key_id", "assessed_at"),
     Index("ix_upload_assessments_upload", "upload_id"),
 )
-_TABLE_COLUMNS = {t.name: tuple(c.name for c in t.columns) for t in (assessments, uploads, upload_assessments)}
+_TABLES = (assessments, uploads, upload_assessments, upload_blobs)
+_TABLE_COLUMNS = {t.name: tuple(c.name for c in t.columns) for t in _TABLES}
 _NAME_KEYS = ("name", FIELD_SPECS["name"].label_zh)
 # An answer as the API writes it (orjson, no spaces) names its score and grade side by side near its start.
 _SCORE_GRADE = re.compile(rb'"score":(-?[0-9][0-9.eE+-]*),"grade":"([^"\\]{0,16})"')
@@ -157,26 +179,66 @@ class AuditRecord(NamedTuple):
     output_json: str
 
 
+BlobSource = bytes | Path  # an upload's file or reply: in memory, or a spooled file copied piece by piece
+
+
 @dataclass(frozen=True)
 class UploadRecord:
-    """A scored CSV upload, ready to insert: the file and the returned table once (compressed), and one
+    """A scored CSV upload, ready to insert: a row of `uploads` (its file_zstd and output_arrow None), the
+    file (zstd-compressed) and the returned table (`table_bytes`) as `blobs` stored piece by piece, and one
     small row per assessment made (`UploadRecord.build` compresses: call it off the event loop)."""
     upload: tuple[Any, ...]  # a row of `uploads`
     assessed: Sequence[tuple[Any, ...]]  # rows of `upload_assessments` (may be lazy: iterated per batch)
+    blobs: Sequence[tuple[str, BlobSource]] = ()  # ("file" | "output", bytes or a file to copy)
+    keep: Any = None  # what must stay alive until the record is written (the spool the blob files are in)
 
     @classmethod
     def build(cls, upload_id: str, received_at: str, key_id: str, model_version: str, file: bytes,
               output: pa.Table, assessed: Sequence[tuple[str, int, str | None, str | None, float, str]]) -> "UploadRecord":
         """`assessed`: (assessment id, row, firm_id, name, score, grade) of each scored row of `output`."""
         upload = (upload_id, received_at, key_id, model_version, output.num_rows, hashlib.sha256(file).hexdigest(),
-                  len(file), _ZSTD.compress(file, asbytes=True), table_bytes(output))
+                  len(file), None, None)
         rows = [(aid, upload_id, row, received_at, fid, key_id, model_version, score, grade, name)
                 for aid, row, fid, name, score, grade in assessed]
-        return cls(upload, rows)
+        return cls(upload, rows, (("file", _ZSTD.compress(file, asbytes=True)), ("output", table_bytes(output))))
 
     @property
     def nbytes(self) -> int:
-        return len(self.upload[-1]) + len(self.upload[-2]) + 100 * len(self.assessed)
+        inline = sum(len(b) for b in self.upload[-2:] if b is not None) if self.upload else 0
+        return inline + sum(_blob_size(src) for _, src in self.blobs) + 100 * len(self.assessed)
+
+    def blob_rows(self) -> Iterator[tuple[str, str, int, bytes]]:
+        """Rows of `upload_blobs`: (upload id, part, seq, piece), read from the spool as they are inserted."""
+        for part, source in self.blobs:
+            for seq, piece in enumerate(_pieces(source)):
+                yield self.upload[0], part, seq, piece
+
+
+def _blob_size(source: BlobSource) -> int:
+    return len(source) if isinstance(source, (bytes, bytearray)) else source.stat().st_size
+
+
+def _pieces(source: BlobSource) -> Iterator[bytes]:
+    """A blob in pieces of BLOB_CHUNK_BYTES (at least one piece, empty for an empty blob)."""
+    if isinstance(source, (bytes, bytearray)):
+        for start in range(0, max(len(source), 1), BLOB_CHUNK_BYTES):
+            yield bytes(source[start:start + BLOB_CHUNK_BYTES])
+        return
+    with open(source, "rb") as fh:
+        piece = fh.read(BLOB_CHUNK_BYTES)
+        yield piece
+        while piece := fh.read(BLOB_CHUNK_BYTES):
+            yield piece
+
+
+def upload_blob(conn: Any, upload_id: str, part: str, inline: bytes | None = None) -> bytes:
+    """An upload's file (`part` "file") or returned table ("output") as stored: the row's own column
+    (`inline`, uploads stored before upload_blobs) or its pieces joined."""
+    if inline is not None:
+        return bytes(inline)
+    b = upload_blobs.c
+    return b"".join(bytes(p) for p in conn.execute(
+        select(b.data).where(b.upload_id == upload_id, b.part == part).order_by(b.seq)).scalars())
 
 
 Record = AuditRecord | UploadRecord
@@ -363,8 +425,11 @@ class AuditStore:
         self.commit_timeout = commit_timeout
         self._call_later = call_later  # tests inject a timer they fire themselves
         self._clock = clock
-        self._insert_sql = {t.name: str(insert(t).compile(dialect=self.engine.dialect))
-                            for t in (assessments, uploads, upload_assessments)}
+        self._insert_sql = {t.name: str(insert(t).compile(dialect=self.engine.dialect)) for t in _TABLES}
+        self._one_statement = self.engine.dialect.name == "postgresql"
+        self._statements: dict[int, str] = {}  # multi-row INSERT of n assessments (PostgreSQL)
+        self._own: Any = None  # the writer's autocommit connection (PostgreSQL), opened on first use
+        self._own_lock = threading.Lock()  # write_sync may run beside the writer thread
         self._queue: queue.SimpleQueue[tuple[Sequence[Record], Any] | None] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -530,6 +595,9 @@ class AuditStore:
             packed = self._pack(singles)
             rows["assessments"] = packed
             nbytes += sum(len(p[-1]) + 300 for p in packed)
+        if self._one_statement and not uploaded and len(rows["assessments"]) <= ONE_STATEMENT_ROWS:
+            self._insert_one_statement(rows["assessments"])
+            return
         with self.engine.begin() as conn:
             for table, params in rows.items():
                 if params:
@@ -537,12 +605,40 @@ class AuditStore:
             # an upload's rows go in batches: the whole list of an upload's tuples would cost far more
             # memory than the file (one transaction all the same)
             for r in uploaded:
+                for piece in r.blob_rows():  # one piece in memory at a time
+                    conn.exec_driver_sql(self._insert_sql["upload_blobs"], self._params("upload_blobs", [piece]))
                 for batch in _batches(r.assessed, INSERT_BATCH_ROWS):
                     conn.exec_driver_sql(self._insert_sql["upload_assessments"],
                                          self._params("upload_assessments", batch))
         if self._checkpointer is not None:  # WAL bytes: the rows, and the index pages a commit rewrites
             self._checkpoint_due |= self._checkpointer.committed(nbytes + 6 * 8192)
             self._checkpointer.start()
+
+    def _insert_one_statement(self, rows: list[tuple[Any, ...]]) -> None:
+        """`rows` of `assessments` as one INSERT on the writer's autocommit connection: a statement is its
+        own transaction, so it returns once all of them are committed (or raises, none written). The
+        connection is kept (no pool checkout, no pre-ping); one that fails is closed, the next commit opens
+        another."""
+        sql = self._statements.get(len(rows))
+        if sql is None:
+            head = self._insert_sql["assessments"].partition(" VALUES ")[0]
+            one = "(" + ", ".join(["%s"] * len(_TABLE_COLUMNS["assessments"])) + ")"
+            sql = self._statements.setdefault(len(rows), f"{head} VALUES {', '.join([one] * len(rows))}")
+        params = tuple(v for r in rows for v in r)
+        with self._own_lock:
+            if self._own is None:
+                self._own = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            try:
+                self._own.exec_driver_sql(sql, params)
+                self._own.commit()  # ends SQLAlchemy's own bookkeeping; the server committed already
+            except Exception:
+                own, self._own = self._own, None
+                try:
+                    own.invalidate()
+                    own.close()
+                except Exception:  # noqa: BLE001 - the connection is dropped either way
+                    pass
+                raise
 
     def _params(self, table: str, rows: list[tuple[Any, ...]]) -> list[Any]:
         """Rows as the DBAPI takes them: tuples (SQLite's qmark style) or dicts (psycopg's named style)."""
@@ -614,13 +710,15 @@ class AuditStore:
                         u.file_zstd, u.file_size, u.output_arrow).join(uploads, a.upload_id == u.id)
                  .where(a.id == assessment_id))
             row = conn.execute(q).mappings().first()
-        if row is None:
-            return None
+            if row is None:
+                return None
+            file = upload_blob(conn, row["upload_id"], "file", row["file_zstd"])
+            output = upload_blob(conn, row["upload_id"], "output", row["output_arrow"])
         return _identity(row, "csv") | {
-            "input": file_row(row["file_zstd"], row["file_size"], row["row"]),
-            "output": table_row(row["output_arrow"], row["row"]),
+            "input": file_row(file, row["file_size"], row["row"]),
+            "output": table_row(output, row["row"]),
             "upload": {"id": row["upload_id"], "row": row["row"], "file_sha256": row["file_sha256"],
-                       **table_metadata(row["output_arrow"])}}
+                       **table_metadata(output)}}
 
     def get_bytes(self, assessment_id: str) -> tuple[bytes, bytes] | None:
         """(request input, answer) of a single, batch or rows assessment, byte for byte as received and
@@ -661,6 +759,10 @@ class AuditStore:
             self._queue.put(None)
             self._writer.join(timeout=10)
             self._writer = None
+        with self._own_lock:
+            if self._own is not None:
+                self._own.close()
+                self._own = None
         if self._checkpointer is not None:
             self._checkpointer.stop()
         self.engine.dispose()

@@ -232,25 +232,29 @@ async def _spool_upload(request: Request, spool: BinaryIO) -> tuple[str | None, 
 async def _record_upload(api: Api, scored: ScoredUpload, model: LoadedModel, key: ApiKey) -> None:
     """Commit the upload's audit record (none when no row was scored); the reply is dropped if that fails."""
     if not scored.scored:
+        scored.close()
         return
     try:
-        await api.record([await api.cpu.run(_upload_record, scored, model, key)])
+        await api.record([_upload_record(scored, model, key)])
     except BaseException:
         scored.reply.close()
-        raise
+        raise  # the spool goes when the store's writer lets go of the record too
+    scored.close()
 
 
 def _upload_record(scored: ScoredUpload, model: LoadedModel, key: ApiKey) -> UploadRecord:
     """The audit record of a scored upload: the file and the reply once (compressed while they were read
-    and written), and one small row per assessment (the `uploads` / `upload_assessments` rows)."""
-    upload_id, at, f = new_id(), _now(), scored.file
-    upload = (upload_id, at, key.id, model.version, scored.rows, f.sha256, f.size, f.zstd, scored.output_arrow)
-    return UploadRecord(upload, _AssessedRows(scored, upload_id, at, key.id, model.version))
+    and written, spooled on disk: the store copies them in pieces), and one small row per assessment
+    (the `uploads` / `upload_blobs` / `upload_assessments` rows)."""
+    upload_id, at, f, spool = new_id(), _now(), scored.file, scored.spool
+    upload = (upload_id, at, key.id, model.version, scored.rows, f.sha256, f.size, None, None)
+    return UploadRecord(upload, _AssessedRows(scored, upload_id, at, key.id, model.version),
+                        (("file", spool.file), ("output", spool.output)), keep=scored)
 
 
 class _AssessedRows:
     """The `upload_assessments` rows of a scored upload, made as the store inserts them (batch by batch)
-    from the compact Arrow columns: a list of 170,000 tuples would cost more memory than the file."""
+    from the Arrow stream spooled on disk: a list of 170,000 tuples would cost more memory than the file."""
 
     def __init__(self, scored: ScoredUpload, upload_id: str, at: str, key_id: str, version: str):
         self.scored, self.upload_id, self.at, self.key_id, self.version = scored, upload_id, at, key_id, version

@@ -116,7 +116,9 @@ def test_an_upload_is_stored_once_and_read_back_row_by_row(audit_url):
     assert [r["assessment_id"] for r in store.summaries(key_id="k1", limit=2)] == ["id-3", "u-0"]
     assert store.ids() == {"id-1", "id-3", "u-0", "u-2"}
     with store.engine.connect() as con:  # the file once, compressed; one small row per assessment
-        count, size = con.exec_driver_sql("select count(*), sum(length(file_zstd)) from uploads").one()
+        assert con.exec_driver_sql("select count(*) from uploads where file_zstd is null").scalar() == 1
+        count, size = con.exec_driver_sql("select count(*), sum(length(data)) from upload_blobs "
+                                          "where part = 'file'").one()
         assert count == 1 and size < 200
         assert con.exec_driver_sql("select count(*) from upload_assessments").scalar() == 2
     store.close()
@@ -227,4 +229,33 @@ def test_a_record_is_stored_whatever_its_json_holds(tmp_path):
     assert [store.get_bytes(f"odd-{i}") for i in range(2)] == [(g.encode(), a.encode()) for g, a in odd]
     got = {s["assessment_id"]: (s["score"], s["grade"], s["name"]) for s in store.summaries("F1")}
     assert got == {"odd-0": (1.5, "B", None), "odd-1": (None, None, None)}
+    store.close()
+
+
+def test_postgresql_commits_a_group_as_one_statement_and_outlives_a_lost_connection(audit_url, monkeypatch):
+    """On PostgreSQL a group of single assessments is one INSERT on the writer's own autocommit connection
+    (a larger group, a transaction); a connection the server dropped costs no record: the group is retried
+    on a new one."""
+    if audit_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL's one-statement commit")
+    monkeypatch.setattr(store_module, "ONE_STATEMENT_ROWS", 8)
+    store = AuditStore(audit_url)
+    statements: list[int] = []
+    original = store._insert_one_statement
+    store._insert_one_statement = lambda rows: (statements.append(len(rows)), original(rows))  # type: ignore[method-assign]
+
+    async def main(ids: range) -> None:
+        await asyncio.gather(*(store.write([_rec(i)]) for i in ids))
+
+    asyncio.run(main(range(8)))
+    assert statements and sum(statements) == 8 and max(statements) <= 8
+    store.write_sync([_rec(i) for i in range(10, 30)])  # 20 > ONE_STATEMENT_ROWS: one transaction
+    assert sum(statements) == 8
+    with store.engine.connect() as conn:  # the server ends the writer's connection (a restart, an admin)
+        pid = store._own.connection.dbapi_connection.info.backend_pid
+        conn.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
+    asyncio.run(main(range(40, 44)))
+    assert store.ids() == {f"id-{i}" for i in [*range(8), *range(10, 30), *range(40, 44)]}
+    assert store._own.connection.dbapi_connection.info.backend_pid != pid
+    assert store.healthy()
     store.close()

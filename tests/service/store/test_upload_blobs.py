@@ -14,7 +14,7 @@ import pyarrow as pa
 import pytest
 from sqlalchemy import insert, select
 
-import service.store as store_module
+import service.store.audit as store_module
 from features.schema import example_profiles
 from service.batch.csv_scoring import AuditSpool, UploadLimits, score_upload
 from service.store.migrations import downgrade, upgrade

@@ -6,8 +6,8 @@ For the working tree (and a revision, extracted with `git archive`, when given):
 - the longest module and the longest function of the product packages (lines);
 - one `POST /v1/scores` traced call by call in-process: the product files it passes through, the
   stops (each move from one file to another) and the returns to a file already left.
-The trace runs in a subprocess whose imports come from the checkout measured, with the current
-venv's packages and the golden bundle of tests/service/golden.
+The trace runs in a subprocess whose imports come from the checkout measured (with the current
+venv's packages), on a small bundle that checkout trains.
 """
 from __future__ import annotations
 
@@ -28,12 +28,16 @@ PROFILE = {"firm_id": "91440300MA5DK7QX24", "revenue_y0": 6800, "rd_expense_y0":
 TRACE = r'''
 import json, os, sys, tempfile, threading
 from pathlib import Path
-root, model, profile = Path(sys.argv[1]), Path(sys.argv[2]), json.loads(sys.argv[3])
+root, profile = Path(sys.argv[1]), json.loads(sys.argv[2])
 sys.path.insert(0, str(root))
 work = Path(tempfile.mkdtemp())
 os.environ["TECHSCORE_TRUSTED_BUNDLES_FILE"] = str(work / "trusted.json")
 from fastapi.testclient import TestClient
 from models.trust import trust_bundle
+from training.synthetic import generate
+from training.train import TrainConfig, train_model, write_training_output
+model = work / "model"  # a small bundle made by the checkout measured (bundle formats change between revisions)
+write_training_output(train_model(generate(3000, seed=1), TrainConfig(seed=1, num_threads=1)), model)
 trust_bundle(str(work / "trusted.json"), model)
 try:
     from service.api.app import create_app
@@ -76,8 +80,7 @@ def longest(root: Path) -> tuple[tuple[int, str], tuple[int, str]]:
 
 
 def path_of_one_profile(root: Path) -> dict[str, object]:
-    model = ROOT / "tests" / "service" / "golden" / "model"
-    out = subprocess.run([sys.executable, "-c", TRACE, str(root), str(model), json.dumps(PROFILE)], cwd=root,
+    out = subprocess.run([sys.executable, "-c", TRACE, str(root), json.dumps(PROFILE)], cwd=root,
                          capture_output=True, text=True, check=True).stdout
     calls = json.loads(out.strip().splitlines()[-1])
     stops = [f for i, f in enumerate(calls) if i == 0 or f != calls[i - 1]]

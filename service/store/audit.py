@@ -168,15 +168,16 @@ class StoreError(RuntimeError):
 
 
 class AuditRecord(NamedTuple):
-    """One row of `assessments` (JSON already serialised: stored byte for byte as answered)."""
+    """One row of `assessments` (JSON already serialised: stored byte for byte as answered). The input and
+    the answer may be given as UTF-8 bytes (what was received and is sent) or as text."""
     id: str
     assessed_at: str
     firm_id: str | None
     key_id: str
     channel: str
     model_version: str
-    input_json: str
-    output_json: str
+    input_json: str | bytes
+    output_json: str | bytes
 
 
 BlobSource = bytes | Path  # an upload's file or reply: in memory, or a spooled file copied piece by piece
@@ -568,8 +569,15 @@ class AuditStore:
                 self.last_error = _first_line(exc)
         finally:
             self._busy_since, self._timed_out = None, False
+        # one wake-up of each event loop per group, not one per caller
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[None], BaseException | None]]] = {}
         for (_, (loop, fut)), err in zip(group, outcomes):
-            loop.call_soon_threadsafe(_resolve, fut, err)
+            by_loop.setdefault(loop, []).append((fut, err))
+        for loop, answers in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_resolve_all, answers)
+            except RuntimeError:  # that loop has closed: nobody waits for these answers
+                pass
 
     def _try_commit(self, records: Sequence[Record]) -> BaseException | None:
         try:
@@ -649,7 +657,7 @@ class AuditStore:
     def _pack(self, records: Sequence[AuditRecord]) -> list[tuple[Any, ...]]:
         """Rows of `assessments`: the identity columns, score, grade and name, and the compressed
         input + answer (the first records a store ever writes make its compression dictionary)."""
-        encoded = [(r.input_json.encode("utf-8"), r.output_json.encode("utf-8")) for r in records]
+        encoded = [(_utf8(r.input_json), _utf8(r.output_json)) for r in records]
         if self._dict is None or len(self._dict) < audit_codec.DICT_BYTES:
             # a young dictionary (the store's very first record or two) is replaced once records
             # enough to fill one have been seen: records name the dictionary they were packed with
@@ -768,6 +776,12 @@ class AuditStore:
         self.engine.dispose()
 
 
+def _utf8(text: str | bytes) -> bytes:
+    """A record's JSON as the bytes stored: bytes as given (the request body and the answer sent are not decoded
+    and encoded again), text encoded."""
+    return text if isinstance(text, bytes) else text.encode("utf-8")
+
+
 def _identity(row: Any, channel: str) -> dict[str, Any]:
     return {"assessment_id": row["id"], "assessed_at": row["assessed_at"], "firm_id": row["firm_id"],
             "key_id": row["key_id"], "channel": channel, "model_version": row["model_version"]}
@@ -821,6 +835,11 @@ def _loads(raw: bytes) -> Any:
 def _first_line(exc: BaseException) -> str:
     """An error as `last_error` shows it: its message's first line, else its type's name."""
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _resolve_all(answers: list[tuple[asyncio.Future[None], BaseException | None]]) -> None:
+    for fut, err in answers:
+        _resolve(fut, err)
 
 
 def _resolve(fut: asyncio.Future[None], err: BaseException | None) -> None:

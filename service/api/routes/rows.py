@@ -133,7 +133,7 @@ def rows_router() -> APIRouter:
             out = answer.model.results[i].assessment
             records.append(AuditRecord(out.assessment_id, at, out.firm_id, key.id, CHANNEL, out.model_version,
                                        json.dumps(rows[i], ensure_ascii=False),
-                                       orjson.dumps(items[i]["assessment"], option=orjson.OPT_SERIALIZE_NUMPY).decode()))
+                                       orjson.dumps(items[i]["assessment"], option=orjson.OPT_SERIALIZE_NUMPY)))
         if records:
             await record(records)
         return answers.JsonAnswer(answer.json)

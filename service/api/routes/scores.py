@@ -110,9 +110,9 @@ def _parse_profile_json(body: bytes) -> FirmProfile:
     return _parse_profile(loads_json(body))
 
 
-def _audit_row(out: Assessment, raw_input: str, out_json: bytes, key: ApiKey, channel: str) -> AuditRecord:
+def _audit_row(out: Assessment, raw_input: str | bytes, out_json: bytes, key: ApiKey, channel: str) -> AuditRecord:
     return AuditRecord(out.assessment_id, out.assessed_at, out.firm_id, key.id, channel, out.model_version, raw_input,
-                       out_json.decode("utf-8"))
+                       out_json)
 
 
 async def _json_body(request: Request) -> Any:
@@ -136,7 +136,7 @@ def scores_router() -> APIRouter:
             body = await request.body()
             batch, i = await engine.score_one(functools.partial(_parse_profile_json, body))
             out = answers.assessment(batch, i, new_id(), _now())  # checked against Assessment
-            await api.record([_audit_row(out.model, body.decode("utf-8"), out.json, key, "single")])
+            await api.record([_audit_row(out.model, body, out.json, key, "single")])
         api.metrics.count_grade(out.model.grade, "single")
         return answers.JsonAnswer(out.json)
 

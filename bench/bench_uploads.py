@@ -55,8 +55,12 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def __enter__(self) -> "Server":
+        from models.trust import trust_bundle
+
+        trust_bundle(self.work / "trusted.json", self.model, "bench")  # the benchmark's own registry
         env = os.environ | {
             "TECHSCORE_MODEL_DIR": str(self.model), "TECHSCORE_KEYS_FILE": str(self.work / "keys.json"),
+            "TECHSCORE_TRUSTED_BUNDLES_FILE": str(self.work / "trusted.json"),
             "TECHSCORE_DATABASE_URL": f"sqlite:///{self.work / f'audit-{self.port}.db'}",
             "PYTHONPATH": str(self.root), "PYTHONDONTWRITEBYTECODE": "1"} | self.settings
         self.proc = subprocess.Popen(

@@ -23,7 +23,6 @@ import subprocess
 import sys
 import tarfile
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path

@@ -26,7 +26,7 @@ reads one back. Those two and `frame_to_columns` are the only frame ↔ columns 
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd

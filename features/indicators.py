@@ -1,12 +1,11 @@
 """Clean columns → indicator matrix: the numpy path scoring uses (the scikit-learn transformer is in features.transformer)."""
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping
 
 import numpy as np
-import pandas as pd
 
-from features.clean import frame_to_columns, to_days  # noqa: F401 (re-exported)
+from features.clean import to_days
 from features.registry import DATE_FIELDS, ENUM_FIELDS, FORM_KINDS, INDICATORS, INPUT_FIELDS, Form
 
 _K = len(INDICATORS)

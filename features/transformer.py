@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from features.indicators import frame_to_columns, transform_columns
+from features.clean import frame_to_columns
+from features.indicators import transform_columns
 from features.registry import INDICATOR_KEYS, INPUT_FIELDS
 
 

@@ -91,11 +91,11 @@ def row_profile(clean: CleanColumns, i: int) -> dict[str, Any]:
 
 def _parse_changes(changes: Mapping[str, Any]) -> list[Change]:
     out, errors = [], []
-    for field, spec in changes.items():
+    for name, spec in changes.items():
         try:
-            out.append(parse_change(field, spec))
+            out.append(parse_change(name, spec))
         except ChangeError as exc:
-            errors.append({"field": field, "rule": "change", "value": spec, "message": str(exc)})
+            errors.append({"field": name, "rule": "change", "value": spec, "message": str(exc)})
     if errors:
         raise WhatIfError("changes: " + "; ".join(e["message"] for e in errors), errors)
     if not out:

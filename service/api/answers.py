@@ -31,7 +31,6 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from features.registry import DIMENSIONS, INDICATORS
-from features.stage import STAGES
 from models.catalogue import Catalogue
 from models.decision import ASSUMPTION_CODES, JOINT_KINDS, Recommendations
 from models.reasons import KINDS, Display, display_of
@@ -58,9 +57,14 @@ class Checked(NamedTuple):
     json: bytes
 
 
+def json_bytes(data: Any) -> bytes:
+    """Plain data (numpy values included) as the JSON bytes every answer of the API is sent as."""
+    return orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
 def _checked(model: type[BaseModel], data: dict[str, Any]) -> Checked:
     """`data` validated by `model` (ValidationError if it breaks the contract), and its JSON bytes."""
-    return Checked(model.model_validate(data), orjson.dumps(data, option=orjson.OPT_SERIALIZE_NUMPY))
+    return Checked(model.model_validate(data), json_bytes(data))
 
 
 def dump(answer: BaseModel) -> bytes:

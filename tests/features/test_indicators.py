@@ -12,7 +12,8 @@ from sklearn.pipeline import Pipeline
 
 from features import registry
 from features.schema import FIELD_NAMES
-from features.indicators import frame_to_columns, transform_columns
+from features.clean import frame_to_columns
+from features.indicators import transform_columns
 from features.transformer import IndicatorTransformer
 from features.registry import (DIMENSIONS, INDICATOR_KEYS, INDICATORS, by_key, dimension_of,
                                hnte_threshold, monotone_constraints)

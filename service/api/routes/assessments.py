@@ -8,11 +8,10 @@ from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from service.api import errors
+from service.api import answers, errors
 from service.api.deps import ApiState, Audit, Officer
 from service.api.errors import ApiProblem
 from service.api.models import AssessmentHistory, AssessmentSummary, RecentAssessment, StoredAssessment
-from service.api.routes.scores import _dumps
 from service.store.history import history_page
 
 def assessments_router() -> APIRouter:
@@ -26,7 +25,7 @@ def assessments_router() -> APIRouter:
         stored = await run_in_threadpool(api.audit().get, assessment_id)
         if stored is None or (key.role != "admin" and stored["key_id"] != key.id):  # others' records do not exist for you
             raise ApiProblem(404, f"no assessment {assessment_id!r} visible to key {key.id!r}")
-        return Response(_dumps(stored), media_type="application/json")
+        return Response(answers.json_bytes(stored), media_type="application/json")
 
     @router.get("/v1/assessments", response_model=AssessmentHistory, tags=["audit"],
                 responses=errors.openapi_responses(401, 403, 422), summary="A firm's assessment history")
@@ -37,7 +36,7 @@ def assessments_router() -> APIRouter:
         """A firm's assessments, newest first (an officer sees the ones made with their own key)."""
         rows = await run_in_threadpool(api.audit().summaries, firm_id, None if key.role == "admin" else key.id, limit)
         summaries = [{k: r[k] for k in AssessmentSummary.model_fields} for r in rows]
-        return Response(_dumps({"firm_id": firm_id, "assessments": summaries}), media_type="application/json")
+        return Response(answers.json_bytes({"firm_id": firm_id, "assessments": summaries}), media_type="application/json")
 
     return router
 

@@ -7,10 +7,9 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from service.api import errors, release_gate
+from service.api import answers, errors, release_gate
 from service.api.deps import ApiState
 from service.api.models import Health
-from service.api.routes.scores import _dumps
 from service.api.state import Api
 
 log = logging.getLogger(__name__)
@@ -31,7 +30,7 @@ def health_router() -> APIRouter:
         if problems:
             return errors.problem_response(503, "not ready: " + "; ".join(problems), "/readyz",
                                            headers={"Retry-After": "5"})
-        return Response(_dumps({"status": "ready", "model_version": api.engine.model.version}),  # type: ignore[union-attr]
+        return Response(answers.json_bytes({"status": "ready", "model_version": api.engine.model.version}),  # type: ignore[union-attr]
                         media_type="application/json")
 
     @router.get("/metrics", tags=["health"], summary="Prometheus metrics",

@@ -11,7 +11,6 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
-import orjson
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
@@ -20,7 +19,6 @@ from pydantic import ValidationError
 from features.io import InputError
 from features.mapping import ColumnMapping, MappingError, parse_mapping
 from features.schema import FIELD_SPECS, FirmProfile, example_profiles
-from models.scoring import ScoreBatch
 from service.api import answers, errors
 from service.api.auth import ApiKey
 from service.api.deps import Officer, ApiState, AppSettings, _authorise
@@ -35,12 +33,7 @@ from service.batch.ids import new_id
 from service.store.audit import AuditRecord, UploadRecord
 
 log = logging.getLogger(__name__)
-_JSON = orjson.OPT_SERIALIZE_NUMPY
 UPLOAD_RETRY_AFTER_SECONDS = 10
-
-def _dumps(obj: Any) -> bytes:
-    return orjson.dumps(obj, option=_JSON)
-
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
@@ -113,11 +106,6 @@ def _parse_profile_json(body: bytes) -> FirmProfile:
 def _audit_row(out: Assessment, raw_input: str | bytes, out_json: bytes, key: ApiKey, channel: str) -> AuditRecord:
     return AuditRecord(out.assessment_id, out.assessed_at, out.firm_id, key.id, channel, out.model_version, raw_input,
                        out_json)
-
-
-async def _json_body(request: Request) -> Any:
-    body = await request.body()
-    return body, loads_json(body)
 
 
 def scores_router() -> APIRouter:

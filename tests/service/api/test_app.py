@@ -8,7 +8,7 @@ import pytest
 
 from features.registry import INDICATORS
 from features.schema import FIELD_NAMES, FirmProfile, example_profiles, violations_from_error
-from features.validate import profiles_to_columns, profiles_to_frame
+from features.validate import profiles_to_columns
 from service.api.models import Assessment
 from service.api.errors import MEDIA_TYPE
 from tests.answers_json import record

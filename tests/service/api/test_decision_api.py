@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from features.schema import FirmProfile, example_profiles
-from features.validate import profiles_to_columns, profiles_to_frame
+from features.validate import profiles_to_columns
 from models.scaling import GRADES
 from service.api.decision_models import NextGradeResult, WhatIfResult
 from service.api.errors import MEDIA_TYPE

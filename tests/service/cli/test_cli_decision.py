@@ -8,7 +8,7 @@ import yaml
 from typer.testing import CliRunner
 
 from features.schema import FirmProfile, example_profiles
-from features.validate import profiles_to_columns, profiles_to_frame
+from features.validate import profiles_to_columns
 from models.policy import DEFAULT_POLICY_PATH, POLICY_ENV
 from models.scaling import GRADES
 from service.cli.main import app

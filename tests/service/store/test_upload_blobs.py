@@ -8,7 +8,6 @@ import hashlib
 import io
 import tempfile
 from datetime import date
-from pathlib import Path
 
 import pyarrow as pa
 import pytest

@@ -1,7 +1,7 @@
 """The API's answers, shaped at the service edge from what `models/` returns (arrays and dataclasses).
 
 Every JSON answer of the scoring routes is built here **through its pydantic response model**
-(service/api_models.py, service/decision_models.py): plain data is assembled in the model's field
+(service/api/models.py, service/api/decision_models.py): plain data is assembled in the model's field
 order and validated once with `model_validate` (pydantic's core; the models forbid undeclared keys),
 so a record that does not fit the published contract raises here instead of reaching a client.
 
@@ -40,7 +40,7 @@ from service.api.models import Assessment, BatchItem, RowsResult
 from service.api.decision_models import NextGradeResult, WhatIfResult
 
 __all__ = ["Checked", "JsonAnswer", "assessment", "batch_error", "batch_item_json", "batch_result_json", "dump",
-           "next_grade_result", "recommendation", "row_assessment", "rows_result", "score_record", "what_if_result"]
+           "json_bytes", "next_grade_result", "recommendation", "row_assessment", "rows_result", "score_record", "what_if_result"]
 
 
 class JsonAnswer(Response):

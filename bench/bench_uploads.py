@@ -93,26 +93,29 @@ class Server:
 
 
 def _sample(port: int, key: str, stop: "multiprocessing.synchronize.Event", out: "multiprocessing.Queue") -> None:
-    """In its own process: GET /healthz every 5 ms, and a single score every 10th time, until `stop`."""
+    """In its own process: GET /healthz every 5 ms on one connection and, on another, a single score every
+    50 ms, until `stop`. Apart, so that a slow score does not thin out the /healthz samples."""
+    import threading
+
     health, scores = [], []
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     body = json.dumps(example_profiles()["growth"])
     headers = {"Content-Type": "application/json", "X-API-Key": key}
-    i = 0
-    while not stop.is_set():
-        started = time.perf_counter()
-        conn.request("GET", "/healthz")
-        conn.getresponse().read()
-        health.append(time.perf_counter() - started)
-        if i % 10 == 0:
+
+    def probe(method: str, path: str, into: list[float], pause: float, **kw: object) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        while not stop.is_set():
             started = time.perf_counter()
-            conn.request("POST", "/v1/scores", body=body, headers=headers)
+            conn.request(method, path, **kw)  # type: ignore[arg-type]
             r = conn.getresponse()
             r.read()
             assert r.status == 200, r.status
-            scores.append(time.perf_counter() - started)
-        i += 1
-        time.sleep(0.005)
+            into.append(time.perf_counter() - started)
+            time.sleep(pause)
+
+    scorer = threading.Thread(target=probe, args=("POST", "/v1/scores", scores, 0.05), kwargs={"body": body, "headers": headers})
+    scorer.start()
+    probe("GET", "/healthz", health, 0.005)
+    scorer.join()
     out.put((health, scores))
 
 

@@ -10,6 +10,7 @@ import sys
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
+import anyio.to_thread
 from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 
@@ -36,6 +37,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         api.start()
+        # AnyIO loads its asyncio backend on the first worker-thread call (gzip of a large reply, a sync
+        # endpoint): ~0.1 s of imports on the event loop. Taken here instead of in the middle of serving.
+        await anyio.to_thread.run_sync(lambda: None)
         # Move the start-up heap (pandas, LightGBM, the model: millions of objects) out of the
         # collector's reach, so the frequent full collections a busy server triggers stay cheap.
         gc.collect()

@@ -24,6 +24,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -179,18 +180,16 @@ def csv_upload(server: Server, key: str, work: Path, model: Path, rows: int) -> 
           f"ratio {min(base) / min(timings):.2f}")
 
 
-def durability(work: Path, model: Path, key: str, total: int = 600, kill_after: int = 300) -> None:
-    """Send requests from 8 threads, kill -9 the server mid-stream, restart, look every 200 up."""
-    server = Server(work, model)
-    server.start()
+def answered_until_killed(server: Any, key: str, total: int, kill_after: int, timeout: float = 10) -> list[str]:
+    """Send `total` scores from 8 threads, kill -9 `server` (its `.url`, `.kill9()`) once `kill_after` were
+    answered 200; the ids answered."""
     answered: list[str] = []
-    lock = threading.Lock()
+    lock, killed = threading.Lock(), threading.Event()
     body = example_profiles()["startup"]
-    killed = threading.Event()
 
     def one(_: int) -> None:
         try:
-            r = httpx.post(server.url + "/v1/scores", json=body, headers={"X-API-Key": key}, timeout=10)
+            r = httpx.post(server.url + "/v1/scores", json=body, headers={"X-API-Key": key}, timeout=timeout)
         except httpx.HTTPError:
             return
         if r.status_code == 200:
@@ -202,6 +201,14 @@ def durability(work: Path, model: Path, key: str, total: int = 600, kill_after: 
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(one, range(total)))
+    return answered
+
+
+def durability(work: Path, model: Path, key: str, total: int = 600, kill_after: int = 300) -> None:
+    """Send requests from 8 threads, kill -9 the server mid-stream, restart, look every 200 up."""
+    server = Server(work, model)
+    server.start()
+    answered = answered_until_killed(server, key, total, kill_after)
     server.start()  # same database file
     try:
         with httpx.Client(base_url=server.url, headers={"X-API-Key": key}) as client:

@@ -25,10 +25,8 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -39,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_api import LUA_POST, free_port, paired  # noqa: E402
+from bench_api import LUA_POST, answered_until_killed, free_port, paired  # noqa: E402
 from features.schema import FIELD_SPECS, example_profiles  # noqa: E402
 from models.bundle import DEFAULT_MODEL_DIR, load_bundle  # noqa: E402
 from service.api.auth import create_key  # noqa: E402
@@ -132,24 +130,7 @@ def store_bytes(url: str) -> int:
 def durability(work: Path, model: Path, url: str, key: str, label: str, total: int = 600, kill_after: int = 300) -> None:
     server = Server(work, model, url)
     server.start()
-    answered: list[str] = []
-    lock, killed = threading.Lock(), threading.Event()
-    body = example_profiles()["startup"]
-
-    def one(_: int) -> None:
-        try:
-            r = httpx.post(server.url + "/v1/scores", json=body, headers={"X-API-Key": key}, timeout=30)
-        except httpx.HTTPError:
-            return
-        if r.status_code == 200:
-            with lock:
-                answered.append(r.json()["assessment_id"])
-                if len(answered) == kill_after and not killed.is_set():
-                    killed.set()
-                    server.kill9()
-
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(one, range(total)))
+    answered = answered_until_killed(server, key, total, kill_after, timeout=30)
     store = AuditStore(url)
     stored = store.ids()
     store.close()

@@ -31,7 +31,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from features.registry import DAYS_PER_MONTH, DAYS_PER_YEAR
+from features.registry import age_years, months_since_round
 from features.schema import FIELD_NAMES, FIELD_SPECS
 
 DERIVED: tuple[str, ...] = ("age_years", "months_since_latest_round")
@@ -87,9 +87,7 @@ def iso_date(days: float) -> str:
 # ------------------------------------------------------------------------------------------
 def derived_columns(values: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """`DERIVED` from the date columns (days): age in years and months since the latest round."""
-    as_of = values["as_of"]
-    return {"age_years": (as_of - values["founded_on"]) / DAYS_PER_YEAR,
-            "months_since_latest_round": (as_of - values["latest_round_date"]) / DAYS_PER_MONTH}
+    return {"age_years": age_years(values), "months_since_latest_round": months_since_round(values)}
 
 
 class CleanColumns(dict):

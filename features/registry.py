@@ -212,6 +212,11 @@ def age_years(cols: Cols) -> np.ndarray:
     return (cols["as_of"] - cols["founded_on"]) / DAYS_PER_YEAR
 
 
+def months_since_round(cols: Cols) -> np.ndarray:
+    """Months since the latest funding round = (as_of − latest_round_date) / (365.25 / 12)."""
+    return (cols["as_of"] - cols["latest_round_date"]) / DAYS_PER_MONTH
+
+
 def rd_within_sound(rd: np.ndarray, revenue: np.ndarray) -> np.ndarray:
     """R&D spend counted up to RD_SOUND_LOW of revenue (revenue 0 → 0: pre-revenue spend is beyond the
     range); unknown when either is missing."""
@@ -765,7 +770,7 @@ indicator(key="cp_redemption_clause", code="CP08", dimension="capital",
                "Less time since the latest funding round than the median firm of its stage"),
            inputs=("as_of", "latest_round_date"))
 def _cp09(c: Cols) -> np.ndarray:
-    return (c["as_of"] - c["latest_round_date"]) / DAYS_PER_MONTH
+    return months_since_round(c)
 
 
 indicator(key="cp_paid_in_log", code="CP10", dimension="capital",

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from features.clean import CleanColumns
 from features.columns import LEAKAGE_AUC, single_column_auc, text_reason
+from features.registry import DAYS_PER_YEAR
 from features.validate import REJECT_COLUMNS, ValidationResult
 
 OTHER = "__other__"
@@ -419,7 +420,7 @@ def _date_ages(raw: pd.DataFrame, c: ColumnSpec) -> tuple[np.ndarray, np.ndarray
     else:
         ref = np.datetime64(c.age_from, "ns")
     days = (ref - when) / np.timedelta64(1, "D")
-    return np.asarray(days, dtype=np.float64) / 365.25, bad
+    return np.asarray(days, dtype=np.float64) / DAYS_PER_YEAR, bad
 
 
 def _train_values(col: ColumnSpec, raw: pd.DataFrame, train_rows: np.ndarray) -> np.ndarray:

@@ -33,7 +33,7 @@ from pydantic import BaseModel
 from features.registry import DIMENSIONS, INDICATORS
 from models.catalogue import Catalogue
 from models.decision import ASSUMPTION_CODES, JOINT_KINDS, Recommendations
-from models.reasons import KINDS, Display, display_of
+from models.reasons import KINDS, Display, comparison, display_of, sentence_texts
 from models.scoring import DIMENSION_KEYS, ScoreBatch
 from models.whatif import NextGrade, WhatIf
 from service.api.models import Assessment, BatchItem, RowsResult
@@ -83,12 +83,11 @@ class _Reasons:
     stage medians already shown (a few values per feature and stage)."""
 
     def __init__(self, catalogue: Catalogue):
-        self.catalogue = catalogue
         self.fixed: list[list[tuple[str, ...]]] = []
         for kind in KINDS:
             row = []
-            for f, cell in zip(catalogue.features, catalogue.texts[kind]):
-                zh, en = cell.split(" ", 1)[1].split(" / ", 1)
+            for f in catalogue.features:
+                zh, en = sentence_texts(f, kind)
                 row.append((f"{f.code}{kind}", f.key, f.group, f.label_zh, f.label_en, zh, en))
             self.fixed.append(row)
         self.displays: list[Display] = [display_of(f.key, f.unit) for f in catalogue.features]
@@ -176,18 +175,15 @@ def _reason_list(batch: ScoreBatch, view: _View, i: int, side: str) -> list[dict
         code, indicator, dimension, label_zh, label_en, text_zh, text_en = fixed[kind][f]
         if value != value:  # NaN: not provided
             shown = value_zh = value_en = None
-            comparison = "not_provided"
         else:
             shown, value_zh, value_en = remembered.get((f, value)) or shown_as(f, value)
-            comparison = ("equal" if median != median else "higher" if value > median
-                          else "lower" if value < median else "equal")
         if median != median:
             median_shown = median_zh = median_en = None
         else:
             median_shown, median_zh, median_en = remembered.get((f, median)) or shown_as(f, median)
         reason = {"code": code, "indicator": indicator, "dimension": dimension, "label_zh": label_zh,
                   "label_en": label_en, "value": shown, "stage_median": median_shown, "points": round(pts, 2),
-                  "text_zh": text_zh, "text_en": text_en, "comparison": comparison, "unit": units[f],
+                  "text_zh": text_zh, "text_en": text_en, "comparison": comparison(value, median), "unit": units[f],
                   "value_text_zh": value_zh, "stage_median_text_zh": median_zh, "value_text_en": value_en,
                   "stage_median_text_en": median_en}
         if categories[f]:  # a categorical column: its value is the category's position

@@ -53,7 +53,7 @@ ASSESSED_COLUMNS = ("assessment_id", "row", "firm_id", "name", "score", "grade")
 UPLOAD_BLOCK_BYTES = 2 << 20
 XLSX_CHUNK_ROWS = 5000  # rows of an .xlsx sheet scored per chunk (≈ a CSV block)
 SCHEMAS_PER_MODEL = 64  # reply schemas remembered per model (by header)
-_ZSTD = pa.Codec("zstd", compression_level=1)  # as service.store.audit compresses (it decompresses our copy)
+ZSTD = pa.Codec("zstd", compression_level=1)  # the audit's compression: upload spools here, the store's own records
 ASSESSED_SCHEMA = pa.schema([("assessment_id", pa.string()), ("row", pa.int64()), ("firm_id", pa.string()),
                              ("name", pa.string()), ("score", pa.float64()), ("grade", pa.string())])
 
@@ -230,7 +230,7 @@ def _check_xlsx(path: Path, limits: UploadLimits, spool: AuditSpool, mapping: Co
     _check_columns(header, limits)
     if mapping is not None:
         mapping.check_headers(header)
-    spool.file.write_bytes(_ZSTD.compress(data, asbytes=True))
+    spool.file.write_bytes(ZSTD.compress(data, asbytes=True))
     return UploadFile(path, "xlsx", len(data), hashlib.sha256(data).hexdigest(), spool, header,
                       pa.Table.from_pandas(frame, preserve_index=False), notes)
 
@@ -332,7 +332,7 @@ def score_upload(scorer: Scorer, path: Path, as_of: date, limits: UploadLimits, 
     out = ScoredUpload(upload, tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES))
     try:
         out.reply.write(csv_bytes(reply_schema.empty_table(), header=True))
-        options = pa.ipc.IpcWriteOptions(compression=_ZSTD)
+        options = pa.ipc.IpcWriteOptions(compression=ZSTD)
         with (pa.ipc.new_stream(str(spool.output), reply_schema, options=options) as ipc,
               pa.ipc.new_stream(str(spool.assessed), ASSESSED_SCHEMA, options=options) as assessed):
             for block in _blocks(upload, limits, mapping):

@@ -55,7 +55,7 @@ from sqlalchemy.pool import StaticPool
 from features.io import read_upload
 from features.schema import FIELD_SPECS
 from service.store import codec as audit_codec
-from service.batch.csv_scoring import decode, read_csv_text
+from service.batch.csv_scoring import ZSTD, decode, read_csv_text
 
 log = logging.getLogger(__name__)
 CHECKPOINT_SECONDS = 0.5  # how often the checkpoint thread looks whether a checkpoint is due
@@ -147,7 +147,6 @@ _TABLE_COLUMNS = {t.name: tuple(c.name for c in t.columns) for t in _TABLES}
 _NAME_KEYS = ("name", FIELD_SPECS["name"].label_zh)
 # An answer as the API writes it (orjson, no spaces) names its score and grade side by side near its start.
 _SCORE_GRADE = re.compile(rb'"score":(-?[0-9][0-9.eE+-]*),"grade":"([^"\\]{0,16})"')
-_ZSTD = pa.Codec("zstd", compression_level=1)
 probe = Table("store_probe", metadata, Column("id", String(8), primary_key=True))
 
 
@@ -201,7 +200,7 @@ class UploadRecord:
                   len(file), None, None)
         rows = [(aid, upload_id, row, received_at, fid, key_id, model_version, score, grade, name)
                 for aid, row, fid, name, score, grade in assessed]
-        return cls(upload, rows, (("file", _ZSTD.compress(file, asbytes=True)), ("output", table_bytes(output))))
+        return cls(upload, rows, (("file", ZSTD.compress(file, asbytes=True)), ("output", table_bytes(output))))
 
     @property
     def nbytes(self) -> int:
@@ -248,7 +247,7 @@ Record = AuditRecord | UploadRecord
 def table_bytes(table: pa.Table) -> bytes:
     """An Arrow table as an IPC stream with zstd-compressed buffers."""
     sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression=_ZSTD)) as writer:
+    with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression=ZSTD)) as writer:
         writer.write_table(table)
     return sink.getvalue().to_pybytes()
 
@@ -275,7 +274,7 @@ def table_metadata(data: bytes) -> dict[str, str]:
 def file_row(data: bytes, size: int, row: int) -> dict[str, Any]:
     """Data row `row` of an uploaded CSV (`size` bytes before compression) as the scoring read it:
     header → cell text, empty → None."""
-    blob = _ZSTD.decompress(data, decompressed_size=size, asbytes=True)
+    blob = ZSTD.decompress(data, decompressed_size=size, asbytes=True)
     raw = read_upload(blob, read_csv=lambda b: read_csv_text(decode(b)))[0]  # CSV or .xlsx, headers as sent
     return {k: (None if v != v else v) for k, v in raw.iloc[row].items()}  # NaN → None
 

@@ -119,10 +119,6 @@ class DriftWindow:
                 self._n -= len(self._s.popleft())
                 self._X.popleft()
 
-    def add_batch(self, batch: Any) -> None:
-        """Append a models.scoring.ScoreBatch."""
-        self.add(batch.values, batch.score)
-
     def __len__(self) -> int:
         return min(self._n, self.size)
 

@@ -283,7 +283,7 @@ class Scorer:
         self._all_features = [np.arange(len(self.catalogue.keys))]
         self.tables = scoring_tables(bundle)
         # Called with every ScoreBatch this scorer produces (e.g. the service's drift window).
-        self.listeners: list[Callable[[ScoreBatch], None]] = []
+        self.listeners: list[Callable[[np.ndarray, np.ndarray], None]] = []  # told (indicator rows, scores)
         self.scale = ScoreScale(**bundle.scale)
         self._published = published_grades(bundle.extras.get("grade_map"))  # grades merged where the book is thin
         a, b = bundle.calibration["a"], bundle.calibration["b"]
@@ -406,9 +406,14 @@ class Scorer:
             knockout_rules=tuple(self.policy.knockouts) if knockouts.shape[1] else (),  # training and generic mode pass none
             catalogue=self.catalogue,
         )
-        for listen in self.listeners:
-            listen(batch)
+        self.notify(batch.values, batch.score)
         return batch
+
+    def notify(self, values: np.ndarray, score: np.ndarray) -> None:
+        """Tell the listeners (the drift window) about scored firms: their indicator rows and scores; also
+        called for firms this scorer's bundle scored in another process."""
+        for listen in self.listeners:
+            listen(values, score)
 
     def _reference_for(self, stage: str) -> str:
         return stage if stage in self.dim_ref else "all"

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from datetime import datetime, timezone
 from typing import Any, Callable, NamedTuple
 
 import orjson
@@ -38,9 +39,10 @@ from models.scoring import DIMENSION_KEYS, ScoreBatch
 from models.whatif import NextGrade, WhatIf
 from service.api.models import Assessment, BatchItem, RowsResult
 from service.api.decision_models import NextGradeResult, WhatIfResult
+from service.store.audit import AuditRecord
 
-__all__ = ["Checked", "JsonAnswer", "assessment", "batch_error", "batch_item_json", "batch_result_json", "dump",
-           "json_bytes", "next_grade_result", "recommendation", "row_assessment", "rows_result", "score_record", "what_if_result"]
+__all__ = ["Checked", "JsonAnswer", "assessment", "audit_record", "batch_error", "batch_item_json", "batch_result_json", "dump",
+           "json_bytes", "next_grade_result", "recommendation", "row_assessment", "rows_result", "score_record", "timestamp", "what_if_result"]
 
 
 class JsonAnswer(Response):
@@ -253,9 +255,20 @@ def score_record(batch: ScoreBatch, i: int, head: dict[str, Any] | None = None) 
     return out
 
 
+def timestamp() -> str:
+    """Now, as an answer's `assessed_at` (UTC, to the microsecond)."""
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
 def assessment(batch: ScoreBatch, i: int, assessment_id: str, at: str) -> Checked:
     """Row i of a scored batch as a recorded `Assessment` (checked), with its bytes."""
     return _checked(Assessment, score_record(batch, i, {"assessment_id": assessment_id, "assessed_at": at}))
+
+
+def audit_record(out: Checked, raw_input: str | bytes, key_id: str, channel: str) -> AuditRecord:
+    """The audit trail's record of a checked `Assessment`: what was received and the very bytes answered."""
+    a = out.model
+    return AuditRecord(a.assessment_id, a.assessed_at, a.firm_id, key_id, channel, a.model_version, raw_input, out.json)
 
 
 def row_assessment(batch: ScoreBatch, i: int, assessment_id: str, at: str) -> dict[str, Any]:

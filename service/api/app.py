@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         api.start()
+        await api.batches.start()  # before serving: the first batch does not wait for the workers' imports
         # AnyIO loads its asyncio backend on the first worker-thread call (gzip of a large reply, a sync
         # endpoint): ~0.1 s of imports on the event loop. Taken here instead of in the middle of serving.
         await anyio.to_thread.run_sync(lambda: None)

@@ -43,6 +43,11 @@ def load_model(directory: Path, trusted: Collection[str] | None = None) -> Loade
     return LoadedModel(scorer, manifest, Path(directory))
 
 
+def score_profiles(model: LoadedModel, profiles: Sequence[FirmProfile]) -> ScoreBatch:
+    """Score validated profiles on `model` (as_of defaults to today)."""
+    return model.scorer.score(profiles_to_columns(profiles, date.today()))
+
+
 class ScoringEngine:
     """Holds the current model; `score_one` groups requests that arrive together into one call.
 
@@ -87,8 +92,7 @@ class ScoringEngine:
 
     def score_profiles(self, profiles: Sequence[FirmProfile], model: LoadedModel | None = None) -> ScoreBatch:
         """Score validated profiles now, on `model` or else the current one (as_of defaults to today)."""
-        model = model or self.model
-        return model.scorer.score(profiles_to_columns(profiles, date.today()))
+        return score_profiles(model or self.model, profiles)
 
     async def score_one(self, profile: FirmProfile | Callable[[], FirmProfile]) -> tuple[ScoreBatch, int]:
         """Score one profile, batched with others that arrive meanwhile; (batch, row).

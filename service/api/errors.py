@@ -56,6 +56,10 @@ class ApiProblem(Exception):
         super().__init__(detail)
         self.status, self.detail, self.errors, self.headers = status, detail, errors, headers
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # raised in a worker process too (service.api.batch_worker): it crosses back pickled, whole
+        return type(self), (self.status, self.detail, self.errors, self.headers)
+
 
 def openapi_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the problem responses an endpoint can give."""

@@ -34,8 +34,8 @@ class DriftMonitor:
                 win = DriftWindow(DriftReference.from_dict(ref), self.window) if ref else None
                 self._windows = {scorer.version: win}  # a new version starts afresh; the old model's window goes
             win = self._windows[scorer.version]
-            if win is not None and win.add_batch not in scorer.listeners:
-                scorer.listeners.append(win.add_batch)
+            if win is not None and win.add not in scorer.listeners:
+                scorer.listeners.append(win.add)
 
     def report(self, scorer: Scorer) -> dict[str, Any]:
         """PSI per indicator and for the score of the current window, with the model version."""

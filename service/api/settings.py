@@ -47,8 +47,9 @@ class Settings(BaseSettings):
     max_upload_line_bytes: int = Field(64 * 1024, ge=1024, le=128 * 1024,
                                        description="Longest line of a CSV upload in bytes (413 above)")
     max_concurrent_uploads: int = Field(2, ge=1, description="CSV uploads received and scored at once (429 above)")
-    cpu_threads: int = Field(1, ge=1, le=64, description="Worker threads scoring JSON batches and CSV uploads "
-                                                         "off the event loop")
+    cpu_threads: int = Field(1, ge=1, le=64, description="Worker threads scoring CSV uploads off the event loop")
+    batch_processes: int = Field(1, ge=1, le=64, description="Worker processes scoring JSON batches "
+                                                             "(POST /v1/scores/batch) apart from the event loop")
     allow_not_ready: bool = Field(False, description="Admin override: serve a bundle whose release verdict is not_ready (recorded)")
     release_overrides_file: Path = Field(Path("var/release_overrides.jsonl"), description="Where each release override is recorded")
 

@@ -15,12 +15,13 @@ from service.api.engine import ScoringEngine, load_model
 from service.api.errors import ApiProblem
 from service.api.metrics import ApiMetrics
 from service.api.monitoring import DriftMonitor
-from service.api.offload import CpuPool, UploadSlots
+from service.api.offload import CpuPool, UploadSlots, WorkerProcesses
 from service.api.settings import Settings
 from service.store.archive import RetentionJob
 from service.store.audit import AuditStore, Record, StoreError
 
 log = logging.getLogger(__name__)
+BATCH_WORKER = ["service.api.batch_worker"]  # what the batch workers' fork server imports before forking them
 NO_DECISION = "the audit record could not be written, so no decision is returned; retry later"
 
 
@@ -37,12 +38,14 @@ class Api:
         self.retention: RetentionJob | None = None
         self.model_error: Exception | None = None  # why no model is served (logged; not shown)
         self.monitor = DriftMonitor()
-        self.cpu = CpuPool(settings.cpu_threads)  # batch and upload scoring, off the event loop
+        self.cpu = CpuPool(settings.cpu_threads)  # upload scoring, off the event loop
+        self.batches = WorkerProcesses(settings.batch_processes, BATCH_WORKER)  # JSON batches, off the GIL too
         self.uploads = UploadSlots(settings.max_concurrent_uploads)
 
     def start(self) -> None:
         s = self.settings
-        self.cpu = CpuPool(s.cpu_threads)  # a fresh pool each start: stop() shuts the previous one down
+        self.cpu = CpuPool(s.cpu_threads)  # fresh pools each start: stop() shuts the previous ones down
+        self.batches = WorkerProcesses(s.batch_processes, BATCH_WORKER)
         self.store = AuditStore(s.database_url, s.sqlite_synchronous, s.audit_commit_timeout)
         if s.audit_retention_days:
             self.retention = RetentionJob(self.store, s.audit_retention_days, s.audit_archive_dir).start()
@@ -66,6 +69,7 @@ class Api:
         if self.retention is not None:
             self.retention.stop()
         self.cpu.shutdown()
+        self.batches.shutdown()
         if self.store is not None:
             self.store.close()
 

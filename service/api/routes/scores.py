@@ -7,37 +7,33 @@ import json
 import logging
 import shutil
 import tempfile
-from datetime import date, datetime, timezone
+from datetime import date
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response, StreamingResponse
-from pydantic import ValidationError
 
 from features.io import InputError
 from features.mapping import ColumnMapping, MappingError, parse_mapping
-from features.schema import FIELD_SPECS, FirmProfile, example_profiles
+from features.schema import example_profiles
 from service.api import answers, errors
 from service.api.auth import ApiKey
 from service.api.deps import Officer, ApiState, AppSettings, _authorise
-from service.api.engine import LoadedModel, ScoringEngine
+from service.api.batch_worker import ModelRef, answer_batch
+from service.api.engine import LoadedModel
 from service.api.errors import ApiProblem
-from service.api.json_body import loads as loads_json
 from service.api.models import Assessment, BatchResult
 from service.api.offload import TooManyUploads
+from service.api.profiles import parse_profile_json
 from service.api.state import Api
 from service.batch.csv_scoring import CsvError, ScoredUpload, UploadLimitExceeded, UploadLimits, score_upload
 from service.batch.ids import new_id
-from service.store.audit import AuditRecord, UploadRecord
+from service.store.audit import UploadRecord
 
 log = logging.getLogger(__name__)
 UPLOAD_RETRY_AFTER_SECONDS = 10
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
-
 
 def _profile_body(many: bool) -> dict[str, Any]:
     """OpenAPI request body: FirmProfile (or an array of them) with the schema's realistic examples."""
@@ -59,55 +55,6 @@ _CSV_BODY = {"requestBody": {"required": True, "content": {
     "text/csv": {"schema": {"type": "string"}}}}}
 
 
-def _with_as_of(profile: FirmProfile, today: date) -> FirmProfile:
-    """Assess on today's date when none is given; the date rules are re-checked against it."""
-    if profile.as_of is not None:
-        return profile
-    return FirmProfile.model_validate(profile.model_dump() | {"as_of": today})
-
-
-_AS_OF_KEYS = {"as_of", FIELD_SPECS["as_of"].label_zh}
-
-
-def _parse_profile(data: Any, prefix: str = "") -> FirmProfile:
-    try:
-        if not isinstance(data, dict):
-            raise ApiProblem(422, f"a firm profile must be a JSON object, got {type(data).__name__}",
-                             [{"path": prefix or "/", "field": "", "rule": "type:object", "value": None,
-                               "problem": "应为JSON对象 / must be a JSON object"}])
-        if not _AS_OF_KEYS & data.keys():  # the usual case: validated once, date rules against today
-            return FirmProfile.model_validate(data | {"as_of": date.today()})
-        return _with_as_of(FirmProfile.model_validate(data), date.today())
-    except ValidationError as exc:
-        raise errors.invalid_profile(exc, prefix, data) from exc
-    except OverflowError as exc:  # a number too large for a float in a rule: implausible, not a crash
-        raise ApiProblem(422, f"a number in the profile is too large: {exc}",
-                         [{"path": prefix or "/", "field": "", "rule": "le", "value": None,
-                           "problem": "数值过大 / a number is too large"}]) from exc
-
-
-_AS_OF_BYTES = tuple(k.encode() for k in _AS_OF_KEYS)
-
-
-def _parse_profile_json(body: bytes) -> FirmProfile:
-    """`_parse_profile` of a JSON request body. A body that names an as_of (a bank's system usually
-    sends one) is validated straight from its bytes, without building a dict first; any other body,
-    and every error, takes the dict path, so the answer to a bad body is word for word the same.
-    (pydantic's JSON parser reads a NaN literal, which is not JSON, as a missing value: such a body
-    takes the dict path too, and its 400.)"""
-    if any(k in body for k in _AS_OF_BYTES) and b"NaN" not in body:
-        try:
-            return _with_as_of(FirmProfile.model_validate_json(body), date.today())
-        except (ValidationError, ValueError, OverflowError):
-            pass
-    return _parse_profile(loads_json(body))
-
-
-def _audit_row(out: Assessment, raw_input: str | bytes, out_json: bytes, key: ApiKey, channel: str) -> AuditRecord:
-    return AuditRecord(out.assessment_id, out.assessed_at, out.firm_id, key.id, channel, out.model_version, raw_input,
-                       out_json)
-
-
 def scores_router() -> APIRouter:
     """Scoring firm profiles: one, a JSON array, a CSV or .xlsx upload."""
     router = APIRouter()
@@ -122,9 +69,9 @@ def scores_router() -> APIRouter:
         engine = api.scoring()
         with engine.admit():
             body = await request.body()
-            batch, i = await engine.score_one(functools.partial(_parse_profile_json, body))
-            out = answers.assessment(batch, i, new_id(), _now())  # checked against Assessment
-            await api.record([_audit_row(out.model, body, out.json, key, "single")])
+            batch, i = await engine.score_one(functools.partial(parse_profile_json, body))
+            out = answers.assessment(batch, i, new_id(), answers.timestamp())  # checked against Assessment
+            await api.record([answers.audit_record(out, body, key.id, "single")])
         api.metrics.count_grade(out.model.grade, "single")
         return answers.JsonAnswer(out.json)
 
@@ -132,14 +79,15 @@ def scores_router() -> APIRouter:
                  responses=errors.openapi_responses(400, 401, 403, 413, 422, 503), summary="Score a JSON array of firms")
     async def score_batch(request: Request, api: ApiState, settings: AppSettings, key: Officer) -> Response:
         """Up to the batch limit of firms, one result per firm in order; a bad firm gets its own errors."""
-        engine = api.scoring()
+        model = api.scoring().model  # the batch is scored on the model served when it arrived
         body = await request.body()
-        payload, records, grades, rejected = await api.cpu.run(_batch_answer, engine, body, settings.batch_limit, key)
-        if records:
-            await api.record(records)
-            api.metrics.count_grades(grades, "batch")
-        api.metrics.rejects.labels("batch").inc(rejected)
-        return answers.JsonAnswer(payload)
+        out = await api.batches.run(answer_batch, ModelRef.of(model), body, settings.batch_limit, key.id)
+        if out.records:
+            model.scorer.notify(out.values, out.scores)  # the drift window counts firms scored in the workers
+            await api.record(out.records)
+            api.metrics.count_grades(out.grades, "batch")
+        api.metrics.rejects.labels("batch").inc(out.rejected)
+        return answers.JsonAnswer(out.payload)
 
     @router.post("/v1/scores/csv", tags=["scoring"], openapi_extra=_CSV_BODY, summary="Score a CSV file",
                  responses={200: {"content": {"text/csv": {}}, "description": "The scored CSV, one row per input row"},
@@ -234,7 +182,7 @@ def _upload_record(scored: ScoredUpload, model: LoadedModel, key: ApiKey) -> Upl
     """The audit record of a scored upload: the file and the reply once (compressed while they were read
     and written, spooled on disk: the store copies them in pieces), and one small row per assessment
     (the `uploads` / `upload_blobs` / `upload_assessments` rows)."""
-    upload_id, at, f, spool = new_id(), _now(), scored.file, scored.spool
+    upload_id, at, f, spool = new_id(), answers.timestamp(), scored.file, scored.spool
     upload = (upload_id, at, key.id, model.version, scored.rows, f.sha256, f.size, None, None)
     return UploadRecord(upload, _AssessedRows(scored, upload_id, at, key.id, model.version),
                         (("file", spool.file), ("output", spool.output)), keep=scored)
@@ -253,39 +201,6 @@ class _AssessedRows:
     def __iter__(self) -> Iterator[tuple[Any, ...]]:
         for aid, row, fid, name, score, grade in self.scored.assessed_rows():
             yield (aid, self.upload_id, row, self.at, fid, self.key_id, self.version, score, grade, name)
-
-
-def _batch_answer(engine: ScoringEngine, body: bytes, limit: int,
-                  key: ApiKey) -> tuple[bytes, list[AuditRecord], list[str], int]:
-    """Parse, validate and score a JSON batch (on a worker thread): the answer's bytes, its audit records,
-    the grades given and how many firms were rejected."""
-    data = loads_json(body)  # a number beyond a double reaches the schema's bounds (422), as on the other routes
-    if not isinstance(data, list):
-        raise ApiProblem(422, "the body must be a JSON array of firm profiles")
-    if len(data) > limit:
-        raise ApiProblem(413, f"{len(data)} firms exceed the batch limit of {limit}")
-    items: list[bytes] = []
-    good: list[tuple[int, FirmProfile]] = []
-    for i, raw in enumerate(data):
-        try:
-            good.append((i, _parse_profile(raw, f"/{i}")))
-            items.append(b"")  # filled in once scored
-        except ApiProblem as exc:
-            items.append(answers.batch_error(i, exc.errors).json)
-    records: list[AuditRecord] = []
-    grades: list[str] = []
-    if good:
-        batch = engine.score_profiles([p for _, p in good])
-        at = _now()
-        for row, (i, _) in enumerate(good):
-            out = answers.assessment(batch, row, new_id(), at)  # checked against Assessment
-            # the answer reuses the audit record's bytes: the BatchItem {"index":i,"ok":true,"assessment":{…}}
-            items[i] = answers.batch_item_json(i, out.json)
-            grades.append(out.model.grade)
-            records.append(_audit_row(out.model, json.dumps(data[i], ensure_ascii=False), out.json, key, "batch"))
-    rejected = len(data) - len(good)
-    payload = answers.batch_result_json(len(good), rejected, items)
-    return payload, records, grades, rejected
 
 
 def _mapping_of(text: str | None) -> ColumnMapping | None:

@@ -229,7 +229,7 @@ def test_a_body_naming_as_of_is_read_from_its_bytes_exactly_as_from_a_dict(clien
     """The bytes fast path gives the profile the dict path gives, and every bad body the same answer."""
     import orjson
 
-    from service.api.routes.scores import _parse_profile, _parse_profile_json
+    from service.api.profiles import parse_profile as _parse_profile, parse_profile_json as _parse_profile_json
 
     for profile in example_profiles().values():
         body = orjson.dumps(profile)

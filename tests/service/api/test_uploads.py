@@ -188,14 +188,6 @@ def _healthz_while_blocked(client, request, started, release, order) -> None:
     assert order == ["working", "healthz 200", "released"]
 
 
-def test_healthz_is_answered_while_a_1000_firm_batch_is_scored(upload_app, keys, monkeypatch):
-    started, release, order = threading.Event(), threading.Event(), []
-    _block(monkeypatch, upload_app.app.state.api.engine, "score_profiles", started, release, order)
-    firms = [FIRMS[i % 3] for i in range(1000)]
-    _healthz_while_blocked(upload_app, lambda: upload_app.post("/v1/scores/batch", json=firms, headers=keys.h()),
-                           started, release, order)
-
-
 def test_healthz_is_answered_while_a_single_score_is_scored(upload_app, keys, monkeypatch):
     started, release, order = threading.Event(), threading.Event(), []
     _block(monkeypatch, upload_app.app.state.api.engine, "score_profiles", started, release, order)

@@ -6,8 +6,8 @@
    server's peak RSS (VmHWM, reset before the run) and the latency of `GET /healthz` (and of a single
    `POST /v1/scores`) sampled meanwhile from another process. Peak memory bounded by a constant shows
    as the same peak at every size.
-2. On the code this branch started from (`git archive` of the merge base with main) and on this
-   checkout, one after the other in the same run: `POST /v1/scores` against `GET /healthz` at
+2. On the code this branch started from (`git archive` of the merge base with main, or of `--base REV`)
+   and on this checkout, one after the other in the same run: `POST /v1/scores` against `GET /healthz` at
    concurrency 8 (bench_api's alternating slices: the micro-batcher now scores on a worker thread
    and must keep its throughput), a 10,000-row CSV upload's rows/s, and ten concurrent 1000-firm
    `POST /v1/scores/batch` requests (two rounds) with the `/healthz` latency meanwhile.
@@ -197,10 +197,10 @@ def batches(server: Server, key: str, n: int, rounds: int = 2) -> None:
     print(f"  meanwhile: {s.line()}")
 
 
-def base_checkout(work: Path) -> tuple[Path, str]:
-    """The code this branch started from (merge base with main), extracted without touching any checkout."""
-    commit = subprocess.run(["git", "merge-base", "HEAD", "main"], cwd=ROOT, capture_output=True, text=True,
-                            check=True).stdout.strip()
+def base_checkout(work: Path, base: str | None) -> tuple[Path, str]:
+    """The code at `base` (default: the merge base of this branch with main), extracted without touching any checkout."""
+    ask = ["git", "rev-parse", base] if base else ["git", "merge-base", "HEAD", "main"]
+    commit = subprocess.run(ask, cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
     archive = work / "base.tar"
     subprocess.run(["git", "archive", "-o", str(archive), commit], cwd=ROOT, check=True)
     target = work / "base"
@@ -221,13 +221,13 @@ def csv_rate(server: Server, key: str, data: bytes) -> float:
     return (data.count(b"\n") - 1) / best
 
 
-def before_after(work: Path, model: Path, key: str, seconds: int, synchronous: str) -> None:
+def before_after(work: Path, model: Path, key: str, seconds: int, synchronous: str, base: str | None) -> None:
     """The same measurements on the code this branch started from and on this branch, one after the other."""
     script = work / "post.lua"
     script.write_text(LUA_POST.format(key=key, body=json.dumps(example_profiles()["growth"])))
     write_profiles(generate(10_000, seed=21), work / "10k.csv")
     data = (work / "10k.csv").read_bytes()
-    base_root, commit = base_checkout(work)
+    base_root, commit = base_checkout(work, base)
     for label, root in ((f"before ({commit})", base_root), ("after (this branch)", ROOT)):
         print(f"-- {label}")
         with Server(root, work, model, sqlite_synchronous=synchronous) as server:
@@ -246,6 +246,7 @@ def main() -> None:
     parser.add_argument("--uploads", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--synchronous", default="NORMAL", help="TECHSCORE_SQLITE_SYNCHRONOUS of the servers")
+    parser.add_argument("--base", help="the revision compared against (default: the merge base with main)")
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: uploads,compare")
     args = parser.parse_args()
     model, skip = args.model.resolve(), set(args.skip.split(","))
@@ -261,7 +262,7 @@ def main() -> None:
                     uploads(server, key, data, args.uploads)
                 data.unlink()
         if "compare" not in skip:
-            before_after(work, model, key, args.seconds, args.synchronous)
+            before_after(work, model, key, args.seconds, args.synchronous, args.base)
 
 
 if __name__ == "__main__":

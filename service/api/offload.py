@@ -12,6 +12,8 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import select
+import threading
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
@@ -89,7 +91,8 @@ class WorkerProcesses:
         return self._pool
 
     def _launch(self) -> ProcessPoolExecutor:
-        pool = ProcessPoolExecutor(self.processes, mp_context=self._context)
+        pool = ProcessPoolExecutor(self.processes, mp_context=self._context, initializer=exit_with,
+                                   initargs=(os.getpid(),))
         for started in [pool.submit(os.getpid) for _ in range(self.processes)]:  # a process per task until all run
             started.result()
         return pool
@@ -113,6 +116,22 @@ class WorkerProcesses:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
+
+
+def exit_with(pid: int) -> None:
+    """In a worker: end this process when process `pid` (the server) ends, however it ends. A pool's worker
+    waits for tasks on a pipe it also holds the writing end of, so it would outlive a server killed with
+    SIGKILL, and keep its fork server alive too: one watcher thread per worker."""
+    try:
+        handle = os.pidfd_open(pid)
+    except ProcessLookupError:  # the server is already gone
+        os._exit(0)
+
+    def watch() -> None:
+        select.select([handle], [], [])  # readable once the process has exited
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-server", daemon=True).start()
 
 
 def _worker_problem(detail: str) -> ApiProblem:

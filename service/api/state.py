@@ -21,7 +21,7 @@ from service.store.archive import RetentionJob
 from service.store.audit import AuditStore, Record, StoreError
 
 log = logging.getLogger(__name__)
-BATCH_WORKER = ["service.api.batch_worker"]  # what the batch workers' fork server imports before forking them
+BATCH_WORKER = ["service.api.batch_worker", "service.api.offload"]  # what the batch workers' fork server imports before forking them
 NO_DECISION = "the audit record could not be written, so no decision is returned; retry later"
 
 

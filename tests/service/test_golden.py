@@ -11,6 +11,12 @@ A deliberate change of answers is re-recorded (and the diff of the written repli
     TECHSCORE_GOLDEN_RECORD=/tmp/golden-out .venv/bin/python -m pytest tests/service/test_golden.py
 
 which writes every reply into that folder and the new digests into `golden/digests.json`.
+
+The digests hold for one machine and set of installed packages: on 2026-12-02 a new machine (fresh
+installs of the same requirements) gave other bytes for every scored reply at an unchanged revision,
+the command line's included. When the corpus fails on a revision that passed elsewhere, re-record on
+that revision first (a `git worktree` of it, run with this venv and `PYTHONPATH` pointing at it), then
+check the change against those digests: a refactor must still give the same bytes as its base.
 """
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import select
 import threading
+import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
@@ -82,7 +83,7 @@ class WorkerProcesses:
             starting = self._starting
             try:
                 self._pool = await asyncio.shield(starting)
-            except OSError as exc:  # no process could be started (out of memory, process limit)
+            except (OSError, BrokenProcessPool) as exc:  # no process could be started (out of memory, process limit)
                 log.error("worker processes not started: %s", exc)
                 raise _worker_problem("评分进程无法启动，请稍后重试 / no scoring worker could be started; retry later") from exc
             finally:
@@ -100,6 +101,7 @@ class WorkerProcesses:
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """`fn(*args)` in a worker process; its exception, if any, is raised here."""
         self.running += 1
+        pool: ProcessPoolExecutor | None = None
         try:
             pool = await self.start()
             return await asyncio.wrap_future(pool.submit(fn, *args))
@@ -122,16 +124,26 @@ def exit_with(pid: int) -> None:
     """In a worker: end this process when process `pid` (the server) ends, however it ends. A pool's worker
     waits for tasks on a pipe it also holds the writing end of, so it would outlive a server killed with
     SIGKILL, and keep its fork server alive too: one watcher thread per worker."""
-    try:
-        handle = os.pidfd_open(pid)
-    except ProcessLookupError:  # the server is already gone
-        os._exit(0)
 
     def watch() -> None:
-        select.select([handle], [], [])  # readable once the process has exited
+        try:
+            select.select([os.pidfd_open(pid)], [], [])  # Linux: readable once the process has exited
+        except ProcessLookupError:  # already gone
+            pass
+        except AttributeError:  # no pidfd (macOS): ask every second
+            while _exists(pid):
+                time.sleep(1)
         os._exit(0)
 
     threading.Thread(target=watch, name="exit-with-server", daemon=True).start()
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):  # gone (or the pid reused by another user's process)
+        return False
+    return True
 
 
 def _worker_problem(detail: str) -> ApiProblem:

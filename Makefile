@@ -40,12 +40,13 @@ run: install model $(DEV_KEY)
 	@echo "try: curl -s http://127.0.0.1:8000/v1/scores -H 'X-API-Key: '$$(cat $(DEV_KEY)) -H 'Content-Type: application/json' -d '{\"firm_id\": \"91440300MA5DK7QX24\", \"revenue_y0\": 6800}'"
 	$(TECHSCORE) serve --host 127.0.0.1 --port 8000 --model $(MODEL_DIR)
 
+# One pytest worker per core (at most 4); a module's tests stay on one worker, so its fixtures are built once.
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --maxprocesses 4 --dist loadscope
 
 # The everyday loop: everything but the tests marked slow (servers, kill -9, fuzzing, big property runs).
 test-fast: install
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -n auto --maxprocesses 4 --dist loadscope -m "not slow"
 
 # Benchmark-only peers (optbinning, toad) come with the `bench` extra; the product never imports them.
 bench: install model

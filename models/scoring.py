@@ -282,8 +282,8 @@ class Scorer:
         self._groups = [np.flatnonzero(col) for col in self.catalogue.membership().T]
         self._all_features = [np.arange(len(self.catalogue.keys))]
         self.tables = scoring_tables(bundle)
-        # Called with every ScoreBatch this scorer produces (e.g. the service's drift window).
-        self.listeners: list[Callable[[np.ndarray, np.ndarray], None]] = []  # told (indicator rows, scores)
+        # Told the indicator rows and scores of every batch scored with this bundle (the service's drift window).
+        self.listeners: list[Callable[[np.ndarray, np.ndarray], None]] = []
         self.scale = ScoreScale(**bundle.scale)
         self._published = published_grades(bundle.extras.get("grade_map"))  # grades merged where the book is thin
         a, b = bundle.calibration["a"], bundle.calibration["b"]

@@ -115,8 +115,10 @@ class WorkerProcesses:
             self.running -= 1
 
     def shutdown(self) -> None:
+        """Stop the workers and wait for them (the server has finished its requests by then): a pool left to
+        the interpreter's exit leaks its queues' semaphores, which the resource tracker reports."""
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
 
 

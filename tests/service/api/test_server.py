@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,37 +11,16 @@ import httpx
 
 from features.schema import example_profiles
 from service.api.auth import create_key
-
-ROOT = Path(__file__).resolve().parents[3]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.local_server import ROOT, free_port, serve_process
 
 
 def _start(model_dir: Path, tmp_path: Path) -> tuple[subprocess.Popen, str, str]:
-    """`techscore serve` on a free port, waited for until ready: (process, url, officer key)."""
+    """`techscore serve` on a free port, ready: (process, url, officer key)."""
     _, key = create_key(tmp_path / "keys.json", "officer", "loop")
-    port = _free_port()
+    port = free_port()
     env = os.environ | {"TECHSCORE_MODEL_DIR": str(model_dir), "TECHSCORE_KEYS_FILE": str(tmp_path / "keys.json"),
                         "TECHSCORE_DATABASE_URL": f"sqlite:///{tmp_path / 'audit.db'}", "PYTHONPATH": str(ROOT)}
-    with open(tmp_path / "server.log", "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "service.cli.main", "serve", "--port", str(port)], cwd=ROOT,
-                                env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while True:
-        try:
-            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                return proc, url, key
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            raise AssertionError((tmp_path / "server.log").read_text())
-        time.sleep(0.2)
+    return serve_process(env, port, tmp_path / "server.log"), f"http://127.0.0.1:{port}", key
 
 
 def _descendants(pid: int) -> set[int]:

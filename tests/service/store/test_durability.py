@@ -7,7 +7,6 @@ import subprocess
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
@@ -15,26 +14,10 @@ import pytest
 from features.schema import example_profiles
 from service.api.auth import create_key
 from service.store.audit import AuditStore
-from tests.service.api.test_server import ROOT, _free_port
+from tests.local_server import ROOT, free_port, ready, serve_process
 
 KILL_AFTER = 40  # answers before the kill
 TOTAL = 120
-
-
-def _start(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([sys.executable, "-m", "service.cli.main", "serve", "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=open(log, "ab"), stderr=subprocess.STDOUT)
-    while True:  # until ready, or the process died (its log says why)
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        assert proc.poll() is None, log.read_text()
-        try:
-            proc.wait(timeout=0.2)
-        except subprocess.TimeoutExpired:
-            pass
 
 
 @pytest.mark.slow
@@ -42,8 +25,8 @@ def test_every_answered_assessment_survives_kill_9(model_dir, tmp_path, audit_ur
     _, key = create_key(tmp_path / "keys.json", "officer", "durable")
     env = os.environ | {"TECHSCORE_MODEL_DIR": str(model_dir), "TECHSCORE_KEYS_FILE": str(tmp_path / "keys.json"),
                         "TECHSCORE_DATABASE_URL": audit_url, "PYTHONPATH": str(ROOT)}
-    port, log = _free_port(), tmp_path / "server.log"
-    proc = _start(env, port, log)
+    port, log = free_port(), tmp_path / "server.log"
+    proc = serve_process(env, port, log)
     answered: list[str] = []
     lock, killed = threading.Lock(), threading.Event()
 
@@ -65,7 +48,7 @@ def test_every_answered_assessment_survives_kill_9(model_dir, tmp_path, audit_ur
             list(pool.map(one, range(TOTAL)))
         proc.wait(timeout=30)
         assert proc.returncode == -signal.SIGKILL and len(answered) >= KILL_AFTER
-        proc = _start(env, port, log)  # the same store after the crash
+        proc = serve_process(env, port, log)  # the same store after the crash
         found = [a for a in answered
                  if httpx.get(f"http://127.0.0.1:{port}/v1/assessments/{a}", headers={"X-API-Key": key}).status_code == 200]
     finally:
@@ -83,7 +66,7 @@ def test_two_workers_share_one_postgresql_store(model_dir, tmp_path, pg_url):
     _, key = create_key(tmp_path / "keys.json", "officer", "shared")
     env = os.environ | {"TECHSCORE_MODEL_DIR": str(model_dir), "TECHSCORE_KEYS_FILE": str(tmp_path / "keys.json"),
                         "TECHSCORE_DATABASE_URL": pg_url, "PYTHONPATH": str(ROOT)}
-    port, log = _free_port(), tmp_path / "server.log"
+    port, log = free_port(), tmp_path / "server.log"
     proc = subprocess.Popen([sys.executable, "-m", "service.cli.main", "serve", "--port", str(port), "--workers", "2"],
                             cwd=ROOT, env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -93,7 +76,7 @@ def test_two_workers_share_one_postgresql_store(model_dir, tmp_path, pg_url):
             assert proc.poll() is None, log.read_text()
             workers = set(subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split())
             proc_wait(proc)
-        while not _ready(url):
+        while not ready(url):
             assert proc.poll() is None, log.read_text()
             proc_wait(proc)
 
@@ -115,13 +98,6 @@ def test_two_workers_share_one_postgresql_store(model_dir, tmp_path, pg_url):
     with store.engine.connect() as conn:  # migrated once, by `serve` before its workers started
         assert conn.exec_driver_sql("SELECT count(*) FROM alembic_version").scalar() == 1
     store.close()
-
-
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(url + "/readyz", timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def proc_wait(proc: subprocess.Popen[bytes]) -> None:
